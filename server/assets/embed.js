@@ -1,0 +1,112 @@
+/*! Plugboard embed.js — opens the Plugboard widget in a modal iframe. Apache-2.0. */
+(function (w, d) {
+  "use strict";
+  // The origin that served this script is the default Plugboard server.
+  var me = d.currentScript;
+  var defaultBase = me && me.src ? new URL(me.src, location.href).href.replace(/\/embed\.js.*$/, "") : location.origin;
+  var active = null; // one modal at a time
+
+  function nonce() {
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+  }
+
+  function call(fn, arg) {
+    if (typeof fn === "function") try { fn(arg); } catch (e) { setTimeout(function () { throw e; }); }
+  }
+
+  function create(options) {
+    options = options || {};
+    var base = (options.baseUrl || defaultBase).replace(/\/+$/, "");
+    var origin = new URL(base, location.href).origin;
+
+    function open() {
+      if (active) active.close();
+      var id = nonce(), overlay = d.createElement("div"), frame = d.createElement("iframe");
+      var opener = d.activeElement, inerted = [], token = null, ready = false, done = false, settle;
+      var promise = new Promise(function (resolve, reject) { settle = { resolve: resolve, reject: reject }; });
+      if (w.performance && performance.mark) performance.mark("plugboard:open");
+
+      overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;background:rgba(15,18,25,.55);display:flex;align-items:center;justify-content:center";
+      frame.style.cssText = "width:min(440px,100vw);height:min(680px,100vh);border:0;border-radius:14px;box-shadow:0 20px 60px rgba(0,0,0,.35);background:transparent";
+      frame.title = options.title || "Connect an app";
+      frame.setAttribute("role", "dialog");
+      frame.setAttribute("aria-modal", "true");
+      frame.src = base + "/widget#" + new URLSearchParams({ origin: location.origin, nonce: id });
+      overlay.appendChild(frame);
+      // Everything else on the page is inert while the modal is open: focus cannot leave it.
+      Array.prototype.forEach.call(d.body.children, function (el) {
+        if (!el.inert) { el.inert = true; inerted.push(el); }
+      });
+      d.body.appendChild(overlay);
+      frame.focus();
+
+      function post(msg) {
+        msg.nonce = id;
+        frame.contentWindow.postMessage(msg, origin);
+      }
+      function start() {
+        if (!ready || !token) return;
+        post({
+          type: "plugboard:init",
+          session: token.session,
+          error: token.error,
+          options: {
+            title: options.title, companyName: options.companyName, imageUrl: options.imageUrl,
+            appTheme: options.appTheme, selectedConnection: options.selectedConnection,
+            showNameInput: options.showNameInput, pageSize: options.pageSize
+          }
+        });
+        if (token.error) fail(token.error);
+      }
+      function fail(message) {
+        call(options.onError, message);
+        if (!done) { done = true; settle.reject(new Error(message)); }
+      }
+      function onMessage(e) {
+        var m = e.data;
+        if (e.source !== frame.contentWindow || e.origin !== origin || !m || m.nonce !== id) return;
+        if (m.type === "plugboard:ready") { ready = true; start(); }
+        else if (m.type === "plugboard:close") close();
+      }
+      function onKey(e) { if (e.key === "Escape") close(); }
+      function onBackdrop(e) { if (e.target === overlay) close(); }
+      function close() {
+        if (active !== handle) return;
+        active = null;
+        w.removeEventListener("message", onMessage);
+        d.removeEventListener("keydown", onKey);
+        overlay.remove();
+        inerted.forEach(function (el) { el.inert = false; });
+        if (opener && opener.focus) opener.focus();
+        call(options.onClose);
+        if (!done) { done = true; settle.resolve({ status: "closed" }); }
+      }
+      var handle = { close: close };
+      active = handle;
+      w.addEventListener("message", onMessage);
+      d.addEventListener("keydown", onKey);
+      overlay.addEventListener("click", onBackdrop);
+
+      // The token request is made from the host page, so relative URLs and the host's cookies just work.
+      var tokenUrl = new URL(options.token && options.token.url || "", location.href);
+      tokenUrl.searchParams.set("page", "1");
+      tokenUrl.searchParams.set("limit", String(options.pageSize || 20));
+      fetch(tokenUrl.href, { method: "POST", headers: (options.token && options.token.headers) || {}, credentials: "same-origin" })
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            if (!r.ok || !body.token) throw new Error(body.error || "The token endpoint answered " + r.status);
+            token = { session: body };
+          });
+        })
+        .catch(function (e) { token = { error: "Could not start: " + (e && e.message || e) }; })
+        .then(start);
+      return promise;
+    }
+
+    return { open: open, close: function () { if (active) active.close(); } };
+  }
+
+  w.Plugboard = { create: create };
+})(window, document);

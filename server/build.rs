@@ -1,0 +1,35 @@
+//! Copies the trunk-built widget (`../dist`) into `OUT_DIR/widget` so the binary embeds it and needs nothing
+//! else at run time. Without a built widget the directory is empty and `/widget` answers a clear 503 page.
+
+use std::{env, fs, path::Path};
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dist = env::var("PLUGBOARD_WIDGET_DIST")
+        .map(Into::into)
+        .unwrap_or_else(|_| Path::new(&manifest).join("../dist"));
+    let out = Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("widget");
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out).expect("create OUT_DIR/widget");
+    if dist.join("index.html").is_file() {
+        copy_dir(&dist, &out).expect("copy the built widget");
+    } else {
+        println!("cargo:warning=no built widget at {} (run scripts/build-widget); /widget will answer 503", dist.display());
+    }
+    println!("cargo:rerun-if-changed={}", dist.display());
+    println!("cargo:rerun-if-env-changed=PLUGBOARD_WIDGET_DIST");
+}

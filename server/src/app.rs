@@ -1,0 +1,111 @@
+//! Builds the application from settings: opens the store, seeds the project, binds the listener.
+
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+
+use crate::{
+    catalog::{Catalog, CatalogError},
+    config::Settings,
+    http::{self, AppState},
+    keys::{Environment, SecretKey},
+    store::{self, DynStore, Project, StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds first (port 0 picks a free port) so the public URL can name the real address.
+    pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        let listener =
+            TcpListener::bind(settings.bind).await.map_err(|source| StartError::Bind { addr: settings.bind, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind, source })?;
+        let public_url = settings.public_url.clone().map_or_else(|| format!("http://{addr}"), |u| u.trim_end_matches('/').to_owned());
+
+        let catalog = Arc::new(Catalog::builtin()?);
+        let store = store::connect(&settings.database_url()).await?;
+        seed_project(&store, settings).await?;
+
+        let state = AppState { store, catalog, public_url: public_url.into(), session_ttl: settings.session_ttl() };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    pub fn store(&self) -> DynStore {
+        self.state.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tokio::spawn(purge_sessions(self.state.store.clone()));
+        tracing::info!(url = %self.state.public_url, "plugboard listening");
+        axum::serve(self.listener, http::router(self.state)).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Creates (or renames) the configured project and registers its keys. A project with no key at all gets one
+/// generated and written to `<data-dir>/secret-key` (mode 0600) — never to the log.
+async fn seed_project(store: &DynStore, settings: &Settings) -> Result<(), StartError> {
+    let project = Project { id: settings.project_id.clone(), name: settings.project_name.clone() };
+    store.upsert_project(&project).await?;
+    for key in &settings.secret_key {
+        store.add_secret_key(&project.id, key.environment(), &key.digest(), &key.hint()).await?;
+    }
+    if store.count_active_keys(&project.id).await? == 0 {
+        let key = SecretKey::generate(Environment::Test);
+        let path = settings.data_dir.join("secret-key");
+        write_secret_file(&path, key.expose())?;
+        store.add_secret_key(&project.id, key.environment(), &key.digest(), &key.hint()).await?;
+        tracing::warn!(project = %project.id, file = %path.display(), "generated a secret key for the project; it is in this file (shown nowhere else)");
+    }
+    Ok(())
+}
+
+pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
+    use std::io::Write;
+    let err = |source| StartError::Write { path: path.display().to_string(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(err)?;
+    file.write_all(contents.as_bytes()).map_err(err)
+}
+
+async fn purge_sessions(store: DynStore) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match store.purge_expired_sessions(now).await {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "purged expired sessions"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The integration catalog: one TOML file per integration under `server/catalog/`, compiled into the binary,
+//! parsed and checked once at start, then served from memory.
+
+mod search;
+
+use std::collections::{BTreeMap, HashMap};
+
+use include_dir::{include_dir, Dir};
+use plugboard_shared::AuthMethod;
+use serde::{Deserialize, Serialize};
+pub use search::Query;
+
+static CATALOG_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/catalog");
+
+/// One integration (SPEC §6). Field names are camelCase in the data files and on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Integration {
+    pub platform: String,
+    pub name: String,
+    pub category: String,
+    pub description: String,
+    pub auth_method: AuthMethod,
+    /// Other names users search for ("gcal", "claude").
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// simple-icons slug of the logo vendored into `server/assets/logos/{platform}.svg`.
+    #[serde(default, skip_serializing)]
+    pub simple_icon: Option<String>,
+    /// Base URL of the provider's API; may use `{field}` templates (`https://{subdomain}.zendesk.com/api/v2`).
+    pub api_base_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthSpec>,
+    /// What the user types in the connect form (API keys, subdomains, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<Field>,
+    /// How the passthrough presents the credential; OAuth2 defaults to a bearer access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject: Option<Inject>,
+    /// A cheap authenticated request that proves a credential works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuthSpec {
+    pub authorization_url: String,
+    pub token_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_url: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_scope_separator")]
+    pub scope_separator: String,
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub token_auth: TokenAuth,
+    #[serde(default)]
+    pub pkce: bool,
+}
+
+fn default_scope_separator() -> String {
+    " ".into()
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    #[default]
+    ClientSecretPost,
+    ClientSecretBasic,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    #[serde(default)]
+    pub secret: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    #[serde(default)]
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Inject {
+    Bearer { token: String },
+    Header { name: String, value: String },
+    Query { name: String, value: String },
+    Basic { username: String, password: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Verify {
+    #[serde(default = "default_verify_method")]
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_verify_method() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog/{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// All integrations, sorted by display name, with an index by platform id.
+#[derive(Debug)]
+pub struct Catalog {
+    entries: Vec<Integration>,
+    by_platform: HashMap<String, usize>,
+    search: search::Index,
+}
+
+impl Catalog {
+    /// Parses the compiled-in data files.
+    pub fn builtin() -> Result<Self, CatalogError> {
+        let files = CATALOG_DIR
+            .files()
+            .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
+            .map(|f| (f.path().display().to_string(), f.contents_utf8().unwrap_or_default()));
+        Self::from_files(files)
+    }
+
+    pub fn from_files<'a>(files: impl IntoIterator<Item = (String, &'a str)>) -> Result<Self, CatalogError> {
+        let mut entries = Vec::new();
+        for (file, text) in files {
+            let entry: Integration =
+                toml::from_str(text).map_err(|e| CatalogError::Invalid { file: file.clone(), message: e.to_string() })?;
+            if format!("{}.toml", entry.platform) != file {
+                return Err(CatalogError::Invalid { file, message: format!("platform {:?} must match the file name", entry.platform) });
+            }
+            entries.push(entry);
+        }
+        entries.sort_by_key(|e| e.name.to_lowercase());
+        let mut by_platform = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            if by_platform.insert(e.platform.clone(), i).is_some() {
+                return Err(CatalogError::Invalid { file: e.platform.clone(), message: "duplicate platform id".into() });
+            }
+        }
+        let search = search::Index::new(&entries);
+        Ok(Self { entries, by_platform, search })
+    }
+
+    pub fn all(&self) -> &[Integration] {
+        &self.entries
+    }
+
+    pub fn get(&self, platform: &str) -> Option<&Integration> {
+        self.by_platform.get(platform).map(|&i| &self.entries[i])
+    }
+
+    /// Entries matching `query`, best first.
+    pub fn find(&self, query: &Query<'_>) -> Vec<&Integration> {
+        self.search.find(&self.entries, query)
+    }
+}
+
+/// A stable positive number derived from a string, for the seed's numeric `id` / `connectionDefId`.
+pub fn stable_id(parts: &[&str]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let d = h.finalize();
+    u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & 0x7fff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_parses_with_unique_ids() {
+        let c = Catalog::builtin().unwrap();
+        assert!(c.all().len() >= 12);
+        let mut names: Vec<_> = c.all().iter().map(|e| e.name.to_lowercase()).collect();
+        names.dedup();
+        assert_eq!(names.len(), c.all().len(), "display names must be unique");
+        assert_eq!(c.get("gmail").unwrap().name, "Gmail");
+    }
+
+    #[test]
+    fn a_file_named_differently_from_its_platform_is_refused() {
+        let err = Catalog::from_files([("x.toml".to_string(), include_str!("../../catalog/gmail.toml"))]).unwrap_err();
+        assert!(err.to_string().contains("must match the file name"));
+    }
+}

@@ -1,0 +1,121 @@
+//! In-memory catalog search: case- and accent-insensitive, over name, id, category and aliases; prefix matches
+//! rank before substring matches.
+
+use super::Integration;
+
+/// What the caller asks for; empty strings mean "no filter".
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Query<'a> {
+    pub search: &'a str,
+    pub category: &'a str,
+    /// Restrict to these platform ids (a session's `allowedIntegrations`).
+    pub only: Option<&'a [String]>,
+}
+
+#[derive(Debug)]
+pub struct Index {
+    /// Per entry: normalised searchable words (name first).
+    keys: Vec<Vec<String>>,
+    categories: Vec<String>,
+}
+
+/// Lowercases and strips the common Latin diacritics so "Zoho Créator" matches "creator".
+pub fn normalise(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'ç' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            c => c,
+        })
+        .collect()
+}
+
+impl Index {
+    pub fn new(entries: &[Integration]) -> Self {
+        let keys = entries
+            .iter()
+            .map(|e| {
+                let mut k = vec![normalise(&e.name), normalise(&e.platform), normalise(&e.category)];
+                k.extend(e.aliases.iter().map(|a| normalise(a)));
+                k
+            })
+            .collect();
+        let categories = entries.iter().map(|e| normalise(&e.category)).collect();
+        Self { keys, categories }
+    }
+
+    pub fn find<'e>(&self, entries: &'e [Integration], q: &Query<'_>) -> Vec<&'e Integration> {
+        let needle = normalise(q.search.trim());
+        let category = normalise(q.category.trim());
+        let mut hits: Vec<(u8, usize)> = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if let Some(only) = q.only {
+                if !only.iter().any(|p| p == &entry.platform) {
+                    continue;
+                }
+            }
+            if !category.is_empty() && self.categories[i] != category {
+                continue;
+            }
+            let rank = if needle.is_empty() {
+                0
+            } else {
+                let keys = &self.keys[i];
+                let word_prefix = |k: &String| k.split([' ', '-', '.']).any(|w| w.starts_with(&needle));
+                if keys[0].starts_with(&needle) {
+                    0
+                } else if keys.iter().any(word_prefix) {
+                    1
+                } else if keys.iter().any(|k| k.contains(&needle)) {
+                    2
+                } else {
+                    continue;
+                }
+            };
+            hits.push((rank, i));
+        }
+        // Entries are already sorted by name, so a stable sort on rank keeps names in order within a rank.
+        hits.sort_by_key(|&(rank, _)| rank);
+        hits.into_iter().map(|(_, i)| &entries[i]).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Catalog;
+    use super::*;
+
+    fn names(c: &Catalog, search: &str) -> Vec<String> {
+        c.find(&Query { search, ..Default::default() }).iter().map(|e| e.name.clone()).collect()
+    }
+
+    #[test]
+    fn search_is_case_and_accent_insensitive_and_ranks_prefixes_first() {
+        let c = Catalog::builtin().unwrap();
+        assert_eq!(names(&c, "GMAIL"), ["Gmail"]);
+        assert_eq!(names(&c, "gmaïl"), ["Gmail"]);
+        // "Google …" names start with "goo"; Gmail only has the alias "google".
+        let goo = names(&c, "goo");
+        assert_eq!(goo.last().map(String::as_str), Some("Gmail"));
+        assert!(goo.starts_with(&["Google Calendar".to_string(), "Google Drive".to_string()]));
+        assert_eq!(names(&c, "claude"), ["Anthropic"]);
+        assert!(names(&c, "zzzz-nothing").is_empty());
+    }
+
+    #[test]
+    fn category_and_allow_list_filter() {
+        let c = Catalog::builtin().unwrap();
+        let ai = c.find(&Query { category: "ai", ..Default::default() });
+        assert!(ai.len() >= 2 && ai.iter().all(|e| e.category == "AI"));
+        let only = vec!["slack".to_string(), "gmail".to_string()];
+        let got = c.find(&Query { only: Some(&only), ..Default::default() });
+        assert_eq!(got.iter().map(|e| e.platform.as_str()).collect::<Vec<_>>(), ["gmail", "slack"]);
+    }
+}

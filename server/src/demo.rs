@@ -1,0 +1,84 @@
+//! The demo host app: a page on a second origin that embeds Plugboard by script tag, and the small backend
+//! token endpoint a real host app would write (it forwards to `/v1/authkit/token` with the secret key, exactly
+//! like the seeds' Next.js handler). `plugboard demo` runs it; the browser tests use it as their host page.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+use tokio::net::TcpListener;
+
+use crate::keys::SecretKey;
+
+const PAGE: &str = include_str!("../assets/demo.html");
+
+#[derive(Clone)]
+struct Host {
+    plugboard_url: Arc<str>,
+    secret_key: Arc<SecretKey>,
+    client: reqwest::Client,
+}
+
+/// The host app's router: `/` (the page) and `POST /api/plugboard-token` (its backend).
+pub fn router(plugboard_url: &str, secret_key: SecretKey) -> Router {
+    let host = Host {
+        plugboard_url: plugboard_url.trim_end_matches('/').into(),
+        secret_key: Arc::new(secret_key),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("a client with default TLS settings builds"),
+    };
+    Router::new().route("/", get(page)).route("/api/plugboard-token", post(token)).with_state(host)
+}
+
+async fn page(State(host): State<Host>) -> Response {
+    let html = PAGE.replace("{{PLUGBOARD_URL}}", &host.plugboard_url);
+    ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html)).into_response()
+}
+
+/// Identifies the user (here: the `x-user-id` header, as in the seeds) and asks Plugboard for a session,
+/// passing `page`/`limit` through and the answer back unchanged.
+async fn token(State(host): State<Host>, headers: HeaderMap, RawQuery(query): RawQuery, _body: Bytes) -> Response {
+    let Some(user) = headers.get("x-user-id").and_then(|v| v.to_str().ok()).filter(|u| !u.is_empty()) else {
+        return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"Unauthorized"}"#)
+            .into_response();
+    };
+    let url = format!("{}/v1/authkit/token?{}", host.plugboard_url, query.unwrap_or_default());
+    let answer = host
+        .client
+        .post(url)
+        .header("X-One-Secret", host.secret_key.expose())
+        .json(&serde_json::json!({ "identity": user, "identityType": "user" }))
+        .send()
+        .await;
+    match answer {
+        Ok(res) => {
+            let status = StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let body = res.bytes().await.unwrap_or_default();
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "demo host: token request failed");
+            (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"Failed to generate token"}"#)
+                .into_response()
+        }
+    }
+}
+
+/// Serves the host app on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    plugboard_url: &str,
+    secret_key: SecretKey,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(plugboard_url, secret_key)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,51 @@
+//! Static files compiled into the binary: `embed.js` and the vendored brand logos.
+
+use axum::{
+    extract::Path,
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+};
+use include_dir::{include_dir, Dir};
+
+use super::error::ApiError;
+
+static LOGOS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/assets/logos");
+const EMBED_JS: &str = include_str!("../../assets/embed.js");
+
+/// URL of an integration's logo, or `""` when none is vendored (the widget then draws a monogram).
+pub fn logo_url(public_url: &str, platform: &str) -> String {
+    if LOGOS.get_file(format!("{platform}.svg")).is_some() {
+        format!("{public_url}/assets/logos/{platform}.svg")
+    } else {
+        String::new()
+    }
+}
+
+/// `GET /embed.js` — the host page's script tag. Short cache: it is the one URL hosts cannot version.
+pub async fn embed_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+        ],
+        EMBED_JS,
+    )
+        .into_response()
+}
+
+/// `GET /assets/logos/{platform}.svg` — long-cached; SVGs get a CSP that forbids scripts inside them.
+pub async fn logo(Path(file): Path<String>) -> Result<Response, ApiError> {
+    let svg = LOGOS
+        .get_file(&file)
+        .filter(|_| file.ends_with(".svg") && !file.contains('/'))
+        .ok_or_else(|| ApiError::NotFound(format!("no logo {file:?}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=604800")),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'")),
+        ],
+        svg.contents(),
+    )
+        .into_response())
+}

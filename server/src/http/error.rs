@@ -1,0 +1,100 @@
+//! `ApiError`: the one error type at the HTTP edge. Each variant knows its status and machine code; the body
+//! `{"error", "code", "requestId"}` is written by [`render_errors`], which knows the request id.
+
+use axum::{
+    extract::Request,
+    http::{header, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use plugboard_shared::ErrorBody;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("this session has expired; close the window and open it again")]
+    SessionExpired,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// Logged in full; the client only learns that something went wrong on our side.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::SessionExpired => (StatusCode::GONE, "session_expired"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// Carried in the response extensions from [`ApiError::into_response`] to [`render_errors`].
+#[derive(Debug, Clone)]
+struct PendingError {
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let mut res = status.into_response();
+        res.extensions_mut().insert(PendingError { code, message: self.to_string() });
+        res
+    }
+}
+
+/// Middleware that writes the JSON body of every [`ApiError`], with the request's id.
+pub async fn render_errors(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let res = next.run(req).await;
+    let Some(pending) = res.extensions().get::<PendingError>().cloned() else { return res };
+    let (mut parts, _) = res.into_parts();
+    let body = ErrorBody { error: pending.message, code: pending.code.into(), request_id };
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, json.into())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

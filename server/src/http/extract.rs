@@ -1,0 +1,180 @@
+//! Request extractors that answer bad input with our own JSON errors: body, pagination, secret-key and
+//! session-token authentication.
+
+use std::collections::HashMap;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRef, FromRequest, FromRequestParts, Query, Request},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use super::{error::ApiError, AppState};
+use crate::{
+    keys::{self, SecretKey},
+    store::{KeyGrant, Session},
+};
+
+/// A JSON body parsed whatever the content type, refused with a 400 that says what is wrong.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request("invalid_json", "the request body is empty; send a JSON object"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("the request body is not valid: {e}")))
+    }
+}
+
+/// Query parameters as plain strings; malformed encodings become a 400.
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Params(q))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+pub const DEFAULT_LIMIT: u64 = 20;
+pub const MAX_LIMIT: u64 = 100;
+
+/// `page` / `limit` as SPEC §3.1 defines them: missing, empty, `null` or `undefined` mean the default (host
+/// backends ported from the seeds forward `page=null`); anything else must be a whole number in range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub page: u64,
+    pub limit: u64,
+}
+
+impl Paging {
+    pub fn from_params(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let page = number(params, "page", 1, u64::from(u32::MAX))?;
+        let limit = number(params, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+        Ok(Self { page, limit })
+    }
+
+    /// `(rows of this page, total, pages)`.
+    pub fn slice<T: Clone>(&self, all: &[T]) -> (Vec<T>, u64, u64) {
+        let total = all.len() as u64;
+        let pages = total.div_ceil(self.limit);
+        let start = ((self.page - 1) * self.limit).min(total) as usize;
+        let rows = all[start..].iter().take(self.limit as usize).cloned().collect();
+        (rows, total, pages)
+    }
+}
+
+fn number(params: &HashMap<String, String>, name: &str, default: u64, max: u64) -> Result<u64, ApiError> {
+    let raw = params.get(name).map(|s| s.trim()).unwrap_or("");
+    if matches!(raw, "" | "null" | "undefined") {
+        return Ok(default);
+    }
+    match raw.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_pagination",
+            format!("{name} must be a whole number from 1 to {max}, got {raw:?}"),
+        )),
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// A request authenticated with a project secret key (`X-One-Secret`, `x-pica-secret` or `Authorization: Bearer`).
+pub struct SecretAuth(pub KeyGrant);
+
+impl<S: Send + Sync> FromRequestParts<S> for SecretAuth
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let presented = ["x-one-secret", "x-pica-secret"]
+            .iter()
+            .find_map(|h| parts.headers.get(*h).and_then(|v| v.to_str().ok()))
+            .or_else(|| bearer(parts))
+            .ok_or_else(|| {
+                ApiError::Unauthorized("missing secret key: send X-One-Secret: sk_… or Authorization: Bearer sk_…".into())
+            })?;
+        let invalid = || ApiError::Unauthorized("invalid secret key".into());
+        let key: SecretKey = presented.parse().map_err(|_| invalid())?;
+        let grant = app.store.find_key(&key.digest()).await?.ok_or_else(invalid)?;
+        Ok(Self(grant))
+    }
+}
+
+/// A widget request authenticated with a live session token (`Authorization: Bearer pbs_…`).
+pub struct SessionAuth(pub Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionAuth
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let token = bearer(parts)
+            .ok_or_else(|| ApiError::Unauthorized("missing session token: send Authorization: Bearer pbs_…".into()))?;
+        if !token.starts_with("pbs_") {
+            return Err(ApiError::Unauthorized("invalid session token".into()));
+        }
+        let session = app
+            .store
+            .find_session(&keys::digest(token))
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("invalid session token".into()))?;
+        if session.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
+            return Err(ApiError::SessionExpired);
+        }
+        Ok(Self(session))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paging(pairs: &[(&str, &str)]) -> Result<Paging, ApiError> {
+        Paging::from_params(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn absent_null_and_undefined_mean_default() {
+        for v in ["", "null", "undefined", " "] {
+            assert_eq!(paging(&[("page", v), ("limit", v)]).unwrap(), Paging { page: 1, limit: DEFAULT_LIMIT });
+        }
+    }
+
+    #[test]
+    fn out_of_range_and_garbage_are_refused() {
+        for (k, v) in [("page", "0"), ("page", "-1"), ("page", "1.5"), ("page", "abc"), ("limit", "101"), ("limit", "0"), ("limit", "1e3")] {
+            assert!(paging(&[(k, v)]).is_err(), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn slices_pages() {
+        let p = Paging { page: 3, limit: 2 };
+        assert_eq!(p.slice(&[1, 2, 3, 4, 5]), (vec![5], 5, 3));
+        let past_end = Paging { page: 9, limit: 2 };
+        assert_eq!(past_end.slice(&[1, 2, 3]), (vec![], 3, 2));
+    }
+}

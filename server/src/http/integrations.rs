@@ -1,0 +1,65 @@
+//! Integration rows as the widget lists them (SPEC §3.1 / §3.3), and the widget's paginated list endpoint.
+
+use axum::{extract::State, Json};
+use plugboard_shared::{IntegrationRow, IntegrationsPage};
+use tower_http::request_id::RequestId;
+
+use super::{
+    error::ApiError,
+    extract::{Paging, Params, SessionAuth},
+    AppState,
+};
+use crate::{
+    catalog::{stable_id, Integration, Query},
+    keys::Environment,
+};
+
+pub fn row(app: &AppState, project_id: &str, env: Environment, e: &Integration) -> IntegrationRow {
+    IntegrationRow {
+        id: stable_id(&[project_id, &e.platform]),
+        connection_def_id: stable_id(&[&e.platform]),
+        platform: e.platform.clone(),
+        kind: "api".into(),
+        title: e.name.clone(),
+        image: super::assets::logo_url(&app.public_url, &e.platform),
+        category: e.category.clone(),
+        auth_method: e.auth_method,
+        environment: env.as_str().into(),
+        tags: Vec::new(),
+        active: true,
+    }
+}
+
+/// One page of the integrations a project shows, narrowed by `query`.
+pub fn page(
+    app: &AppState,
+    project_id: &str,
+    env: Environment,
+    query: &Query<'_>,
+    paging: Paging,
+) -> (Vec<IntegrationRow>, u64, u64) {
+    let hits = app.catalog.find(query);
+    let (entries, total, pages) = paging.slice(&hits);
+    (entries.into_iter().map(|e| row(app, project_id, env, e)).collect(), total, pages)
+}
+
+pub fn request_id(id: Option<axum::Extension<RequestId>>) -> String {
+    id.and_then(|axum::Extension(id)| id.header_value().to_str().ok().map(str::to_owned)).unwrap_or_default()
+}
+
+/// `GET /v1/widget/integrations?page&limit&search&category` — auth: session token.
+pub async fn list_widget_integrations(
+    State(app): State<AppState>,
+    SessionAuth(session): SessionAuth,
+    Params(params): Params,
+    rid: Option<axum::Extension<RequestId>>,
+) -> Result<Json<IntegrationsPage>, ApiError> {
+    let paging = Paging::from_params(&params)?;
+    let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+    if get("search").len() > 200 {
+        return Err(ApiError::bad_request("invalid_search", "search is limited to 200 characters"));
+    }
+    let query = Query { search: get("search"), category: get("category"), only: session.allowed_integrations.as_deref() };
+    let (rows, total, pages) = page(&app, &session.project_id, session.environment, &query, paging);
+    Ok(Json(IntegrationsPage { rows, total, pages, page: paging.page, request_id: request_id(rid) }))
+}

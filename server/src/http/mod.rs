@@ -1,0 +1,84 @@
+//! The HTTP surface: router, shared state and the layers every response passes through.
+
+mod assets;
+pub mod error;
+mod extract;
+mod integrations;
+mod token;
+mod widget;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::{header, HeaderName, HeaderValue},
+    middleware,
+    routing::{get, post},
+    Router,
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{catalog::Catalog, store::DynStore};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub catalog: Arc<Catalog>,
+    /// Public origin of this server, e.g. `https://connect.example.com` (no trailing slash).
+    pub public_url: Arc<str>,
+    pub session_ttl: Duration,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/authkit/token", post(token::create_token))
+        .route("/v1/widget/integrations", get(integrations::list_widget_integrations))
+        .layer(DefaultBodyLimit::max(64 * 1024));
+
+    Router::new()
+        .merge(api)
+        .route("/widget", get(widget::index))
+        .route("/widget/", get(widget::index))
+        .route("/widget/{*file}", get(widget::asset))
+        .route("/embed.js", get(assets::embed_js))
+        .route("/assets/logos/{file}", get(assets::logo))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(TraceLayer::new_for_http())
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                .layer(CompressionLayer::new())
+                .layer(middleware::from_fn(error::render_errors))
+                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+                .layer(CatchPanicLayer::custom(|_| {
+                    axum::response::IntoResponse::into_response(error::ApiError::Internal("handler panicked".into()))
+                })),
+        )
+}

@@ -1,0 +1,76 @@
+//! `POST /v1/authkit/token` (SPEC §3.1): a host backend trades its secret key and a user identity for a
+//! short-lived widget session token plus the first page of integrations.
+
+use axum::{extract::State, Json};
+use plugboard_shared::{TokenRequest, TokenResponse};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use tower_http::request_id::RequestId;
+
+use super::{
+    error::ApiError,
+    extract::{JsonBody, Paging, Params, SecretAuth},
+    integrations::{page, request_id},
+    AppState,
+};
+use crate::{catalog::Query, keys, store::Session};
+
+const MAX_IDENTITY_LEN: usize = 256;
+const MAX_NAME_LEN: usize = 200;
+
+pub async fn create_token(
+    State(app): State<AppState>,
+    SecretAuth(grant): SecretAuth,
+    Params(params): Params,
+    rid: Option<axum::Extension<RequestId>>,
+    JsonBody(req): JsonBody<TokenRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let paging = Paging::from_params(&params)?;
+    let identity = req.identity.trim();
+    if identity.is_empty() || identity.len() > MAX_IDENTITY_LEN {
+        return Err(ApiError::bad_request(
+            "invalid_identity",
+            format!("identity must be 1 to {MAX_IDENTITY_LEN} characters"),
+        ));
+    }
+    if req.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_LEN) {
+        return Err(ApiError::bad_request("invalid_name", format!("name is limited to {MAX_NAME_LEN} characters")));
+    }
+    if let Some(allowed) = &req.allowed_integrations {
+        let unknown: Vec<&str> =
+            allowed.iter().filter(|p| app.catalog.get(p).is_none()).map(String::as_str).take(10).collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::bad_request(
+                "unknown_integration",
+                format!("allowedIntegrations names unknown platforms: {}", unknown.join(", ")),
+            ));
+        }
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let expires = now + app.session_ttl;
+    let token = keys::new_session_token();
+    let session = Session {
+        token_hash: keys::digest(&token),
+        project_id: grant.project.id.clone(),
+        environment: grant.environment,
+        identity: identity.to_owned(),
+        identity_type: req.identity_type,
+        allowed_integrations: req.allowed_integrations,
+        name: req.name,
+        created_at: now.unix_timestamp(),
+        expires_at: expires.unix_timestamp(),
+    };
+    app.store.insert_session(&session).await?;
+
+    let query = Query { only: session.allowed_integrations.as_deref(), ..Default::default() };
+    let (rows, total, pages) = page(&app, &session.project_id, session.environment, &query, paging);
+    Ok(Json(TokenResponse {
+        token,
+        expires_at: expires.replace_nanosecond(0).unwrap_or(expires).format(&Rfc3339).unwrap_or_default(),
+        rows,
+        total,
+        pages,
+        page: paging.page,
+        request_id: request_id(rid),
+    }))
+}

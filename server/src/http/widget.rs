@@ -1,0 +1,98 @@
+//! The widget page (`/widget`) and its trunk-built assets, embedded at compile time from `dist/`.
+
+use std::sync::OnceLock;
+
+use axum::{
+    extract::Path,
+    http::{header, HeaderValue, StatusCode},
+    response::{Html, IntoResponse, Response},
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use rust_embed::RustEmbed;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+
+#[derive(RustEmbed)]
+#[folder = "$OUT_DIR/widget"]
+struct WidgetDist;
+
+/// The page's CSP. trunk writes one inline module script that boots the wasm; it is allowed by its hash, so
+/// nothing else inline can run.
+fn csp(index: &str) -> String {
+    let mut hashes = String::new();
+    let mut rest = index;
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start..];
+        let Some(open_end) = after.find('>') else { break };
+        let Some(close) = after.find("</script>") else { break };
+        let tag = &after[..open_end];
+        if !tag.contains(" src=") {
+            let body = &after[open_end + 1..close];
+            hashes.push_str(&format!(" 'sha256-{}'", STANDARD.encode(Sha256::digest(body.as_bytes()))));
+        }
+        rest = &after[close + "</script>".len()..];
+    }
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
+         img-src 'self' https: http: data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    )
+}
+
+struct Page {
+    html: String,
+    csp: HeaderValue,
+}
+
+fn page() -> Option<&'static Page> {
+    static PAGE: OnceLock<Option<Page>> = OnceLock::new();
+    PAGE.get_or_init(|| {
+        let file = WidgetDist::get("index.html")?;
+        let html = String::from_utf8(file.data.into_owned()).ok()?;
+        let csp = HeaderValue::from_str(&csp(&html)).ok()?;
+        Some(Page { html, csp })
+    })
+    .as_ref()
+}
+
+/// `GET /widget` — the modal's page, loaded in the embed's iframe.
+pub async fn index() -> Response {
+    match page() {
+        Some(p) => (
+            [(header::CONTENT_SECURITY_POLICY, p.csp.clone()), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+            Html(p.html.clone()),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html("<!doctype html><title>Plugboard</title><p>The widget was not built into this binary. \
+                  Build it with <code>scripts/build-widget</code>, then rebuild the server.</p>"),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /widget/{file}` — hashed file names, so they are cached for a year.
+pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
+    let found = WidgetDist::get(&file)
+        .filter(|_| file != "index.html")
+        .ok_or_else(|| ApiError::NotFound(format!("no widget file {file:?}")))?;
+    let mime = HeaderValue::from_str(found.metadata.mimetype()).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    Ok((
+        [(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"))],
+        found.data,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csp_allows_exactly_the_inline_scripts_by_hash() {
+        let csp = super::csp(r#"<script src="/widget/a.js"></script><script type="module">boot()</script>"#);
+        // sha256("boot()") in base64
+        assert!(csp.contains("'sha256-"), "{csp}");
+        assert_eq!(csp.matches("'sha256-").count(), 1);
+        assert!(!csp.contains("unsafe-inline"));
+    }
+}

@@ -1,0 +1,9 @@
+//! Plugboard server library: the `plugboard` binary is a thin CLI over [`app::Application`].
+
+pub mod app;
+pub mod catalog;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod keys;
+pub mod store;

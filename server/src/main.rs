@@ -1,0 +1,91 @@
+//! `plugboard` — serve the API and widget, or run the self-contained demo.
+
+use std::{net::SocketAddr, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use plugboard::{app::Application, config::Settings, keys::SecretKey};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "plugboard", version, about = "Self-hosted connect-your-apps widget and credential vault")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API and the widget.
+    Serve(#[command(flatten)] Settings),
+    /// Run the server plus a demo host page on a second origin, all local.
+    Demo {
+        #[command(flatten)]
+        settings: Settings,
+        /// Address of the demo host page.
+        #[arg(long, env = "PLUGBOARD_DEMO_BIND", default_value = "127.0.0.1:8081")]
+        demo_bind: SocketAddr,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate(#[command(flatten)] Settings),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "plugboard=info,tower_http=warn".into()),
+        )
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Serve(settings) => Application::build(&settings).await?.run_until(shutdown_signal()).await?,
+        Command::Migrate(settings) => {
+            plugboard::store::connect(&settings.database_url()).await?;
+            tracing::info!("database is up to date");
+        }
+        Command::Demo { settings, demo_bind } => {
+            let app = Application::build(&settings).await?;
+            let key: SecretKey = match settings.secret_key.first() {
+                Some(key) => key.clone(),
+                None => std::fs::read_to_string(settings.data_dir.join("secret-key"))
+                    .map_err(|e| format!("demo needs the project's key in {}/secret-key: {e}", settings.data_dir.display()))?
+                    .parse()?,
+            };
+            let listener = TcpListener::bind(demo_bind).await?;
+            let host_url = format!("http://{}", listener.local_addr()?);
+            let public = app.public_url().to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = plugboard::demo::serve(listener, &public, key, shutdown_signal()).await {
+                    tracing::error!(error = %e, "demo host page stopped");
+                }
+            });
+            tracing::info!("demo host page: {host_url}  (open it in a browser and click Connect)");
+            app.run_until(shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,161 @@
+//! JSON request and response bodies of the HTTP API (SPEC §3), field names exactly as the seeds spell them.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error answer: `{"error": "<human message>", "code": "<machine_code>", "requestId": "<id>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: String,
+    #[serde(default)]
+    pub request_id: String,
+}
+
+/// Who a connection belongs to in the host app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityType {
+    User,
+    Team,
+    Organization,
+    Project,
+}
+
+impl IdentityType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Team => "team",
+            Self::Organization => "organization",
+            Self::Project => "project",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "user" => Self::User,
+            "team" => Self::Team,
+            "organization" => Self::Organization,
+            "project" => Self::Project,
+            _ => return None,
+        })
+    }
+}
+
+/// How an end user proves access to a provider (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Oauth2,
+    Oauth2ClientCredentials,
+    ApiKey,
+    Basic,
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oauth2 => "oauth2",
+            Self::Oauth2ClientCredentials => "oauth2_client_credentials",
+            Self::ApiKey => "api_key",
+            Self::Basic => "basic",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Body of `POST /v1/authkit/token` (SPEC §3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRequest {
+    pub identity: String,
+    pub identity_type: IdentityType,
+    /// Platform ids; narrows what the widget lists for this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_integrations: Option<Vec<String>>,
+    /// Suggested connection name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// One integration as the widget lists it (the seed's AuthKit row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationRow {
+    pub id: u64,
+    pub connection_def_id: u64,
+    pub platform: String,
+    /// Always `"api"`, as in the seeds.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub image: String,
+    pub category: String,
+    pub auth_method: AuthMethod,
+    pub environment: String,
+    pub tags: Vec<String>,
+    pub active: bool,
+}
+
+/// Answer of `POST /v1/authkit/token`: the session token plus the first page of integrations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub token: String,
+    /// RFC 3339, UTC.
+    pub expires_at: String,
+    pub rows: Vec<IntegrationRow>,
+    pub total: u64,
+    pub pages: u64,
+    pub page: u64,
+    #[serde(default)]
+    pub request_id: String,
+}
+
+/// Answer of `GET /v1/widget/integrations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationsPage {
+    pub rows: Vec<IntegrationRow>,
+    pub total: u64,
+    pub pages: u64,
+    pub page: u64,
+    #[serde(default)]
+    pub request_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_request_uses_the_seed_field_names() {
+        let req: TokenRequest =
+            serde_json::from_str(r#"{"identity":"user-42","identityType":"team"}"#).unwrap();
+        assert_eq!(req.identity_type, IdentityType::Team);
+        assert!(serde_json::from_str::<TokenRequest>(r#"{"identity":"u","identityType":"robot"}"#).is_err());
+    }
+
+    #[test]
+    fn rows_serialize_type_and_auth_method_like_the_seed() {
+        let row = IntegrationRow {
+            id: 1,
+            connection_def_id: 2,
+            platform: "gmail".into(),
+            kind: "api".into(),
+            title: "Gmail".into(),
+            image: "x".into(),
+            category: "Email".into(),
+            auth_method: AuthMethod::Oauth2ClientCredentials,
+            environment: "test".into(),
+            tags: vec![],
+            active: true,
+        };
+        let v = serde_json::to_value(&row).unwrap();
+        assert_eq!(v["type"], "api");
+        assert_eq!(v["connectionDefId"], 2);
+        assert_eq!(v["authMethod"], "oauth2_client_credentials");
+    }
+}

@@ -1,0 +1,37 @@
+//! The postMessage protocol between `embed.js` (host page) and the widget iframe.
+//!
+//! Every message is `{"type": "plugboard:<kind>", "nonce": "<per-open nonce>", ...}`; both sides post only to an
+//! exact origin and check `event.origin` and `event.source` on receipt (SPEC §4).
+
+use serde::{Deserialize, Serialize};
+
+pub const MSG_READY: &str = "plugboard:ready";
+pub const MSG_INIT: &str = "plugboard:init";
+pub const MSG_CLOSE: &str = "plugboard:close";
+
+/// What the host page's `Plugboard.create(options)` passes on to the widget (no callbacks, no token config).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WidgetOptions {
+    pub title: Option<String>,
+    pub company_name: Option<String>,
+    pub image_url: Option<String>,
+    pub app_theme: Option<String>,
+    pub selected_connection: Option<String>,
+    pub show_name_input: Option<bool>,
+    /// Rows per page of the integration list (default 20, at most 100). A Plugboard extension to the seeds.
+    pub page_size: Option<u64>,
+}
+
+/// `plugboard:init`: the host page hands over the token endpoint's answer (or why it could not get one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitMessage {
+    pub nonce: String,
+    #[serde(default)]
+    pub session: Option<crate::TokenResponse>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub options: WidgetOptions,
+}

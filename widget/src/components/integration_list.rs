@@ -1,0 +1,109 @@
+//! Search box and the paginated list of integrations, with "Load more", loading, empty and error states.
+
+use leptos::{prelude::*, task::spawn_local};
+use plugboard_shared::{IntegrationRow, TokenResponse};
+
+use super::logo::Logo;
+use crate::api;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Load {
+    Idle,
+    Loading,
+    Failed(String),
+}
+
+#[component]
+pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView {
+    let token = StoredValue::new(session.token.clone());
+    let rows = RwSignal::new(session.rows.clone());
+    let page = RwSignal::new(session.page);
+    let pages = RwSignal::new(session.pages);
+    let total = RwSignal::new(session.total);
+    let search = RwSignal::new(String::new());
+    let load = RwSignal::new(Load::Idle);
+    // Answers to superseded requests (the user kept typing) are dropped.
+    let generation = StoredValue::new(0u64);
+
+    let fetch = move |next_page: u64, append: bool| {
+        let query = search.get_untracked();
+        let current = generation.get_value() + 1;
+        generation.set_value(current);
+        load.set(Load::Loading);
+        spawn_local(async move {
+            let answer = api::integrations(&token.get_value(), next_page, page_size, &query).await;
+            if generation.get_value() != current {
+                return;
+            }
+            match answer {
+                Ok(p) => {
+                    if append {
+                        rows.update(|r| r.extend(p.rows));
+                    } else {
+                        rows.set(p.rows);
+                    }
+                    page.set(p.page);
+                    pages.set(p.pages);
+                    total.set(p.total);
+                    load.set(Load::Idle);
+                }
+                Err(message) => load.set(Load::Failed(message)),
+            }
+        });
+    };
+
+    // Marks the moment the first list is on screen, for `scripts/bench-widget` and anyone profiling.
+    request_animation_frame(|| {
+        if let Some(perf) = window().performance() {
+            let _ = perf.mark("plugboard:list-painted");
+        }
+    });
+
+    let search_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = search_input.get() {
+            let _ = input.focus();
+        }
+    });
+
+    let more = move || page.get() < pages.get();
+    view! {
+        <div class="pb-body">
+            <label class="pb-search">
+                <span class="pb-visually-hidden">"Search integrations"</span>
+                <input type="search" placeholder="Search apps" autocomplete="off" node_ref=search_input
+                    prop:value=move || search.get()
+                    on:input=move |e| { search.set(event_target_value(&e)); fetch(1, false); }/>
+            </label>
+            <p class="pb-count" aria-live="polite">
+                {move || match total.get() { 1 => "1 app".to_string(), n => format!("{n} apps") }}
+            </p>
+            <ul class="pb-list" role="list" aria-labelledby="pb-title">
+                <For each=move || rows.get() key=|r: &IntegrationRow| r.platform.clone() let(row)>
+                    <li class="pb-row" data-platform=row.platform.clone()>
+                        <Logo image=row.image.clone() title=row.title.clone() platform=row.platform.clone()/>
+                        <span class="pb-name">{row.title.clone()}</span>
+                        <span class="pb-category">{row.category.clone()}</span>
+                    </li>
+                </For>
+            </ul>
+            {move || (rows.with(Vec::is_empty) && load.get() == Load::Idle).then(|| view! {
+                <p class="pb-empty">{format!("No apps match \u{201c}{}\u{201d}.", search.get())}</p>
+            })}
+            {move || match load.get() {
+                Load::Loading => view! { <p class="pb-status" role="status">"Loading…"</p> }.into_any(),
+                Load::Failed(message) => view! {
+                    <div class="pb-error" role="alert">
+                        <p>{message}</p>
+                        <button type="button" class="pb-button" on:click=move |_| fetch(1, false)>"Try again"</button>
+                    </div>
+                }.into_any(),
+                Load::Idle => more().then(|| view! {
+                    <button type="button" class="pb-button pb-more" on:click=move |_| fetch(page.get_untracked() + 1, true)>
+                        "Load more"
+                    </button>
+                }).into_any(),
+            }}
+        </div>
+    }
+}

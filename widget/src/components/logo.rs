@@ -1,0 +1,56 @@
+//! An integration's logo: the image, lazily loaded, or a coloured monogram when there is none or it fails.
+
+use leptos::prelude::*;
+
+/// Up to two letters naming the integration: "Google Drive" → "GD", "Stripe" → "S".
+pub fn monogram(title: &str) -> String {
+    title
+        .split(|c: char| c.is_whitespace() || c == '-' || c == '.')
+        .filter_map(|w| w.chars().find(|c| c.is_alphanumeric()))
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// A stable hue for a platform id, so each monogram keeps its colour.
+pub fn hue(platform: &str) -> u32 {
+    platform.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 360
+}
+
+#[component]
+pub fn Logo(image: String, title: String, platform: String) -> impl IntoView {
+    let failed = RwSignal::new(image.is_empty());
+    let letters = monogram(&title);
+    let class = format!("pb-monogram pb-hue-{}", hue(&platform) / 30);
+    move || {
+        if failed.get() {
+            view! { <span class=class.clone() aria-hidden="true">{letters.clone()}</span> }.into_any()
+        } else {
+            view! {
+                <img class="pb-logo" src=image.clone() alt="" loading="lazy" width="32" height="32"
+                     on:error=move |_| failed.set(true)/>
+            }
+            .into_any()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monograms_take_initials() {
+        assert_eq!(monogram("Google Drive"), "GD");
+        assert_eq!(monogram("stripe"), "S");
+        assert_eq!(monogram("Hacker News Daily"), "HN");
+        assert_eq!(monogram("monday.com"), "MC");
+        assert_eq!(monogram(""), "");
+    }
+
+    #[test]
+    fn hues_are_stable_and_in_range() {
+        assert_eq!(hue("gmail"), hue("gmail"));
+        assert!(hue("slack") < 360);
+    }
+}

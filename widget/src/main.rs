@@ -1,0 +1,3 @@
+fn main() {
+    plugboard_widget::start();
+}

@@ -1,0 +1,63 @@
+//! postMessage with the host page: the only place that talks to `window.parent`. Target origin is always the
+//! exact host origin from the handshake; received messages must come from the parent window, that origin and
+//! this open's nonce.
+
+use plugboard_shared::embed::{InitMessage, MSG_CLOSE, MSG_INIT, MSG_READY};
+use wasm_bindgen::JsValue;
+use web_sys::MessageEvent;
+
+/// Where the host page is and which open this is, from the iframe URL's fragment (`#origin=…&nonce=…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handshake {
+    pub origin: String,
+    pub nonce: String,
+}
+
+impl Handshake {
+    pub fn from_fragment(fragment: &str) -> Option<Self> {
+        let params = web_sys::UrlSearchParams::new_with_str(fragment.trim_start_matches('#')).ok()?;
+        let origin = params.get("origin").filter(|o| o.starts_with("http://") || o.starts_with("https://"))?;
+        let nonce = params.get("nonce").filter(|n| !n.is_empty())?;
+        Some(Self { origin, nonce })
+    }
+
+    pub fn from_location() -> Option<Self> {
+        Self::from_fragment(&web_sys::window()?.location().hash().ok()?)
+    }
+
+    fn post(&self, kind: &str) {
+        let Some(window) = web_sys::window() else { return };
+        let Ok(Some(parent)) = window.parent() else { return };
+        let msg = serde_json::json!({ "type": kind, "nonce": self.nonce });
+        if let Ok(value) = js_sys::JSON::parse(&msg.to_string()) {
+            let _ = parent.post_message(&value, &self.origin);
+        }
+    }
+
+    pub fn post_ready(&self) {
+        self.post(MSG_READY);
+    }
+
+    pub fn post_close(&self) {
+        self.post(MSG_CLOSE);
+    }
+
+    /// The `plugboard:init` message in `event`, if it is one and it really comes from our host page.
+    pub fn accept_init(&self, event: &MessageEvent) -> Option<InitMessage> {
+        if event.origin() != self.origin {
+            return None;
+        }
+        let parent: JsValue = web_sys::window()?.parent().ok()??.into();
+        let source: JsValue = event.source()?.into();
+        if !js_sys::Object::is(&source, &parent) {
+            return None;
+        }
+        let text = js_sys::JSON::stringify(&event.data()).ok()?.as_string()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        if value.get("type")?.as_str()? != MSG_INIT {
+            return None;
+        }
+        let init: InitMessage = serde_json::from_value(value).ok()?;
+        (init.nonce == self.nonce).then_some(init)
+    }
+}
