@@ -1,1 +1,176 @@
-//! placeholder
+//! Test harness: the real server on a loopback port with a fresh SQLite file, the demo host app on a second
+//! origin (127.0.0.2), and headless Chromium driven through chromedriver.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use plugboard::{
+    app::Application,
+    config::Settings,
+    keys::{Environment, SecretKey},
+    store::DynStore,
+};
+use tokio::{net::TcpListener, sync::oneshot};
+
+pub use fantoccini;
+
+/// A running Plugboard server; stops when dropped.
+pub struct TestApp {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub key: SecretKey,
+    pub store: DynStore,
+    pub data_dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".parse().expect("literal address"),
+        public_url: None,
+        data_dir: data_dir.to_owned(),
+        database_url: None,
+        project_id: "test-project".into(),
+        project_name: "Test project".into(),
+        secret_key: vec![key.clone()],
+        session_ttl_secs: 900,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server whose settings `tweak` may change (bind port 0, fresh data dir, one test key).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let key = SecretKey::generate(Environment::Test);
+    let mut s = settings(data_dir.path(), &key);
+    tweak(&mut s);
+    let app = Application::build(&s).await.expect("the app starts");
+    let (addr, url, store) = (app.local_addr(), app.public_url().to_owned(), app.store());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp { url, addr, key, store, data_dir, _stop: stop }
+}
+
+/// The demo host app (page + token backend) on another origin: `http://127.0.0.2:<port>`.
+pub async fn spawn_host(app: &TestApp) -> String {
+    let listener = TcpListener::bind("127.0.0.2:0").await.expect("bind 127.0.0.2");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    let router = plugboard::demo::router(&app.url, app.key.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+/// Headless Chromium under a chromedriver child process; both end when dropped.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub async fn start() -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("bound").port()
+        };
+        let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/test installs chromium-driver)");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let caps: fantoccini::wd::Capabilities = caps.as_object().expect("an object").clone();
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&webdriver).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => panic!("chromedriver did not start: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        Self { client, driver, _profile: profile }
+    }
+
+    /// Runs `js` (a function body; `return` a JSON value) in the current frame.
+    pub async fn js(&self, js: &str) -> serde_json::Value {
+        self.client.execute(js, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{js}"))
+    }
+
+    /// Waits until `js` returns a truthy value; panics with `what` after 10 s.
+    pub async fn wait_js(&self, what: &str, js: &str) -> serde_json::Value {
+        eventually(what, || async {
+            let v = self.client.execute(js, vec![]).await.ok()?;
+            let truthy = !matches!(v, serde_json::Value::Null | serde_json::Value::Bool(false))
+                && v != serde_json::json!("")
+                && v != serde_json::json!(0);
+            truthy.then_some(v)
+        })
+        .await
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.expect("click");
+    }
+
+    /// Switches into the first iframe of the current page (the widget).
+    pub async fn enter_widget(&self) {
+        self.wait_js("the widget iframe", "return document.querySelectorAll('iframe').length").await;
+        self.client.enter_frame(Some(0)).await.expect("enter the widget frame");
+    }
+
+    pub async fn leave_widget(&self) {
+        self.client.enter_parent_frame().await.expect("leave the frame");
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+/// Polls `probe` until it yields a value; panics naming `what` after 10 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

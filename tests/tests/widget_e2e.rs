@@ -1,0 +1,109 @@
+//! End to end in headless Chromium: a host page on another origin (127.0.0.2) loads `embed.js` by script tag,
+//! opens the widget, sees integrations, pages, searches and closes it — as an end user would.
+
+use plugboard_tests::{spawn_app, spawn_host, Browser};
+
+/// Waits until the widget lists exactly `n` rows and answers their names.
+async fn rows_when(b: &Browser, n: usize) -> serde_json::Value {
+    let js = format!(
+        "const n = [...document.querySelectorAll('.pb-row .pb-name')].map(e => e.textContent); return n.length === {n} && n"
+    );
+    b.wait_js(&format!("{n} rows"), &js).await
+}
+
+async fn host_log(b: &Browser) -> String {
+    b.js("return document.getElementById('log').textContent").await.as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_page_opens_pages_searches_and_closes_the_widget() {
+    let app = spawn_app().await;
+    let host = spawn_host(&app).await;
+    assert_ne!(url_origin(&host), url_origin(&app.url), "the host page must be on another origin");
+    let b = Browser::start().await;
+
+    b.client.goto(&format!("{host}/?pageSize=5")).await.unwrap();
+    b.click("#connect").await;
+    b.enter_widget().await;
+
+    // First page: five rows, alphabetical, with the host's title and company in the header.
+    let first = rows_when(&b, 5).await;
+    assert_eq!(first, serde_json::json!(["Airtable", "Anthropic", "Dropbox", "Freshdesk", "GitHub"]));
+    assert_eq!(b.js("return document.querySelector('h1').textContent").await, "Connect your tools");
+    assert_eq!(b.js("return document.querySelector('.pb-company').textContent").await, "Acme");
+    assert_eq!(b.js("return document.querySelector('.pb-count').textContent").await, "18 apps");
+    // Brand logos load from the server; an integration without one shows its monogram instead.
+    b.wait_js("Airtable's logo to load", "const i = document.querySelector('[data-platform=airtable] img'); return i && i.complete && i.naturalWidth > 0").await;
+    assert_eq!(b.js("return document.querySelector('[data-platform=freshdesk] .pb-monogram').textContent").await, "F");
+    // The search box has focus, so the user can type at once.
+    assert_eq!(b.js("return document.activeElement.type").await, "search");
+
+    // "Load more" appends the second page.
+    b.click(".pb-more").await;
+    let ten = rows_when(&b, 10).await;
+    assert_eq!(ten[5], "Gmail");
+    assert_eq!(ten[9], "HubSpot");
+
+    // Searching replaces the list: names that start with the query first, then alias matches.
+    b.client.find(fantoccini::Locator::Css("input[type=search]")).await.unwrap().send_keys("goo").await.unwrap();
+    let found = rows_when(&b, 3).await;
+    assert_eq!(found, serde_json::json!(["Google Calendar", "Google Drive", "Gmail"]));
+    assert_eq!(b.js("return document.querySelector('.pb-more')").await, serde_json::Value::Null, "one page only");
+
+    b.click(".pb-close").await;
+    b.leave_widget().await;
+    b.wait_js("onClose on the host page", "return document.getElementById('log').textContent.includes('onClose')").await;
+    b.wait_js("the promise to resolve", "return document.getElementById('log').textContent.includes('promise closed')").await;
+    assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 0, "the modal is gone");
+    assert_eq!(b.js("return document.activeElement.id").await, "connect", "focus returns to the opener");
+    assert!(!host_log(&b).await.contains("onError"));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escape_closes_and_the_widget_reopens_fresh() {
+    let app = spawn_app().await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    b.client.goto(&host).await.unwrap();
+
+    for round in 1..=2 {
+        b.click("#connect").await;
+        b.enter_widget().await;
+        b.wait_js("rows", "return document.querySelectorAll('.pb-row').length === 18").await;
+        // Escape inside the widget closes it.
+        b.client.active_element().await.unwrap().send_keys("\u{E00C}").await.unwrap();
+        b.leave_widget().await;
+        b.wait_js("the modal to close", "return document.querySelectorAll('iframe').length === 0").await;
+        let closes = host_log(&b).await.matches("onClose").count();
+        assert_eq!(closes, round, "exactly one onClose per open");
+    }
+
+    // The backdrop closes it too.
+    b.click("#connect").await;
+    b.wait_js("the overlay", "return document.querySelector('iframe')").await;
+    b.js("document.querySelector('iframe').parentElement.dispatchEvent(new MouseEvent('click', {bubbles: true})); return 1").await;
+    b.wait_js("the modal to close", "return document.querySelectorAll('iframe').length === 0").await;
+    assert_eq!(host_log(&b).await.matches("onClose").count(), 3);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_token_request_shows_an_error_and_calls_on_error() {
+    let app = spawn_app().await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    // No user id: the host backend answers 401 {"error":"Unauthorized"}, as the seed's handler does.
+    b.client.goto(&format!("{host}/?user=")).await.unwrap();
+    b.click("#connect").await;
+    b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError Could not start: Unauthorized')").await;
+    b.wait_js("the promise to reject", "return document.getElementById('log').textContent.includes('promise rejected')").await;
+    b.enter_widget().await;
+    let alert = b.wait_js("the error in the widget", "const a = document.querySelector('[role=alert]'); return a && a.textContent").await;
+    assert_eq!(alert, "Could not start: Unauthorized");
+    b.close().await;
+}
+
+fn url_origin(url: &str) -> &str {
+    url.trim_end_matches('/')
+}
