@@ -34,23 +34,3 @@ pub fn Logo(image: String, title: String, platform: String) -> impl IntoView {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn monograms_take_initials() {
-        assert_eq!(monogram("Google Drive"), "GD");
-        assert_eq!(monogram("stripe"), "S");
-        assert_eq!(monogram("Hacker News Daily"), "HN");
-        assert_eq!(monogram("monday.com"), "MC");
-        assert_eq!(monogram(""), "");
-    }
-
-    #[test]
-    fn hues_are_stable_and_in_range() {
-        assert_eq!(hue("gmail"), hue("gmail"));
-        assert!(hue("slack") < 360);
-    }
-}

@@ -1,0 +1,244 @@
+//! `POST /v1/authkit/token` and `GET /v1/widget/integrations` over real HTTP against a real server and SQLite file.
+
+use plugboard::keys::{Environment, SecretKey};
+use plugboard_shared::{ErrorBody, IntegrationsPage, TokenResponse};
+use plugboard_tests::{spawn_app, spawn_app_with, TestApp};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+const USER: &str = r#"{"identity":"user-42","identityType":"user"}"#;
+
+async fn token(app: &TestApp, query: &str, key_header: (&str, &str), body: &str) -> Response {
+    Client::new()
+        .post(format!("{}/v1/authkit/token{query}", app.url))
+        .header(key_header.0, key_header.1)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+async fn mint(app: &TestApp, query: &str) -> TokenResponse {
+    let res = token(app, query, ("X-One-Secret", app.key.expose()), USER).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.expect("a token response")
+}
+
+/// Asserts a JSON error with the status and code, carrying the same request id as the header.
+async fn expect_error(res: Response, status: StatusCode, code: &str) -> ErrorBody {
+    assert_eq!(res.status(), status);
+    let header_id = res.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_owned();
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body: ErrorBody = res.json().await.expect("a JSON error body");
+    assert_eq!(body.code, code, "{body:?}");
+    assert_eq!(body.request_id, header_id);
+    assert!(!body.error.is_empty());
+    body
+}
+
+#[tokio::test]
+async fn mints_a_session_with_the_first_page_of_integrations() {
+    let app = spawn_app().await;
+    let res = token(&app, "?page=1&limit=5", ("X-One-Secret", app.key.expose()), USER).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let header_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let raw: Value = res.json().await.unwrap();
+    // The seed's field names, exactly.
+    for field in ["token", "expiresAt", "rows", "total", "pages", "page", "requestId"] {
+        assert!(raw.get(field).is_some(), "missing {field} in {raw}");
+    }
+    for field in ["id", "connectionDefId", "platform", "type", "title", "image", "category", "authMethod", "environment", "tags", "active"] {
+        assert!(raw["rows"][0].get(field).is_some(), "missing rows[].{field}");
+    }
+    let body: TokenResponse = serde_json::from_value(raw).unwrap();
+    assert!(body.token.starts_with("pbs_") && body.token.len() > 40);
+    assert_eq!(body.request_id, header_id);
+    assert_eq!((body.rows.len(), body.page, body.total, body.pages), (5, 1, 18, 4));
+    assert_eq!(body.rows[0].title, "Airtable");
+    assert_eq!(body.rows[0].environment, "test");
+    assert_eq!(body.rows[0].image, format!("{}/assets/logos/airtable.svg", app.url));
+    let expires = time::OffsetDateTime::parse(&body.expires_at, &time::format_description::well_known::Rfc3339).unwrap();
+    let ttl = expires - time::OffsetDateTime::now_utc();
+    assert!(ttl > time::Duration::minutes(14) && ttl <= time::Duration::minutes(15), "{ttl}");
+
+    // The logo it names is served, long-cached.
+    let logo = reqwest::get(&body.rows[0].image).await.unwrap();
+    assert_eq!(logo.status(), StatusCode::OK);
+    assert_eq!(logo.headers()["content-type"], "image/svg+xml");
+    assert!(logo.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+
+    // The session token is stored only as a digest.
+    let db = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap_or_default();
+    let wal = std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes.windows(body.token.len()).any(|w| w == body.token.as_bytes()), "plaintext token in the database");
+        assert!(!bytes.windows(app.key.expose().len()).any(|w| w == app.key.expose().as_bytes()), "plaintext key in the database");
+    }
+}
+
+#[tokio::test]
+async fn accepts_the_key_in_any_header_case_or_as_a_bearer_token() {
+    let app = spawn_app().await;
+    let bearer = format!("Bearer {}", app.key.expose());
+    for header in [("x-one-secret", app.key.expose()), ("X-ONE-SECRET", app.key.expose()), ("Authorization", bearer.as_str())] {
+        let res = token(&app, "", header, USER).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", header.0);
+    }
+}
+
+#[tokio::test]
+async fn refuses_missing_wrong_and_malformed_keys() {
+    let app = spawn_app().await;
+    let res = Client::new().post(format!("{}/v1/authkit/token", app.url)).body(USER).send().await.unwrap();
+    let body = expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(body.error.contains("X-One-Secret"), "says how to authenticate: {}", body.error);
+
+    let other = SecretKey::generate(Environment::Test);
+    for key in [other.expose(), "sk_test_nope", "pk_live_aaaaaaaaaaaaaaaaaaaaaaaaaaaa", ""] {
+        let res = token(&app, "", ("X-One-Secret", key), USER).await;
+        let body = expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        assert!(!body.error.contains(key) || key.is_empty(), "the error must not echo the key");
+    }
+}
+
+#[tokio::test]
+async fn the_live_prefix_sets_the_environment() {
+    let live = SecretKey::generate(Environment::Live);
+    let key = live.clone();
+    let app = spawn_app_with(move |s| s.secret_key.push(key)).await;
+    let res = token(&app, "", ("X-One-Secret", live.expose()), USER).await;
+    let body: TokenResponse = res.json().await.unwrap();
+    assert!(body.rows.iter().all(|r| r.environment == "live"));
+}
+
+#[tokio::test]
+async fn absent_empty_null_and_undefined_paging_mean_the_defaults() {
+    let app = spawn_app().await;
+    for query in ["", "?page=&limit=", "?page=null&limit=null", "?page=undefined&limit=undefined"] {
+        let body = mint(&app, query).await;
+        assert_eq!((body.page, body.rows.len(), body.pages), (1, 18, 1), "{query}");
+    }
+    let past_the_end = mint(&app, "?page=9&limit=5").await;
+    assert!(past_the_end.rows.is_empty());
+    assert_eq!((past_the_end.page, past_the_end.pages), (9, 4));
+}
+
+#[tokio::test]
+async fn bad_paging_is_a_400_never_a_crash() {
+    let app = spawn_app().await;
+    for query in ["?page=0", "?page=-1", "?page=abc", "?page=1.5", "?limit=0", "?limit=101", "?limit=-5", "?page=99999999999999999999", "?limit=%FF"] {
+        let res = token(&app, query, ("X-One-Secret", app.key.expose()), USER).await;
+        expect_error(res, StatusCode::BAD_REQUEST, "invalid_pagination").await;
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_are_a_400_that_says_what_is_wrong() {
+    let app = spawn_app().await;
+    let cases = [
+        ("", "invalid_json"),
+        ("{", "invalid_json"),
+        ("[]", "invalid_json"),
+        (r#"{"identityType":"user"}"#, "invalid_json"),
+        (r#"{"identity":"u","identityType":"robot"}"#, "invalid_json"),
+        (r#"{"identity":"   ","identityType":"user"}"#, "invalid_identity"),
+        (r#"{"identity":"u","identityType":"user","allowedIntegrations":["gmail","nope"]}"#, "unknown_integration"),
+    ];
+    for (body, code) in cases {
+        let res = token(&app, "", ("X-One-Secret", app.key.expose()), body).await;
+        let err = expect_error(res, StatusCode::BAD_REQUEST, code).await;
+        if code == "unknown_integration" {
+            assert!(err.error.contains("nope") && !err.error.contains("gmail"), "{}", err.error);
+        }
+    }
+    let long = json!({ "identity": "x".repeat(257), "identityType": "user" }).to_string();
+    let res = token(&app, "", ("X-One-Secret", app.key.expose()), &long).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_identity").await;
+    let huge = json!({ "identity": "x".repeat(100_000), "identityType": "user" }).to_string();
+    let res = token(&app, "", ("X-One-Secret", app.key.expose()), &huge).await;
+    expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn allowed_integrations_narrow_what_the_session_lists() {
+    let app = spawn_app().await;
+    let body = r#"{"identity":"u","identityType":"team","allowedIntegrations":["slack","gmail"]}"#;
+    let res = token(&app, "", ("X-One-Secret", app.key.expose()), body).await;
+    let session: TokenResponse = res.json().await.unwrap();
+    let names: Vec<_> = session.rows.iter().map(|r| r.title.as_str()).collect();
+    assert_eq!(names, ["Gmail", "Slack"]);
+    let page = widget_list(&app, &session.token, "?search=a").await;
+    assert_eq!(page.rows.len(), 2, "search stays inside the allowed list");
+}
+
+async fn widget_list(app: &TestApp, token: &str, query: &str) -> IntegrationsPage {
+    let res = Client::new()
+        .get(format!("{}/v1/widget/integrations{query}", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_session_token_pages_and_searches_the_widget_list() {
+    let app = spawn_app().await;
+    let session = mint(&app, "?limit=5").await;
+    let second = widget_list(&app, &session.token, "?page=2&limit=5").await;
+    assert_eq!(second.page, 2);
+    assert_eq!(second.rows.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(), ["Gmail", "Google Calendar", "Google Drive", "Hacker News", "HubSpot"]);
+    let found = widget_list(&app, &session.token, "?search=CLAUDE").await;
+    assert_eq!(found.rows.iter().map(|r| r.platform.as_str()).collect::<Vec<_>>(), ["anthropic"]);
+    let none = widget_list(&app, &session.token, "?search=no-such-app").await;
+    assert_eq!((none.total, none.rows.len()), (0, 0));
+}
+
+#[tokio::test]
+async fn the_widget_api_refuses_missing_forged_and_expired_sessions() {
+    let app = spawn_app_with(|s| s.session_ttl_secs = 0).await;
+    let url = format!("{}/v1/widget/integrations", app.url);
+    let res = Client::new().get(&url).send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = Client::new().get(&url).bearer_auth("pbs_forged").send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // A secret key is not a session token.
+    let res = Client::new().get(&url).bearer_auth(app.key.expose()).send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let expired = mint(&app, "").await;
+    let res = Client::new().get(&url).bearer_auth(&expired.token).send().await.unwrap();
+    expect_error(res, StatusCode::GONE, "session_expired").await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = spawn_app().await;
+    let res = reqwest::get(format!("{}/v1/nope", app.url)).await.unwrap();
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = reqwest::get(format!("{}/v1/authkit/token", app.url)).await.unwrap();
+    expect_error(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let res = reqwest::get(format!("{}/assets/logos/..%2Fembed.js", app.url)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn serves_the_widget_with_a_strict_csp_and_the_embed_script() {
+    let app = spawn_app().await;
+    let res = reqwest::get(format!("{}/widget", app.url)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the widget must be built (scripts/build-widget) before the tests");
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = res.text().await.unwrap();
+    let wasm = html.split('\'').find(|s| s.ends_with(".wasm")).expect("index names the wasm file");
+    let res = reqwest::get(format!("{}{wasm}", app.url)).await.unwrap();
+    assert_eq!(res.headers()["content-type"], "application/wasm");
+    assert!(res.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+
+    let res = reqwest::get(format!("{}/embed.js", app.url)).await.unwrap();
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    let js = res.text().await.unwrap();
+    assert!(js.contains("Plugboard") && !js.contains("\"*\""), "never posts to '*'");
+}
