@@ -23,10 +23,21 @@ pub struct WidgetOptions {
     pub page_size: Option<u64>,
 }
 
+/// A message with no payload (`plugboard:ready`, `plugboard:close`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signal<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub nonce: &'a str,
+}
+
 /// `plugboard:init`: the host page hands over the token endpoint's answer (or why it could not get one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InitMessage {
+    /// Always [`MSG_INIT`].
+    #[serde(rename = "type")]
+    pub kind: String,
     pub nonce: String,
     #[serde(default)]
     pub session: Option<crate::TokenResponse>,

@@ -1,7 +1,8 @@
 //! The widget's only HTTP client: calls `/v1/widget/*` on its own origin with the session token.
 
-use gloo_net::http::Request;
+use gloo_net::http::{Request, Response};
 use plugboard_shared::{ErrorBody, IntegrationsPage};
+use serde::de::DeserializeOwned;
 
 /// Human-readable failure, ready to show.
 pub type ApiResult<T> = Result<T, String>;
@@ -16,12 +17,17 @@ pub async fn integrations(token: &str, page: u64, limit: u64, search: &str) -> A
         .await
         .map_err(|_| "Could not reach the server. Check your connection and try again.".to_string())?;
     if res.ok() {
-        res.json().await.map_err(|_| "The server sent an answer the widget does not understand.".to_string())
+        json(&res).await.ok_or_else(|| "The server sent an answer the widget does not understand.".to_string())
     } else {
-        let status = res.status();
-        Err(match res.json::<ErrorBody>().await {
-            Ok(body) => body.error,
-            Err(_) => format!("The server answered {status}."),
+        Err(match json::<ErrorBody>(&res).await {
+            Some(body) => body.error,
+            None => format!("The server answered {}.", res.status()),
         })
     }
+}
+
+/// Parses with the browser's JSON parser and serde-wasm-bindgen: much smaller than serde_json in wasm.
+async fn json<T: DeserializeOwned>(res: &Response) -> Option<T> {
+    let text = res.text().await.ok()?;
+    serde_wasm_bindgen::from_value(js_sys::JSON::parse(&text).ok()?).ok()
 }

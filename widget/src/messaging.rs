@@ -2,7 +2,7 @@
 //! exact host origin from the handshake; received messages must come from the parent window, that origin and
 //! this open's nonce.
 
-use plugboard_shared::embed::{InitMessage, MSG_CLOSE, MSG_INIT, MSG_READY};
+use plugboard_shared::embed::{InitMessage, Signal, MSG_CLOSE, MSG_INIT, MSG_READY};
 use wasm_bindgen::JsValue;
 use web_sys::MessageEvent;
 
@@ -28,8 +28,7 @@ impl Handshake {
     fn post(&self, kind: &str) {
         let Some(window) = web_sys::window() else { return };
         let Ok(Some(parent)) = window.parent() else { return };
-        let msg = serde_json::json!({ "type": kind, "nonce": self.nonce });
-        if let Ok(value) = js_sys::JSON::parse(&msg.to_string()) {
+        if let Ok(value) = serde_wasm_bindgen::to_value(&Signal { kind, nonce: &self.nonce }) {
             let _ = parent.post_message(&value, &self.origin);
         }
     }
@@ -52,12 +51,7 @@ impl Handshake {
         if !js_sys::Object::is(&source, &parent) {
             return None;
         }
-        let text = js_sys::JSON::stringify(&event.data()).ok()?.as_string()?;
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        if value.get("type")?.as_str()? != MSG_INIT {
-            return None;
-        }
-        let init: InitMessage = serde_json::from_value(value).ok()?;
-        (init.nonce == self.nonce).then_some(init)
+        let init: InitMessage = serde_wasm_bindgen::from_value(event.data()).ok()?;
+        (init.kind == MSG_INIT && init.nonce == self.nonce).then_some(init)
     }
 }

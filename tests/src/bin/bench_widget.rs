@@ -28,7 +28,7 @@ fn sizes(dist: &Path) -> usize {
         .collect();
     files.sort();
     files.dedup();
-    println!("{:<48} {:>10} {:>10}", "widget file", "raw", "gzip -9");
+    println!("{:<48} {:>10} {:>10}", "widget file", "raw", "gzip (9)");
     let mut total = 0;
     for f in &files {
         let bytes = std::fs::read(dist.join(f)).expect("a file index.html names");
