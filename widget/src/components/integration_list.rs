@@ -24,8 +24,11 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
     let load = RwSignal::new(Load::Idle);
     // Answers to superseded requests (the user kept typing) are dropped.
     let generation = StoredValue::new(0u64);
+    // What "Try again" repeats: (page, append to the list).
+    let last_request = StoredValue::new((1u64, false));
 
     let fetch = move |next_page: u64, append: bool| {
+        last_request.set_value((next_page, append));
         let query = search.get_untracked();
         let current = generation.get_value() + 1;
         generation.set_value(current);
@@ -95,7 +98,10 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
                 Load::Failed(message) => view! {
                     <div class="pb-error" role="alert">
                         <p>{message}</p>
-                        <button type="button" class="pb-button" on:click=move |_| fetch(1, false)>"Try again"</button>
+                        <button type="button" class="pb-button" on:click=move |_| {
+                            let (p, append) = last_request.get_value();
+                            fetch(p, append);
+                        }>"Try again"</button>
                     </div>
                 }.into_any(),
                 Load::Idle => more().then(|| view! {
