@@ -55,7 +55,7 @@
           options: {
             title: options.title, companyName: options.companyName, imageUrl: options.imageUrl,
             appTheme: options.appTheme, selectedConnection: options.selectedConnection,
-            showNameInput: options.showNameInput, pageSize: options.pageSize
+            showNameInput: options.showNameInput, pageSize: options.pageSize, reconnect: options.reconnect
           }
         });
         if (token.error) fail(token.error);
@@ -69,6 +69,10 @@
         if (e.source !== frame.contentWindow || e.origin !== origin || !m || m.nonce !== id) return;
         if (m.type === "plugboard:ready") { ready = true; start(); }
         else if (m.type === "plugboard:close") close();
+        else if (m.type === "plugboard:success") {
+          call(options.onSuccess, m.connection);
+          if (!done) { done = true; settle.resolve({ status: "connected", connection: m.connection }); }
+        } else if (m.type === "plugboard:error") fail(String(m.message));
       }
       function onKey(e) { if (e.key === "Escape") close(); }
       function onBackdrop(e) { if (e.target === overlay) close(); }

@@ -7,6 +7,8 @@ use tokio::net::TcpListener;
 use crate::{
     catalog::{Catalog, CatalogError},
     config::Settings,
+    connect::{self, Connector},
+    vault::{Vault, VaultError},
     http::{self, AppState},
     keys::{Environment, SecretKey},
     store::{self, DynStore, Project, StoreError},
@@ -20,6 +22,8 @@ pub enum StartError {
     Catalog(#[from] CatalogError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Vault(#[from] VaultError),
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
 }
@@ -37,11 +41,21 @@ impl Application {
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind, source })?;
         let public_url = settings.public_url.clone().map_or_else(|| format!("http://{addr}"), |u| u.trim_end_matches('/').to_owned());
 
-        let catalog = Arc::new(Catalog::builtin()?);
+        let catalog = Arc::new(Catalog::with_extra(settings.extra_integrations.clone())?);
         let store = store::connect(&settings.database_url()).await?;
         seed_project(&store, settings).await?;
+        let vault = Arc::new(open_vault(settings)?);
 
-        let state = AppState { store, catalog, public_url: public_url.into(), session_ttl: settings.session_ttl() };
+        let public_url: Arc<str> = public_url.into();
+        let connector = Arc::new(Connector {
+            store: store.clone(),
+            vault,
+            catalog: catalog.clone(),
+            clients: settings.oauth_clients.clone(),
+            http: connect::provider_client(),
+            public_url: public_url.clone(),
+        });
+        let state = AppState { store, catalog, public_url, session_ttl: settings.session_ttl(), connector };
         Ok(Self { listener, state })
     }
 
@@ -81,6 +95,21 @@ async fn seed_project(store: &DynStore, settings: &Settings) -> Result<(), Start
         tracing::warn!(project = %project.id, file = %path.display(), "generated a secret key for the project; it is in this file (shown nowhere else)");
     }
     Ok(())
+}
+
+/// The master key from settings, or the one kept in `<data-dir>/master-key` (generated on first start).
+fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
+    if let Some(spec) = &settings.master_key {
+        return Ok(Vault::from_spec(spec)?);
+    }
+    let path = settings.data_dir.join("master-key");
+    let (vault, created) = Vault::load_or_create(&path)?;
+    if created {
+        tracing::warn!(file = %path.display(), "GENERATED A MASTER KEY for secrets at rest. Back this file up: without it stored             credentials cannot be read. In production set PLUGBOARD_MASTER_KEY instead.");
+    } else {
+        tracing::warn!(file = %path.display(), "using the master key kept in the data directory (set PLUGBOARD_MASTER_KEY in production)");
+    }
+    Ok(vault)
 }
 
 pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {

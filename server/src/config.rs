@@ -1,10 +1,21 @@
 //! Settings from command-line flags and `PLUGBOARD_*` environment variables (flags win), shared by every command.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use crate::keys::SecretKey;
+use crate::{catalog::Integration, keys::SecretKey, vault::SecretString};
+
+/// An OAuth client registered at a provider (per platform).
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Scopes to request instead of the catalog's defaults.
+    pub scopes: Option<Vec<String>>,
+}
+
+pub type OAuthClients = BTreeMap<String, OAuthClient>;
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -39,9 +50,38 @@ pub struct Settings {
     /// Lifetime of widget session tokens, in seconds.
     #[arg(long, env = "PLUGBOARD_SESSION_TTL", default_value_t = 900)]
     pub session_ttl_secs: u64,
+
+    /// Master key(s) for secrets at rest: `<id>:<base64 of 32 bytes>`, comma-separated, current first.
+    /// Without it a key is generated into `<data-dir>/master-key`.
+    #[arg(long, env = "PLUGBOARD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// OAuth clients by platform; from `PLUGBOARD_OAUTH_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`.
+    #[arg(skip)]
+    pub oauth_clients: OAuthClients,
+
+    /// Integrations beyond the built-in catalog (same schema); may use plain http on loopback.
+    #[arg(skip)]
+    pub extra_integrations: Vec<Integration>,
 }
 
 impl Settings {
+    /// Reads `PLUGBOARD_OAUTH_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET` (and optional space-separated `_SCOPES`)
+    /// for every platform id in `platforms` (`google-calendar` → `GOOGLE_CALENDAR`).
+    pub fn oauth_clients_from_env<'a>(&mut self, platforms: impl IntoIterator<Item = &'a str>) {
+        for platform in platforms {
+            let var = |suffix: &str| {
+                let name = format!("PLUGBOARD_OAUTH_{}_{suffix}", platform.to_uppercase().replace('-', "_"));
+                std::env::var(name).ok().filter(|v| !v.is_empty())
+            };
+            if let (Some(client_id), Some(secret)) = (var("CLIENT_ID"), var("CLIENT_SECRET")) {
+                let scopes = var("SCOPES").map(|s| s.split_whitespace().map(str::to_owned).collect());
+                self.oauth_clients
+                    .insert(platform.to_owned(), OAuthClient { client_id, client_secret: SecretString::new(secret), scopes });
+            }
+        }
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()

@@ -3,7 +3,9 @@
 pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod connect;
 pub mod demo;
 pub mod http;
 pub mod keys;
 pub mod store;
+pub mod vault;

@@ -24,6 +24,9 @@ enum Command {
         /// Address of the demo host page.
         #[arg(long, env = "PLUGBOARD_DEMO_BIND", default_value = "127.0.0.1:8081")]
         demo_bind: SocketAddr,
+        /// Address of the demo's mock OAuth2 provider.
+        #[arg(long, env = "PLUGBOARD_DEMO_PROVIDER_BIND", default_value = "127.0.0.1:8082")]
+        provider_bind: SocketAddr,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate(#[command(flatten)] Settings),
@@ -45,14 +48,34 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Adds the OAuth clients configured in the environment for every built-in integration.
+fn with_env_clients(mut settings: Settings) -> Result<Settings, Box<dyn std::error::Error>> {
+    let catalog = plugboard::catalog::Catalog::builtin()?;
+    settings.oauth_clients_from_env(catalog.all().iter().map(|e| e.platform.as_str()));
+    Ok(settings)
+}
+
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Serve(settings) => Application::build(&settings).await?.run_until(shutdown_signal()).await?,
+        Command::Serve(settings) => {
+            Application::build(&with_env_clients(settings)?).await?.run_until(shutdown_signal()).await?
+        }
         Command::Migrate(settings) => {
             plugboard::store::connect(&settings.database_url()).await?;
             tracing::info!("database is up to date");
         }
-        Command::Demo { settings, demo_bind } => {
+        Command::Demo { settings, demo_bind, provider_bind } => {
+            // The built-in mock OAuth2 provider, so the whole flow runs with no third-party account.
+            let mut settings = with_env_clients(settings)?;
+            let provider_listener = TcpListener::bind(provider_bind).await?;
+            let provider_url = format!("http://{}", provider_listener.local_addr()?);
+            let public = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind));
+            let cfg = plugboard::demo::mock_provider_config(&public, &provider_url);
+            plugboard::demo::register_mock_client(&mut settings, &cfg, &provider_url);
+            let provider = plugboard::demo::provider::MockProvider::new(cfg);
+            tokio::spawn(async move { axum::serve(provider_listener, provider.router()).await });
+            tracing::info!("demo OAuth2 provider: {provider_url}");
+
             let app = Application::build(&settings).await?;
             let key: SecretKey = match settings.secret_key.first() {
                 Some(key) => key.clone(),

@@ -126,6 +126,149 @@ pub struct IntegrationsPage {
     pub request_id: String,
 }
 
+/// Health of a stored connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionState {
+    Operational,
+    Degraded,
+    Failed,
+    Unknown,
+}
+
+impl ConnectionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operational => "operational",
+            Self::Degraded => "degraded",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "operational" => Self::Operational,
+            "degraded" => Self::Degraded,
+            "failed" => Self::Failed,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSettings {
+    pub parse_webhook_body: bool,
+    pub show_secret: bool,
+    pub allow_custom_events: bool,
+    pub oauth: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub key: String,
+    pub limit: u64,
+}
+
+/// The seed's `ConnectionRecord` (what `onSuccess` receives and the vault API returns), plus `state`.
+/// It never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionRecord {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub platform_version: String,
+    pub connection_definition_id: String,
+    pub name: String,
+    /// `test::gmail::default::<random>` — what the host app stores and presents to the passthrough.
+    pub key: String,
+    pub environment: String,
+    pub platform: String,
+    pub secrets_service_id: String,
+    pub identity: Option<String>,
+    pub identity_type: Option<IdentityType>,
+    pub settings: ConnectionSettings,
+    pub throughput: Throughput,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub updated: bool,
+    pub version: String,
+    pub last_modified_by: String,
+    pub deleted: bool,
+    pub tags: Vec<String>,
+    pub active: bool,
+    pub deprecated: bool,
+    pub state: ConnectionState,
+}
+
+/// A form field of the connect screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldSpec {
+    pub name: String,
+    pub label: String,
+    pub secret: bool,
+    pub optional: bool,
+    pub pattern: Option<String>,
+    pub placeholder: Option<String>,
+    pub help: Option<String>,
+}
+
+/// `GET /v1/widget/integrations/{platform}`: what the connect screen shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationDetail {
+    pub platform: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub image: String,
+    pub auth_method: AuthMethod,
+    pub fields: Vec<FieldSpec>,
+    /// OAuth scopes that will be requested, as the provider names them.
+    pub scopes: Vec<String>,
+    /// Suggested connection name (from the session).
+    pub suggested_name: Option<String>,
+}
+
+/// Body of `POST /v1/widget/connect/{platform}` and `POST /v1/widget/oauth/{platform}/start`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConnectRequest {
+    pub name: Option<String>,
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// Key of an existing connection of the same identity and platform to update in place.
+    pub reconnect: Option<String>,
+}
+
+/// Answer of `POST /v1/widget/oauth/{platform}/start`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthStart {
+    pub flow_id: String,
+    /// Open this in the popup; it redirects to the provider.
+    pub authorize_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowStatus {
+    Pending,
+    Connected,
+    Failed,
+}
+
+/// `GET /v1/widget/oauth/flows/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowState {
+    pub status: FlowStatus,
+    pub error: Option<String>,
+    pub connection: Option<ConnectionRecord>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 pub const MSG_READY: &str = "plugboard:ready";
 pub const MSG_INIT: &str = "plugboard:init";
 pub const MSG_CLOSE: &str = "plugboard:close";
+pub const MSG_SUCCESS: &str = "plugboard:success";
+pub const MSG_ERROR: &str = "plugboard:error";
+/// From the OAuth popup's callback page to the widget (same origin).
+pub const MSG_OAUTH: &str = "plugboard:oauth";
 
 /// What the host page's `Plugboard.create(options)` passes on to the widget (no callbacks, no token config).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +25,8 @@ pub struct WidgetOptions {
     pub show_name_input: Option<bool>,
     /// Rows per page of the integration list (default 20, at most 100). A Plugboard extension to the seeds.
     pub page_size: Option<u64>,
+    /// Key of a connection to update instead of creating a new one.
+    pub reconnect: Option<String>,
 }
 
 /// A message with no payload (`plugboard:ready`, `plugboard:close`).

@@ -11,6 +11,7 @@ use std::{
 use fantoccini::{Client, ClientBuilder, Locator};
 use plugboard::{
     app::Application,
+    demo::{self, provider::MockProvider},
     config::Settings,
     keys::{Environment, SecretKey},
     store::DynStore,
@@ -39,6 +40,9 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         project_name: "Test project".into(),
         secret_key: vec![key.clone()],
         session_ttl_secs: 900,
+        master_key: None,
+        oauth_clients: Default::default(),
+        extra_integrations: Vec::new(),
     }
 }
 
@@ -59,6 +63,34 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let _ = stopped.await;
     }));
     TestApp { url, addr, key, store, data_dir, _stop: stop }
+}
+
+/// A server wired to a strict mock OAuth2 provider (catalog entries `mock-oauth` and `mock-api-key`).
+/// `tweak` may change the settings and the provider's registration before either starts.
+pub async fn spawn_with_provider(
+    tweak: impl FnOnce(&mut Settings, &mut demo::provider::ProviderConfig),
+) -> (TestApp, MockProvider) {
+    let listener = TcpListener::bind("127.0.0.3:0").await.expect("bind 127.0.0.3");
+    let provider_url = format!("http://{}", listener.local_addr().expect("bound"));
+    // The provider must know Plugboard's redirect URI, and Plugboard the provider's URLs: bind both first.
+    let app_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let app_addr = app_listener.local_addr().expect("bound");
+    drop(app_listener);
+    let public = format!("http://{app_addr}");
+    let mut cfg = demo::mock_provider_config(&public, &provider_url);
+    let mut tweak = Some(tweak);
+    let app = spawn_app_with(|s| {
+        s.bind = app_addr;
+        demo::register_mock_client(s, &cfg, &provider_url);
+        if let Some(t) = tweak.take() {
+            t(s, &mut cfg);
+        }
+    })
+    .await;
+    let provider = MockProvider::new(cfg);
+    let router = provider.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (app, provider)
 }
 
 /// The demo host app (page + token backend) on another origin: `http://127.0.0.2:<port>`.

@@ -1,21 +1,30 @@
 //! The widget's only HTTP client: calls `/v1/widget/*` on its own origin with the session token.
 
-use gloo_net::http::{Request, Response};
-use plugboard_shared::{ErrorBody, IntegrationsPage};
-use serde::de::DeserializeOwned;
+use gloo_net::http::{Request, RequestBuilder, Response};
+use plugboard_shared::{ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, OAuthStart};
+use serde::{de::DeserializeOwned, Deserialize};
+use wasm_bindgen::JsValue;
 
 /// Human-readable failure, ready to show.
 pub type ApiResult<T> = Result<T, String>;
 
-pub async fn integrations(token: &str, page: u64, limit: u64, search: &str) -> ApiResult<IntegrationsPage> {
-    let page = page.to_string();
-    let limit = limit.to_string();
-    let res = Request::get("/v1/widget/integrations")
-        .query([("page", page.as_str()), ("limit", limit.as_str()), ("search", search)])
-        .header("Authorization", &format!("Bearer {token}"))
-        .send()
-        .await
-        .map_err(|_| "Could not reach the server. Check your connection and try again.".to_string())?;
+const UNREACHABLE: &str = "Could not reach the server. Check your connection and try again.";
+
+/// `GET /v1/widget/oauth/flows/{id}`; the connection stays a plain JS object, handed on to the host page as is.
+#[derive(Deserialize)]
+pub struct Flow {
+    pub status: FlowStatus,
+    pub error: Option<String>,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub connection: JsValue,
+}
+
+fn authorized(req: RequestBuilder, token: &str) -> RequestBuilder {
+    req.header("Authorization", &format!("Bearer {token}"))
+}
+
+async fn answer<T: DeserializeOwned>(res: Result<Response, gloo_net::Error>) -> ApiResult<T> {
+    let res = res.map_err(|_| UNREACHABLE.to_string())?;
     if res.ok() {
         json(&res).await.ok_or_else(|| "The server sent an answer the widget does not understand.".to_string())
     } else {
@@ -30,4 +39,44 @@ pub async fn integrations(token: &str, page: u64, limit: u64, search: &str) -> A
 async fn json<T: DeserializeOwned>(res: &Response) -> Option<T> {
     let text = res.text().await.ok()?;
     serde_wasm_bindgen::from_value(js_sys::JSON::parse(&text).ok()?).ok()
+}
+
+async fn post<T: DeserializeOwned>(token: &str, url: &str, body: &ConnectRequest) -> ApiResult<T> {
+    let body = serde_wasm_bindgen::to_value(body)
+        .ok()
+        .and_then(|v| js_sys::JSON::stringify(&v).ok())
+        .and_then(|s| s.as_string())
+        .ok_or("Could not prepare the request.")?;
+    let req = authorized(Request::post(url), token).header("Content-Type", "application/json").body(body);
+    match req {
+        Ok(req) => answer(req.send().await).await,
+        Err(_) => Err("Could not prepare the request.".into()),
+    }
+}
+
+pub async fn integrations(token: &str, page: u64, limit: u64, search: &str) -> ApiResult<IntegrationsPage> {
+    let page = page.to_string();
+    let limit = limit.to_string();
+    let req = authorized(Request::get("/v1/widget/integrations"), token)
+        .query([("page", page.as_str()), ("limit", limit.as_str()), ("search", search)]);
+    answer(req.send().await).await
+}
+
+pub async fn integration(token: &str, platform: &str) -> ApiResult<IntegrationDetail> {
+    answer(authorized(Request::get(&format!("/v1/widget/integrations/{platform}")), token).send().await).await
+}
+
+/// `POST /v1/widget/connect/{platform}`; answers the connection record as a JS object.
+pub async fn connect(token: &str, platform: &str, body: &ConnectRequest) -> ApiResult<JsValue> {
+    #[derive(Deserialize)]
+    struct Raw(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue);
+    post::<Raw>(token, &format!("/v1/widget/connect/{platform}"), body).await.map(|r| r.0)
+}
+
+pub async fn start_oauth(token: &str, platform: &str, body: &ConnectRequest) -> ApiResult<OAuthStart> {
+    post(token, &format!("/v1/widget/oauth/{platform}/start"), body).await
+}
+
+pub async fn flow(token: &str, id: &str) -> ApiResult<Flow> {
+    answer(authorized(Request::get(&format!("/v1/widget/oauth/flows/{id}")), token).send().await).await
 }

@@ -2,7 +2,7 @@
 //! exact host origin from the handshake; received messages must come from the parent window, that origin and
 //! this open's nonce.
 
-use plugboard_shared::embed::{InitMessage, Signal, MSG_CLOSE, MSG_INIT, MSG_READY};
+use plugboard_shared::embed::{InitMessage, Signal, MSG_CLOSE, MSG_ERROR, MSG_INIT, MSG_READY, MSG_SUCCESS};
 use wasm_bindgen::JsValue;
 use web_sys::MessageEvent;
 
@@ -41,6 +41,24 @@ impl Handshake {
         self.post(MSG_CLOSE);
     }
 
+    fn post_with(&self, kind: &str, key: &str, value: &JsValue) {
+        let Some(window) = web_sys::window() else { return };
+        let Ok(Some(parent)) = window.parent() else { return };
+        let Ok(msg) = serde_wasm_bindgen::to_value(&Signal { kind, nonce: &self.nonce }) else { return };
+        let _ = js_sys::Reflect::set(&msg, &JsValue::from_str(key), value);
+        let _ = parent.post_message(&msg, &self.origin);
+    }
+
+    /// Hands the new connection record to the host page (`onSuccess`).
+    pub fn post_success(&self, connection: &JsValue) {
+        self.post_with(MSG_SUCCESS, "connection", connection);
+    }
+
+    /// Tells the host page why connecting failed (`onError`).
+    pub fn post_error(&self, message: &str) {
+        self.post_with(MSG_ERROR, "message", &JsValue::from_str(message));
+    }
+
     /// The `plugboard:init` message in `event`, if it is one and it really comes from our host page.
     pub fn accept_init(&self, event: &MessageEvent) -> Option<InitMessage> {
         if event.origin() != self.origin {
@@ -54,4 +72,11 @@ impl Handshake {
         let init: InitMessage = serde_wasm_bindgen::from_value(event.data()).ok()?;
         (init.kind == MSG_INIT && init.nonce == self.nonce).then_some(init)
     }
+}
+
+/// Whether `event` is the OAuth popup (our own origin, the window we opened) reporting back.
+pub fn is_from_popup(event: &MessageEvent, popup: &web_sys::Window) -> bool {
+    let own = web_sys::window().and_then(|w| w.location().origin().ok());
+    let from_popup = event.source().map(JsValue::from).is_some_and(|s| js_sys::Object::is(&s, popup));
+    own.as_deref() == Some(event.origin().as_str()) && from_popup
 }

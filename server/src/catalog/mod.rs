@@ -59,6 +59,10 @@ pub struct OAuthSpec {
     pub token_auth: TokenAuth,
     #[serde(default)]
     pub pkce: bool,
+    /// The authorization server's issuer identifier; when the callback carries `iss` it must equal this
+    /// (RFC 9207), and a provider that says it always sends `iss` must send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 fn default_scope_separator() -> String {
@@ -131,21 +135,34 @@ pub struct Catalog {
 impl Catalog {
     /// Parses the compiled-in data files.
     pub fn builtin() -> Result<Self, CatalogError> {
+        Self::with_extra(Vec::new())
+    }
+
+    /// The compiled-in entries plus `extra` ones (custom integrations; these may use plain http on loopback).
+    pub fn with_extra(extra: Vec<Integration>) -> Result<Self, CatalogError> {
         let files = CATALOG_DIR
             .files()
             .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
             .map(|f| (f.path().display().to_string(), f.contents_utf8().unwrap_or_default()));
-        Self::from_files(files)
+        for e in &extra {
+            validate(e, true).map_err(|message| CatalogError::Invalid { file: e.platform.clone(), message })?;
+        }
+        Self::build(files, extra)
     }
 
     pub fn from_files<'a>(files: impl IntoIterator<Item = (String, &'a str)>) -> Result<Self, CatalogError> {
-        let mut entries = Vec::new();
+        Self::build(files, Vec::new())
+    }
+
+    fn build<'a>(files: impl IntoIterator<Item = (String, &'a str)>, extra: Vec<Integration>) -> Result<Self, CatalogError> {
+        let mut entries = extra;
         for (file, text) in files {
             let entry: Integration =
                 toml::from_str(text).map_err(|e| CatalogError::Invalid { file: file.clone(), message: e.to_string() })?;
             if format!("{}.toml", entry.platform) != file {
                 return Err(CatalogError::Invalid { file, message: format!("platform {:?} must match the file name", entry.platform) });
             }
+            validate(&entry, false).map_err(|message| CatalogError::Invalid { file: file.clone(), message })?;
             entries.push(entry);
         }
         entries.sort_by_key(|e| e.name.to_lowercase());
@@ -171,6 +188,66 @@ impl Catalog {
     pub fn find(&self, query: &Query<'_>) -> Vec<&Integration> {
         self.search.find(&self.entries, query)
     }
+}
+
+/// Checks what a data file's parser cannot: URLs, per-method requirements, field names.
+pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String> {
+    let id_ok = !e.platform.is_empty()
+        && e.platform.len() <= 64
+        && e.platform.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !id_ok {
+        return Err(format!("platform {:?} must be lowercase letters, digits and dashes", e.platform));
+    }
+    if e.name.trim().is_empty() || e.category.trim().is_empty() {
+        return Err("name and category are required".into());
+    }
+    let sample = |t: &str| {
+        e.fields.iter().fold(t.to_owned(), |acc, f| acc.replace(&format!("{{{}}}", f.name), "sample"))
+    };
+    let check_url = |what: &str, t: &str| -> Result<(), String> {
+        let url = url::Url::parse(&sample(t)).map_err(|err| format!("{what} {t:?}: {err}"))?;
+        let loopback = matches!(url.host_str(), Some("localhost")) || url.host_str().is_some_and(|h| h.starts_with("127."));
+        if url.scheme() == "https" || (allow_loopback_http && url.scheme() == "http" && loopback) {
+            Ok(())
+        } else {
+            Err(format!("{what} {t:?} must be https"))
+        }
+    };
+    check_url("apiBaseUrl", &e.api_base_url)?;
+    if let Some(o) = &e.oauth {
+        check_url("authorizationUrl", &o.authorization_url)?;
+        check_url("tokenUrl", &o.token_url)?;
+        if let Some(r) = &o.revoke_url {
+            check_url("revokeUrl", r)?;
+        }
+    }
+    if let Some(v) = &e.verify {
+        check_url("verify.url", &v.url)?;
+    }
+    let needs_oauth = matches!(e.auth_method, AuthMethod::Oauth2);
+    if needs_oauth != e.oauth.is_some() && !matches!(e.auth_method, AuthMethod::Oauth2ClientCredentials) {
+        return Err("oauth2 entries need an [oauth] table, others must not have one".into());
+    }
+    if matches!(e.auth_method, AuthMethod::Oauth2ClientCredentials) && e.oauth.is_none() {
+        return Err("oauth2_client_credentials needs an [oauth] table with tokenUrl".into());
+    }
+    if matches!(e.auth_method, AuthMethod::ApiKey | AuthMethod::Basic) {
+        if !e.fields.iter().any(|f| f.secret) {
+            return Err("api_key and basic entries need at least one secret field".into());
+        }
+        if e.inject.is_none() {
+            return Err("api_key and basic entries need an [inject] table".into());
+        }
+    }
+    for f in &e.fields {
+        if f.name.is_empty() || !f.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(format!("field name {:?} must be snake_case", f.name));
+        }
+        if let Some(p) = &f.pattern {
+            regex::Regex::new(p).map_err(|err| format!("field {} pattern: {err}", f.name))?;
+        }
+    }
+    Ok(())
 }
 
 /// A stable positive number derived from a string, for the seed's numeric `id` / `connectionDefId`.

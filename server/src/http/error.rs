@@ -25,6 +25,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is too large")]
     PayloadTooLarge,
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error("{0}")]
+    ProviderRefused(String),
+    #[error("{0}")]
+    ProviderFailed(String),
     /// Logged in full; the client only learns that something went wrong on our side.
     #[error("internal error")]
     Internal(String),
@@ -43,7 +49,25 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::NotConfigured(_) => (StatusCode::CONFLICT, "integration_not_configured"),
+            Self::ProviderRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "provider_refused"),
+            Self::ProviderFailed(_) => (StatusCode::BAD_GATEWAY, "provider_failed"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<crate::connect::ConnectError> for ApiError {
+    fn from(e: crate::connect::ConnectError) -> Self {
+        use crate::connect::ConnectError as E;
+        match e {
+            E::NotFound(m) => Self::NotFound(m),
+            E::BadInput(m) => Self::bad_request("invalid_fields", m),
+            E::NotConfigured(m) => Self::NotConfigured(m),
+            E::ProviderRefused(m) => Self::ProviderRefused(m),
+            E::ProviderFailed(m) => Self::ProviderFailed(m),
+            E::Store(e) => Self::Internal(e.to_string()),
+            E::Vault(e) => Self::Internal(e.to_string()),
         }
     }
 }

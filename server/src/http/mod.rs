@@ -1,9 +1,11 @@
 //! The HTTP surface: router, shared state and the layers every response passes through.
 
 mod assets;
+mod connect;
 pub mod error;
 mod extract;
 mod integrations;
+mod oauth_pages;
 mod token;
 mod widget;
 
@@ -26,7 +28,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{catalog::Catalog, store::DynStore};
+use crate::{catalog::Catalog, connect::Connector, store::DynStore};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -36,6 +38,7 @@ pub struct AppState {
     /// Public origin of this server, e.g. `https://connect.example.com` (no trailing slash).
     pub public_url: Arc<str>,
     pub session_ttl: Duration,
+    pub connector: Arc<Connector>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -44,6 +47,10 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/authkit/token", post(token::create_token))
         .route("/v1/widget/integrations", get(integrations::list_widget_integrations))
+        .route("/v1/widget/integrations/{platform}", get(connect::get_integration))
+        .route("/v1/widget/connect/{platform}", post(connect::connect_with_fields))
+        .route("/v1/widget/oauth/{platform}/start", post(connect::start_oauth))
+        .route("/v1/widget/oauth/flows/{id}", get(connect::get_flow))
         .layer(DefaultBodyLimit::max(64 * 1024));
 
     Router::new()
@@ -52,6 +59,9 @@ pub fn router(state: AppState) -> Router {
         .route("/widget/", get(widget::index))
         .route("/widget/{*file}", get(widget::asset))
         .route("/embed.js", get(assets::embed_js))
+        .route("/oauth/authorize/{id}", get(oauth_pages::authorize))
+        .route("/oauth/callback", get(oauth_pages::callback))
+        .route("/oauth/callback.js", get(oauth_pages::callback_js))
         .route("/assets/logos/{file}", get(assets::logo))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(error::not_found)

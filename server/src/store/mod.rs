@@ -8,7 +8,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 pub use sqlite::SqliteStore;
 
-use crate::keys::Environment;
+use std::collections::BTreeMap;
+
+use plugboard_shared::{ConnectionState, FlowStatus, IdentityType};
+
+use crate::{keys::Environment, vault::Sealed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +55,66 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// A connection as stored: the record's fields plus its sealed credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub key: String,
+    pub project_id: String,
+    pub environment: Environment,
+    pub platform: String,
+    pub identity: String,
+    pub identity_type: IdentityType,
+    pub name: String,
+    pub state: ConnectionState,
+    /// Non-secret fields (e.g. `subdomain`).
+    pub config: BTreeMap<String, String>,
+    pub sealed: Sealed,
+    pub is_oauth: bool,
+    pub version: i64,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted: bool,
+}
+
+/// An OAuth authorization-code flow in progress (SPEC §3.4): lives in the database so any node can finish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow {
+    pub id: String,
+    pub state_hash: String,
+    pub binding_hash: Option<String>,
+    pub session_hash: String,
+    pub project_id: String,
+    pub environment: Environment,
+    pub identity: String,
+    pub identity_type: IdentityType,
+    pub platform: String,
+    pub name: Option<String>,
+    pub reconnect_key: Option<String>,
+    pub config: BTreeMap<String, String>,
+    /// [`crate::connect::FlowSecrets`], sealed.
+    pub sealed: Sealed,
+    pub redirect_uri: String,
+    pub status: FlowStatus,
+    pub error: Option<String>,
+    pub connection_key: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub redirected_at: Option<i64>,
+    pub consumed_at: Option<i64>,
+}
+
+/// What presenting a `state` at the callback finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumed {
+    /// First use: the flow is now consumed.
+    Fresh(FlowRow),
+    /// The state was presented before.
+    Reused(FlowRow),
+    Unknown,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates the project, or renames it when it exists.
@@ -64,6 +128,20 @@ pub trait Store: Send + Sync + 'static {
     async fn find_session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
     /// Removes sessions that expired before `now`; answers how many.
     async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64>;
+
+    /// Inserts (or, with `update`, replaces the secrets, name and state of) a connection and, in the same
+    /// transaction, marks `flow_id` connected to it.
+    async fn save_connection(&self, row: &ConnectionRow, update: bool, flow_id: Option<&str>) -> StoreResult<()>;
+    async fn get_connection(&self, key: &str) -> StoreResult<Option<ConnectionRow>>;
+    async fn count_connections(&self, project_id: &str) -> StoreResult<u64>;
+
+    async fn insert_flow(&self, flow: &FlowRow) -> StoreResult<()>;
+    async fn get_flow(&self, id: &str) -> StoreResult<Option<FlowRow>>;
+    /// Records the popup's browser binding; only once, only while pending and unexpired.
+    async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64) -> StoreResult<Option<FlowRow>>;
+    /// Consumes the flow whose state digest is `state_hash`, atomically: exactly one caller gets `Fresh`.
+    async fn consume_flow(&self, state_hash: &str, now: i64) -> StoreResult<Consumed>;
+    async fn fail_flow(&self, id: &str, error: &str) -> StoreResult<()>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -8,8 +8,11 @@ use sqlx::{
     Row, SqlitePool,
 };
 
-use super::{KeyGrant, Project, Session, Store, StoreError, StoreResult};
-use crate::keys::Environment;
+use plugboard_shared::{ConnectionState, FlowStatus, IdentityType};
+use sqlx::sqlite::SqliteRow;
+
+use super::{ConnectionRow, Consumed, FlowRow, KeyGrant, Project, Session, Store, StoreError, StoreResult};
+use crate::{keys::Environment, vault::Sealed};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -21,6 +24,78 @@ fn now() -> i64 {
 
 fn environment(s: &str) -> StoreResult<Environment> {
     Environment::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown environment {s:?}")))
+}
+
+fn identity_type(s: &str) -> StoreResult<IdentityType> {
+    IdentityType::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown identity type {s:?}")))
+}
+
+fn config(json: &str) -> StoreResult<std::collections::BTreeMap<String, String>> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn config_json(c: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::to_string(c).unwrap_or_else(|_| "{}".into())
+}
+
+fn sealed(row: &SqliteRow) -> Sealed {
+    Sealed { key_id: row.get("secret_key_id"), nonce: row.get("secret_nonce"), ciphertext: row.get("secret_ciphertext") }
+}
+
+fn connection_row(row: &SqliteRow) -> StoreResult<ConnectionRow> {
+    Ok(ConnectionRow {
+        id: row.get("id"),
+        key: row.get("key"),
+        project_id: row.get("project_id"),
+        environment: environment(row.get("environment"))?,
+        platform: row.get("platform"),
+        identity: row.get("identity"),
+        identity_type: identity_type(row.get("identity_type"))?,
+        name: row.get("name"),
+        state: ConnectionState::parse(row.get("state")),
+        config: config(row.get("config"))?,
+        sealed: sealed(row),
+        is_oauth: row.get::<i64, _>("is_oauth") != 0,
+        version: row.get("version"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        deleted: row.get::<Option<i64>, _>("deleted_at").is_some(),
+    })
+}
+
+fn flow_status(s: &str) -> StoreResult<FlowStatus> {
+    match s {
+        "pending" => Ok(FlowStatus::Pending),
+        "connected" => Ok(FlowStatus::Connected),
+        "failed" => Ok(FlowStatus::Failed),
+        other => Err(StoreError::Corrupt(format!("unknown flow status {other:?}"))),
+    }
+}
+
+fn flow_row(row: &SqliteRow) -> StoreResult<FlowRow> {
+    Ok(FlowRow {
+        id: row.get("id"),
+        state_hash: row.get("state_hash"),
+        binding_hash: row.get("binding_hash"),
+        session_hash: row.get("session_hash"),
+        project_id: row.get("project_id"),
+        environment: environment(row.get("environment"))?,
+        identity: row.get("identity"),
+        identity_type: identity_type(row.get("identity_type"))?,
+        platform: row.get("platform"),
+        name: row.get("name"),
+        reconnect_key: row.get("reconnect_key"),
+        config: config(row.get("config"))?,
+        sealed: sealed(row),
+        redirect_uri: row.get("redirect_uri"),
+        status: flow_status(row.get("status"))?,
+        error: row.get("error"),
+        connection_key: row.get("connection_key"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        redirected_at: row.get("redirected_at"),
+        consumed_at: row.get("consumed_at"),
+    })
 }
 
 impl SqliteStore {
@@ -153,5 +228,168 @@ impl Store for SqliteStore {
     async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
         Ok(done.rows_affected())
+    }
+
+    async fn save_connection(&self, c: &ConnectionRow, update: bool, flow_id: Option<&str>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if update {
+            let done = sqlx::query(
+                "UPDATE connections SET name = $1, state = $2, config = $3, secret_key_id = $4, secret_nonce = $5,
+                        secret_ciphertext = $6, version = $7, updated_at = $8
+                 WHERE id = $9 AND deleted_at IS NULL",
+            )
+            .bind(&c.name)
+            .bind(c.state.as_str())
+            .bind(config_json(&c.config))
+            .bind(&c.sealed.key_id)
+            .bind(&c.sealed.nonce)
+            .bind(&c.sealed.ciphertext)
+            .bind(c.version)
+            .bind(c.updated_at)
+            .bind(&c.id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Corrupt(format!("connection {} vanished during an update", c.key)));
+            }
+        } else {
+            sqlx::query(
+                "INSERT INTO connections (id, key, project_id, environment, platform, identity, identity_type, name,
+                        state, config, secret_key_id, secret_nonce, secret_ciphertext, is_oauth, version, created_at,
+                        updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            )
+            .bind(&c.id)
+            .bind(&c.key)
+            .bind(&c.project_id)
+            .bind(c.environment.as_str())
+            .bind(&c.platform)
+            .bind(&c.identity)
+            .bind(c.identity_type.as_str())
+            .bind(&c.name)
+            .bind(c.state.as_str())
+            .bind(config_json(&c.config))
+            .bind(&c.sealed.key_id)
+            .bind(&c.sealed.nonce)
+            .bind(&c.sealed.ciphertext)
+            .bind(i64::from(c.is_oauth))
+            .bind(c.version)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(flow) = flow_id {
+            sqlx::query("UPDATE oauth_flows SET status = 'connected', connection_key = $1 WHERE id = $2")
+                .bind(&c.key)
+                .bind(flow)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_connection(&self, key: &str) -> StoreResult<Option<ConnectionRow>> {
+        let row = sqlx::query("SELECT * FROM connections WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        row.as_ref().map(connection_row).transpose()
+    }
+
+    async fn count_connections(&self, project_id: &str) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn insert_flow(&self, f: &FlowRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_flows (id, state_hash, binding_hash, session_hash, project_id, environment, identity,
+                    identity_type, platform, name, reconnect_key, config, secret_key_id, secret_nonce,
+                    secret_ciphertext, redirect_uri, status, error, connection_key, created_at,
+                    expires_at, redirected_at, consumed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                     $22, $23)",
+        )
+        .bind(&f.id)
+        .bind(&f.state_hash)
+        .bind(&f.binding_hash)
+        .bind(&f.session_hash)
+        .bind(&f.project_id)
+        .bind(f.environment.as_str())
+        .bind(&f.identity)
+        .bind(f.identity_type.as_str())
+        .bind(&f.platform)
+        .bind(&f.name)
+        .bind(&f.reconnect_key)
+        .bind(config_json(&f.config))
+        .bind(&f.sealed.key_id)
+        .bind(&f.sealed.nonce)
+        .bind(&f.sealed.ciphertext)
+        .bind(&f.redirect_uri)
+        .bind(match f.status {
+            FlowStatus::Pending => "pending",
+            FlowStatus::Connected => "connected",
+            FlowStatus::Failed => "failed",
+        })
+        .bind(&f.error)
+        .bind(&f.connection_key)
+        .bind(f.created_at)
+        .bind(f.expires_at)
+        .bind(f.redirected_at)
+        .bind(f.consumed_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_flow(&self, id: &str) -> StoreResult<Option<FlowRow>> {
+        let row = sqlx::query("SELECT * FROM oauth_flows WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(flow_row).transpose()
+    }
+
+    async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64) -> StoreResult<Option<FlowRow>> {
+        let row = sqlx::query(
+            "UPDATE oauth_flows SET redirected_at = $1, binding_hash = $2
+             WHERE id = $3 AND redirected_at IS NULL AND status = 'pending' AND expires_at > $1
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(binding_hash)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(flow_row).transpose()
+    }
+
+    async fn consume_flow(&self, state_hash: &str, now: i64) -> StoreResult<Consumed> {
+        let fresh = sqlx::query(
+            "UPDATE oauth_flows SET consumed_at = $1 WHERE state_hash = $2 AND consumed_at IS NULL RETURNING *",
+        )
+        .bind(now)
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = fresh {
+            return Ok(Consumed::Fresh(flow_row(&row)?));
+        }
+        let used = sqlx::query("SELECT * FROM oauth_flows WHERE state_hash = $1")
+            .bind(state_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match used {
+            Some(row) => Consumed::Reused(flow_row(&row)?),
+            None => Consumed::Unknown,
+        })
+    }
+
+    async fn fail_flow(&self, id: &str, error: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE oauth_flows SET status = 'failed', error = $1 WHERE id = $2 AND status = 'pending'")
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

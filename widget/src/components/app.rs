@@ -3,8 +3,8 @@
 use leptos::{ev, prelude::*};
 use plugboard_shared::{embed::WidgetOptions, TokenResponse};
 
-use super::{header::Header, integration_list::IntegrationList};
-use crate::messaging::Handshake;
+use super::{connect::ConnectScreen, header::Header, integration_list::IntegrationList, Ctx, Screen};
+use crate::{api, messaging::Handshake};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Boot {
@@ -75,11 +75,52 @@ pub fn App() -> impl IntoView {
                 Boot::Failed(message) => view! {
                     <div class="pb-error" role="alert"><p>{message}</p></div>
                 }.into_any(),
-                Boot::Ready(session) => {
-                    let page_size = options.with_untracked(|o| o.page_size).unwrap_or(20).clamp(1, 100);
-                    view! { <IntegrationList session=session page_size=page_size/> }.into_any()
-                }
+                Boot::Ready(session) => view! { <Ready session=session options=options handshake=handshake.clone()/> }.into_any(),
             }}
         </div>
+    }
+}
+
+/// The modal once a session is in hand: the list (kept alive behind other screens, so search and scroll
+/// survive "Back"), the connect screen, the success screen.
+#[component]
+fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Option<Handshake>) -> impl IntoView {
+    let ctx = Ctx::new(session.token.clone(), options, handshake);
+    provide_context(ctx);
+    let notice = RwSignal::new(None::<String>);
+    // `selectedConnection` (a display name, any case) skips the list.
+    if let Some(wanted) = options.with_untracked(|o| o.selected_connection.clone()).filter(|w| !w.trim().is_empty()) {
+        let token = session.token.clone();
+        leptos::task::spawn_local(async move {
+            let wanted = wanted.trim().to_string();
+            let found = api::integrations(&token, 1, 100, &wanted).await.ok().and_then(|page| {
+                page.rows.into_iter().find(|r| r.title.eq_ignore_ascii_case(&wanted)).map(|r| r.platform)
+            });
+            match found {
+                Some(platform) => ctx.screen.set(Screen::Connect(platform)),
+                None => notice.set(Some(format!("\u{201c}{wanted}\u{201d} is not available here. Pick another app."))),
+            }
+        });
+    }
+    let page_size = options.with_untracked(|o| o.page_size).unwrap_or(20).clamp(1, 100);
+    let on_list = move || ctx.screen.with(|s| *s == Screen::List);
+    view! {
+        <div class="pb-screen" hidden=move || !on_list()>
+            {move || notice.get().map(|n| view! { <p class="pb-notice" role="status">{n}</p> })}
+            <IntegrationList session=session page_size=page_size/>
+        </div>
+        {move || match ctx.screen.get() {
+            Screen::List => None,
+            Screen::Connect(platform) => Some(view! { <ConnectScreen platform=platform/> }.into_any()),
+            Screen::Connected(name) => Some(view! {
+                <div class="pb-body pb-done" role="status">
+                    <p class="pb-check" aria-hidden="true">"✓"</p>
+                    <h2>{format!("{name} is connected")}</h2>
+                    <button type="button" class="pb-button pb-primary" on:click=move |_| ctx.with_handshake(|h| h.post_close())>
+                        "Done"
+                    </button>
+                </div>
+            }.into_any()),
+        }}
     }
 }

@@ -3,7 +3,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use plugboard_shared::{IntegrationRow, TokenResponse};
 
-use super::logo::Logo;
+use super::{logo::Logo, Ctx, Screen};
 use crate::api;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +15,7 @@ enum Load {
 
 #[component]
 pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView {
+    let ctx = use_context::<Ctx>();
     let token = StoredValue::new(session.token.clone());
     let rows = RwSignal::new(session.rows.clone());
     let page = RwSignal::new(session.page);
@@ -83,10 +84,16 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
             </p>
             <ul class="pb-list" role="list" aria-labelledby="pb-title">
                 <For each=move || rows.get() key=|r: &IntegrationRow| r.platform.clone() let(row)>
-                    <li class="pb-row" data-platform=row.platform.clone()>
-                        <Logo image=row.image.clone() title=row.title.clone() platform=row.platform.clone()/>
-                        <span class="pb-name">{row.title.clone()}</span>
-                        <span class="pb-category">{row.category.clone()}</span>
+                    <li>
+                        <button type="button" class="pb-row" data-platform=row.platform.clone()
+                            on:click={
+                                let platform = row.platform.clone();
+                                move |_| if let Some(ctx) = ctx { ctx.screen.set(Screen::Connect(platform.clone())) }
+                            }>
+                            <Logo image=row.image.clone() title=row.title.clone() platform=row.platform.clone()/>
+                            <span class="pb-name">{row.title.clone()}</span>
+                            <span class="pb-category">{row.category.clone()}</span>
+                        </button>
                     </li>
                 </For>
             </ul>

@@ -1,6 +1,8 @@
-//! The demo host app: a page on a second origin that embeds Plugboard by script tag, and the small backend
+//! The demo: a host app, and (in `provider`) a strict OAuth2 provider. The host app: a page on a second origin that embeds Plugboard by script tag, and the small backend
 //! token endpoint a real host app would write (it forwards to `/v1/authkit/token` with the secret key, exactly
 //! like the seeds' Next.js handler). `plugboard demo` runs it; the browser tests use it as their host page.
+
+pub mod provider;
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::keys::SecretKey;
 
-const PAGE: &str = include_str!("../assets/demo.html");
+const PAGE: &str = include_str!("../../assets/demo.html");
 
 #[derive(Clone)]
 struct Host {
@@ -81,4 +83,78 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(plugboard_url, secret_key)).with_graceful_shutdown(shutdown).await
+}
+
+/// Catalog entries for the local mock provider at `provider_url`: an OAuth2 app (PKCE, `iss`) and an API-key
+/// app whose key is checked by a verify request. Used by `plugboard demo` and the tests.
+pub fn mock_integrations(provider_url: &str) -> Vec<crate::catalog::Integration> {
+    let oauth = format!(
+        r#"
+platform = "mock-oauth"
+name = "Mock OAuth"
+category = "Developer tools"
+description = "A local OAuth2 provider for trying the whole flow without a third-party account."
+authMethod = "oauth2"
+aliases = ["demo"]
+apiBaseUrl = "{provider_url}/api"
+[oauth]
+authorizationUrl = "{provider_url}/authorize"
+tokenUrl = "{provider_url}/token"
+scopes = ["profile", "email"]
+tokenAuth = "client_secret_basic"
+pkce = true
+issuer = "{provider_url}"
+"#
+    );
+    let api_key = format!(
+        r#"
+platform = "mock-api-key"
+name = "Mock API Key"
+category = "Developer tools"
+description = "A local API that accepts the key mock-key-0123456789."
+authMethod = "api_key"
+aliases = ["demo"]
+apiBaseUrl = "{provider_url}/api"
+[[fields]]
+name = "api_key"
+label = "API key"
+placeholder = "mock-key-…"
+secret = true
+pattern = "^mock-key-[0-9a-z]{{6,}}$"
+[inject]
+type = "header"
+name = "x-api-key"
+value = "{{api_key}}"
+[verify]
+url = "{provider_url}/api/key-check"
+"#
+    );
+    [oauth, api_key].iter().map(|t| toml::from_str(t).expect("the mock entries are valid")).collect()
+}
+
+/// The mock provider's settings for a Plugboard at `public_url` and a provider at `provider_url`.
+pub fn mock_provider_config(public_url: &str, provider_url: &str) -> provider::ProviderConfig {
+    provider::ProviderConfig {
+        client_id: "plugboard-demo".into(),
+        client_secret: "demo-secret-not-for-production".into(),
+        redirect_uri: format!("{}/oauth/callback", public_url.trim_end_matches('/')),
+        issuer: provider_url.into(),
+        token_auth: crate::catalog::TokenAuth::ClientSecretBasic,
+        require_pkce: true,
+        access_ttl_secs: 3600,
+        api_keys: vec!["mock-key-0123456789".into()],
+    }
+}
+
+/// Registers the mock provider's client for `mock-oauth` in `settings`.
+pub fn register_mock_client(settings: &mut crate::config::Settings, cfg: &provider::ProviderConfig, provider_url: &str) {
+    settings.extra_integrations.extend(mock_integrations(provider_url));
+    settings.oauth_clients.insert(
+        "mock-oauth".into(),
+        crate::config::OAuthClient {
+            client_id: cfg.client_id.clone(),
+            client_secret: crate::vault::SecretString::new(cfg.client_secret.clone()),
+            scopes: None,
+        },
+    );
 }

@@ -1,0 +1,102 @@
+//! Server-side validation of connect-form fields against the catalog (the widget's checks are a courtesy).
+
+use std::collections::BTreeMap;
+
+use crate::{catalog::Integration, vault::SecretString};
+
+pub const MAX_FIELD_LEN: usize = 4096;
+
+/// Splits submitted fields into non-secret config and secret values, refusing anything the catalog does not
+/// describe or that does not match its pattern.
+pub fn validate(
+    entry: &Integration,
+    submitted: &BTreeMap<String, String>,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, SecretString>), String> {
+    if let Some(unknown) = submitted.keys().find(|k| !entry.fields.iter().any(|f| &f.name == *k)) {
+        return Err(format!("{} has no field {unknown:?}", entry.name));
+    }
+    let mut config = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
+    for f in &entry.fields {
+        let value = submitted.get(&f.name).map(|v| v.trim()).unwrap_or("");
+        if value.is_empty() {
+            if f.optional {
+                continue;
+            }
+            return Err(format!("{} is required", f.label));
+        }
+        if value.len() > MAX_FIELD_LEN {
+            return Err(format!("{} is too long", f.label));
+        }
+        if let Some(pattern) = &f.pattern {
+            // Patterns were compiled when the catalog loaded, so this cannot fail for catalog entries.
+            let re = regex::Regex::new(pattern).map_err(|_| format!("{} cannot be checked", f.label))?;
+            if !re.is_match(value) {
+                return Err(format!("{} does not look right", f.label));
+            }
+        }
+        if url_template_uses(entry, &f.name) && !is_host_label(value) {
+            return Err(format!("{} may only contain letters, digits and dashes", f.label));
+        }
+        if f.secret {
+            secrets.insert(f.name.clone(), SecretString::new(value));
+        } else {
+            config.insert(f.name.clone(), value.to_owned());
+        }
+    }
+    Ok((config, secrets))
+}
+
+/// Whether `{name}` appears in one of the entry's URLs (so its value becomes part of a host name).
+fn url_template_uses(entry: &Integration, name: &str) -> bool {
+    let needle = format!("{{{name}}}");
+    let mut urls = vec![entry.api_base_url.as_str()];
+    if let Some(o) = &entry.oauth {
+        urls.extend([o.authorization_url.as_str(), o.token_url.as_str()]);
+        urls.extend(o.revoke_url.as_deref());
+    }
+    urls.extend(entry.verify.as_ref().map(|v| v.url.as_str()));
+    urls.iter().any(|u| u.contains(&needle))
+}
+
+/// A single DNS label: keeps a templated host under the provider's own domain (no `evil.com/`, `@`, `..`).
+fn is_host_label(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 63 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Replaces `{name}` placeholders in `template` with `values`.
+pub fn render(template: &str, values: &BTreeMap<String, String>) -> String {
+    values.iter().fold(template.to_owned(), |acc, (k, v)| acc.replace(&format!("{{{k}}}"), v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn splits_secret_and_plain_fields() {
+        let c = Catalog::builtin().unwrap();
+        let (config, secrets) =
+            validate(c.get("freshdesk").unwrap(), &fields(&[("domain", "acme"), ("api_key", "k-123")])).unwrap();
+        assert_eq!(config["domain"], "acme");
+        assert_eq!(secrets["api_key"].expose(), "k-123");
+    }
+
+    #[test]
+    fn refuses_missing_unknown_malformed_and_host_escaping_values() {
+        let c = Catalog::builtin().unwrap();
+        let stripe = c.get("stripe").unwrap();
+        assert!(validate(stripe, &fields(&[])).unwrap_err().contains("required"));
+        assert!(validate(stripe, &fields(&[("api_key", "nope")])).unwrap_err().contains("does not look right"));
+        assert!(validate(stripe, &fields(&[("api_key", "sk_test_abcdefghijkl"), ("x", "1")])).is_err());
+        let fd = c.get("freshdesk").unwrap();
+        for evil in ["evil.com/", "a@b", "..", "a.b"] {
+            assert!(validate(fd, &fields(&[("domain", evil), ("api_key", "k")])).is_err(), "{evil}");
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Connecting accounts: credential forms, the OAuth2 authorization-code flow and client credentials. Produces
+//! connection rows (secrets sealed by the vault) and the seed's connection record.
+
+pub mod fields;
+pub mod inject;
+pub mod oauth;
+pub mod verify;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use plugboard_shared::{
+    AuthMethod, ConnectRequest, ConnectionRecord, ConnectionSettings, ConnectionState, IdentityType, Throughput,
+};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    catalog::{stable_id, Catalog, Integration},
+    config::OAuthClients,
+    keys::Environment,
+    store::{ConnectionRow, DynStore, Session, StoreError},
+    vault::{Credentials, SecretString, Vault, VaultError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    NotConfigured(String),
+    /// The provider looked at the credential and said no (422).
+    #[error("{0}")]
+    ProviderRefused(String),
+    /// The provider could not be reached or failed (502).
+    #[error("{0}")]
+    ProviderFailed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// What a flow keeps sealed until the callback: the provider URL (it carries the state) and the PKCE verifier.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FlowSecrets {
+    pub authorize_url: Option<SecretString>,
+    pub pkce_verifier: Option<SecretString>,
+}
+
+/// Everything connecting needs; shared by the HTTP handlers.
+pub struct Connector {
+    pub store: DynStore,
+    pub vault: Arc<Vault>,
+    pub catalog: Arc<Catalog>,
+    pub clients: OAuthClients,
+    /// Provider calls: no redirects followed (SSRF), bounded time.
+    pub http: reqwest::Client,
+    pub public_url: Arc<str>,
+}
+
+pub fn provider_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(15))
+        .user_agent(concat!("Plugboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with default TLS settings builds")
+}
+
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The connection record (SPEC §3.5) of a stored row: the seed's fields, never a secret.
+pub fn record(row: &ConnectionRow) -> ConnectionRecord {
+    ConnectionRecord {
+        id: row.id.clone(),
+        platform_version: "1.0.0".into(),
+        connection_definition_id: stable_id(&[&row.platform]).to_string(),
+        name: row.name.clone(),
+        key: row.key.clone(),
+        environment: row.environment.as_str().into(),
+        platform: row.platform.clone(),
+        secrets_service_id: format!("pbv_{}", row.id.replace('-', "")),
+        identity: Some(row.identity.clone()),
+        identity_type: Some(row.identity_type),
+        settings: ConnectionSettings { parse_webhook_body: false, show_secret: false, allow_custom_events: false, oauth: row.is_oauth },
+        throughput: Throughput { key: row.key.clone(), limit: 100 },
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        updated: row.version > 1,
+        version: format!("{}.0.0", row.version),
+        last_modified_by: "plugboard".into(),
+        deleted: row.deleted,
+        tags: Vec::new(),
+        active: !row.deleted,
+        deprecated: false,
+        state: row.state,
+    }
+}
+
+/// Who is connecting: the parts of a session (or flow) a connection is owned by.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub project_id: String,
+    pub environment: Environment,
+    pub identity: String,
+    pub identity_type: IdentityType,
+}
+
+impl From<&Session> for Owner {
+    fn from(s: &Session) -> Self {
+        Self { project_id: s.project_id.clone(), environment: s.environment, identity: s.identity.clone(), identity_type: s.identity_type }
+    }
+}
+
+pub const MAX_NAME_LEN: usize = 200;
+
+impl Connector {
+    /// The catalog entry for `platform`, if this session may connect it.
+    pub fn entry(&self, session: &Session, platform: &str) -> Result<&Integration, ConnectError> {
+        let allowed = session.allowed_integrations.as_ref().is_none_or(|list| list.iter().any(|p| p == platform));
+        self.catalog
+            .get(platform)
+            .filter(|_| allowed)
+            .ok_or_else(|| ConnectError::NotFound(format!("no integration {platform:?} here")))
+    }
+
+    pub fn connection_name(req_name: Option<&str>, session: &Session, entry: &Integration) -> Result<String, ConnectError> {
+        let name = req_name.map(str::trim).filter(|n| !n.is_empty());
+        if name.is_some_and(|n| n.chars().count() > MAX_NAME_LEN) {
+            return Err(ConnectError::BadInput(format!("the connection name is limited to {MAX_NAME_LEN} characters")));
+        }
+        Ok(name.map(str::to_owned).or_else(|| session.name.clone()).unwrap_or_else(|| entry.name.clone()))
+    }
+
+    /// The existing connection `key` names, if it belongs to this owner and platform (for reconnects).
+    pub async fn reconnect_target(&self, owner: &Owner, platform: &str, key: Option<&str>) -> Result<Option<ConnectionRow>, ConnectError> {
+        let Some(key) = key else { return Ok(None) };
+        let row = self.store.get_connection(key).await?;
+        let mine = row.filter(|r| {
+            r.project_id == owner.project_id
+                && r.environment == owner.environment
+                && r.identity == owner.identity
+                && r.identity_type == owner.identity_type
+                && r.platform == platform
+                && !r.deleted
+        });
+        mine.map(Some).ok_or_else(|| ConnectError::NotFound("there is no such connection to reconnect".into()))
+    }
+
+    /// Builds the row to store: a new connection, or the reconnected one with fresh secrets.
+    pub fn build_row(
+        &self,
+        owner: &Owner,
+        entry: &Integration,
+        name: String,
+        config: BTreeMap<String, String>,
+        creds: &Credentials,
+        previous: Option<ConnectionRow>,
+    ) -> ConnectionRow {
+        let now = now_ms();
+        let is_oauth = matches!(entry.auth_method, AuthMethod::Oauth2 | AuthMethod::Oauth2ClientCredentials);
+        let mut row = previous.unwrap_or_else(|| {
+            let id = uuid::Uuid::new_v4().to_string();
+            ConnectionRow {
+                key: format!("{}::{}::default::{}", owner.environment.as_str(), entry.platform, random_hex(16)),
+                sealed: self.vault.seal(b"", id.as_bytes()),
+                id,
+                project_id: owner.project_id.clone(),
+                environment: owner.environment,
+                platform: entry.platform.clone(),
+                identity: owner.identity.clone(),
+                identity_type: owner.identity_type,
+                name: String::new(),
+                state: ConnectionState::Operational,
+                config: BTreeMap::new(),
+                is_oauth,
+                version: 0,
+                created_at: now,
+                updated_at: now,
+                deleted: false,
+            }
+        });
+        row.name = name;
+        row.config = config;
+        row.state = ConnectionState::Operational;
+        row.sealed = self.vault.seal_credentials(creds, &row.id);
+        row.version += 1;
+        row.updated_at = now;
+        row
+    }
+
+    /// `POST /v1/widget/connect/{platform}`: API key, basic, custom fields, client credentials or nothing.
+    pub async fn connect_with_fields(&self, session: &Session, platform: &str, req: &ConnectRequest) -> Result<ConnectionRecord, ConnectError> {
+        let entry = self.entry(session, platform)?;
+        if entry.auth_method == AuthMethod::Oauth2 {
+            return Err(ConnectError::BadInput(format!("{} connects through its sign-in window (OAuth)", entry.name)));
+        }
+        let owner = Owner::from(session);
+        let name = Self::connection_name(req.name.as_deref(), session, entry)?;
+        let previous = self.reconnect_target(&owner, platform, req.reconnect.as_deref()).await?;
+        let (config, secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
+        let mut creds = Credentials { fields: secrets, ..Default::default() };
+        if entry.auth_method == AuthMethod::Oauth2ClientCredentials {
+            oauth::client_credentials(self, entry, &config, &mut creds).await?;
+        } else if let Some(v) = &entry.verify {
+            verify::probe(&self.http, entry, v, &inject::template_values(&config, &creds)).await?;
+        }
+        let update = previous.is_some();
+        let row = self.build_row(&owner, entry, name, config, &creds, previous);
+        self.store.save_connection(&row, update, None).await?;
+        tracing::info!(platform, key = %row.key, update, "connection saved");
+        Ok(record(&row))
+    }
+}

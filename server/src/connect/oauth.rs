@@ -1,0 +1,348 @@
+//! The OAuth2 authorization-code flow (with PKCE S256 where the provider allows it) and client credentials.
+//! Flow state lives in the database: start on one node, finish the callback on any other.
+
+use std::collections::BTreeMap;
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use oauth2::{
+    basic::{BasicClient, BasicErrorResponse, BasicTokenResponse},
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpClientError, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
+};
+use plugboard_shared::{ConnectRequest, FlowState, FlowStatus, OAuthStart};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use super::{fields, record, ConnectError, Connector, FlowSecrets, Owner};
+use crate::{
+    catalog::{Integration, OAuthSpec, TokenAuth},
+    config::OAuthClient,
+    keys::digest,
+    store::{Consumed, FlowRow, Session},
+    vault::{Credentials, SecretString},
+};
+
+/// How long a user has between clicking Connect and finishing at the provider.
+pub const FLOW_TTL_SECS: i64 = 600;
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Name of the cookie binding a flow to the browser whose popup started it.
+pub fn binding_cookie(flow_id: &str) -> String {
+    format!("pb_flow_{}", flow_id.replace('-', ""))
+}
+
+fn spec(entry: &Integration) -> Result<&OAuthSpec, ConnectError> {
+    entry.oauth.as_ref().ok_or_else(|| ConnectError::BadInput(format!("{} does not use OAuth", entry.name)))
+}
+
+impl Connector {
+    fn oauth_client(&self, entry: &Integration) -> Result<&OAuthClient, ConnectError> {
+        self.clients.get(&entry.platform).ok_or_else(|| {
+            ConnectError::NotConfigured(format!(
+                "{} is not set up on this server yet (its OAuth client id and secret are missing).",
+                entry.name
+            ))
+        })
+    }
+
+    fn redirect_uri(&self) -> String {
+        format!("{}/oauth/callback", self.public_url)
+    }
+
+    /// `POST /v1/widget/oauth/{platform}/start`: records the flow and answers the URL the popup opens.
+    pub async fn start_oauth(&self, session: &Session, platform: &str, req: &ConnectRequest) -> Result<OAuthStart, ConnectError> {
+        let entry = self.entry(session, platform)?;
+        if entry.auth_method != plugboard_shared::AuthMethod::Oauth2 {
+            return Err(ConnectError::BadInput(format!("{} does not use a sign-in window", entry.name)));
+        }
+        let oauth = spec(entry)?;
+        let client = self.oauth_client(entry)?;
+        let owner = Owner::from(session);
+        let name = Self::connection_name(req.name.as_deref(), session, entry)?;
+        self.reconnect_target(&owner, platform, req.reconnect.as_deref()).await?;
+        let (config, _secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
+
+        let state = random_token();
+        let authorize = AuthUrl::new(fields::render(&oauth.authorization_url, &config))
+            .map_err(|_| ConnectError::BadInput("the authorization URL is not valid".into()))?;
+        let redirect = RedirectUrl::new(self.redirect_uri()).map_err(|_| ConnectError::NotConfigured("bad public URL".into()))?;
+        let basic = BasicClient::new(ClientId::new(client.client_id.clone())).set_auth_uri(authorize).set_redirect_uri(redirect);
+        let mut request = basic.authorize_url(|| CsrfToken::new(state.clone()));
+        let scopes = client.scopes.clone().unwrap_or_else(|| oauth.scopes.clone());
+        if oauth.scope_separator == " " {
+            request = request.add_scopes(scopes.into_iter().map(Scope::new));
+        } else if !scopes.is_empty() {
+            request = request.add_extra_param("scope", scopes.join(&oauth.scope_separator));
+        }
+        for (k, v) in &oauth.authorize_params {
+            request = request.add_extra_param(k.clone(), v.clone());
+        }
+        let mut secrets = FlowSecrets::default();
+        if oauth.pkce {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            secrets.pkce_verifier = Some(SecretString::new(verifier.secret().clone()));
+        }
+        let (url, _) = request.url();
+        secrets.authorize_url = Some(SecretString::new(url.to_string()));
+
+        let id = uuid::Uuid::new_v4().to_string();
+        let sealed = self.vault.seal(&serde_json::to_vec(&secrets).expect("serializable"), id.as_bytes());
+        let created = now();
+        let flow = FlowRow {
+            id: id.clone(),
+            state_hash: digest(&state),
+            binding_hash: None,
+            session_hash: session.token_hash.clone(),
+            project_id: owner.project_id,
+            environment: owner.environment,
+            identity: owner.identity,
+            identity_type: owner.identity_type,
+            platform: platform.to_owned(),
+            name: Some(name),
+            reconnect_key: req.reconnect.clone(),
+            config,
+            sealed,
+            redirect_uri: self.redirect_uri(),
+            status: FlowStatus::Pending,
+            error: None,
+            connection_key: None,
+            created_at: created,
+            expires_at: created + FLOW_TTL_SECS,
+            redirected_at: None,
+            consumed_at: None,
+        };
+        self.store.insert_flow(&flow).await?;
+        Ok(OAuthStart { authorize_url: format!("{}/oauth/authorize/{id}", self.public_url), flow_id: id })
+    }
+
+    fn open_flow_secrets(&self, flow: &FlowRow) -> Result<FlowSecrets, ConnectError> {
+        let json = self.vault.open(&flow.sealed, flow.id.as_bytes())?;
+        serde_json::from_slice(&json).map_err(|_| ConnectError::Vault(crate::vault::VaultError::Decrypt))
+    }
+
+    /// `GET /oauth/authorize/{id}` in the popup: binds the flow to this browser (a cookie only it holds) and
+    /// answers the provider URL. Works once per flow.
+    pub async fn begin_redirect(&self, flow_id: &str) -> Result<(String, String), ConnectError> {
+        let binding = random_token();
+        let flow = self
+            .store
+            .mark_flow_redirected(flow_id, &digest(&binding), now())
+            .await?
+            .ok_or_else(|| ConnectError::NotFound("This sign-in link was already used or has expired. Close this window and start again from the app.".into()))?;
+        let url = self.open_flow_secrets(&flow)?.authorize_url.ok_or_else(|| ConnectError::NotFound("no provider URL".into()))?;
+        Ok((url.expose().to_owned(), binding))
+    }
+
+    /// `GET /oauth/callback`: checks state, browser binding, expiry, `iss` and the provider's answer, exchanges
+    /// the code and stores the connection. Answers the flow id; `Err` carries it (when known) and a human message.
+    pub async fn finish_callback(&self, q: &CallbackQuery, cookie: impl Fn(&str) -> Option<String>) -> Result<String, CallbackFailure> {
+        let state = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| CallbackFailure::page(400, "The provider's answer has no state, so it cannot be matched to a sign-in. Start again from the app."))?;
+        let flow = match self.store.consume_flow(&digest(state), now()).await.map_err(CallbackFailure::internal)? {
+            Consumed::Fresh(flow) => flow,
+            Consumed::Reused(_) => return Err(CallbackFailure::page(409, "This sign-in was already completed or abandoned. Start again from the app.")),
+            Consumed::Unknown => return Err(CallbackFailure::page(400, "This sign-in is unknown to Plugboard. Start again from the app.")),
+        };
+        let fail = |status: u16, message: String| CallbackFailure { status, flow_id: Some(flow.id.clone()), message };
+        let result = self.check_and_exchange(&flow, q, &cookie).await;
+        match result {
+            Ok(_key) => Ok(flow.id.clone()),
+            Err((status, message)) => {
+                self.store.fail_flow(&flow.id, &message).await.map_err(CallbackFailure::internal)?;
+                tracing::info!(flow = %flow.id, platform = %flow.platform, %message, "oauth flow failed");
+                Err(fail(status, message))
+            }
+        }
+    }
+
+    async fn check_and_exchange(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<String, (u16, String)> {
+        if flow.status != FlowStatus::Pending {
+            return Err((409, "This sign-in was already completed or abandoned. Start again from the app.".into()));
+        }
+        if flow.expires_at <= now() {
+            return Err((410, "This sign-in took too long and expired. Start again from the app.".into()));
+        }
+        let bound = match (&flow.binding_hash, cookie(&binding_cookie(&flow.id))) {
+            (Some(expected), Some(presented)) => bool::from(expected.as_bytes().ct_eq(digest(&presented).as_bytes())),
+            _ => false,
+        };
+        if !bound {
+            return Err((403, "This sign-in was started in a different browser window or session. Start again from the app.".into()));
+        }
+        let entry = self.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
+        let oauth = spec(entry).map_err(|e| (400, e.to_string()))?;
+        if let Some(iss) = q.iss.as_deref() {
+            if oauth.issuer.as_deref() != Some(iss) {
+                return Err((400, format!("The answer did not come from {}'s sign-in server (unexpected issuer). Start again from the app.", entry.name)));
+            }
+        }
+        if let Some(error) = q.error.as_deref() {
+            return Err((400, if error == "access_denied" {
+                format!("You declined to connect {}.", entry.name)
+            } else {
+                let detail = q.error_description.as_deref().unwrap_or(error);
+                format!("{} refused the sign-in: {}", entry.name, detail.chars().take(200).collect::<String>())
+            }));
+        }
+        let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or((400, format!("{} sent no authorization code.", entry.name)))?;
+        let client = self.oauth_client(entry).map_err(|e| (409, e.to_string()))?;
+        let secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
+        let token_url = TokenUrl::new(fields::render(&oauth.token_url, &flow.config)).map_err(|_| (400, "bad token URL".to_string()))?;
+        let redirect = RedirectUrl::new(flow.redirect_uri.clone()).map_err(|_| (500, "bad redirect URI".to_string()))?;
+        let basic = BasicClient::new(ClientId::new(client.client_id.clone()))
+            .set_client_secret(ClientSecret::new(client.client_secret.expose().to_owned()))
+            .set_token_uri(token_url)
+            .set_redirect_uri(redirect)
+            .set_auth_type(auth_type(oauth.token_auth));
+        let mut exchange = basic.exchange_code(AuthorizationCode::new(code.to_owned()));
+        if let Some(v) = &secrets.pkce_verifier {
+            exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_owned()));
+        }
+        let token = exchange.request_async(&self.http).await.map_err(|e| token_error(entry, e))?;
+        let creds = credentials_from(&token, Default::default());
+
+        let owner = Owner { project_id: flow.project_id.clone(), environment: flow.environment, identity: flow.identity.clone(), identity_type: flow.identity_type };
+        let previous = self.reconnect_target(&owner, &flow.platform, flow.reconnect_key.as_deref()).await.map_err(|e| (404, e.to_string()))?;
+        let update = previous.is_some();
+        let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
+        let row = self.build_row(&owner, entry, name, flow.config.clone(), &creds, previous);
+        self.store.save_connection(&row, update, Some(&flow.id)).await.map_err(|e| (500, e.to_string()))?;
+        tracing::info!(platform = %flow.platform, key = %row.key, update, "oauth connection saved");
+        Ok(row.key)
+    }
+
+    /// `GET /v1/widget/oauth/flows/{id}`: the widget polls this, so a flow finishes even when the popup cannot
+    /// message back (a `Cross-Origin-Opener-Policy` on the provider severs `window.opener`).
+    pub async fn flow_state(&self, session: &Session, flow_id: &str) -> Result<FlowState, ConnectError> {
+        let flow = self
+            .store
+            .get_flow(flow_id)
+            .await?
+            .filter(|f| bool::from(f.session_hash.as_bytes().ct_eq(session.token_hash.as_bytes())))
+            .ok_or_else(|| ConnectError::NotFound("no such sign-in".into()))?;
+        Ok(match flow.status {
+            FlowStatus::Connected => {
+                let row = match &flow.connection_key {
+                    Some(key) => self.store.get_connection(key).await?,
+                    None => None,
+                };
+                FlowState { status: FlowStatus::Connected, error: None, connection: row.as_ref().map(record) }
+            }
+            FlowStatus::Failed => FlowState { status: FlowStatus::Failed, error: flow.error, connection: None },
+            FlowStatus::Pending if flow.expires_at <= now() => FlowState {
+                status: FlowStatus::Failed,
+                error: Some("The sign-in window expired. Try again.".into()),
+                connection: None,
+            },
+            FlowStatus::Pending => FlowState { status: FlowStatus::Pending, error: None, connection: None },
+        })
+    }
+}
+
+/// Query of `GET /oauth/callback` (RFC 6749 §4.1.2, RFC 9207 `iss`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// A callback that did not connect: what the popup page says and posts back.
+#[derive(Debug)]
+pub struct CallbackFailure {
+    pub status: u16,
+    pub flow_id: Option<String>,
+    pub message: String,
+}
+
+impl CallbackFailure {
+    fn page(status: u16, message: &str) -> Self {
+        Self { status, flow_id: None, message: message.into() }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "oauth callback failed");
+        Self { status: 500, flow_id: None, message: "Something went wrong on our side. Start again from the app.".into() }
+    }
+}
+
+fn auth_type(t: TokenAuth) -> AuthType {
+    match t {
+        TokenAuth::ClientSecretBasic => AuthType::BasicAuth,
+        TokenAuth::ClientSecretPost => AuthType::RequestBody,
+    }
+}
+
+fn token_error(entry: &Integration, e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>) -> (u16, String) {
+    match e {
+        RequestTokenError::ServerResponse(r) => {
+            let detail = r.error_description().cloned().unwrap_or_else(|| r.error().to_string());
+            (422, format!("{} refused the sign-in: {}", entry.name, detail.chars().take(200).collect::<String>()))
+        }
+        RequestTokenError::Request(err) => {
+            tracing::warn!(platform = %entry.platform, error = %err, "token request failed");
+            (502, format!("Could not reach {} to finish signing in. Try again.", entry.name))
+        }
+        RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
+            (502, format!("{} answered the sign-in in a way Plugboard does not understand.", entry.name))
+        }
+    }
+}
+
+fn credentials_from(token: &BasicTokenResponse, fields: BTreeMap<String, SecretString>) -> Credentials {
+    Credentials {
+        access_token: Some(SecretString::new(token.access_token().secret().clone())),
+        refresh_token: token.refresh_token().map(|r| SecretString::new(r.secret().clone())),
+        expires_at: token.expires_in().map(|d| now() + d.as_secs() as i64),
+        scope: token.scopes().map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
+        fields,
+    }
+}
+
+/// Client credentials (`oauth2_client_credentials`): the user's own `client_id`/`client_secret` fields when the
+/// entry asks for them, else the server's configured client.
+pub async fn client_credentials(
+    c: &Connector,
+    entry: &Integration,
+    config: &BTreeMap<String, String>,
+    creds: &mut Credentials,
+) -> Result<(), ConnectError> {
+    let oauth = spec(entry)?;
+    let (id, secret) = match (config.get("client_id"), creds.fields.get("client_secret")) {
+        (Some(id), Some(secret)) => (id.clone(), secret.expose().to_owned()),
+        _ => {
+            let client = c.oauth_client(entry)?;
+            (client.client_id.clone(), client.client_secret.expose().to_owned())
+        }
+    };
+    let token_url = TokenUrl::new(fields::render(&oauth.token_url, config))
+        .map_err(|_| ConnectError::BadInput("the token URL is not valid".into()))?;
+    let basic = BasicClient::new(ClientId::new(id))
+        .set_client_secret(ClientSecret::new(secret))
+        .set_token_uri(token_url)
+        .set_auth_type(auth_type(oauth.token_auth));
+    let mut request = basic.exchange_client_credentials();
+    if oauth.scope_separator == " " {
+        request = request.add_scopes(oauth.scopes.iter().cloned().map(Scope::new));
+    } else if !oauth.scopes.is_empty() {
+        request = request.add_extra_param("scope", oauth.scopes.join(&oauth.scope_separator));
+    }
+    let token = request.request_async(&c.http).await.map_err(|e| match token_error(entry, e) {
+        (422, m) => ConnectError::ProviderRefused(m),
+        (_, m) => ConnectError::ProviderFailed(m),
+    })?;
+    let fields = std::mem::take(&mut creds.fields);
+    *creds = credentials_from(&token, fields);
+    Ok(())
+}

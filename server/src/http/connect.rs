@@ -1,0 +1,79 @@
+//! The widget's connect endpoints (SPEC §3.3): integration detail, credential connect, OAuth start and status.
+
+use axum::{
+    extract::{Path, State},
+    Json,
+};
+use plugboard_shared::{ConnectRequest, ConnectionRecord, FieldSpec, FlowState, IntegrationDetail, OAuthStart};
+
+use super::{
+    error::ApiError,
+    extract::{JsonBody, SessionAuth},
+    AppState,
+};
+
+/// `GET /v1/widget/integrations/{platform}`.
+pub async fn get_integration(
+    State(app): State<AppState>,
+    SessionAuth(session): SessionAuth,
+    Path(platform): Path<String>,
+) -> Result<Json<IntegrationDetail>, ApiError> {
+    let entry = app.connector.entry(&session, &platform)?;
+    let scopes = match (&entry.oauth, app.connector.clients.get(&entry.platform)) {
+        (Some(_), Some(client)) if client.scopes.is_some() => client.scopes.clone().unwrap_or_default(),
+        (Some(o), _) => o.scopes.clone(),
+        (None, _) => Vec::new(),
+    };
+    Ok(Json(IntegrationDetail {
+        platform: entry.platform.clone(),
+        name: entry.name.clone(),
+        description: entry.description.clone(),
+        category: entry.category.clone(),
+        image: super::assets::logo_url(&app.public_url, &entry.platform),
+        auth_method: entry.auth_method,
+        fields: entry
+            .fields
+            .iter()
+            .map(|f| FieldSpec {
+                name: f.name.clone(),
+                label: f.label.clone(),
+                secret: f.secret,
+                optional: f.optional,
+                pattern: f.pattern.clone(),
+                placeholder: f.placeholder.clone(),
+                help: f.help.clone(),
+            })
+            .collect(),
+        scopes,
+        suggested_name: session.name.clone(),
+    }))
+}
+
+/// `POST /v1/widget/connect/{platform}`.
+pub async fn connect_with_fields(
+    State(app): State<AppState>,
+    SessionAuth(session): SessionAuth,
+    Path(platform): Path<String>,
+    JsonBody(req): JsonBody<ConnectRequest>,
+) -> Result<Json<ConnectionRecord>, ApiError> {
+    Ok(Json(app.connector.connect_with_fields(&session, &platform, &req).await?))
+}
+
+/// `POST /v1/widget/oauth/{platform}/start`.
+pub async fn start_oauth(
+    State(app): State<AppState>,
+    SessionAuth(session): SessionAuth,
+    Path(platform): Path<String>,
+    JsonBody(req): JsonBody<ConnectRequest>,
+) -> Result<Json<OAuthStart>, ApiError> {
+    Ok(Json(app.connector.start_oauth(&session, &platform, &req).await?))
+}
+
+/// `GET /v1/widget/oauth/flows/{id}`.
+pub async fn get_flow(
+    State(app): State<AppState>,
+    SessionAuth(session): SessionAuth,
+    Path(id): Path<String>,
+) -> Result<Json<FlowState>, ApiError> {
+    Ok(Json(app.connector.flow_state(&session, &id).await?))
+}

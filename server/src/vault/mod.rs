@@ -1,0 +1,164 @@
+//! Envelope encryption of connection secrets with AES-256-GCM: the only module that sees plaintext credentials.
+//! Every record gets a fresh random 96-bit nonce; the key id is stored beside the ciphertext so master keys can
+//! rotate (old ids stay readable, new records use the current key); the connection id is the associated data,
+//! so a ciphertext moved to another row does not decrypt.
+
+mod credentials;
+
+use std::{collections::HashMap, fmt, path::Path};
+
+use aes_gcm::{
+    aead::{Aead, AeadCore, KeyInit, OsRng, Payload},
+    Aes256Gcm, Key, Nonce,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+pub use credentials::{Credentials, SecretString};
+use rand::RngCore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("PLUGBOARD_MASTER_KEY must be `<id>:<base64 of 32 bytes>` entries, comma-separated (the first is current)")]
+    BadKeySpec,
+    #[error("no master key with id {0:?}: it was rotated out of PLUGBOARD_MASTER_KEY")]
+    UnknownKey(String),
+    #[error("a stored secret failed to decrypt (wrong key or tampered record)")]
+    Decrypt,
+    #[error("cannot read or write the master key file {path}: {source}")]
+    File { path: String, source: std::io::Error },
+}
+
+/// Ciphertext as stored: key id, nonce, AES-GCM output (ciphertext ‖ tag).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealed({}, {} bytes)", self.key_id, self.ciphertext.len())
+    }
+}
+
+pub struct Vault {
+    current: String,
+    keys: HashMap<String, Aes256Gcm>,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Vault(current key {:?}, {} keys)", self.current, self.keys.len())
+    }
+}
+
+impl Vault {
+    /// Parses `id:base64,id:base64…`; a bare base64 key gets the id `k1`.
+    pub fn from_spec(spec: &str) -> Result<Self, VaultError> {
+        let mut keys = HashMap::new();
+        let mut current = None;
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (id, b64) = part.split_once(':').unwrap_or(("k1", part));
+            let bytes = zeroize::Zeroizing::new(STANDARD.decode(b64).map_err(|_| VaultError::BadKeySpec)?);
+            if bytes.len() != 32 || id.is_empty() {
+                return Err(VaultError::BadKeySpec);
+            }
+            keys.insert(id.to_owned(), Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)));
+            current.get_or_insert_with(|| id.to_owned());
+        }
+        Ok(Self { current: current.ok_or(VaultError::BadKeySpec)?, keys })
+    }
+
+    /// A new random key spec (`k1:<base64>`).
+    pub fn generate_spec() -> String {
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(key.as_mut());
+        format!("k1:{}", STANDARD.encode(key.as_ref()))
+    }
+
+    /// Reads the key spec from `path`, creating it (mode 0600) on first use.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), VaultError> {
+        let err = |source| VaultError::File { path: path.display().to_string(), source };
+        match std::fs::read_to_string(path) {
+            Ok(spec) => Ok((Self::from_spec(spec.trim())?, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let spec = Self::generate_spec();
+                crate::app::write_secret_file(path, &spec).map_err(|e| match e {
+                    crate::app::StartError::Write { source, .. } => err(source),
+                    other => err(std::io::Error::other(other.to_string())),
+                })?;
+                Ok((Self::from_spec(&spec)?, true))
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Sealed {
+        let cipher = &self.keys[&self.current];
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = cipher
+            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .expect("AES-GCM encryption cannot fail for in-memory buffers");
+        Sealed { key_id: self.current.clone(), nonce: nonce.to_vec(), ciphertext }
+    }
+
+    pub fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, VaultError> {
+        let cipher = self.keys.get(&sealed.key_id).ok_or_else(|| VaultError::UnknownKey(sealed.key_id.clone()))?;
+        if sealed.nonce.len() != 12 {
+            return Err(VaultError::Decrypt);
+        }
+        cipher
+            .decrypt(Nonce::from_slice(&sealed.nonce), Payload { msg: &sealed.ciphertext, aad })
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| VaultError::Decrypt)
+    }
+
+    pub fn seal_credentials(&self, creds: &Credentials, aad: &str) -> Sealed {
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(creds).expect("credentials serialize"));
+        self.seal(&json, aad.as_bytes())
+    }
+
+    pub fn open_credentials(&self, sealed: &Sealed, aad: &str) -> Result<Credentials, VaultError> {
+        let json = self.open(sealed, aad.as_bytes())?;
+        serde_json::from_slice(&json).map_err(|_| VaultError::Decrypt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seals_and_opens_with_fresh_nonces_bound_to_the_row() {
+        let v = Vault::from_spec(&Vault::generate_spec()).unwrap();
+        let a = v.seal(b"token-123", b"conn-1");
+        let b = v.seal(b"token-123", b"conn-1");
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(a.ciphertext, b.ciphertext);
+        assert!(!a.ciphertext.windows(9).any(|w| w == b"token-123"));
+        assert_eq!(&*v.open(&a, b"conn-1").unwrap(), b"token-123");
+        assert!(matches!(v.open(&a, b"conn-2"), Err(VaultError::Decrypt)), "moved to another row");
+        let mut tampered = a.clone();
+        tampered.ciphertext[0] ^= 1;
+        assert!(matches!(v.open(&tampered, b"conn-1"), Err(VaultError::Decrypt)));
+    }
+
+    #[test]
+    fn rotation_keeps_old_records_readable() {
+        let old = Vault::generate_spec().replace("k1:", "old:");
+        let new = Vault::generate_spec().replace("k1:", "new:");
+        let before = Vault::from_spec(&old).unwrap().seal(b"s", b"x");
+        let rotated = Vault::from_spec(&format!("{new},{old}")).unwrap();
+        assert_eq!(&*rotated.open(&before, b"x").unwrap(), b"s");
+        assert_eq!(rotated.seal(b"s", b"x").key_id, "new");
+        let dropped = Vault::from_spec(&new).unwrap();
+        assert!(matches!(dropped.open(&before, b"x"), Err(VaultError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn bad_specs_are_refused() {
+        for spec in ["", "k1:short", "k1:!!!", ":AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="] {
+            assert!(Vault::from_spec(spec).is_err(), "{spec:?}");
+        }
+    }
+}

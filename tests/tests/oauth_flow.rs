@@ -1,0 +1,278 @@
+//! The OAuth2 authorization-code flow against the strict mock provider, over real HTTP: the happy path and every
+//! state / browser-binding / expiry / `iss` / PKCE / client failure — each leaving no connection behind.
+
+use std::sync::atomic::Ordering;
+
+use plugboard::demo::provider::MockProvider;
+use plugboard_shared::{FlowState, FlowStatus, OAuthStart, TokenResponse};
+use plugboard_tests::{spawn_with_provider, TestApp};
+use reqwest::{redirect::Policy, Client, StatusCode};
+
+fn client() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+async fn session(app: &TestApp, identity: &str) -> String {
+    let res = client()
+        .post(format!("{}/v1/authkit/token", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .body(format!(r#"{{"identity":"{identity}","identityType":"user"}}"#))
+        .send()
+        .await
+        .unwrap();
+    res.json::<TokenResponse>().await.unwrap().token
+}
+
+async fn start(app: &TestApp, token: &str) -> OAuthStart {
+    let res = client()
+        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
+        .bearer_auth(token)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+/// Follows Plugboard's authorize link as the popup would: answers the provider URL and the binding cookie.
+async fn authorize(start: &OAuthStart) -> (String, String) {
+    let res = client().get(&start.authorize_url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    (location, cookie)
+}
+
+/// The user answers the provider's consent page; answers where the provider sends the browser back.
+async fn consent(provider_url: &str, allow: bool) -> String {
+    let page = client().get(provider_url).send().await.unwrap().text().await.unwrap();
+    let request = page.split(r#"name="request" value=""#).nth(1).and_then(|s| s.split('"').next()).expect("consent form");
+    let origin = &provider_url[..provider_url.find("/authorize").unwrap()];
+    let res = client()
+        .post(format!("{origin}/authorize/decision"))
+        .form(&[("request", request), ("decision", if allow { "allow" } else { "deny" })])
+        .send()
+        .await
+        .unwrap();
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn callback(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let mut req = client().get(url);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let res = req.send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+async fn flow_state(app: &TestApp, token: &str, id: &str) -> FlowState {
+    let res = client().get(format!("{}/v1/widget/oauth/flows/{id}", app.url)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn connections(app: &TestApp) -> u64 {
+    app.store.count_connections("test-project").await.unwrap()
+}
+
+fn database_bytes(app: &TestApp) -> Vec<u8> {
+    let mut all = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap_or_default();
+    all.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+struct Flow {
+    app: TestApp,
+    provider: MockProvider,
+    token: String,
+    start: OAuthStart,
+    cookie: String,
+    provider_url: String,
+}
+
+async fn begin() -> Flow {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let token = session(&app, "user-42").await;
+    let start = start(&app, &token).await;
+    let (provider_url, cookie) = authorize(&start).await;
+    Flow { app, provider, token, start, cookie, provider_url }
+}
+
+#[tokio::test]
+async fn a_completed_flow_stores_the_tokens_encrypted_and_reports_the_record() {
+    let f = begin().await;
+    // The provider is asked with PKCE S256 and the exact redirect URI.
+    assert_eq!(param(&f.provider_url, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(param(&f.provider_url, "redirect_uri"), Some(format!("{}/oauth/callback", f.app.url)));
+    assert!(param(&f.provider_url, "state").is_some_and(|s| s.len() >= 43));
+    assert!(!f.start.authorize_url.contains("state="), "the state never leaves Plugboard except to the provider");
+    assert_eq!(flow_state(&f.app, &f.token, &f.start.flow_id).await.status, FlowStatus::Pending);
+
+    let back = consent(&f.provider_url, true).await;
+    let (status, page) = callback(&back, Some(&f.cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Connected") && page.contains(&format!(r#"data-flow="{}""#, f.start.flow_id)));
+
+    let state = flow_state(&f.app, &f.token, &f.start.flow_id).await;
+    assert_eq!(state.status, FlowStatus::Connected);
+    let record = state.connection.expect("the record");
+    assert_eq!((record.platform.as_str(), record.identity.as_deref(), record.environment.as_str()), ("mock-oauth", Some("user-42"), "test"));
+    assert!(record.key.starts_with("test::mock-oauth::default::"));
+    assert!(record.settings.oauth);
+    assert_eq!(connections(&f.app).await, 1);
+    assert_eq!(f.provider.counters.codes_exchanged.load(Ordering::SeqCst), 1);
+    let json = serde_json::to_string(&record).unwrap();
+    assert!(!json.contains("mock-at-") && !json.contains("mock-rt-"), "no secret in the record: {json}");
+    let db = database_bytes(&f.app);
+    assert!(!contains(&db, "mock-at-") && !contains(&db, "mock-rt-"), "tokens are not stored in plaintext");
+}
+
+#[tokio::test]
+async fn a_replayed_callback_is_refused_and_changes_nothing() {
+    let f = begin().await;
+    let back = consent(&f.provider_url, true).await;
+    assert_eq!(callback(&back, Some(&f.cookie)).await.0, StatusCode::OK);
+    let (status, page) = callback(&back, Some(&f.cookie)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("already completed"));
+    assert_eq!(connections(&f.app).await, 1);
+    assert_eq!(f.provider.counters.codes_exchanged.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn unknown_or_missing_state_is_refused() {
+    let f = begin().await;
+    for url in [format!("{}/oauth/callback?code=x&state=forged", f.app.url), format!("{}/oauth/callback?code=x", f.app.url), format!("{}/oauth/callback", f.app.url)] {
+        let (status, page) = callback(&url, Some(&f.cookie)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}");
+        assert!(page.contains("Start again"), "a human page: {page}");
+    }
+    assert_eq!(connections(&f.app).await, 0);
+}
+
+#[tokio::test]
+async fn a_callback_in_another_browser_is_refused() {
+    for cookie in [None, Some("pb_flow_x=forged")] {
+        let f = begin().await;
+        let back = consent(&f.provider_url, true).await;
+        let forged = cookie.map(|c| c.replace("pb_flow_x", f.cookie.split('=').next().unwrap()));
+        let (status, page) = callback(&back, forged.as_deref()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+        assert!(page.contains("different browser"));
+        let state = flow_state(&f.app, &f.token, &f.start.flow_id).await;
+        assert_eq!(state.status, FlowStatus::Failed);
+        assert_eq!(connections(&f.app).await, 0);
+        assert_eq!(f.provider.counters.codes_exchanged.load(Ordering::SeqCst), 0, "the code is never exchanged");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_flow_is_refused() {
+    let f = begin().await;
+    let back = consent(&f.provider_url, true).await;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}/plugboard.db", f.app.data_dir.path().display())).await.unwrap();
+    sqlx::query("UPDATE oauth_flows SET expires_at = 0").execute(&db).await.unwrap();
+    let (status, page) = callback(&back, Some(&f.cookie)).await;
+    assert_eq!(status, StatusCode::GONE, "{page}");
+    assert!(page.contains("expired"));
+    assert_eq!(connections(&f.app).await, 0);
+}
+
+#[tokio::test]
+async fn a_response_from_the_wrong_issuer_is_refused() {
+    let f = begin().await;
+    *f.provider.iss_override.lock().unwrap() = Some("https://evil.example".into());
+    let back = consent(&f.provider_url, true).await;
+    let (status, page) = callback(&back, Some(&f.cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("unexpected issuer"));
+    assert_eq!(f.provider.counters.codes_exchanged.load(Ordering::SeqCst), 0);
+    assert_eq!(connections(&f.app).await, 0);
+}
+
+#[tokio::test]
+async fn a_code_injected_into_another_flow_fails_pkce() {
+    let f = begin().await;
+    // The attacker's code (from flow A) is delivered with the state of a second flow B in the victim's browser:
+    // state and binding check out, but B's PKCE verifier does not match A's challenge.
+    let back_a = consent(&f.provider_url, true).await;
+    let start_b = start(&f.app, &f.token).await;
+    let (provider_b, cookie_b) = authorize(&start_b).await;
+    let injected = format!(
+        "{}/oauth/callback?code={}&state={}&iss={}",
+        f.app.url,
+        param(&back_a, "code").unwrap(),
+        param(&provider_b, "state").unwrap(),
+        param(&back_a, "iss").unwrap()
+    );
+    let (status, page) = callback(&injected, Some(&cookie_b)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("PKCE verification failed"), "{page}");
+    assert_eq!(flow_state(&f.app, &f.token, &start_b.flow_id).await.status, FlowStatus::Failed);
+    assert_eq!(connections(&f.app).await, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_refused_by_the_provider() {
+    let (app, provider) = spawn_with_provider(|s, _| {
+        s.oauth_clients.get_mut("mock-oauth").unwrap().client_secret = plugboard::vault::SecretString::new("wrong");
+    })
+    .await;
+    let token = session(&app, "u").await;
+    let start = start(&app, &token).await;
+    let (provider_url, cookie) = authorize(&start).await;
+    let back = consent(&provider_url, true).await;
+    let (status, page) = callback(&back, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Client authentication failed"));
+    assert!(!page.contains("wrong"), "the secret is never shown");
+    assert_eq!(connections(&app).await, 0);
+    assert_eq!(provider.counters.codes_exchanged.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_denied_consent_ends_the_flow_with_a_readable_message() {
+    let f = begin().await;
+    let back = consent(&f.provider_url, false).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    let (status, page) = callback(&back, Some(&f.cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("You declined to connect Mock OAuth."), "{page}");
+    let state = flow_state(&f.app, &f.token, &f.start.flow_id).await;
+    assert_eq!((state.status, state.error.as_deref()), (FlowStatus::Failed, Some("You declined to connect Mock OAuth.")));
+    assert_eq!(connections(&f.app).await, 0);
+}
+
+#[tokio::test]
+async fn the_authorize_link_works_once_and_flows_belong_to_their_session() {
+    let f = begin().await;
+    let again = client().get(&f.start.authorize_url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(again.text().await.unwrap().contains("already used"));
+    let other = session(&f.app, "someone-else").await;
+    let res = client().get(format!("{}/v1/widget/oauth/flows/{}", f.app.url, f.start.flow_id)).bearer_auth(&other).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_wrong_redirect_uri_stops_at_the_provider() {
+    let (app, provider) = spawn_with_provider(|_, cfg| cfg.redirect_uri = "http://127.0.0.1:1/elsewhere".into()).await;
+    let token = session(&app, "u").await;
+    let start = start(&app, &token).await;
+    let (provider_url, _) = authorize(&start).await;
+    let res = client().get(&provider_url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "shown to the user, never redirected");
+    assert!(res.text().await.unwrap().contains("redirect_uri_mismatch"));
+    assert_eq!(connections(&app).await, 0);
+    assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), 0);
+}

@@ -1,0 +1,300 @@
+//! The connect screen of one integration: what will be shared, the form the catalog describes (checked inline),
+//! and the connect action — a credential POST, or the OAuth popup opened inside the click handler (so popup
+//! blockers let it through) and followed until the server says the flow finished.
+
+use std::collections::BTreeMap;
+
+use leptos::{ev, prelude::*, task::spawn_local};
+use plugboard_shared::{AuthMethod, ConnectRequest, FieldSpec, FlowStatus, IntegrationDetail};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::{logo::Logo, Ctx, Screen};
+use crate::{api, messaging};
+
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    Form,
+    Working,
+    /// Waiting for the OAuth popup; `Some(url)` when the popup was blocked and needs a fresh click.
+    Waiting(Option<String>),
+    Failed(String),
+}
+
+/// How long the widget keeps asking about a flow (the server expires flows after 10 minutes).
+const POLL_LIMIT: u32 = 600;
+
+async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// The first problem with `value` for `field`, as the user should read it.
+pub fn field_error(field: &FieldSpec, value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return (!field.optional).then(|| format!("{} is required", field.label));
+    }
+    let pattern_ok = field.pattern.as_ref().is_none_or(|p| js_sys::RegExp::new(p, "u").test(value));
+    (!pattern_ok).then(|| format!("{} does not look right", field.label))
+}
+
+#[component]
+pub fn ConnectScreen(platform: String) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let detail = RwSignal::new(None::<Result<IntegrationDetail, String>>);
+    let values = RwSignal::new(BTreeMap::<String, String>::new());
+    let errors = RwSignal::new(BTreeMap::<String, String>::new());
+    let name = RwSignal::new(String::new());
+    let phase = RwSignal::new(Phase::Form);
+    let popup = StoredValue::new_local(None::<web_sys::Window>);
+    let flow_id = StoredValue::new(None::<String>);
+    // Bumped whenever a flow is abandoned, so its poll loop stops.
+    let generation = StoredValue::new(0u32);
+
+    {
+        let platform = platform.clone();
+        let token = ctx.token.get_value();
+        spawn_local(async move {
+            let answer = api::integration(&token, &platform).await;
+            if let Ok(d) = &answer {
+                let _ = name.try_set(d.suggested_name.clone().unwrap_or_else(|| d.name.clone()));
+            }
+            let _ = detail.try_set(Some(answer));
+        });
+    }
+
+    let succeed = move |connection: JsValue, label: String| {
+        ctx.with_handshake(|h| h.post_success(&connection));
+        ctx.screen.set(Screen::Connected(label));
+    };
+    let fail = move |message: String| {
+        ctx.with_handshake(|h| h.post_error(&message));
+        let _ = phase.try_set(Phase::Failed(message));
+    };
+    let close_popup = move || {
+        popup.with_value(|p| {
+            if let Some(p) = p {
+                let _ = p.close();
+            }
+        })
+    };
+
+    // One look at the flow; true when it is over.
+    let check = move |label: String| async move {
+        let (Some(id), token) = (flow_id.try_get_value().flatten(), ctx.token.get_value()) else { return true };
+        match api::flow(&token, &id).await {
+            Ok(f) if f.status == FlowStatus::Connected => {
+                close_popup();
+                succeed(f.connection, label);
+                true
+            }
+            Ok(f) if f.status == FlowStatus::Failed => {
+                close_popup();
+                fail(f.error.unwrap_or_else(|| "Connecting failed.".into()));
+                true
+            }
+            _ => {
+                // The user closed the popup: back to the form, quietly. Keep watching the flow anyway — a
+                // provider's Cross-Origin-Opener-Policy can make a live popup look closed.
+                let closed = popup.try_with_value(|p| p.as_ref().is_some_and(|w| w.closed().unwrap_or(true))).unwrap_or(true);
+                if closed && phase.try_get_untracked() == Some(Phase::Waiting(None)) {
+                    let _ = phase.try_set(Phase::Form);
+                }
+                false
+            }
+        }
+    };
+    let watch = move |label: String, mine: u32| {
+        spawn_local(async move {
+            for _ in 0..POLL_LIMIT {
+                sleep(1000).await;
+                if generation.try_get_value() != Some(mine) || check(label.clone()).await {
+                    return;
+                }
+            }
+        });
+    };
+    // The callback page pings us as soon as it has finished: look right away instead of at the next tick.
+    let on_message = window_event_listener(ev::message, move |event| {
+        let from_popup = popup.try_with_value(|p| p.as_ref().is_some_and(|w| messaging::is_from_popup(&event, w))).unwrap_or(false);
+        if from_popup {
+            let label = detail.with_untracked(|d| d.as_ref().and_then(|d| d.as_ref().ok()).map(|d| d.name.clone())).unwrap_or_default();
+            spawn_local(async move {
+                check(label).await;
+            });
+        }
+    });
+    on_cleanup(move || {
+        on_message.remove();
+        generation.update_value(|g| *g += 1);
+    });
+
+    let submit = move |ev: ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(Ok(d)) = detail.get_untracked() else { return };
+        let found: BTreeMap<String, String> = d
+            .fields
+            .iter()
+            .filter_map(|f| values.with_untracked(|v| field_error(f, v.get(&f.name).map(String::as_str).unwrap_or(""))).map(|e| (f.name.clone(), e)))
+            .collect();
+        let invalid = !found.is_empty();
+        errors.set(found);
+        if invalid {
+            return;
+        }
+        let show_name = ctx.options.with_untracked(|o| o.show_name_input == Some(true));
+        let req = ConnectRequest {
+            name: show_name.then(|| name.get_untracked()),
+            fields: values.get_untracked(),
+            reconnect: ctx.options.with_untracked(|o| o.reconnect.clone()),
+        };
+        let token = ctx.token.get_value();
+        let label = d.name.clone();
+        if d.auth_method == AuthMethod::Oauth2 {
+            // Opened now, inside the click, so popup blockers allow it; it is pointed at the provider below.
+            let opened = window().open_with_url_and_target_and_features("", "plugboard-oauth", "popup,width=520,height=720").ok().flatten();
+            popup.set_value(opened.clone());
+            phase.set(Phase::Waiting(None));
+            generation.update_value(|g| *g += 1);
+            let mine = generation.get_value();
+            let platform = d.platform.clone();
+            spawn_local(async move {
+                match api::start_oauth(&token, &platform, &req).await {
+                    Ok(start) => {
+                        flow_id.set_value(Some(start.flow_id));
+                        match opened {
+                            Some(w) => {
+                                let _ = w.location().set_href(&start.authorize_url);
+                            }
+                            None => {
+                                let _ = phase.try_set(Phase::Waiting(Some(start.authorize_url)));
+                            }
+                        }
+                        watch(label, mine);
+                    }
+                    Err(message) => {
+                        close_popup();
+                        fail(message);
+                    }
+                }
+            });
+        } else {
+            phase.set(Phase::Working);
+            let platform = d.platform.clone();
+            spawn_local(async move {
+                match api::connect(&token, &platform, &req).await {
+                    Ok(connection) => succeed(connection, label),
+                    Err(message) => fail(message),
+                }
+            });
+        }
+    };
+    let reopen = move |url: String| {
+        let opened = window().open_with_url_and_target_and_features(&url, "plugboard-oauth", "popup,width=520,height=720").ok().flatten();
+        if opened.is_some() {
+            popup.set_value(opened);
+            phase.set(Phase::Waiting(None));
+        }
+    };
+
+    view! {
+        <div class="pb-body pb-connect">
+            <button type="button" class="pb-back" on:click=move |_| ctx.screen.set(Screen::List)>"← All apps"</button>
+            {move || match detail.get() {
+                None => view! { <p class="pb-status" role="status">"Loading…"</p> }.into_any(),
+                Some(Err(message)) => view! { <div class="pb-error" role="alert"><p>{message}</p></div> }.into_any(),
+                Some(Ok(d)) => {
+                    let oauth = d.auth_method == AuthMethod::Oauth2;
+                    let show_name = ctx.options.with(|o| o.show_name_input == Some(true));
+                    let action = match d.auth_method {
+                        AuthMethod::Oauth2 => format!("Continue with {}", d.name),
+                        _ => format!("Connect {}", d.name),
+                    };
+                    let fields = d.fields.clone();
+                    view! {
+                        <div class="pb-intro">
+                            <Logo image=d.image.clone() title=d.name.clone() platform=d.platform.clone()/>
+                            <div>
+                                <h2 id="pb-connect-title">{d.name.clone()}</h2>
+                                <p class="pb-muted">{d.description.clone()}</p>
+                            </div>
+                        </div>
+                        {(oauth && !d.scopes.is_empty()).then(|| view! {
+                            <p class="pb-muted">{format!("A {} window will ask you to allow access to:", d.name)}</p>
+                            <ul class="pb-scopes">{d.scopes.iter().map(|s| view! { <li><code>{s.clone()}</code></li> }).collect_view()}</ul>
+                        })}
+                        {(!oauth && d.auth_method != AuthMethod::None).then(|| view! {
+                            <p class="pb-muted">"What you enter is encrypted and used only to call this app for you."</p>
+                        })}
+                        <form class="pb-form" novalidate on:submit=submit aria-labelledby="pb-connect-title">
+                            {show_name.then(|| view! {
+                                <label class="pb-field">
+                                    <span>"Connection name"</span>
+                                    <input type="text" name="pb-name" maxlength="200" prop:value=move || name.get()
+                                        on:input=move |e| name.set(event_target_value(&e))/>
+                                </label>
+                            })}
+                            {fields.into_iter().map(|f| field_view(f, values, errors)).collect_view()}
+                            {move || match phase.get() {
+                                Phase::Form => view! { <button type="submit" class="pb-button pb-primary">{action.clone()}</button> }.into_any(),
+                                Phase::Working => view! { <p class="pb-status" role="status">"Connecting…"</p> }.into_any(),
+                                Phase::Waiting(None) => view! {
+                                    <p class="pb-status" role="status">"Finish signing in in the window that opened…"</p>
+                                }.into_any(),
+                                Phase::Waiting(Some(url)) => view! {
+                                    <p class="pb-muted" role="status">"Your browser blocked the sign-in window."</p>
+                                    <button type="button" class="pb-button pb-primary pb-continue" on:click=move |_| reopen(url.clone())>"Continue"</button>
+                                }.into_any(),
+                                Phase::Failed(message) => view! {
+                                    <div class="pb-error" role="alert"><p>{message}</p></div>
+                                    <button type="submit" class="pb-button pb-primary">"Try again"</button>
+                                }.into_any(),
+                            }}
+                        </form>
+                    }.into_any()
+                }
+            }}
+        </div>
+    }
+}
+
+fn field_view(f: FieldSpec, values: RwSignal<BTreeMap<String, String>>, errors: RwSignal<BTreeMap<String, String>>) -> impl IntoView {
+    let error_id = format!("pb-err-{}", f.name);
+    let input_name = f.name.clone();
+    let error = {
+        let n = f.name.clone();
+        move || errors.with(|e| e.get(&n).cloned())
+    };
+    let invalid = {
+        let error = error.clone();
+        move || error().is_some().to_string()
+    };
+    let spec = f.clone();
+    let check = move |e: ev::FocusEvent| {
+        let value = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default();
+        errors.update(|all| match field_error(&spec, &value) {
+            Some(msg) => {
+                all.insert(spec.name.clone(), msg);
+            }
+            None => {
+                all.remove(&spec.name);
+            }
+        });
+    };
+    view! {
+        <label class="pb-field">
+            <span>{f.label.clone()}{f.optional.then_some(" (optional)")}</span>
+            <input type=if f.secret { "password" } else { "text" } name=f.name.clone() autocomplete="off" spellcheck="false"
+                placeholder=f.placeholder.clone().unwrap_or_default()
+                aria-invalid=invalid aria-describedby=error_id.clone()
+                on:input=move |e| { let v = event_target_value(&e); values.update(|all| { all.insert(input_name.clone(), v); }); }
+                on:blur=check/>
+            {f.help.clone().map(|h| view! { <small class="pb-help">{h}</small> })}
+            <small class="pb-field-error" id=error_id>{error}</small>
+        </label>
+    }
+}
