@@ -42,7 +42,8 @@ async fn json<T: DeserializeOwned>(res: &Response) -> Option<T> {
 }
 
 async fn post<T: DeserializeOwned>(token: &str, url: &str, body: &ConnectRequest) -> ApiResult<T> {
-    let body = serde_wasm_bindgen::to_value(body)
+    // json_compatible: maps become plain objects (the default makes a JS Map, which JSON.stringify drops).
+    let body = serde::Serialize::serialize(body, &serde_wasm_bindgen::Serializer::json_compatible())
         .ok()
         .and_then(|v| js_sys::JSON::stringify(&v).ok())
         .and_then(|s| s.as_string())

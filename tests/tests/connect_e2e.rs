@@ -1,0 +1,243 @@
+//! Connecting accounts end to end in headless Chromium: host page on another origin → widget → OAuth popup on the
+//! mock provider → popup closes → the host page's onSuccess gets the record; API-key forms; failures users see.
+
+use plugboard_shared::ConnectionRecord;
+use plugboard_tests::{fantoccini::Locator, spawn_host, spawn_with_provider, Browser, TestApp};
+
+async fn log(b: &Browser) -> String {
+    b.js("return document.getElementById('log').textContent").await.as_str().unwrap_or_default().to_owned()
+}
+
+/// The record the host page's onSuccess received.
+async fn success_record(b: &Browser) -> ConnectionRecord {
+    let line = b
+        .wait_js("onSuccess", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('onSuccess '))")
+        .await;
+    serde_json::from_str(line.as_str().unwrap().trim_start_matches("onSuccess ")).expect("a connection record")
+}
+
+async fn open_widget(b: &Browser, host: &str, query: &str) {
+    b.client.goto(&format!("{host}/{query}")).await.unwrap();
+    b.click("#connect").await;
+    b.enter_widget().await;
+}
+
+async fn pick(b: &Browser, platform: &str) {
+    b.wait_js("the search box", "return document.querySelector('input[type=search]')").await;
+    b.client.find(Locator::Css("input[type=search]")).await.unwrap().send_keys("mock").await.unwrap();
+    b.wait_js("the row", &format!("return document.querySelector('[data-platform={platform}]')")).await;
+    b.click(&format!("[data-platform={platform}]")).await;
+    b.wait_js("the connect screen", "return document.querySelector('.pb-form button[type=submit]')").await;
+}
+
+async fn connections(app: &TestApp) -> u64 {
+    app.store.count_connections("test-project").await.unwrap()
+}
+
+/// Waits for the OAuth popup and switches to it; answers the main window's handle.
+async fn switch_to_popup(b: &Browser) -> fantoccini::wd::WindowHandle {
+    let main = b.client.window().await.unwrap();
+    let popup = plugboard_tests::eventually("the popup window", || async {
+        b.client.windows().await.ok()?.into_iter().find(|w| *w != main)
+    })
+    .await;
+    b.client.switch_to_window(popup).await.unwrap();
+    main
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_in_a_popup_ends_in_on_success_with_the_record_and_an_encrypted_vault_row() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    open_widget(&b, &host, "?user=alice").await;
+    pick(&b, "mock-oauth").await;
+    let scopes = b.js("return [...document.querySelectorAll('.pb-scopes li')].map(l => l.textContent)").await;
+    assert_eq!(scopes, serde_json::json!(["profile", "email"]), "the user sees what will be shared");
+    b.click(".pb-form button[type=submit]").await;
+
+    let main = switch_to_popup(&b).await;
+    b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page");
+    b.click("#allow").await;
+    // The callback page tells the widget and closes itself.
+    plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
+    b.client.switch_to_window(main).await.unwrap();
+
+    let record = success_record(&b).await;
+    assert_eq!((record.platform.as_str(), record.identity.as_deref(), record.environment.as_str()), ("mock-oauth", Some("alice"), "test"));
+    assert!(record.key.starts_with("test::mock-oauth::default::") && record.settings.oauth);
+    b.wait_js("the promise", "return document.getElementById('log').textContent.includes('promise connected')").await;
+    b.enter_widget().await;
+    b.wait_js("the success screen", "return document.querySelector('.pb-done h2')?.textContent === 'Mock OAuth is connected'").await;
+    b.leave_widget().await;
+
+    let row = app.store.get_connection(&record.key).await.unwrap().expect("the vault row");
+    assert_eq!(row.identity, "alice");
+    let mut db = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap();
+    db.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    assert!(!db.windows(8).any(|w| w == b"mock-at-" || w == b"mock-rt-"), "no plaintext token at rest");
+    assert!(!log(&b).await.contains("onError"));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_the_popup_goes_back_quietly_and_denying_calls_on_error() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    open_widget(&b, &host, "").await;
+    pick(&b, "mock-oauth").await;
+    b.click(".pb-form button[type=submit]").await;
+    let main = switch_to_popup(&b).await;
+    b.client.wait().for_element(Locator::Css("#allow")).await.unwrap();
+    b.client.close_window().await.unwrap();
+    b.client.switch_to_window(main.clone()).await.unwrap();
+    b.enter_widget().await;
+    b.wait_js("the connect button again", "return document.querySelector('.pb-form button[type=submit]')?.textContent === 'Continue with Mock OAuth'").await;
+    assert_eq!(b.js("return document.querySelectorAll('[role=alert]').length").await, 0, "no error for a closed popup");
+
+    // Second try: the user denies access.
+    b.click(".pb-form button[type=submit]").await;
+    b.leave_widget().await;
+    switch_to_popup(&b).await;
+    b.client.wait().for_element(Locator::Css("#deny")).await.unwrap();
+    b.click("#deny").await;
+    plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
+    b.client.switch_to_window(main).await.unwrap();
+    b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError You declined to connect Mock OAuth.')").await;
+    assert!(!log(&b).await.contains("onClose"), "closing the popup is not closing the modal");
+    b.enter_widget().await;
+    let alert = b.wait_js("the error in the widget", "return document.querySelector('[role=alert]')?.textContent").await;
+    assert_eq!(alert, "You declined to connect Mock OAuth.");
+    assert_eq!(connections(&app).await, 0);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_popup_offers_continue_from_a_fresh_click() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    open_widget(&b, &host, "").await;
+    pick(&b, "mock-oauth").await;
+    // Simulate a popup blocker for the first attempt.
+    b.js("window.__open = window.open; window.open = () => null; return 1").await;
+    b.click(".pb-form button[type=submit]").await;
+    b.wait_js("the Continue button", "return document.querySelector('.pb-continue')").await;
+    b.js("window.open = window.__open; return 1").await;
+    b.click(".pb-continue").await;
+    b.leave_widget().await;
+    let main = switch_to_popup(&b).await;
+    b.client.wait().for_element(Locator::Css("#allow")).await.unwrap();
+    b.click("#allow").await;
+    plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
+    b.client.switch_to_window(main).await.unwrap();
+    assert_eq!(success_record(&b).await.platform, "mock-oauth");
+    assert_eq!(connections(&app).await, 1);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn selected_connection_opens_the_form_which_checks_inline_and_reports_the_providers_reason() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    // Display name, any case: straight to the form, with a name input.
+    open_widget(&b, &host, "?select=mock%20API%20key&nameInput").await;
+    b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
+    assert_eq!(b.js("return document.querySelector('input[name=api_key]').type").await, "password");
+
+    let key = b.client.find(Locator::Css("input[name=api_key]")).await.unwrap();
+    key.send_keys("oops").await.unwrap();
+    b.js("document.querySelector('input[name=api_key]').blur(); return 1").await;
+    let inline = b.wait_js("inline validation", "return document.querySelector('#pb-err-api_key')?.textContent").await;
+    assert_eq!(inline, "API key does not look right");
+    assert_eq!(b.js("return document.querySelector('input[name=api_key]').getAttribute('aria-invalid')").await, "true");
+
+    // Well-formed but wrong: the provider's reason reaches the user and onError.
+    b.js("const i = document.querySelector('input[name=api_key]'); i.value = ''; return 1").await;
+    key.send_keys("mock-key-wrong00").await.unwrap();
+    b.click(".pb-form button[type=submit]").await;
+    let alert = b.wait_js("the refusal", "return document.querySelector('[role=alert]')?.textContent").await;
+    assert_eq!(alert, "Mock API Key refused the credential: Invalid API key provided");
+    b.leave_widget().await;
+    b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError Mock API Key refused')").await;
+
+    b.enter_widget().await;
+    b.js("const i = document.querySelector('input[name=api_key]'); i.value = ''; return 1").await;
+    key.send_keys("mock-key-0123456789").await.unwrap();
+    let name = b.client.find(Locator::Css("input[name=pb-name]")).await.unwrap();
+    b.js("document.querySelector('input[name=pb-name]').value = ''; return 1").await;
+    name.send_keys("Work key").await.unwrap();
+    b.click(".pb-form button[type=submit]").await;
+    b.leave_widget().await;
+    let record = success_record(&b).await;
+    assert_eq!((record.platform.as_str(), record.name.as_str()), ("mock-api-key", "Work key"));
+    assert_eq!(connections(&app).await, 1);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_selected_connection_shows_the_list_with_a_notice() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    open_widget(&b, &host, "?select=Nonexistent%20App").await;
+    let notice = b.wait_js("the notice", "return document.querySelector('.pb-notice')?.textContent").await;
+    assert_eq!(notice, "\u{201c}Nonexistent App\u{201d} is not available here. Pick another app.");
+    assert!(b.js("return document.querySelectorAll('.pb-row').length").await.as_u64().unwrap() > 5);
+    b.close().await;
+}
+
+/// A page on a third origin (127.0.0.4) that posts a forged `plugboard:init` into the widget frame.
+async fn spawn_attacker() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let page = r#"<!doctype html><script>
+      const p = new URLSearchParams(location.hash.slice(1));
+      const forged = { type: "plugboard:init", nonce: p.get("nonce"), options: { title: "Forged" },
+        session: { token: "pbs_forged", expiresAt: "2030-01-01T00:00:00Z", total: 1, pages: 1, page: 1, requestId: "",
+          rows: [{ id: 1, connectionDefId: 1, platform: "evil", type: "api", title: "Evil App", image: "", category: "X",
+                   authMethod: "none", environment: "test", tags: [], active: true }] } };
+      parent.frames[0].postMessage(forged, p.get("target"));
+      document.title = "sent";
+    </script>"#;
+    let router = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_widget_ignores_messages_from_a_foreign_origin() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = spawn_host(&app).await;
+    let attacker = spawn_attacker().await;
+    let b = Browser::start().await;
+    open_widget(&b, &host, "").await;
+    b.wait_js("the real list", "return document.querySelectorAll('.pb-row').length > 5").await;
+    b.leave_widget().await;
+    // The attacker knows the nonce (we hand it over) and aims at the right origin: only its origin is wrong.
+    let nonce = b.js("return new URLSearchParams(document.querySelector('iframe').src.split('#')[1]).get('nonce')").await;
+    let script = format!(
+        "const f = document.createElement('iframe'); f.src = '{attacker}/#' + new URLSearchParams({{nonce: '{}', target: '{}'}}); document.body.appendChild(f); return 1",
+        nonce.as_str().unwrap(),
+        app.url
+    );
+    b.js(&script).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    b.enter_widget().await;
+    assert_eq!(b.js("return document.querySelector('h1').textContent").await, "Connect your tools");
+    assert_eq!(b.js("return [...document.querySelectorAll('.pb-name')].some(n => n.textContent === 'Evil App')").await, false);
+
+    // Control: the same message from the real host page is accepted, so the check above is about the origin.
+    b.leave_widget().await;
+    let control = format!(
+        "document.querySelector('iframe').contentWindow.postMessage({{ type: 'plugboard:init', nonce: '{}', options: {{ title: 'Forged' }}, session: {{ token: 'pbs_x', expiresAt: '2030-01-01T00:00:00Z', total: 1, pages: 1, page: 1, requestId: '', rows: [] }} }}, '{}'); return 1",
+        nonce.as_str().unwrap(),
+        app.url
+    );
+    b.js(&control).await;
+    b.enter_widget().await;
+    b.wait_js("the control message to land", "return document.querySelector('h1').textContent === 'Forged'").await;
+    b.close().await;
+}
