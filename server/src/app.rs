@@ -100,7 +100,7 @@ async fn seed_project(store: &DynStore, settings: &Settings) -> Result<(), Start
 /// The master key from settings, or the one kept in `<data-dir>/master-key` (generated on first start).
 fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
     if let Some(spec) = &settings.master_key {
-        return Ok(Vault::from_spec(spec)?);
+        return Ok(Vault::from_spec(spec.expose())?);
     }
     let path = settings.data_dir.join("master-key");
     let (vault, created) = Vault::load_or_create(&path)?;

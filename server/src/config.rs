@@ -54,7 +54,7 @@ pub struct Settings {
     /// Master key(s) for secrets at rest: `<id>:<base64 of 32 bytes>`, comma-separated, current first.
     /// Without it a key is generated into `<data-dir>/master-key`.
     #[arg(long, env = "PLUGBOARD_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<String>,
+    pub master_key: Option<SecretString>,
 
     /// OAuth clients by platform; from `PLUGBOARD_OAUTH_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`.
     #[arg(skip)]
@@ -63,6 +63,27 @@ pub struct Settings {
     /// Integrations beyond the built-in catalog (same schema); may use plain http on loopback.
     #[arg(skip)]
     pub extra_integrations: Vec<Integration>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_output_hides_the_master_key() {
+        let w: Wrapper = clap::Parser::parse_from(["x", "--master-key", "k1:c2VjcmV0LWtleS1tYXRlcmlhbA=="]);
+        let mut s = w.settings;
+        s.oauth_clients.insert(
+            "gmail".into(),
+            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None },
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
+    }
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        settings: super::Settings,
+    }
 }
 
 impl Settings {

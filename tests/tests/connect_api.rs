@@ -143,3 +143,22 @@ async fn oauth_without_a_configured_client_and_platforms_outside_the_session_are
     let res = Client::new().get(format!("{}/v1/widget/integrations/mock-api-key", app.url)).bearer_auth(&narrow).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn client_credentials_connect_with_the_users_own_client_without_a_popup() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let token = session(&app, json!({"identity": "svc", "identityType": "project"})).await;
+    let cfg = provider.config.clone();
+    let wrong = json!({"fields": {"client_id": cfg.client_id, "client_secret": "not-it"}});
+    let (status, body) = connect(&app, &token, "mock-client-credentials", wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "Mock Machine Access refused the sign-in: Client authentication failed");
+    assert_eq!(connections(&app).await, 0);
+
+    let right = json!({"fields": {"client_id": cfg.client_id, "client_secret": cfg.client_secret}});
+    let (status, body) = connect(&app, &token, "mock-client-credentials", right).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["settings"]["oauth"].as_bool(), body["identityType"].as_str()), (Some(true), Some("project")));
+    assert!(!body.to_string().contains(&cfg.client_secret));
+    assert_eq!(connections(&app).await, 1);
+}

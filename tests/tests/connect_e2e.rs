@@ -114,7 +114,7 @@ async fn closing_the_popup_goes_back_quietly_and_denying_calls_on_error() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_blocked_popup_offers_continue_from_a_fresh_click() {
+async fn a_blocked_popup_offers_continue_and_a_severed_opener_still_completes() {
     let (app, _provider) = spawn_with_provider(|_, _| {}).await;
     let host = spawn_host(&app).await;
     let b = Browser::start().await;
@@ -129,6 +129,9 @@ async fn a_blocked_popup_offers_continue_from_a_fresh_click() {
     b.leave_widget().await;
     let main = switch_to_popup(&b).await;
     b.client.wait().for_element(Locator::Css("#allow")).await.unwrap();
+    // As a provider's Cross-Origin-Opener-Policy would: sever window.opener, so the callback page cannot
+    // message the widget. The widget's polling must still finish the flow (and close the popup).
+    b.js("window.opener = null; return 1").await;
     b.click("#allow").await;
     plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
     b.client.switch_to_window(main).await.unwrap();

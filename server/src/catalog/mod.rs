@@ -45,6 +45,8 @@ pub struct Integration {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OAuthSpec {
+    /// Not used by `oauth2_client_credentials` entries.
+    #[serde(default)]
     pub authorization_url: String,
     pub token_url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,7 +217,9 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
     };
     check_url("apiBaseUrl", &e.api_base_url)?;
     if let Some(o) = &e.oauth {
-        check_url("authorizationUrl", &o.authorization_url)?;
+        if e.auth_method == AuthMethod::Oauth2 {
+            check_url("authorizationUrl", &o.authorization_url)?;
+        }
         check_url("tokenUrl", &o.token_url)?;
         if let Some(r) = &o.revoke_url {
             check_url("revokeUrl", r)?;

@@ -129,7 +129,28 @@ value = "{{api_key}}"
 url = "{provider_url}/api/key-check"
 "#
     );
-    [oauth, api_key].iter().map(|t| toml::from_str(t).expect("the mock entries are valid")).collect()
+    let client_credentials = format!(
+        r#"
+platform = "mock-client-credentials"
+name = "Mock Machine Access"
+category = "Developer tools"
+description = "A local API reached with your own OAuth client (client credentials grant)."
+authMethod = "oauth2_client_credentials"
+apiBaseUrl = "{provider_url}/api"
+[[fields]]
+name = "client_id"
+label = "Client ID"
+[[fields]]
+name = "client_secret"
+label = "Client secret"
+secret = true
+[oauth]
+tokenUrl = "{provider_url}/token"
+scopes = ["read"]
+tokenAuth = "client_secret_basic"
+"#
+    );
+    [oauth, api_key, client_credentials].iter().map(|t| toml::from_str(t).expect("the mock entries are valid")).collect()
 }
 
 /// The mock provider's settings for a Plugboard at `public_url` and a provider at `provider_url`.
