@@ -276,3 +276,25 @@ async fn a_wrong_redirect_uri_stops_at_the_provider() {
     assert_eq!(connections(&app).await, 0);
     assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn a_provider_that_requires_pkce_refuses_a_flow_without_it() {
+    // A catalog entry that (wrongly) says the provider has no PKCE: the strict provider refuses at once.
+    let (app, provider) = spawn_with_provider(|s, _| {
+        let entry = s.extra_integrations.iter_mut().find(|e| e.platform == "mock-oauth").unwrap();
+        entry.oauth.as_mut().unwrap().pkce = false;
+    })
+    .await;
+    let token = session(&app, "u").await;
+    let start = start(&app, &token).await;
+    let (provider_url, cookie) = authorize(&start).await;
+    assert_eq!(param(&provider_url, "code_challenge"), None);
+    let back = client().get(&provider_url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(param(&back, "error").as_deref(), Some("invalid_request"));
+    let (status, page) = callback(&back, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("Mock OAuth refused the sign-in: PKCE is required"), "{page}");
+    assert_eq!(flow_state(&app, &token, &start.flow_id).await.status, FlowStatus::Failed);
+    assert_eq!(connections(&app).await, 0);
+    assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), 0);
+}
