@@ -31,5 +31,8 @@ fn main() {
         println!("cargo:warning=no built widget at {} (run scripts/build-widget); /widget will answer 503", dist.display());
     }
     println!("cargo:rerun-if-changed={}", dist.display());
+    // include_dir! cannot tell cargo about files added to these folders; a directory here makes cargo rescan it.
+    println!("cargo:rerun-if-changed=catalog");
+    println!("cargo:rerun-if-changed=assets");
     println!("cargo:rerun-if-env-changed=PLUGBOARD_WIDGET_DIST");
 }

@@ -126,6 +126,36 @@ pub struct IntegrationsPage {
     pub request_id: String,
 }
 
+/// One row of `GET /v1/available-connectors` (SPEC §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorRow {
+    pub platform: String,
+    pub name: String,
+    pub category: String,
+    pub image: String,
+    pub description: String,
+    pub auth_method: AuthMethod,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorsPage {
+    pub rows: Vec<ConnectorRow>,
+    pub total: u64,
+    pub pages: u64,
+    pub page: u64,
+    #[serde(default)]
+    pub request_id: String,
+}
+
+/// A category chip: its name and how many integrations it holds for this session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryCount {
+    pub name: String,
+    pub count: u64,
+}
+
 /// Health of a stored connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

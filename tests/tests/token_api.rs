@@ -8,6 +8,11 @@ use serde_json::{json, Value};
 
 const USER: &str = r#"{"identity":"user-42","identityType":"user"}"#;
 
+/// Display names in catalog order (rows are listed by name).
+fn catalog_names() -> Vec<String> {
+    plugboard::catalog::Catalog::builtin().unwrap().all().iter().map(|e| e.name.clone()).collect()
+}
+
 async fn token(app: &TestApp, query: &str, key_header: (&str, &str), body: &str) -> Response {
     Client::new()
         .post(format!("{}/v1/authkit/token{query}", app.url))
@@ -54,16 +59,19 @@ async fn mints_a_session_with_the_first_page_of_integrations() {
     let body: TokenResponse = serde_json::from_value(raw).unwrap();
     assert!(body.token.starts_with("pbs_") && body.token.len() > 40);
     assert_eq!(body.request_id, header_id);
-    assert_eq!((body.rows.len(), body.page, body.total, body.pages), (5, 1, 18, 4));
-    assert_eq!(body.rows[0].title, "Airtable");
+    let names = catalog_names();
+    let n = names.len() as u64;
+    assert_eq!((body.rows.len(), body.page, body.total, body.pages), (5, 1, n, n.div_ceil(5)));
+    assert_eq!(body.rows.iter().map(|r| r.title.clone()).collect::<Vec<_>>(), names[..5]);
     assert_eq!(body.rows[0].environment, "test");
-    assert_eq!(body.rows[0].image, format!("{}/assets/logos/airtable.svg", app.url));
+    let with_logo = body.rows.iter().find(|r| !r.image.is_empty()).expect("a row with a logo");
+    assert_eq!(with_logo.image, format!("{}/assets/logos/{}.svg", app.url, with_logo.platform));
     let expires = time::OffsetDateTime::parse(&body.expires_at, &time::format_description::well_known::Rfc3339).unwrap();
     let ttl = expires - time::OffsetDateTime::now_utc();
     assert!(ttl > time::Duration::minutes(14) && ttl <= time::Duration::minutes(15), "{ttl}");
 
     // The logo it names is served, long-cached.
-    let logo = reqwest::get(&body.rows[0].image).await.unwrap();
+    let logo = reqwest::get(&with_logo.image).await.unwrap();
     assert_eq!(logo.status(), StatusCode::OK);
     assert_eq!(logo.headers()["content-type"], "image/svg+xml");
     assert!(logo.headers()["cache-control"].to_str().unwrap().contains("max-age"));
@@ -115,13 +123,15 @@ async fn the_live_prefix_sets_the_environment() {
 #[tokio::test]
 async fn absent_empty_null_and_undefined_paging_mean_the_defaults() {
     let app = spawn_app().await;
+    let n = catalog_names().len() as u64;
     for query in ["", "?page=&limit=", "?page=null&limit=null", "?page=undefined&limit=undefined"] {
         let body = mint(&app, query).await;
-        assert_eq!((body.page, body.rows.len(), body.pages), (1, 18, 1), "{query}");
+        assert_eq!((body.page, body.rows.len() as u64, body.pages), (1, n.min(20), n.div_ceil(20)), "{query}");
     }
-    let past_the_end = mint(&app, "?page=9&limit=5").await;
+    let far = n.div_ceil(5) + 1;
+    let past_the_end = mint(&app, &format!("?page={far}&limit=5")).await;
     assert!(past_the_end.rows.is_empty());
-    assert_eq!((past_the_end.page, past_the_end.pages), (9, 4));
+    assert_eq!((past_the_end.page, past_the_end.pages), (far, n.div_ceil(5)));
 }
 
 #[tokio::test]
@@ -189,9 +199,9 @@ async fn the_session_token_pages_and_searches_the_widget_list() {
     let session = mint(&app, "?limit=5").await;
     let second = widget_list(&app, &session.token, "?page=2&limit=5").await;
     assert_eq!(second.page, 2);
-    assert_eq!(second.rows.iter().map(|r| r.title.as_str()).collect::<Vec<_>>(), ["Gmail", "Google Calendar", "Google Drive", "Hacker News", "HubSpot"]);
+    assert_eq!(second.rows.iter().map(|r| r.title.clone()).collect::<Vec<_>>(), catalog_names()[5..10]);
     let found = widget_list(&app, &session.token, "?search=CLAUDE").await;
-    assert_eq!(found.rows.iter().map(|r| r.platform.as_str()).collect::<Vec<_>>(), ["anthropic"]);
+    assert_eq!(found.rows[0].platform, "anthropic", "an alias match");
     let none = widget_list(&app, &session.token, "?search=no-such-app").await;
     assert_eq!((none.total, none.rows.len()), (0, 0));
 }
@@ -241,4 +251,30 @@ async fn serves_the_widget_with_a_strict_csp_and_the_embed_script() {
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
     let js = res.text().await.unwrap();
     assert!(js.contains("Plugboard") && !js.contains("\"*\""), "never posts to '*'");
+}
+
+#[tokio::test]
+async fn available_connectors_lists_the_catalog_like_the_seeds() {
+    let app = spawn_app().await;
+    let get = |q: &str| Client::new().get(format!("{}/v1/available-connectors{q}", app.url)).header("x-one-secret", app.key.expose()).send();
+    let res = get("?authkit=true&limit=300").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let rows = body["rows"].as_array().unwrap();
+    assert_eq!(body["total"].as_u64(), Some(rows.len() as u64), "limit=300 fits the whole catalog on one page");
+    assert_eq!((body["page"].as_u64(), body["pages"].as_u64()), (Some(1), Some(1)));
+    let mut keys: Vec<&str> = rows[0].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["authMethod", "category", "description", "image", "name", "platform"]);
+    let gmail = rows.iter().find(|r| r["platform"] == "gmail").unwrap();
+    assert_eq!((gmail["name"].as_str(), gmail["category"].as_str()), (Some("Gmail"), Some("Email")));
+
+    let ai: Value = get("?category=AI").await.unwrap().json().await.unwrap();
+    assert!(ai["rows"].as_array().unwrap().iter().all(|r| r["category"] == "AI") && ai["total"].as_u64() >= Some(2));
+    let found: Value = get("?search=calendar").await.unwrap().json().await.unwrap();
+    assert_eq!(found["rows"][0]["platform"], "google-calendar");
+    let res = get("?limit=1001").await.unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_pagination").await;
+    let res = Client::new().get(format!("{}/v1/available-connectors", app.url)).send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }

@@ -1,7 +1,7 @@
 //! The widget's only HTTP client: calls `/v1/widget/*` on its own origin with the session token.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
-use plugboard_shared::{ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, OAuthStart};
+use plugboard_shared::{CategoryCount, ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, OAuthStart};
 use serde::{de::DeserializeOwned, Deserialize};
 use wasm_bindgen::JsValue;
 
@@ -55,12 +55,16 @@ async fn post<T: DeserializeOwned>(token: &str, url: &str, body: &ConnectRequest
     }
 }
 
-pub async fn integrations(token: &str, page: u64, limit: u64, search: &str) -> ApiResult<IntegrationsPage> {
+pub async fn integrations(token: &str, page: u64, limit: u64, search: &str, category: &str) -> ApiResult<IntegrationsPage> {
     let page = page.to_string();
     let limit = limit.to_string();
     let req = authorized(Request::get("/v1/widget/integrations"), token)
-        .query([("page", page.as_str()), ("limit", limit.as_str()), ("search", search)]);
+        .query([("page", page.as_str()), ("limit", limit.as_str()), ("search", search), ("category", category)]);
     answer(req.send().await).await
+}
+
+pub async fn categories(token: &str) -> ApiResult<Vec<CategoryCount>> {
+    answer(authorized(Request::get("/v1/widget/categories"), token).send().await).await
 }
 
 pub async fn integration(token: &str, platform: &str) -> ApiResult<IntegrationDetail> {

@@ -186,6 +186,15 @@ impl Catalog {
         self.by_platform.get(platform).map(|&i| &self.entries[i])
     }
 
+    /// Categories of the entries `only` allows (all when `None`), by name, with their sizes.
+    pub fn categories(&self, only: Option<&[String]>) -> Vec<(String, u64)> {
+        let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+        for e in self.find(&Query { only, ..Default::default() }) {
+            *counts.entry(e.category.as_str()).or_default() += 1;
+        }
+        counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
     /// Entries matching `query`, best first.
     pub fn find(&self, query: &Query<'_>) -> Vec<&Integration> {
         self.search.find(&self.entries, query)

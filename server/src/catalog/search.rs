@@ -101,11 +101,12 @@ mod tests {
         let c = Catalog::builtin().unwrap();
         assert_eq!(names(&c, "GMAIL"), ["Gmail"]);
         assert_eq!(names(&c, "gmaïl"), ["Gmail"]);
-        // "Google …" names start with "goo"; Gmail only has the alias "google".
+        // "Google …" names start with "goo" and rank first; Gmail only has the alias "google", so it comes after.
         let goo = names(&c, "goo");
-        assert_eq!(goo.last().map(String::as_str), Some("Gmail"));
-        assert!(goo.starts_with(&["Google Calendar".to_string(), "Google Drive".to_string()]));
-        assert_eq!(names(&c, "claude"), ["Anthropic"]);
+        let gmail = goo.iter().position(|n| n == "Gmail").expect("alias match");
+        assert!(goo[..gmail].iter().all(|n| n.starts_with("Google")) && gmail >= 2, "{goo:?}");
+        assert!(goo[gmail + 1..].iter().all(|n| !n.starts_with("Google")), "{goo:?}");
+        assert_eq!(names(&c, "claude").first().map(String::as_str), Some("Anthropic"));
         assert!(names(&c, "zzzz-nothing").is_empty());
     }
 
@@ -114,6 +115,7 @@ mod tests {
         let c = Catalog::builtin().unwrap();
         let ai = c.find(&Query { category: "ai", ..Default::default() });
         assert!(ai.len() >= 2 && ai.iter().all(|e| e.category == "AI"));
+        assert_eq!(c.categories(None).iter().find(|(n, _)| n == "AI").map(|(_, k)| *k as usize), Some(ai.len()));
         let only = vec!["slack".to_string(), "gmail".to_string()];
         let got = c.find(&Query { only: Some(&only), ..Default::default() });
         assert_eq!(got.iter().map(|e| e.platform.as_str()).collect::<Vec<_>>(), ["gmail", "slack"]);

@@ -60,8 +60,13 @@ pub struct Paging {
 
 impl Paging {
     pub fn from_params(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+        Self::with_max(params, MAX_LIMIT)
+    }
+
+    /// As [`Paging::from_params`] with another ceiling for `limit` (the catalog listing allows 1000).
+    pub fn with_max(params: &HashMap<String, String>, max_limit: u64) -> Result<Self, ApiError> {
         let page = number(params, "page", 1, u64::from(u32::MAX))?;
-        let limit = number(params, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+        let limit = number(params, "limit", DEFAULT_LIMIT, max_limit)?;
         Ok(Self { page, limit })
     }
 

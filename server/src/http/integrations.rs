@@ -1,12 +1,12 @@
 //! Integration rows as the widget lists them (SPEC §3.1 / §3.3), and the widget's paginated list endpoint.
 
 use axum::{extract::State, Json};
-use plugboard_shared::{IntegrationRow, IntegrationsPage};
+use plugboard_shared::{CategoryCount, ConnectorRow, ConnectorsPage, IntegrationRow, IntegrationsPage};
 use tower_http::request_id::RequestId;
 
 use super::{
     error::ApiError,
-    extract::{Paging, Params, SessionAuth},
+    extract::{Paging, Params, SecretAuth, SessionAuth},
     AppState,
 };
 use crate::{
@@ -55,11 +55,55 @@ pub async fn list_widget_integrations(
     rid: Option<axum::Extension<RequestId>>,
 ) -> Result<Json<IntegrationsPage>, ApiError> {
     let paging = Paging::from_params(&params)?;
-    let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
-    if get("search").len() > 200 {
-        return Err(ApiError::bad_request("invalid_search", "search is limited to 200 characters"));
-    }
-    let query = Query { search: get("search"), category: get("category"), only: session.allowed_integrations.as_deref() };
+    let (search, category) = search_params(&params)?;
+    let query = Query { search, category, only: session.allowed_integrations.as_deref() };
     let (rows, total, pages) = page(&app, &session.project_id, session.environment, &query, paging);
     Ok(Json(IntegrationsPage { rows, total, pages, page: paging.page, request_id: request_id(rid) }))
+}
+
+fn search_params(params: &std::collections::HashMap<String, String>) -> Result<(&str, &str), ApiError> {
+    let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+    if get("search").len() > 200 || get("category").len() > 200 {
+        return Err(ApiError::bad_request("invalid_search", "search and category are limited to 200 characters"));
+    }
+    Ok((get("search"), get("category")))
+}
+
+/// `GET /v1/available-connectors?authkit&limit&page&search&category` — auth: secret key (SPEC §3.2).
+pub async fn list_available_connectors(
+    State(app): State<AppState>,
+    SecretAuth(_grant): SecretAuth,
+    Params(params): Params,
+    rid: Option<axum::Extension<RequestId>>,
+) -> Result<Json<ConnectorsPage>, ApiError> {
+    let paging = Paging::with_max(&params, 1000)?;
+    let (search, category) = search_params(&params)?;
+    let hits = app.catalog.find(&Query { search, category, only: None });
+    let (entries, total, pages) = paging.slice(&hits);
+    let rows = entries
+        .into_iter()
+        .map(|e| ConnectorRow {
+            platform: e.platform.clone(),
+            name: e.name.clone(),
+            category: e.category.clone(),
+            image: super::assets::logo_url(&app.public_url, &e.platform),
+            description: e.description.clone(),
+            auth_method: e.auth_method,
+        })
+        .collect();
+    Ok(Json(ConnectorsPage { rows, total, pages, page: paging.page, request_id: request_id(rid) }))
+}
+
+/// `GET /v1/widget/categories` — the widget's category chips, sized for this session.
+pub async fn list_widget_categories(
+    State(app): State<AppState>,
+    SessionAuth(session): SessionAuth,
+) -> Json<Vec<CategoryCount>> {
+    Json(
+        app.catalog
+            .categories(session.allowed_integrations.as_deref())
+            .into_iter()
+            .map(|(name, count)| CategoryCount { name, count })
+            .collect(),
+    )
 }

@@ -46,6 +46,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/authkit/token", post(token::create_token))
+        .route("/v1/available-connectors", get(integrations::list_available_connectors))
+        .route("/v1/widget/categories", get(integrations::list_widget_categories))
         .route("/v1/widget/integrations", get(integrations::list_widget_integrations))
         .route("/v1/widget/integrations/{platform}", get(connect::get_integration))
         .route("/v1/widget/connect/{platform}", post(connect::connect_with_fields))

@@ -93,7 +93,7 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
         let token = session.token.clone();
         leptos::task::spawn_local(async move {
             let wanted = wanted.trim().to_string();
-            let found = api::integrations(&token, 1, 100, &wanted).await.ok().and_then(|page| {
+            let found = api::integrations(&token, 1, 100, &wanted, "").await.ok().and_then(|page| {
                 page.rows.into_iter().find(|r| r.title.eq_ignore_ascii_case(&wanted)).map(|r| r.platform)
             });
             match found {

@@ -22,6 +22,16 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
     let pages = RwSignal::new(session.pages);
     let total = RwSignal::new(session.total);
     let search = RwSignal::new(String::new());
+    let category = RwSignal::new(String::new());
+    let categories = RwSignal::new(Vec::<plugboard_shared::CategoryCount>::new());
+    {
+        let token = session.token.clone();
+        spawn_local(async move {
+            if let Ok(list) = api::categories(&token).await {
+                let _ = categories.try_set(list);
+            }
+        });
+    }
     let load = RwSignal::new(Load::Idle);
     // Answers to superseded requests (the user kept typing) are dropped.
     let generation = StoredValue::new(0u64);
@@ -31,11 +41,12 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
     let fetch = move |next_page: u64, append: bool| {
         last_request.set_value((next_page, append));
         let query = search.get_untracked();
+        let chosen = category.get_untracked();
         let current = generation.get_value() + 1;
         generation.set_value(current);
         load.set(Load::Loading);
         spawn_local(async move {
-            let answer = api::integrations(&token.get_value(), next_page, page_size, &query).await;
+            let answer = api::integrations(&token.get_value(), next_page, page_size, &query, &chosen).await;
             if generation.get_value() != current {
                 return;
             }
@@ -79,6 +90,20 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
                     prop:value=move || search.get()
                     on:input=move |e| { search.set(event_target_value(&e)); fetch(1, false); }/>
             </label>
+            <div class="pb-chips" role="group" aria-label="Categories" hidden=move || categories.with(|c| c.len() < 2)>
+                {move || {
+                    let chip = move |name: String, label: String| {
+                        let pressed = { let name = name.clone(); move || (category.get() == name).to_string() };
+                        view! {
+                            <button type="button" class="pb-chip" aria-pressed=pressed
+                                on:click=move |_| { category.set(name.clone()); fetch(1, false); }>{label}</button>
+                        }
+                    };
+                    std::iter::once(chip(String::new(), "All".into()))
+                        .chain(categories.get().into_iter().map(|c| chip(c.name.clone(), c.name)))
+                        .collect_view()
+                }}
+            </div>
             <p class="pb-count" aria-live="polite">
                 {move || match total.get() { 1 => "1 app".to_string(), n => format!("{n} apps") }}
             </p>
