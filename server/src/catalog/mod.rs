@@ -169,9 +169,14 @@ impl Catalog {
         }
         entries.sort_by_key(|e| e.name.to_lowercase());
         let mut by_platform = HashMap::new();
+        let mut names = std::collections::HashSet::new();
         for (i, e) in entries.iter().enumerate() {
             if by_platform.insert(e.platform.clone(), i).is_some() {
                 return Err(CatalogError::Invalid { file: e.platform.clone(), message: "duplicate platform id".into() });
+            }
+            // selectedConnection finds apps by display name, any case: two entries must not share one.
+            if !names.insert(e.name.to_lowercase()) {
+                return Err(CatalogError::Invalid { file: e.platform.clone(), message: format!("duplicate name {:?}", e.name) });
             }
         }
         let search = search::Index::new(&entries);
