@@ -4,6 +4,7 @@
   // The origin that served this script is the default Plugboard server.
   var me = d.currentScript;
   var defaultBase = me && me.src ? new URL(me.src, location.href).href.replace(/\/embed\.js.*$/, "") : location.origin;
+  var defaultProject = me && me.getAttribute("data-project");
   var active = null; // one modal at a time
 
   function nonce() {
@@ -33,7 +34,9 @@
       frame.title = options.title || "Connect an app";
       frame.setAttribute("role", "dialog");
       frame.setAttribute("aria-modal", "true");
-      frame.src = base + "/widget#" + new URLSearchParams({ origin: location.origin, nonce: id });
+      var project = options.project || defaultProject;
+      frame.src = base + "/widget" + (project ? "?project=" + encodeURIComponent(project) : "") + "#" +
+        new URLSearchParams({ origin: location.origin, nonce: id });
       overlay.appendChild(frame);
       // Everything else on the page is inert while the modal is open: focus cannot leave it.
       Array.prototype.forEach.call(d.body.children, function (el) {

@@ -8,6 +8,7 @@ use crate::{
     catalog::{Catalog, CatalogError},
     config::Settings,
     connect::{self, Connector},
+    projects::{ConfigFile, ProjectError, Projects},
     vault::{Vault, VaultError},
     http::{self, AppState},
     keys::{Environment, SecretKey},
@@ -24,6 +25,10 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error("config file {path}: {message}")]
+    Config { path: String, message: String },
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
 }
@@ -46,16 +51,20 @@ impl Application {
         seed_project(&store, settings).await?;
         let vault = Arc::new(open_vault(settings)?);
 
+        let projects = Arc::new(Projects::new(store.clone(), vault.clone(), catalog, settings.oauth_clients.clone()));
+        if let Some(path) = &settings.config {
+            apply_config_file(&store, &projects, path).await?;
+        }
+
         let public_url: Arc<str> = public_url.into();
         let connector = Arc::new(Connector {
             store: store.clone(),
             vault,
-            catalog: catalog.clone(),
-            clients: settings.oauth_clients.clone(),
+            projects: projects.clone(),
             http: connect::provider_client(),
             public_url: public_url.clone(),
         });
-        let state = AppState { store, catalog, public_url, session_ttl: settings.session_ttl(), connector };
+        let state = AppState { store, projects, public_url, session_ttl: settings.session_ttl(), connector };
         Ok(Self { listener, state })
     }
 
@@ -69,6 +78,10 @@ impl Application {
 
     pub fn store(&self) -> DynStore {
         self.state.store.clone()
+    }
+
+    pub fn projects(&self) -> Arc<Projects> {
+        self.state.projects.clone()
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -93,6 +106,25 @@ async fn seed_project(store: &DynStore, settings: &Settings) -> Result<(), Start
         write_secret_file(&path, key.expose())?;
         store.add_secret_key(&project.id, key.environment(), &key.digest(), &key.hint()).await?;
         tracing::warn!(project = %project.id, file = %path.display(), "generated a secret key for the project; it is in this file (shown nowhere else)");
+    }
+    Ok(())
+}
+
+/// Creates or updates the projects a config file describes (settings, own OAuth clients).
+async fn apply_config_file(store: &DynStore, projects: &Projects, path: &Path) -> Result<(), StartError> {
+    let fail = |message: String| StartError::Config { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    for p in &file.projects {
+        let settings = p.settings();
+        settings.validate(&p.id, &projects.builtin)?;
+        let clients = p.clients()?;
+        store.upsert_project(&Project { id: p.id.clone(), name: p.name.clone().unwrap_or_else(|| p.id.clone()) }).await?;
+        projects.save_settings(&p.id, &settings).await?;
+        for (platform, client) in &clients {
+            projects.save_client(&p.id, platform, client).await?;
+        }
+        tracing::info!(project = %p.id, "applied project settings from the config file");
     }
     Ok(())
 }

@@ -27,6 +27,10 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Config file (TOML) with `[[projects]]` settings, applied at start.
+    #[arg(long, env = "PLUGBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Directory for the SQLite database and generated keys.
     #[arg(long, env = "PLUGBOARD_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,

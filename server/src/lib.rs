@@ -7,5 +7,6 @@ pub mod connect;
 pub mod demo;
 pub mod http;
 pub mod keys;
+pub mod projects;
 pub mod store;
 pub mod vault;

@@ -30,6 +30,47 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate(#[command(flatten)] Settings),
+    /// Manage projects and their secret keys (settings go in the config file: --config).
+    Project {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectAction {
+    /// Create a project and its first secret key (shown once).
+    Create {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the key a live key (sk_live_…) instead of a test key.
+        #[arg(long)]
+        live: bool,
+    },
+    /// List projects with their active keys.
+    List,
+    /// Show a project's settings.
+    Show { id: String },
+    /// Secret keys of a project.
+    #[command(subcommand)]
+    Key(KeyAction),
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Add a key (shown once); older keys stay valid until revoked, for rotation.
+    Create {
+        id: String,
+        #[arg(long)]
+        live: bool,
+    },
+    /// List a project's keys by their first characters.
+    List { id: String },
+    /// Revoke the keys of a project that start with HINT (e.g. `sk_test_AbCd`).
+    Revoke { id: String, hint: String },
 }
 
 #[tokio::main]
@@ -60,6 +101,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve(settings) => {
             Application::build(&with_env_clients(settings)?).await?.run_until(shutdown_signal()).await?
         }
+        Command::Project { settings, action } => project(settings, action).await?,
         Command::Migrate(settings) => {
             plugboard::store::connect(&settings.database_url()).await?;
             tracing::info!("database is up to date");
@@ -111,4 +153,71 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn project(settings: Settings, action: ProjectAction) -> Result<(), Box<dyn std::error::Error>> {
+    use plugboard::{
+        keys::Environment,
+        store::{self, Project},
+    };
+    let store = store::connect(&settings.database_url()).await?;
+    let env = |live: bool| if live { Environment::Live } else { Environment::Test };
+    let new_key = |id: &str, live: bool| {
+        let store = store.clone();
+        let id = id.to_owned();
+        async move {
+            let key = SecretKey::generate(env(live));
+            store.add_secret_key(&id, key.environment(), &key.digest(), &key.hint()).await?;
+            println!("secret key for {id} (shown only now, store it safely):\n{}", key.expose());
+            Ok::<_, Box<dyn std::error::Error>>(())
+        }
+    };
+    let exists = |id: String| {
+        let store = store.clone();
+        async move { store.project_config(&id).await?.ok_or_else(|| format!("no project {id:?}").into()) }
+    };
+    match action {
+        ProjectAction::Create { id, name, live } => {
+            let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                return Err("a project id is 1 to 64 letters, digits, dashes or underscores".into());
+            }
+            if store.project_config(&id).await?.is_some() {
+                return Err(format!("project {id:?} exists already; add a key with `plugboard project key create {id}`").into());
+            }
+            store.upsert_project(&Project { id: id.clone(), name: name.unwrap_or_else(|| id.clone()) }).await?;
+            new_key(&id, live).await?;
+        }
+        ProjectAction::List => {
+            for p in store.list_projects().await? {
+                let keys = store.list_keys(&p.id).await?;
+                let active: Vec<String> = keys.iter().filter(|k| !k.revoked).map(|k| k.hint.clone()).collect();
+                println!("{}\t{}\t{} active key(s): {}", p.id, p.name, active.len(), active.join(", "));
+            }
+        }
+        ProjectAction::Show { id } => {
+            let config: Result<String, Box<dyn std::error::Error>> = exists(id.clone()).await;
+            let value: serde_json::Value = serde_json::from_str(&config?)?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        ProjectAction::Key(KeyAction::Create { id, live }) => {
+            let _: String = exists(id.clone()).await?;
+            new_key(&id, live).await?;
+        }
+        ProjectAction::Key(KeyAction::List { id }) => {
+            let _: String = exists(id.clone()).await?;
+            for k in store.list_keys(&id).await? {
+                let state = if k.revoked { "revoked" } else { "active" };
+                println!("{}\t{}\t{state}", k.hint, k.environment.as_str());
+            }
+        }
+        ProjectAction::Key(KeyAction::Revoke { id, hint }) => {
+            if hint.len() < 10 {
+                return Err("give at least the first 10 characters of the key (e.g. sk_test_Ab)".into());
+            }
+            let n = store.revoke_keys(&id, &hint).await?;
+            println!("revoked {n} key(s) of {id}");
+        }
+    }
+    Ok(())
 }

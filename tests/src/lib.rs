@@ -41,6 +41,7 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         secret_key: vec![key.clone()],
         session_ttl_secs: 900,
         master_key: None,
+        config: None,
         oauth_clients: Default::default(),
         extra_integrations: Vec::new(),
     }

@@ -19,8 +19,19 @@ pub struct Flow {
     pub connection: JsValue,
 }
 
+thread_local! {
+    /// The host page's origin from the handshake; sent with every call so the server can hold a project to its
+    /// allowed origins.
+    static HOST_ORIGIN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+pub fn set_host_origin(origin: &str) {
+    HOST_ORIGIN.with(|o| *o.borrow_mut() = origin.to_owned());
+}
+
 fn authorized(req: RequestBuilder, token: &str) -> RequestBuilder {
-    req.header("Authorization", &format!("Bearer {token}"))
+    let req = req.header("Authorization", &format!("Bearer {token}"));
+    HOST_ORIGIN.with(|o| if o.borrow().is_empty() { req } else { req.header("Plugboard-Origin", &o.borrow()) })
 }
 
 async fn answer<T: DeserializeOwned>(res: Result<Response, gloo_net::Error>) -> ApiResult<T> {

@@ -152,6 +152,11 @@ impl Catalog {
         Self::build(files, extra)
     }
 
+    /// A catalog of already-parsed, already-validated entries (a project's built-in plus custom ones).
+    pub fn from_entries(entries: Vec<Integration>) -> Result<Self, CatalogError> {
+        Self::build(std::iter::empty(), entries)
+    }
+
     pub fn from_files<'a>(files: impl IntoIterator<Item = (String, &'a str)>) -> Result<Self, CatalogError> {
         Self::build(files, Vec::new())
     }

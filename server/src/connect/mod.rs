@@ -15,9 +15,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    catalog::{stable_id, Catalog, Integration},
-    config::OAuthClients,
+    catalog::{stable_id, Integration},
     keys::Environment,
+    projects::{ProjectError, Projects},
     store::{ConnectionRow, DynStore, Session, StoreError},
     vault::{Credentials, SecretString, Vault, VaultError},
 };
@@ -42,6 +42,17 @@ pub enum ConnectError {
     Vault(#[from] VaultError),
 }
 
+impl From<ProjectError> for ConnectError {
+    fn from(e: ProjectError) -> Self {
+        match e {
+            ProjectError::Unknown(p) => Self::NotFound(format!("no project {p:?}")),
+            ProjectError::Store(e) => Self::Store(e),
+            ProjectError::Vault(e) => Self::Vault(e),
+            other => Self::NotConfigured(other.to_string()),
+        }
+    }
+}
+
 /// What a flow keeps sealed until the callback: the provider URL (it carries the state) and the PKCE verifier.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -54,8 +65,7 @@ pub struct FlowSecrets {
 pub struct Connector {
     pub store: DynStore,
     pub vault: Arc<Vault>,
-    pub catalog: Arc<Catalog>,
-    pub clients: OAuthClients,
+    pub projects: Arc<Projects>,
     /// Provider calls: no redirects followed (SSRF), bounded time.
     pub http: reqwest::Client,
     pub public_url: Arc<str>,
@@ -127,12 +137,15 @@ impl From<&Session> for Owner {
 pub const MAX_NAME_LEN: usize = 200;
 
 impl Connector {
-    /// The catalog entry for `platform`, if this session may connect it.
-    pub fn entry(&self, session: &Session, platform: &str) -> Result<&Integration, ConnectError> {
-        let allowed = session.allowed_integrations.as_ref().is_none_or(|list| list.iter().any(|p| p == platform));
-        self.catalog
+    /// The catalog entry for `platform`, if this session may connect it (project visibility and the session's
+    /// own list both allow it).
+    pub async fn entry(&self, session: &Session, platform: &str) -> Result<Integration, ConnectError> {
+        let view = self.projects.view(&session.project_id).await?;
+        let allowed = view.only(session.allowed_integrations.as_deref()).is_none_or(|list| list.iter().any(|p| p == platform));
+        view.catalog
             .get(platform)
             .filter(|_| allowed)
+            .cloned()
             .ok_or_else(|| ConnectError::NotFound(format!("no integration {platform:?} here")))
     }
 
@@ -203,7 +216,7 @@ impl Connector {
 
     /// `POST /v1/widget/connect/{platform}`: API key, basic, custom fields, client credentials or nothing.
     pub async fn connect_with_fields(&self, session: &Session, platform: &str, req: &ConnectRequest) -> Result<ConnectionRecord, ConnectError> {
-        let entry = self.entry(session, platform)?;
+        let entry = &self.entry(session, platform).await?;
         if entry.auth_method == AuthMethod::Oauth2 {
             return Err(ConnectError::BadInput(format!("{} connects through its sign-in window (OAuth)", entry.name)));
         }
@@ -213,7 +226,7 @@ impl Connector {
         let (config, secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
         let mut creds = Credentials { fields: secrets, ..Default::default() };
         if entry.auth_method == AuthMethod::Oauth2ClientCredentials {
-            oauth::client_credentials(self, entry, &config, &mut creds).await?;
+            oauth::client_credentials(self, &session.project_id, entry, &config, &mut creds).await?;
         } else if let Some(v) = &entry.verify {
             verify::probe(&self.http, entry, v, &inject::template_values(&config, &creds)).await?;
         }

@@ -45,8 +45,9 @@ fn spec(entry: &Integration) -> Result<&OAuthSpec, ConnectError> {
 }
 
 impl Connector {
-    fn oauth_client(&self, entry: &Integration) -> Result<&OAuthClient, ConnectError> {
-        self.clients.get(&entry.platform).ok_or_else(|| {
+    /// The project's own OAuth client for the entry, else the deployment's.
+    pub async fn oauth_client(&self, project_id: &str, entry: &Integration) -> Result<OAuthClient, ConnectError> {
+        self.projects.oauth_client(project_id, &entry.platform).await?.ok_or_else(|| {
             ConnectError::NotConfigured(format!(
                 "{} is not set up on this server yet (its OAuth client id and secret are missing).",
                 entry.name
@@ -60,12 +61,12 @@ impl Connector {
 
     /// `POST /v1/widget/oauth/{platform}/start`: records the flow and answers the URL the popup opens.
     pub async fn start_oauth(&self, session: &Session, platform: &str, req: &ConnectRequest) -> Result<OAuthStart, ConnectError> {
-        let entry = self.entry(session, platform)?;
+        let entry = &self.entry(session, platform).await?;
         if entry.auth_method != plugboard_shared::AuthMethod::Oauth2 {
             return Err(ConnectError::BadInput(format!("{} does not use a sign-in window", entry.name)));
         }
         let oauth = spec(entry)?;
-        let client = self.oauth_client(entry)?;
+        let client = self.oauth_client(&session.project_id, entry).await?;
         let owner = Owner::from(session);
         let name = Self::connection_name(req.name.as_deref(), session, entry)?;
         self.reconnect_target(&owner, platform, req.reconnect.as_deref()).await?;
@@ -178,7 +179,8 @@ impl Connector {
         if !bound {
             return Err((403, "This sign-in was started in a different browser window or session. Start again from the app.".into()));
         }
-        let entry = self.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
+        let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
+        let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
         let oauth = spec(entry).map_err(|e| (400, e.to_string()))?;
         if let Some(iss) = q.iss.as_deref() {
             if oauth.issuer.as_deref() != Some(iss) {
@@ -194,7 +196,7 @@ impl Connector {
             }));
         }
         let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or((400, format!("{} sent no authorization code.", entry.name)))?;
-        let client = self.oauth_client(entry).map_err(|e| (409, e.to_string()))?;
+        let client = self.oauth_client(&flow.project_id, entry).await.map_err(|e| (409, e.to_string()))?;
         let secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
         let token_url = TokenUrl::new(fields::render(&oauth.token_url, &flow.config)).map_err(|_| (400, "bad token URL".to_string()))?;
         let redirect = RedirectUrl::new(flow.redirect_uri.clone()).map_err(|_| (500, "bad redirect URI".to_string()))?;
@@ -314,6 +316,7 @@ fn credentials_from(token: &BasicTokenResponse, fields: BTreeMap<String, SecretS
 /// entry asks for them, else the server's configured client.
 pub async fn client_credentials(
     c: &Connector,
+    project_id: &str,
     entry: &Integration,
     config: &BTreeMap<String, String>,
     creds: &mut Credentials,
@@ -322,7 +325,7 @@ pub async fn client_credentials(
     let (id, secret) = match (config.get("client_id"), creds.fields.get("client_secret")) {
         (Some(id), Some(secret)) => (id.clone(), secret.expose().to_owned()),
         _ => {
-            let client = c.oauth_client(entry)?;
+            let client = c.oauth_client(project_id, entry).await?;
             (client.client_id.clone(), client.client_secret.expose().to_owned())
         }
     };

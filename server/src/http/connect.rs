@@ -18,10 +18,11 @@ pub async fn get_integration(
     SessionAuth(session): SessionAuth,
     Path(platform): Path<String>,
 ) -> Result<Json<IntegrationDetail>, ApiError> {
-    let entry = app.connector.entry(&session, &platform)?;
-    let scopes = match (&entry.oauth, app.connector.clients.get(&entry.platform)) {
-        (Some(_), Some(client)) if client.scopes.is_some() => client.scopes.clone().unwrap_or_default(),
-        (Some(o), _) => o.scopes.clone(),
+    let entry = app.connector.entry(&session, &platform).await?;
+    let client = app.projects.oauth_client(&session.project_id, &entry.platform).await.map_err(crate::connect::ConnectError::from)?;
+    let scopes = match (&entry.oauth, client.and_then(|c| c.scopes)) {
+        (Some(_), Some(own)) => own,
+        (Some(o), None) => o.scopes.clone(),
         (None, _) => Vec::new(),
     };
     Ok(Json(IntegrationDetail {

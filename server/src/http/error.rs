@@ -20,6 +20,8 @@ pub enum ApiError {
     #[error("this session has expired; close the window and open it again")]
     SessionExpired,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("this method is not allowed here")]
     MethodNotAllowed,
@@ -46,6 +48,7 @@ impl ApiError {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::SessionExpired => (StatusCode::GONE, "session_expired"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -69,6 +72,12 @@ impl From<crate::connect::ConnectError> for ApiError {
             E::Store(e) => Self::Internal(e.to_string()),
             E::Vault(e) => Self::Internal(e.to_string()),
         }
+    }
+}
+
+impl From<crate::projects::ProjectError> for ApiError {
+    fn from(e: crate::projects::ProjectError) -> Self {
+        crate::connect::ConnectError::from(e).into()
     }
 }
 

@@ -149,6 +149,15 @@ where
         if session.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
             return Err(ApiError::SessionExpired);
         }
+        // The widget presents the host page's origin, which it learned from the browser (`event.origin` of the
+        // handshake); a project that lists allowed origins refuses every other one.
+        let origin = parts.headers.get("plugboard-origin").and_then(|v| v.to_str().ok());
+        if !app.projects.view(&session.project_id).await?.allows_origin(origin) {
+            return Err(ApiError::Forbidden(format!(
+                "this page ({}) is not allowed to use this widget; add its origin to the project's allowedOrigins",
+                origin.unwrap_or("unknown origin")
+            )));
+        }
         Ok(Self(session))
     }
 }

@@ -10,7 +10,7 @@ use super::{
     AppState,
 };
 use crate::{
-    catalog::{stable_id, Integration, Query},
+    catalog::{stable_id, Catalog, Integration, Query},
     keys::Environment,
 };
 
@@ -33,12 +33,13 @@ pub fn row(app: &AppState, project_id: &str, env: Environment, e: &Integration) 
 /// One page of the integrations a project shows, narrowed by `query`.
 pub fn page(
     app: &AppState,
+    catalog: &Catalog,
     project_id: &str,
     env: Environment,
     query: &Query<'_>,
     paging: Paging,
 ) -> (Vec<IntegrationRow>, u64, u64) {
-    let hits = app.catalog.find(query);
+    let hits = catalog.find(query);
     let (entries, total, pages) = paging.slice(&hits);
     (entries.into_iter().map(|e| row(app, project_id, env, e)).collect(), total, pages)
 }
@@ -56,8 +57,10 @@ pub async fn list_widget_integrations(
 ) -> Result<Json<IntegrationsPage>, ApiError> {
     let paging = Paging::from_params(&params)?;
     let (search, category) = search_params(&params)?;
-    let query = Query { search, category, only: session.allowed_integrations.as_deref() };
-    let (rows, total, pages) = page(&app, &session.project_id, session.environment, &query, paging);
+    let view = app.projects.view(&session.project_id).await?;
+    let only = view.only(session.allowed_integrations.as_deref());
+    let query = Query { search, category, only: only.as_deref() };
+    let (rows, total, pages) = page(&app, &view.catalog, &session.project_id, session.environment, &query, paging);
     Ok(Json(IntegrationsPage { rows, total, pages, page: paging.page, request_id: request_id(rid) }))
 }
 
@@ -72,13 +75,16 @@ fn search_params(params: &std::collections::HashMap<String, String>) -> Result<(
 /// `GET /v1/available-connectors?authkit&limit&page&search&category` — auth: secret key (SPEC §3.2).
 pub async fn list_available_connectors(
     State(app): State<AppState>,
-    SecretAuth(_grant): SecretAuth,
+    SecretAuth(grant): SecretAuth,
     Params(params): Params,
     rid: Option<axum::Extension<RequestId>>,
 ) -> Result<Json<ConnectorsPage>, ApiError> {
     let paging = Paging::with_max(&params, 1000)?;
     let (search, category) = search_params(&params)?;
-    let hits = app.catalog.find(&Query { search, category, only: None });
+    let view = app.projects.view(&grant.project.id).await?;
+    // `authkit=true`: only what the project shows in the widget.
+    let only = if params.get("authkit").is_some_and(|v| v == "true") { view.only(None) } else { None };
+    let hits = view.catalog.find(&Query { search, category, only: only.as_deref() });
     let (entries, total, pages) = paging.slice(&hits);
     let rows = entries
         .into_iter()
@@ -98,12 +104,8 @@ pub async fn list_available_connectors(
 pub async fn list_widget_categories(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
-) -> Json<Vec<CategoryCount>> {
-    Json(
-        app.catalog
-            .categories(session.allowed_integrations.as_deref())
-            .into_iter()
-            .map(|(name, count)| CategoryCount { name, count })
-            .collect(),
-    )
+) -> Result<Json<Vec<CategoryCount>>, ApiError> {
+    let view = app.projects.view(&session.project_id).await?;
+    let only = view.only(session.allowed_integrations.as_deref());
+    Ok(Json(view.catalog.categories(only.as_deref()).into_iter().map(|(name, count)| CategoryCount { name, count }).collect()))
 }

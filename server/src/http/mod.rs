@@ -28,13 +28,13 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{catalog::Catalog, connect::Connector, store::DynStore};
+use crate::{connect::Connector, projects::Projects, store::DynStore};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
-    pub catalog: Arc<Catalog>,
+    pub projects: Arc<Projects>,
     /// Public origin of this server, e.g. `https://connect.example.com` (no trailing slash).
     pub public_url: Arc<str>,
     pub session_ttl: Duration,

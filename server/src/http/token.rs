@@ -35,9 +35,10 @@ pub async fn create_token(
     if req.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_LEN) {
         return Err(ApiError::bad_request("invalid_name", format!("name is limited to {MAX_NAME_LEN} characters")));
     }
+    let view = app.projects.view(&grant.project.id).await?;
     if let Some(allowed) = &req.allowed_integrations {
         let unknown: Vec<&str> =
-            allowed.iter().filter(|p| app.catalog.get(p).is_none()).map(String::as_str).take(10).collect();
+            allowed.iter().filter(|p| view.catalog.get(p).is_none()).map(String::as_str).take(10).collect();
         if !unknown.is_empty() {
             return Err(ApiError::bad_request(
                 "unknown_integration",
@@ -47,7 +48,8 @@ pub async fn create_token(
     }
 
     let now = OffsetDateTime::now_utc();
-    let expires = now + app.session_ttl;
+    let ttl = view.settings.session_ttl_secs.map_or(app.session_ttl, std::time::Duration::from_secs);
+    let expires = now + ttl;
     let token = keys::new_session_token();
     let session = Session {
         token_hash: keys::digest(&token),
@@ -62,8 +64,9 @@ pub async fn create_token(
     };
     app.store.insert_session(&session).await?;
 
-    let query = Query { only: session.allowed_integrations.as_deref(), ..Default::default() };
-    let (rows, total, pages) = page(&app, &session.project_id, session.environment, &query, paging);
+    let only = view.only(session.allowed_integrations.as_deref());
+    let query = Query { only: only.as_deref(), ..Default::default() };
+    let (rows, total, pages) = page(&app, &view.catalog, &session.project_id, session.environment, &query, paging);
     Ok(Json(TokenResponse {
         token,
         expires_at: expires.replace_nanosecond(0).unwrap_or(expires).format(&Rfc3339).unwrap_or_default(),

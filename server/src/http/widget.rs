@@ -2,8 +2,10 @@
 
 use std::sync::OnceLock;
 
+use std::collections::HashMap;
+
 use axum::{
-    extract::Path,
+    extract::{Path, Query, State},
     http::{header, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
 };
@@ -11,7 +13,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use rust_embed::RustEmbed;
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use super::{error::ApiError, AppState};
 
 #[derive(RustEmbed)]
 #[folder = "$OUT_DIR/widget"]
@@ -55,11 +57,29 @@ fn page() -> Option<&'static Page> {
     .as_ref()
 }
 
-/// `GET /widget` — the modal's page, loaded in the embed's iframe.
-pub async fn index() -> Response {
+/// `GET /widget[?project=<id>]` — the modal's page, loaded in the embed's iframe. With a project id, only the
+/// project's allowed origins may frame it (CSP `frame-ancestors`).
+pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut csp = match page() {
+        Some(p) => p.csp.to_str().unwrap_or_default().to_owned(),
+        None => String::new(),
+    };
+    if let Some(project) = q.get("project") {
+        match app.projects.view(project).await {
+            Ok(view) if !view.settings.allowed_origins.is_empty() => {
+                csp.push_str("; frame-ancestors ");
+                csp.push_str(&view.settings.allowed_origins.join(" "));
+            }
+            Ok(_) => {}
+            Err(_) => return ApiError::NotFound(format!("no project {project:?}")).into_response(),
+        }
+    }
     match page() {
         Some(p) => (
-            [(header::CONTENT_SECURITY_POLICY, p.csp.clone()), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+            [
+                (header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).unwrap_or_else(|_| p.csp.clone())),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
             Html(p.html.clone()),
         )
             .into_response(),

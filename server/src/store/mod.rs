@@ -34,6 +34,23 @@ pub struct Project {
     pub name: String,
 }
 
+/// A secret key as listed (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub hint: String,
+    pub environment: Environment,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// A project's own OAuth client for one integration, secret sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectClientRow {
+    pub client_id: String,
+    pub scopes: Option<Vec<String>>,
+    pub sealed: Sealed,
+}
+
 /// What an authenticated secret key grants: a project in one environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyGrant {
@@ -122,6 +139,15 @@ pub trait Store: Send + Sync + 'static {
     /// Registers a secret key digest for a project; a no-op when that digest is already registered to it.
     async fn add_secret_key(&self, project_id: &str, env: Environment, digest: &str, hint: &str) -> StoreResult<()>;
     async fn count_active_keys(&self, project_id: &str) -> StoreResult<u64>;
+    async fn list_projects(&self) -> StoreResult<Vec<Project>>;
+    async fn list_keys(&self, project_id: &str) -> StoreResult<Vec<KeyInfo>>;
+    /// Revokes the active keys of `project_id` whose hint starts with `hint_prefix`; answers how many.
+    async fn revoke_keys(&self, project_id: &str, hint_prefix: &str) -> StoreResult<u64>;
+    /// The project's settings JSON (`{}` when never set); `None` for an unknown project.
+    async fn project_config(&self, project_id: &str) -> StoreResult<Option<String>>;
+    async fn set_project_config(&self, project_id: &str, json: &str) -> StoreResult<()>;
+    async fn set_project_client(&self, project_id: &str, platform: &str, client: &ProjectClientRow) -> StoreResult<()>;
+    async fn project_client(&self, project_id: &str, platform: &str) -> StoreResult<Option<ProjectClientRow>>;
     /// The project and environment a key digest grants, if the key is active.
     async fn find_key(&self, digest: &str) -> StoreResult<Option<KeyGrant>>;
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;

@@ -11,7 +11,9 @@ use sqlx::{
 use plugboard_shared::{ConnectionState, FlowStatus, IdentityType};
 use sqlx::sqlite::SqliteRow;
 
-use super::{ConnectionRow, Consumed, FlowRow, KeyGrant, Project, Session, Store, StoreError, StoreResult};
+use super::{
+    ConnectionRow, Consumed, FlowRow, KeyGrant, KeyInfo, Project, ProjectClientRow, Session, Store, StoreError, StoreResult,
+};
 use crate::{keys::Environment, vault::Sealed};
 
 pub struct SqliteStore {
@@ -154,6 +156,86 @@ impl Store for SqliteStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(n as u64)
+    }
+
+    async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        let rows = sqlx::query("SELECT id, name FROM projects ORDER BY id").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| Project { id: r.get("id"), name: r.get("name") }).collect())
+    }
+
+    async fn list_keys(&self, project_id: &str) -> StoreResult<Vec<KeyInfo>> {
+        let rows = sqlx::query("SELECT hint, environment, created_at, revoked_at FROM secret_keys WHERE project_id = $1 ORDER BY created_at")
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyInfo {
+                    hint: r.get("hint"),
+                    environment: environment(r.get("environment"))?,
+                    created_at: r.get("created_at"),
+                    revoked: r.get::<Option<i64>, _>("revoked_at").is_some(),
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_keys(&self, project_id: &str, hint_prefix: &str) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE secret_keys SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL AND substr(hint, 1, length($3)) = $3",
+        )
+        .bind(now())
+        .bind(project_id)
+        .bind(hint_prefix.trim_end_matches('…'))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn project_config(&self, project_id: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT config FROM projects WHERE id = $1").bind(project_id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn set_project_config(&self, project_id: &str, json: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE projects SET config = $1 WHERE id = $2").bind(json).bind(project_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn set_project_client(&self, project_id: &str, platform: &str, c: &ProjectClientRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO project_oauth_clients (project_id, platform, client_id, scopes, secret_key_id, secret_nonce, secret_ciphertext)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (project_id, platform) DO UPDATE SET client_id = excluded.client_id, scopes = excluded.scopes,
+                secret_key_id = excluded.secret_key_id, secret_nonce = excluded.secret_nonce,
+                secret_ciphertext = excluded.secret_ciphertext",
+        )
+        .bind(project_id)
+        .bind(platform)
+        .bind(&c.client_id)
+        .bind(c.scopes.as_ref().map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into())))
+        .bind(&c.sealed.key_id)
+        .bind(&c.sealed.nonce)
+        .bind(&c.sealed.ciphertext)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn project_client(&self, project_id: &str, platform: &str) -> StoreResult<Option<ProjectClientRow>> {
+        let row = sqlx::query("SELECT * FROM project_oauth_clients WHERE project_id = $1 AND platform = $2")
+            .bind(project_id)
+            .bind(platform)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let scopes: Option<String> = r.get("scopes");
+            Ok(ProjectClientRow {
+                client_id: r.get("client_id"),
+                scopes: scopes.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?,
+                sealed: sealed(&r),
+            })
+        })
+        .transpose()
     }
 
     async fn find_key(&self, digest: &str) -> StoreResult<Option<KeyGrant>> {

@@ -85,6 +85,9 @@ pub fn App() -> impl IntoView {
 /// survive "Back"), the connect screen, the success screen.
 #[component]
 fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Option<Handshake>) -> impl IntoView {
+    if let Some(h) = &handshake {
+        api::set_host_origin(&h.origin);
+    }
     let ctx = Ctx::new(session.token.clone(), options, handshake);
     provide_context(ctx);
     let notice = RwSignal::new(None::<String>);

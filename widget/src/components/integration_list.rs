@@ -22,17 +22,23 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
     let pages = RwSignal::new(session.pages);
     let total = RwSignal::new(session.total);
     let search = RwSignal::new(String::new());
+    let load = RwSignal::new(Load::Idle);
     let category = RwSignal::new(String::new());
     let categories = RwSignal::new(Vec::<plugboard_shared::CategoryCount>::new());
     {
         let token = session.token.clone();
         spawn_local(async move {
-            if let Ok(list) = api::categories(&token).await {
-                let _ = categories.try_set(list);
+            // The first call of the widget's own: a project that refuses this page's origin says so here.
+            match api::categories(&token).await {
+                Ok(list) => {
+                    let _ = categories.try_set(list);
+                }
+                Err(message) => {
+                    let _ = load.try_set(Load::Failed(message));
+                }
             }
         });
     }
-    let load = RwSignal::new(Load::Idle);
     // Answers to superseded requests (the user kept typing) are dropped.
     let generation = StoredValue::new(0u64);
     // What "Try again" repeats: (page, append to the list).

@@ -1,0 +1,261 @@
+//! Per-project settings (SPEC §7): visible integrations, custom integrations, own OAuth clients, allowed host
+//! origins, session TTL. Stored in the database (the source of truth, shared by every node); a config file can
+//! set them at start. Each node keeps a derived per-project catalog, rebuilt when the stored settings change.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    catalog::{validate, Catalog, Integration},
+    config::OAuthClient,
+    store::{DynStore, ProjectClientRow, StoreError},
+    vault::{SecretString, Vault, VaultError},
+};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProjectSettings {
+    /// Platform ids the widget shows; `None` = every integration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visible_integrations: Option<Vec<String>>,
+    /// Host page origins allowed to embed the widget (`https://app.example.com`); empty = any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_ttl_secs: Option<u64>,
+    /// Integrations of this project only, same schema as the catalog's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_integrations: Vec<Integration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("no project {0:?}")]
+    Unknown(String),
+    #[error("project {project}: {message}")]
+    Invalid { project: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// `scheme://host[:port]` and nothing else.
+pub fn is_origin(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" && u.query().is_none()
+            && u.origin().ascii_serialization() == s
+    })
+}
+
+impl ProjectSettings {
+    /// Checks the settings against the built-in catalog before they are stored.
+    pub fn validate(&self, project: &str, builtin: &Catalog) -> Result<(), ProjectError> {
+        let invalid = |message: String| ProjectError::Invalid { project: project.into(), message };
+        for e in &self.custom_integrations {
+            validate(e, true).map_err(|m| invalid(format!("custom integration {}: {m}", e.platform)))?;
+            if builtin.get(&e.platform).is_some() {
+                return Err(invalid(format!("custom integration {} has the id of a built-in one", e.platform)));
+            }
+        }
+        if let Some(visible) = &self.visible_integrations {
+            for p in visible {
+                if builtin.get(p).is_none() && !self.custom_integrations.iter().any(|e| &e.platform == p) {
+                    return Err(invalid(format!("visibleIntegrations names an unknown integration {p:?}")));
+                }
+            }
+        }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| !is_origin(o)) {
+            return Err(invalid(format!("{bad:?} is not an origin like https://app.example.com")));
+        }
+        if self.session_ttl_secs.is_some_and(|t| !(60..=86_400).contains(&t)) {
+            return Err(invalid("sessionTtlSecs must be between 60 and 86400".into()));
+        }
+        Ok(())
+    }
+}
+
+/// What requests of one project see.
+#[derive(Debug)]
+pub struct ProjectView {
+    pub settings: ProjectSettings,
+    /// Built-in plus this project's custom integrations.
+    pub catalog: Arc<Catalog>,
+}
+
+impl ProjectView {
+    /// The platforms a session may see: the project's visible list narrowed by the session's own list.
+    pub fn only(&self, session: Option<&[String]>) -> Option<Vec<String>> {
+        match (&self.settings.visible_integrations, session) {
+            (None, None) => None,
+            (Some(v), None) => Some(v.clone()),
+            (None, Some(s)) => Some(s.to_vec()),
+            (Some(v), Some(s)) => Some(s.iter().filter(|p| v.contains(p)).cloned().collect()),
+        }
+    }
+
+    pub fn allows_origin(&self, origin: Option<&str>) -> bool {
+        self.settings.allowed_origins.is_empty() || origin.is_some_and(|o| self.settings.allowed_origins.iter().any(|a| a == o))
+    }
+}
+
+pub struct Projects {
+    store: DynStore,
+    vault: Arc<Vault>,
+    pub builtin: Arc<Catalog>,
+    /// Deployment-wide OAuth clients (environment), used when a project has none of its own.
+    defaults: BTreeMap<String, OAuthClient>,
+    views: Mutex<HashMap<String, (String, Arc<ProjectView>)>>,
+}
+
+impl Projects {
+    pub fn new(store: DynStore, vault: Arc<Vault>, builtin: Arc<Catalog>, defaults: BTreeMap<String, OAuthClient>) -> Self {
+        Self { store, vault, builtin, defaults, views: Mutex::default() }
+    }
+
+    /// The project's current view; one indexed read, and a catalog rebuild only when its settings changed.
+    pub async fn view(&self, project_id: &str) -> Result<Arc<ProjectView>, ProjectError> {
+        let json = self.store.project_config(project_id).await?.ok_or_else(|| ProjectError::Unknown(project_id.into()))?;
+        if let Some((seen, view)) = self.views.lock().expect("not poisoned").get(project_id) {
+            if *seen == json {
+                return Ok(view.clone());
+            }
+        }
+        let settings: ProjectSettings = serde_json::from_str(&json)
+            .map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?;
+        let catalog = if settings.custom_integrations.is_empty() {
+            self.builtin.clone()
+        } else {
+            let mut all = self.builtin.all().to_vec();
+            all.extend(settings.custom_integrations.iter().cloned());
+            Arc::new(Catalog::from_entries(all).map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?)
+        };
+        let view = Arc::new(ProjectView { settings, catalog });
+        self.views.lock().expect("not poisoned").insert(project_id.into(), (json, view.clone()));
+        Ok(view)
+    }
+
+    pub async fn save_settings(&self, project_id: &str, settings: &ProjectSettings) -> Result<(), ProjectError> {
+        settings.validate(project_id, &self.builtin)?;
+        let json = serde_json::to_string(settings).map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?;
+        Ok(self.store.set_project_config(project_id, &json).await?)
+    }
+
+    fn client_aad(project_id: &str, platform: &str) -> Vec<u8> {
+        format!("oauth-client:{project_id}:{platform}").into_bytes()
+    }
+
+    pub async fn save_client(&self, project_id: &str, platform: &str, client: &OAuthClient) -> Result<(), ProjectError> {
+        let sealed = self.vault.seal(client.client_secret.expose().as_bytes(), &Self::client_aad(project_id, platform));
+        let row = ProjectClientRow { client_id: client.client_id.clone(), scopes: client.scopes.clone(), sealed };
+        Ok(self.store.set_project_client(project_id, platform, &row).await?)
+    }
+
+    /// The project's own OAuth client for `platform`, else the deployment's.
+    pub async fn oauth_client(&self, project_id: &str, platform: &str) -> Result<Option<OAuthClient>, ProjectError> {
+        if let Some(row) = self.store.project_client(project_id, platform).await? {
+            let secret = self.vault.open(&row.sealed, &Self::client_aad(project_id, platform))?;
+            let secret = String::from_utf8(secret.to_vec()).map_err(|_| VaultError::Decrypt)?;
+            return Ok(Some(OAuthClient { client_id: row.client_id, client_secret: SecretString::new(secret), scopes: row.scopes }));
+        }
+        Ok(self.defaults.get(platform).cloned())
+    }
+}
+
+/// The `[[projects]]` of a config file.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub projects: Vec<FileProject>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileProject {
+    pub id: String,
+    pub name: Option<String>,
+    pub visible_integrations: Option<Vec<String>>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    pub session_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub custom_integrations: Vec<Integration>,
+    /// Own OAuth clients by platform; the secret comes from the environment variable named by `clientSecretEnv`.
+    #[serde(default)]
+    pub oauth: BTreeMap<String, FileClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileClient {
+    pub client_id: String,
+    pub client_secret_env: String,
+    pub scopes: Option<Vec<String>>,
+}
+
+impl FileProject {
+    pub fn settings(&self) -> ProjectSettings {
+        ProjectSettings {
+            visible_integrations: self.visible_integrations.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            session_ttl_secs: self.session_ttl_secs,
+            custom_integrations: self.custom_integrations.clone(),
+        }
+    }
+
+    pub fn clients(&self) -> Result<Vec<(String, OAuthClient)>, ProjectError> {
+        self.oauth
+            .iter()
+            .map(|(platform, c)| {
+                let secret = std::env::var(&c.client_secret_env).map_err(|_| ProjectError::Invalid {
+                    project: self.id.clone(),
+                    message: format!("oauth.{platform}: environment variable {} is not set", c.client_secret_env),
+                })?;
+                Ok((platform.clone(), OAuthClient { client_id: c.client_id.clone(), client_secret: SecretString::new(secret), scopes: c.scopes.clone() }))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for ok in ["https://app.example.com", "http://127.0.0.1:8081", "https://a.b:8443"] {
+            assert!(is_origin(ok), "{ok}");
+        }
+        for bad in ["https://app.example.com/", "app.example.com", "https://x.com/path", "ftp://x.com", "*", "https://x.com?q"] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_are_checked_against_the_catalog() {
+        let builtin = Catalog::builtin().unwrap();
+        let ok = ProjectSettings { visible_integrations: Some(vec!["gmail".into()]), ..Default::default() };
+        assert!(ok.validate("p", &builtin).is_ok());
+        let unknown = ProjectSettings { visible_integrations: Some(vec!["nope".into()]), ..Default::default() };
+        assert!(unknown.validate("p", &builtin).unwrap_err().to_string().contains("unknown integration"));
+        let shadow = ProjectSettings { custom_integrations: vec![builtin.get("gmail").unwrap().clone()], ..Default::default() };
+        assert!(shadow.validate("p", &builtin).unwrap_err().to_string().contains("built-in"));
+        let ttl = ProjectSettings { session_ttl_secs: Some(5), ..Default::default() };
+        assert!(ttl.validate("p", &builtin).is_err());
+    }
+
+    #[test]
+    fn the_visible_list_and_the_session_list_intersect() {
+        let view = ProjectView {
+            settings: ProjectSettings { visible_integrations: Some(vec!["a".into(), "b".into()]), ..Default::default() },
+            catalog: Arc::new(Catalog::builtin().unwrap()),
+        };
+        assert_eq!(view.only(None), Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(view.only(Some(&["b".to_string(), "c".to_string()])), Some(vec!["b".to_string()]));
+    }
+}
