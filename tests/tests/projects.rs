@@ -1,0 +1,162 @@
+//! Per-project settings from a config file (SPEC §7): visible and custom integrations, own OAuth clients,
+//! allowed origins (API and frame-ancestors), session TTL.
+
+use plugboard_shared::{IntegrationsPage, OAuthStart, TokenResponse};
+use plugboard_tests::{spawn_with_provider, TestApp};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+
+const HOST: &str = "https://app.acme.example";
+
+/// A server whose default project (`test-project`) is configured by `toml` (a `[[projects]]` entry).
+async fn configured(toml: &str) -> (TestApp, plugboard::demo::provider::MockProvider) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugboard.toml");
+    std::fs::write(&path, toml).unwrap();
+    let (app, provider) = spawn_with_provider(|s, _| s.config = Some(path.clone())).await;
+    std::mem::forget(dir); // the file is read at start; keep it until the process ends
+    (app, provider)
+}
+
+async fn mint(app: &TestApp) -> TokenResponse {
+    let res = Client::new()
+        .post(format!("{}/v1/authkit/token?limit=100", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .body(r#"{"identity":"u","identityType":"user"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn widget_get(app: &TestApp, token: &str, path: &str, origin: Option<&str>) -> reqwest::Response {
+    let mut req = Client::new().get(format!("{}{path}", app.url)).bearer_auth(token);
+    if let Some(o) = origin {
+        req = req.header("Plugboard-Origin", o);
+    }
+    req.send().await.unwrap()
+}
+
+const CUSTOM: &str = r#"
+[[projects.customIntegrations]]
+platform = "acme-internal"
+name = "Acme Internal"
+category = "Developer tools"
+description = "Acme's own API."
+authMethod = "api_key"
+apiBaseUrl = "https://api.acme.example"
+[[projects.customIntegrations.fields]]
+name = "api_key"
+label = "Acme key"
+secret = true
+[projects.customIntegrations.inject]
+type = "bearer"
+token = "{api_key}"
+"#;
+
+#[tokio::test]
+async fn visible_and_custom_integrations_shape_every_list() {
+    let (app, _) = configured(&format!(
+        "[[projects]]\nid = \"test-project\"\nvisibleIntegrations = [\"gmail\", \"slack\", \"acme-internal\"]\n{CUSTOM}"
+    ))
+    .await;
+    let session = mint(&app).await;
+    let titles: Vec<&str> = session.rows.iter().map(|r| r.title.as_str()).collect();
+    assert_eq!(titles, ["Acme Internal", "Gmail", "Slack"]);
+    let page: IntegrationsPage = widget_get(&app, &session.token, "/v1/widget/integrations?search=acme", None).await.json().await.unwrap();
+    assert_eq!(page.rows.iter().map(|r| r.platform.as_str()).collect::<Vec<_>>(), ["acme-internal"]);
+    let hidden = widget_get(&app, &session.token, "/v1/widget/integrations/stripe", None).await;
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND, "a hidden integration cannot be opened either");
+    let detail: Value = widget_get(&app, &session.token, "/v1/widget/integrations/acme-internal", None).await.json().await.unwrap();
+    assert_eq!(detail["fields"][0]["label"], "Acme key");
+
+    let connectors = |q: &'static str| {
+        let app_url = app.url.clone();
+        let key = app.key.expose().to_owned();
+        async move {
+            let v: Value = Client::new().get(format!("{app_url}/v1/available-connectors{q}")).header("x-one-secret", key).send().await.unwrap().json().await.unwrap();
+            v["total"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(connectors("?authkit=true").await, 3);
+    let builtin = plugboard::catalog::Catalog::builtin().unwrap().all().len();
+    let deployment_extras = plugboard::demo::mock_integrations("http://127.0.0.1").len();
+    let everything = (builtin + deployment_extras + 1) as u64;
+    assert_eq!(connectors("").await, everything, "without authkit=true: the whole catalog plus the custom one");
+}
+
+#[tokio::test]
+async fn allowed_origins_guard_the_widget_api_and_its_framing() {
+    let (app, _) = configured(&format!("[[projects]]\nid = \"test-project\"\nallowedOrigins = [\"{HOST}\"]\nsessionTtlSecs = 120\n")).await;
+    let session = mint(&app).await;
+    let expires = time::OffsetDateTime::parse(&session.expires_at, &time::format_description::well_known::Rfc3339).unwrap();
+    let ttl = (expires - time::OffsetDateTime::now_utc()).whole_seconds();
+    assert!((110..=120).contains(&ttl), "the project's session TTL: {ttl}");
+
+    let ok = widget_get(&app, &session.token, "/v1/widget/categories", Some(HOST)).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    for origin in [None, Some("https://evil.example"), Some("https://app.acme.example.evil.example")] {
+        let res = widget_get(&app, &session.token, "/v1/widget/categories", origin).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{origin:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "origin_not_allowed");
+    }
+
+    let page = reqwest::get(format!("{}/widget?project=test-project", app.url)).await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.ends_with(&format!("frame-ancestors {HOST}")), "{csp}");
+    let unknown = reqwest::get(format!("{}/widget?project=nope", app.url)).await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_projects_own_oauth_client_is_used_before_the_deployments() {
+    std::env::set_var("PB_TEST_PROJECT_CLIENT_SECRET", "project-secret");
+    let (app, _) = configured(
+        "[[projects]]\nid = \"test-project\"\n[projects.oauth.mock-oauth]\nclientId = \"acme-own-client\"\nclientSecretEnv = \"PB_TEST_PROJECT_CLIENT_SECRET\"\nscopes = [\"profile\"]\n",
+    )
+    .await;
+    let session = mint(&app).await;
+    let detail: Value = widget_get(&app, &session.token, "/v1/widget/integrations/mock-oauth", None).await.json().await.unwrap();
+    assert_eq!(detail["scopes"], serde_json::json!(["profile"]), "the project's scopes are shown");
+    let start: OAuthStart = Client::new()
+        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
+        .bearer_auth(&session.token)
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = client.get(&start.authorize_url).send().await.unwrap();
+    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let param = |k: &str| location.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+    assert_eq!(param("client_id").as_deref(), Some("acme-own-client"));
+    assert_eq!(param("scope").as_deref(), Some("profile"));
+    // The secret is sealed in the database, never stored as given.
+    let mut db = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap();
+    db.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    assert!(!db.windows(14).any(|w| w == b"project-secret"));
+}
+
+#[tokio::test]
+async fn a_bad_config_file_stops_the_server_with_a_clear_message() {
+    for (toml, says) in [
+        ("[[projects]]\nid = \"test-project\"\nvisibleIntegrations = [\"nope\"]\n", "unknown integration \"nope\""),
+        ("[[projects]]\nid = \"test-project\"\nallowedOrigins = [\"app.acme.example\"]\n", "is not an origin"),
+        ("[[projects]]\nid = \"test-project\"\nsurprise = 1\n", "unknown field `surprise`"),
+        ("[[projects]]\nid = \"p\"\n[projects.oauth.gmail]\nclientId = \"x\"\nclientSecretEnv = \"PB_TEST_UNSET_VAR\"\n", "PB_TEST_UNSET_VAR is not set"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, toml).unwrap();
+        let key = plugboard::keys::SecretKey::generate(plugboard::keys::Environment::Test);
+        let mut s = plugboard_tests::settings(dir.path(), &key);
+        s.config = Some(path);
+        let err = plugboard::app::Application::build(&s).await.err().expect("refused");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}
