@@ -75,7 +75,9 @@ enum KeyAction {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs go to stderr; stdout carries only what a command prints for the user (e.g. a new key).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "plugboard=info,tower_http=warn".into()),
         )
