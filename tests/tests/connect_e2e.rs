@@ -93,7 +93,7 @@ async fn closing_the_popup_goes_back_quietly_and_denying_calls_on_error() {
     b.client.close_window().await.unwrap();
     b.client.switch_to_window(main.clone()).await.unwrap();
     b.enter_widget().await;
-    b.wait_js("the connect button again", "return document.querySelector('.pb-form button[type=submit]')?.textContent === 'Continue with Mock OAuth'").await;
+    b.wait_js("the connect button again", "const s = document.querySelector('.pb-form button[type=submit]'); return s && !s.hidden && s.textContent === 'Continue with Mock OAuth'").await;
     assert_eq!(b.js("return document.querySelectorAll('[role=alert]').length").await, 0, "no error for a closed popup");
 
     // Second try: the user denies access.
@@ -123,7 +123,7 @@ async fn a_blocked_popup_offers_continue_and_a_severed_opener_still_completes() 
     // Simulate a popup blocker for the first attempt.
     b.js("window.__open = window.open; window.open = () => null; return 1").await;
     b.click(".pb-form button[type=submit]").await;
-    b.wait_js("the Continue button", "return document.querySelector('.pb-continue')").await;
+    b.wait_js("the Continue button", "const c = document.querySelector('.pb-continue'); return c && !c.hidden").await;
     b.js("window.open = window.__open; return 1").await;
     b.click(".pb-continue").await;
     b.leave_widget().await;
