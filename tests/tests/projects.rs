@@ -160,3 +160,17 @@ async fn a_bad_config_file_stops_the_server_with_a_clear_message() {
         assert!(err.to_string().contains(says), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_on_an_origin_the_project_does_not_allow_is_told_so_in_the_widget() {
+    let (app, _) = configured(&format!("[[projects]]\nid = \"test-project\"\nallowedOrigins = [\"{HOST}\"]\n")).await;
+    let host = plugboard_tests::spawn_host(&app).await;
+    let b = plugboard_tests::Browser::start().await;
+    b.client.goto(&host).await.unwrap();
+    b.click("#connect").await;
+    b.enter_widget().await;
+    let alert = b.wait_js("the refusal", "return document.querySelector('[role=alert]')?.textContent").await;
+    let alert = alert.as_str().unwrap();
+    assert!(alert.contains(&format!("this page ({}) is not allowed", host)), "{alert}");
+    b.close().await;
+}
