@@ -114,17 +114,21 @@ pub struct TokenResponse {
     pub request_id: String,
 }
 
-/// Answer of `GET /v1/widget/integrations`.
+/// One page of a list: `GET /v1/widget/integrations` ([`IntegrationsPage`]) and `GET /v1/available-connectors`
+/// ([`ConnectorsPage`]), in the seeds' shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IntegrationsPage {
-    pub rows: Vec<IntegrationRow>,
+pub struct Page<T> {
+    pub rows: Vec<T>,
     pub total: u64,
     pub pages: u64,
     pub page: u64,
     #[serde(default)]
     pub request_id: String,
 }
+
+pub type IntegrationsPage = Page<IntegrationRow>;
+pub type ConnectorsPage = Page<ConnectorRow>;
 
 /// One row of `GET /v1/available-connectors` (SPEC §3.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,17 +140,6 @@ pub struct ConnectorRow {
     pub image: String,
     pub description: String,
     pub auth_method: AuthMethod,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectorsPage {
-    pub rows: Vec<ConnectorRow>,
-    pub total: u64,
-    pub pages: u64,
-    pub page: u64,
-    #[serde(default)]
-    pub request_id: String,
 }
 
 /// A category chip: its name and how many integrations it holds for this session.
