@@ -24,9 +24,10 @@ pub struct Integration {
     /// Other names users search for ("gcal", "claude").
     #[serde(default)]
     pub aliases: Vec<String>,
-    /// simple-icons slug of the logo vendored into `server/assets/logos/{platform}.svg`.
+    /// Where the logo vendored into `server/assets/logos/{platform}.svg` comes from: `simple-icons:<slug>` or
+    /// `logos:<name>` (Gil Barbara's SVG Logos); both CC0, copied by `scripts/vendor-logos.mjs`. Absent: a monogram.
     #[serde(default, skip_serializing)]
-    pub simple_icon: Option<String>,
+    pub logo: Option<String>,
     /// Base URL of the provider's API; may use `{field}` templates (`https://{subdomain}.zendesk.com/api/v2`).
     pub api_base_url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +261,12 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         }
         if e.inject.is_none() {
             return Err("api_key and basic entries need an [inject] table".into());
+        }
+    }
+    if let Some(logo) = &e.logo {
+        let known = ["simple-icons:", "logos:"].iter().any(|p| logo.strip_prefix(p).is_some_and(|n| !n.is_empty()));
+        if !known {
+            return Err(format!("logo {logo:?} must be \"simple-icons:<slug>\" or \"logos:<name>\""));
         }
     }
     for f in &e.fields {
