@@ -36,6 +36,7 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    refresh_interval: Duration,
 }
 
 impl Application {
@@ -57,15 +58,29 @@ impl Application {
         }
 
         let public_url: Arc<str> = public_url.into();
+        let policy = settings.delivery_policy();
         let connector = Arc::new(Connector {
             store: store.clone(),
             vault,
             projects: projects.clone(),
             http: connect::provider_client(),
             public_url: public_url.clone(),
+            node_id: format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            refresh_locks: Default::default(),
+            refresh_backoff: crate::webhooks::DeliveryPolicy { max_delay: Duration::from_secs(600), ..policy.clone() },
+            webhooks: policy,
         });
-        let state = AppState { store, projects, public_url, session_ttl: settings.session_ttl(), connector };
-        Ok(Self { listener, state })
+        let state = AppState {
+            store,
+            projects,
+            public_url,
+            session_ttl: settings.session_ttl(),
+            connector,
+            passthrough: http::passthrough_client(),
+            passthrough_timeout: Duration::from_secs(settings.passthrough_timeout_secs.max(1)),
+        };
+        let refresh_interval = Duration::from_secs(settings.refresh_interval_secs.max(1));
+        Ok(Self { listener, state, refresh_interval })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -87,6 +102,16 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tokio::spawn(purge_sessions(self.state.store.clone()));
+        // Background work beside the API; every node runs it, the database leases keep them from colliding.
+        let connector = self.state.connector.clone();
+        tokio::spawn(connector.clone().run_refresher(self.refresh_interval, Duration::from_secs(300)));
+        let deliverer = crate::webhooks::Deliverer {
+            store: connector.store.clone(),
+            vault: connector.vault.clone(),
+            http: connect::provider_client(),
+            policy: connector.webhooks.clone(),
+        };
+        tokio::spawn(deliverer.run());
         tracing::info!(url = %self.state.public_url, "plugboard listening");
         axum::serve(self.listener, http::router(self.state)).with_graceful_shutdown(shutdown).await
     }
@@ -119,10 +144,14 @@ async fn apply_config_file(store: &DynStore, projects: &Projects, path: &Path) -
         let settings = p.settings();
         settings.validate(&p.id, &projects.builtin)?;
         let clients = p.clients()?;
+        let webhook = p.webhook()?;
         store.upsert_project(&Project { id: p.id.clone(), name: p.name.clone().unwrap_or_else(|| p.id.clone()) }).await?;
         projects.save_settings(&p.id, &settings).await?;
         for (platform, client) in &clients {
             projects.save_client(&p.id, platform, client).await?;
+        }
+        if let Some((url, secret)) = &webhook {
+            store.set_webhook(&p.id, Some(&crate::webhooks::seal(projects.vault(), &p.id, url, secret))).await?;
         }
         tracing::info!(project = %p.id, "applied project settings from the config file");
     }
@@ -130,7 +159,7 @@ async fn apply_config_file(store: &DynStore, projects: &Projects, path: &Path) -
 }
 
 /// The master key from settings, or the one kept in `<data-dir>/master-key` (generated on first start).
-fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
+pub fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
     if let Some(spec) = &settings.master_key {
         return Ok(Vault::from_spec(spec.expose())?);
     }

@@ -60,6 +60,23 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<SecretString>,
 
+    /// How long a provider has to start answering a passthrough call, in seconds (then 504).
+    #[arg(long, env = "PLUGBOARD_PASSTHROUGH_TIMEOUT", default_value_t = 60)]
+    pub passthrough_timeout_secs: u64,
+
+    /// How often the background refresher looks for access tokens about to expire, in seconds.
+    #[arg(long, env = "PLUGBOARD_REFRESH_INTERVAL", default_value_t = 30)]
+    pub refresh_interval_secs: u64,
+
+    /// First retry delay of a failed webhook delivery (and of a failed token refresh), in milliseconds; doubles
+    /// with each attempt, with jitter.
+    #[arg(long, env = "PLUGBOARD_RETRY_BASE_MS", default_value_t = 10_000)]
+    pub retry_base_ms: u64,
+
+    /// A webhook delivery still failing this long after its event is given up and listed as failed, in seconds.
+    #[arg(long, env = "PLUGBOARD_WEBHOOK_GIVE_UP", default_value_t = 259_200)]
+    pub webhook_give_up_secs: u64,
+
     /// OAuth clients by platform; from `PLUGBOARD_OAUTH_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`.
     #[arg(skip)]
     pub oauth_clients: OAuthClients,
@@ -115,5 +132,17 @@ impl Settings {
 
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_secs)
+    }
+
+    /// Retry schedule of webhook deliveries.
+    pub fn delivery_policy(&self) -> crate::webhooks::DeliveryPolicy {
+        let base = Duration::from_millis(self.retry_base_ms.max(1));
+        crate::webhooks::DeliveryPolicy {
+            base_delay: base,
+            max_delay: Duration::from_secs(3600).max(base),
+            give_up_after: Duration::from_secs(self.webhook_give_up_secs),
+            poll: Duration::from_millis(1000.min(self.retry_base_ms.max(50))),
+            ..Default::default()
+        }
     }
 }

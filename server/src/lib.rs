@@ -8,5 +8,7 @@ pub mod demo;
 pub mod http;
 pub mod keys;
 pub mod projects;
+pub mod proxy;
 pub mod store;
 pub mod vault;
+pub mod webhooks;

@@ -57,6 +57,30 @@ enum ProjectAction {
     /// Secret keys of a project.
     #[command(subcommand)]
     Key(KeyAction),
+    /// The project's webhook endpoint and its deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookAction),
+}
+
+#[derive(Subcommand)]
+enum WebhookAction {
+    /// Send the project's events to URL; prints a new signing secret (shown once).
+    Set { id: String, url: String },
+    /// Show the endpoint (never the secret).
+    Show { id: String },
+    /// Stop sending events.
+    Remove { id: String },
+    /// List recent deliveries, newest first.
+    Deliveries {
+        id: String,
+        /// Only the deliveries that were given up.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Deliver again: one event by id, or every failed one.
+    Replay { id: String, event: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -213,12 +237,64 @@ async fn project(settings: Settings, action: ProjectAction) -> Result<(), Box<dy
                 println!("{}\t{}\t{state}", k.hint, k.environment.as_str());
             }
         }
+        ProjectAction::Webhook(action) => webhook(&settings, &store, action).await?,
         ProjectAction::Key(KeyAction::Revoke { id, hint }) => {
             if hint.len() < 10 {
                 return Err("give at least the first 10 characters of the key (e.g. sk_test_Ab)".into());
             }
             let n = store.revoke_keys(&id, &hint).await?;
             println!("revoked {n} key(s) of {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn webhook(settings: &Settings, store: &plugboard::store::DynStore, action: WebhookAction) -> Result<(), Box<dyn std::error::Error>> {
+    use plugboard::{store::DeliveryStatus, webhooks};
+    let id = match &action {
+        WebhookAction::Set { id, .. }
+        | WebhookAction::Show { id }
+        | WebhookAction::Remove { id }
+        | WebhookAction::Deliveries { id, .. }
+        | WebhookAction::Replay { id, .. } => id.clone(),
+    };
+    if store.project_config(&id).await?.is_none() {
+        return Err(format!("no project {id:?}").into());
+    }
+    let now_ms = plugboard::connect::now_ms();
+    match action {
+        WebhookAction::Set { url, .. } => {
+            if !webhooks::valid_url(&url) {
+                return Err(format!("{url:?} is not an http(s) URL").into());
+            }
+            let vault = plugboard::app::open_vault(settings)?;
+            let secret = webhooks::generate_secret();
+            store.set_webhook(&id, Some(&webhooks::seal(&vault, &id, &url, &secret))).await?;
+            println!("events of {id} go to {url}; signing secret (shown only now, store it safely):\n{}", secret.expose());
+        }
+        WebhookAction::Show { .. } => match store.webhook(&id).await? {
+            Some(w) => println!("{}", w.url),
+            None => println!("{id} has no webhook endpoint"),
+        },
+        WebhookAction::Remove { .. } => {
+            store.set_webhook(&id, None).await?;
+            println!("{id} no longer sends webhooks");
+        }
+        WebhookAction::Deliveries { failed, limit, .. } => {
+            let status = failed.then_some(DeliveryStatus::Failed);
+            for d in store.list_deliveries(&id, status, limit.clamp(1, 1000)).await? {
+                let last = match (d.last_status, &d.last_error) {
+                    (_, Some(e)) => e.clone(),
+                    (Some(s), None) => format!("HTTP {s}"),
+                    (None, None) => String::new(),
+                };
+                println!("{}\t{}\t{}\t{} attempt(s)\t{last}", d.id, d.event_type, d.status.as_str(), d.attempts);
+            }
+        }
+        WebhookAction::Replay { event, .. } => {
+            let window = settings.delivery_policy().give_up_after.as_millis() as i64;
+            let n = store.replay_deliveries(&id, event.as_deref(), now_ms, now_ms + window).await?;
+            println!("queued {n} delivery(ies) of {id} again");
         }
     }
     Ok(())

@@ -145,6 +145,10 @@ impl Projects {
         Ok(self.store.set_project_config(project_id, &json).await?)
     }
 
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
     fn client_aad(project_id: &str, platform: &str) -> Vec<u8> {
         format!("oauth-client:{project_id}:{platform}").into_bytes()
     }
@@ -188,6 +192,15 @@ pub struct FileProject {
     /// Own OAuth clients by platform; the secret comes from the environment variable named by `clientSecretEnv`.
     #[serde(default)]
     pub oauth: BTreeMap<String, FileClient>,
+    /// Where the project's events go; the signing secret comes from the environment variable `secretEnv`.
+    pub webhook: Option<FileWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileWebhook {
+    pub url: String,
+    pub secret_env: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +219,19 @@ impl FileProject {
             session_ttl_secs: self.session_ttl_secs,
             custom_integrations: self.custom_integrations.clone(),
         }
+    }
+
+    /// The webhook endpoint and its signing secret, checked.
+    pub fn webhook(&self) -> Result<Option<(String, SecretString)>, ProjectError> {
+        let Some(w) = &self.webhook else { return Ok(None) };
+        let invalid = |message: String| ProjectError::Invalid { project: self.id.clone(), message };
+        if !crate::webhooks::valid_url(&w.url) {
+            return Err(invalid(format!("webhook.url {:?} is not an http(s) URL", w.url)));
+        }
+        let secret = std::env::var(&w.secret_env).ok().filter(|s| s.len() >= 16).ok_or_else(|| {
+            invalid(format!("webhook: environment variable {} must hold the signing secret (16 characters or more)", w.secret_env))
+        })?;
+        Ok(Some((w.url.clone(), SecretString::new(secret))))
     }
 
     pub fn clients(&self) -> Result<Vec<(String, OAuthClient)>, ProjectError> {

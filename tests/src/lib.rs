@@ -20,6 +20,8 @@ use tokio::{net::TcpListener, sync::oneshot};
 
 pub use fantoccini;
 
+pub mod upstream;
+
 /// A running Plugboard server; stops when dropped.
 pub struct TestApp {
     pub url: String,
@@ -42,6 +44,10 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         session_ttl_secs: 900,
         master_key: None,
         config: None,
+        passthrough_timeout_secs: 60,
+        refresh_interval_secs: 30,
+        retry_base_ms: 10_000,
+        webhook_give_up_secs: 259_200,
         oauth_clients: Default::default(),
         extra_integrations: Vec::new(),
     }
@@ -206,4 +212,97 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A client that follows no redirect (the tests look at each hop).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// A widget session for `identity` (what the host backend gets from `/v1/authkit/token`).
+pub async fn session_token(app: &TestApp, identity: &str) -> String {
+    let res = http()
+        .post(format!("{}/v1/authkit/token", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .json(&serde_json::json!({ "identity": identity, "identityType": "user" }))
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(res.status(), 200, "session token");
+    res.json::<plugboard_shared::TokenResponse>().await.expect("token answer").token
+}
+
+/// Connects `platform` with form fields through the widget API; answers the connection record.
+pub async fn connect_fields(app: &TestApp, identity: &str, platform: &str, fields: serde_json::Value) -> plugboard_shared::ConnectionRecord {
+    let token = session_token(app, identity).await;
+    let res = http()
+        .post(format!("{}/v1/widget/connect/{platform}", app.url))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "fields": fields }))
+        .send()
+        .await
+        .expect("connect request");
+    assert_eq!(res.status(), 200, "connect {platform}");
+    res.json().await.expect("a connection record")
+}
+
+/// Runs the whole OAuth flow of `mock-oauth` as the popup and the user would (start, authorize, consent, callback);
+/// answers the connection record.
+pub async fn connect_oauth(app: &TestApp, identity: &str) -> plugboard_shared::ConnectionRecord {
+    let token = session_token(app, identity).await;
+    let c = http();
+    let start: plugboard_shared::OAuthStart = c
+        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
+        .bearer_auth(&token)
+        .body("{}")
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("start answer");
+    let res = c.get(&start.authorize_url).send().await.expect("authorize");
+    let provider_url = res.headers()["location"].to_str().expect("location").to_owned();
+    let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie pair").to_owned();
+    let page = c.get(&provider_url).send().await.expect("consent page").text().await.expect("html");
+    let request = page.split(r#"name="request" value=""#).nth(1).and_then(|s| s.split('"').next()).expect("consent form");
+    let origin = &provider_url[..provider_url.find("/authorize").expect("provider authorize URL")];
+    let res = c
+        .post(format!("{origin}/authorize/decision"))
+        .form(&[("request", request), ("decision", "allow")])
+        .send()
+        .await
+        .expect("decision");
+    let back = res.headers()["location"].to_str().expect("redirect back").to_owned();
+    let res = c.get(back).header("cookie", cookie).send().await.expect("callback");
+    assert_eq!(res.status(), 200, "callback");
+    let state: plugboard_shared::FlowState = c
+        .get(format!("{}/v1/widget/oauth/flows/{}", app.url, start.flow_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("flow")
+        .json()
+        .await
+        .expect("flow state");
+    state.connection.expect("the flow connected")
+}
+
+/// Sends a request with exactly this request line (no client-side path normalisation, unlike reqwest);
+/// answers the status code and body.
+pub async fn raw_request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
 }

@@ -1,5 +1,5 @@
 //! In-memory catalog search: case- and accent-insensitive, over name, id, category and aliases; prefix matches
-//! rank before substring matches.
+//! rank before substring matches, and matches in the name before matches elsewhere.
 
 use super::Integration;
 
@@ -69,12 +69,16 @@ impl Index {
             } else {
                 let keys = &self.keys[i];
                 let word_prefix = |k: &String| k.split([' ', '-', '.']).any(|w| w.starts_with(&needle));
+                // The name's start, then a word of the name ("Google Calendar" for "calendar"), then a word of the
+                // id, category or aliases, then anywhere.
                 if keys[0].starts_with(&needle) {
                     0
-                } else if keys.iter().any(word_prefix) {
+                } else if word_prefix(&keys[0]) {
                     1
-                } else if keys.iter().any(|k| k.contains(&needle)) {
+                } else if keys[1..].iter().any(word_prefix) {
                     2
+                } else if keys.iter().any(|k| k.contains(&needle)) {
+                    3
                 } else {
                     continue;
                 }

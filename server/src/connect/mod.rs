@@ -4,6 +4,8 @@
 pub mod fields;
 pub mod inject;
 pub mod oauth;
+pub mod refresh;
+pub mod revoke;
 pub mod verify;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -69,6 +71,13 @@ pub struct Connector {
     /// Provider calls: no redirects followed (SSRF), bounded time.
     pub http: reqwest::Client,
     pub public_url: Arc<str>,
+    /// Names this process in refresh leases (diagnostics only; each refresh adds a random suffix).
+    pub node_id: String,
+    pub refresh_locks: refresh::LocalLocks,
+    /// Retry schedule after a transient refresh failure.
+    pub refresh_backoff: crate::webhooks::DeliveryPolicy,
+    /// When events written now are given up if undeliverable.
+    pub webhooks: crate::webhooks::DeliveryPolicy,
 }
 
 pub fn provider_client() -> reqwest::Client {
@@ -203,15 +212,28 @@ impl Connector {
                 created_at: now,
                 updated_at: now,
                 deleted: false,
+                secret_version: 0,
+                token_expires_at: None,
+                refreshable: false,
+                refresh_failures: 0,
+                next_refresh_at: None,
             }
         });
         row.name = name;
         row.config = config;
         row.state = ConnectionState::Operational;
         row.sealed = self.vault.seal_credentials(creds, &row.id);
+        row.token_expires_at = creds.expires_at;
+        row.refreshable = creds.refresh_token.is_some();
         row.version += 1;
         row.updated_at = now;
         row
+    }
+
+    /// The webhook event of saving `row`: `connection.updated` for a reconnect, else `connection.created`.
+    pub fn saved_event(&self, row: &ConnectionRow, update: bool) -> crate::store::OutboxEvent {
+        let kind = if update { crate::webhooks::EventType::Updated } else { crate::webhooks::EventType::Created };
+        crate::webhooks::event(kind, row, &self.webhooks)
     }
 
     /// `POST /v1/widget/connect/{platform}`: API key, basic, custom fields, client credentials or nothing.
@@ -232,7 +254,7 @@ impl Connector {
         }
         let update = previous.is_some();
         let row = self.build_row(&owner, entry, name, config, &creds, previous);
-        self.store.save_connection(&row, update, None).await?;
+        self.store.save_connection(&row, update, None, Some(&self.saved_event(&row, update))).await?;
         tracing::info!(platform, key = %row.key, update, "connection saved");
         Ok(record(&row))
     }

@@ -217,7 +217,7 @@ impl Connector {
         let update = previous.is_some();
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
         let row = self.build_row(&owner, entry, name, flow.config.clone(), &creds, previous);
-        self.store.save_connection(&row, update, Some(&flow.id)).await.map_err(|e| (500, e.to_string()))?;
+        self.store.save_connection(&row, update, Some(&flow.id), Some(&self.saved_event(&row, update))).await.map_err(|e| (500, e.to_string()))?;
         tracing::info!(platform = %flow.platform, key = %row.key, update, "oauth connection saved");
         Ok(row.key)
     }
@@ -279,7 +279,7 @@ impl CallbackFailure {
     }
 }
 
-fn auth_type(t: TokenAuth) -> AuthType {
+pub(super) fn auth_type(t: TokenAuth) -> AuthType {
     match t {
         TokenAuth::ClientSecretBasic => AuthType::BasicAuth,
         TokenAuth::ClientSecretPost => AuthType::RequestBody,

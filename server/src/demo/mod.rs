@@ -100,6 +100,7 @@ apiBaseUrl = "{provider_url}/api"
 [oauth]
 authorizationUrl = "{provider_url}/authorize"
 tokenUrl = "{provider_url}/token"
+revokeUrl = "{provider_url}/revoke"
 scopes = ["profile", "email"]
 tokenAuth = "client_secret_basic"
 pkce = true

@@ -64,12 +64,26 @@ pub struct Counters {
     pub token_requests: AtomicU64,
     pub codes_exchanged: AtomicU64,
     pub refreshes: AtomicU64,
+    pub revocations: AtomicU64,
+    pub api_calls: AtomicU64,
+}
+
+/// Behaviour the tests change while the provider runs.
+#[derive(Debug, Default)]
+pub struct Knobs {
+    /// Lifetime of tokens issued from now on; 0 = the configured `access_ttl_secs`.
+    pub access_ttl_secs: AtomicU64,
+    /// Milliseconds the token endpoint takes to answer (a slow provider widens race windows).
+    pub token_delay_ms: AtomicU64,
+    /// The next N token requests fail with a 503 (an outage).
+    pub fail_token_requests: AtomicU64,
 }
 
 #[derive(Clone)]
 pub struct MockProvider {
     pub config: Arc<ProviderConfig>,
     pub counters: Arc<Counters>,
+    pub knobs: Arc<Knobs>,
     tokens: Arc<Mutex<Tokens>>,
     /// When set, the authorization response carries this `iss` instead of the real one (a mix-up attack).
     pub iss_override: Arc<Mutex<Option<String>>>,
@@ -95,7 +109,13 @@ fn escape(s: &str) -> String {
 
 impl MockProvider {
     pub fn new(config: ProviderConfig) -> Self {
-        Self { config: Arc::new(config), counters: Default::default(), tokens: Default::default(), iss_override: Default::default() }
+        Self {
+            config: Arc::new(config),
+            counters: Default::default(),
+            knobs: Default::default(),
+            tokens: Default::default(),
+            iss_override: Default::default(),
+        }
     }
 
     pub fn router(&self) -> Router {
@@ -103,6 +123,7 @@ impl MockProvider {
             .route("/authorize", get(authorize))
             .route("/authorize/decision", post(decide))
             .route("/token", post(token))
+            .route("/revoke", post(revoke))
             .route("/api/me", get(me))
             .route("/api/key-check", get(key_check))
             .with_state(self.clone())
@@ -116,12 +137,29 @@ impl MockProvider {
         }
     }
 
+    /// Makes every refresh token invalid (the user revoked the app at the provider).
+    pub fn revoke_refresh_tokens(&self) {
+        let mut t = self.tokens.lock().expect("lock");
+        for valid in t.refresh.values_mut() {
+            *valid = false;
+        }
+    }
+
+    /// Whether `token` is a live access token.
+    pub fn access_token_valid(&self, token: &str) -> bool {
+        self.tokens.lock().expect("lock").access.get(token).is_some_and(|&exp| exp > now())
+    }
+
     fn issue(&self, t: &mut Tokens) -> serde_json::Value {
         let access = format!("mock-at-{}", random());
         let refresh = format!("mock-rt-{}", random());
-        t.access.insert(access.clone(), now() + self.config.access_ttl_secs);
+        let ttl = match self.knobs.access_ttl_secs.load(Ordering::SeqCst) {
+            0 => self.config.access_ttl_secs,
+            n => n,
+        };
+        t.access.insert(access.clone(), now() + ttl);
         t.refresh.insert(refresh.clone(), true);
-        json!({ "access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": self.config.access_ttl_secs })
+        json!({ "access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": ttl })
     }
 }
 
@@ -229,6 +267,14 @@ fn client_ok(p: &MockProvider, headers: &HeaderMap, form: &HashMap<String, Strin
 
 async fn token(State(p): State<MockProvider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
     p.counters.token_requests.fetch_add(1, Ordering::SeqCst);
+    let delay = p.knobs.token_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    let outage = p.knobs.fail_token_requests.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    if outage {
+        return (StatusCode::SERVICE_UNAVAILABLE, Html("<h1>503 Service Unavailable</h1>")).into_response();
+    }
     if !client_ok(&p, &headers, &form) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
     }
@@ -292,9 +338,25 @@ async fn token(State(p): State<MockProvider>, headers: HeaderMap, Form(form): Fo
     }
 }
 
+/// RFC 7009: revokes a refresh or access token (and, for a refresh token, nothing else); client authenticated.
+async fn revoke(State(p): State<MockProvider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+    if !client_ok(&p, &headers, &form) {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
+    }
+    let token = form.get("token").cloned().unwrap_or_default();
+    let mut t = p.tokens.lock().expect("lock");
+    t.access.remove(&token);
+    if let Some(valid) = t.refresh.get_mut(&token) {
+        *valid = false;
+    }
+    p.counters.revocations.fetch_add(1, Ordering::SeqCst);
+    StatusCode::OK.into_response()
+}
+
 async fn me(State(p): State<MockProvider>, headers: HeaderMap) -> Response {
+    p.counters.api_calls.fetch_add(1, Ordering::SeqCst);
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let valid = token.and_then(|t| p.tokens.lock().expect("lock").access.get(t).copied()).is_some_and(|exp| exp > now());
+    let valid = token.is_some_and(|t| p.access_token_valid(t));
     if valid {
         Json(json!({ "id": "mock-user-1", "name": "Mock User" })).into_response()
     } else {

@@ -33,6 +33,15 @@ pub enum ApiError {
     ProviderRefused(String),
     #[error("{0}")]
     ProviderFailed(String),
+    /// The provider did not answer in time (504).
+    #[error("{0}")]
+    ProviderTimeout(String),
+    /// The request conflicts with the state of what it names (409), e.g. a connection that must be reconnected.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Try again shortly (503).
+    #[error("{0}")]
+    Unavailable(String),
     /// Logged in full; the client only learns that something went wrong on our side.
     #[error("internal error")]
     Internal(String),
@@ -55,6 +64,9 @@ impl ApiError {
             Self::NotConfigured(_) => (StatusCode::CONFLICT, "integration_not_configured"),
             Self::ProviderRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "provider_refused"),
             Self::ProviderFailed(_) => (StatusCode::BAD_GATEWAY, "provider_failed"),
+            Self::ProviderTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "provider_timeout"),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

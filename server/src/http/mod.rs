@@ -6,7 +6,9 @@ pub mod error;
 mod extract;
 mod integrations;
 mod oauth_pages;
+mod passthrough;
 mod token;
+mod vault;
 mod widget;
 
 use std::{sync::Arc, time::Duration};
@@ -15,7 +17,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::{header, HeaderName, HeaderValue},
     middleware,
-    routing::{get, post},
+    routing::{any, get, post},
     Router,
 };
 use tower::ServiceBuilder;
@@ -39,6 +41,24 @@ pub struct AppState {
     pub public_url: Arc<str>,
     pub session_ttl: Duration,
     pub connector: Arc<Connector>,
+    /// Passthrough calls: pooled, no redirects followed, no decompression (bytes pass as the provider sent them).
+    pub passthrough: reqwest::Client,
+    /// How long the provider has to start answering a passthrough call.
+    pub passthrough_timeout: Duration,
+}
+
+/// The passthrough's client: keeps connections to providers alive, follows no redirect (a redirect could lead
+/// off the catalog's host), and bounds connecting and stalls; the overall wait is bounded per request.
+pub fn passthrough_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .user_agent(concat!("Plugboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with default TLS settings builds")
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -53,9 +73,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/widget/connect/{platform}", post(connect::connect_with_fields))
         .route("/v1/widget/oauth/{platform}/start", post(connect::start_oauth))
         .route("/v1/widget/oauth/flows/{id}", get(connect::get_flow))
+        .route("/v1/vault/connections", get(vault::list_connections))
+        .route("/v1/vault/connections/{key}", get(vault::get_connection).delete(vault::delete_connection))
         .layer(DefaultBodyLimit::max(64 * 1024));
+    // Not compressed, not size-limited: bodies stream through as the provider and the caller send them.
+    let passthrough = Router::new()
+        .route("/v1/passthrough/{platform}", any(passthrough::passthrough))
+        .route("/v1/passthrough/{platform}/{*path}", any(passthrough::passthrough));
 
-    Router::new()
+    let pages = Router::new()
         .merge(api)
         .route("/widget", get(widget::index))
         .route("/widget/", get(widget::index))
@@ -66,6 +92,12 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/callback.js", get(oauth_pages::callback_js))
         .route("/assets/logos/{file}", get(assets::logo))
         .route("/healthz", get(|| async { "ok" }))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)));
+
+    Router::new()
+        .merge(pages)
+        .merge(passthrough)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
@@ -89,9 +121,7 @@ pub fn router(state: AppState) -> Router {
                     header::REFERRER_POLICY,
                     HeaderValue::from_static("no-referrer"),
                 ))
-                .layer(CompressionLayer::new())
                 .layer(middleware::from_fn(error::render_errors))
-                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
                 .layer(CatchPanicLayer::custom(|_| {
                     axum::response::IntoResponse::into_response(error::ApiError::Internal("handler panicked".into()))
                 })),

@@ -93,6 +93,106 @@ pub struct ConnectionRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted: bool,
+    /// Bumped by the store whenever the sealed secrets change (a refresher compares it to know whether another
+    /// process already refreshed).
+    pub secret_version: i64,
+    /// When the access token expires (unix seconds), in the clear so the refresher can find what is due.
+    pub token_expires_at: Option<i64>,
+    /// The secrets hold a refresh token.
+    pub refreshable: bool,
+    /// Transient refresh failures in a row, and when the next attempt may run (unix seconds).
+    pub refresh_failures: i64,
+    pub next_refresh_at: Option<i64>,
+}
+
+/// What `GET /v1/vault/connections` filters on; the project and environment come from the secret key.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub project_id: String,
+    pub environment: Option<Environment>,
+    pub identity: Option<String>,
+    pub identity_type: Option<IdentityType>,
+    pub platform: Option<String>,
+}
+
+/// How a refresh that held the lease ended.
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    /// New tokens: stored, state operational, failures cleared.
+    Refreshed { sealed: Sealed, token_expires_at: Option<i64>, refreshable: bool },
+    /// The provider refused (`Failed`) or could not be reached (`Degraded`, retried at `next_refresh_at`).
+    Failed { state: ConnectionState, failures: i64, next_refresh_at: Option<i64> },
+}
+
+/// An event for the webhook outbox, written in the same transaction as the change it reports — and only when the
+/// project has a webhook endpoint.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub id: String,
+    pub project_id: String,
+    pub event_type: String,
+    pub body: String,
+    /// Unix milliseconds, as every outbox time.
+    pub created_at: i64,
+    pub give_up_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "delivered" => Some(Self::Delivered),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// An outbox entry and how its delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: String,
+    pub project_id: String,
+    pub event_type: String,
+    pub body: String,
+    pub created_at: i64,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub give_up_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone)]
+pub enum DeliveryOutcome {
+    Delivered { status: i64, at: i64 },
+    Retry { status: Option<i64>, error: String, at: i64 },
+    GiveUp { status: Option<i64>, error: String },
+}
+
+/// A project's webhook endpoint; the signing secret sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRow {
+    pub url: String,
+    pub sealed: Sealed,
 }
 
 /// An OAuth authorization-code flow in progress (SPEC §3.4): lives in the database so any node can finish it.
@@ -156,10 +256,35 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64>;
 
     /// Inserts (or, with `update`, replaces the secrets, name and state of) a connection and, in the same
-    /// transaction, marks `flow_id` connected to it.
-    async fn save_connection(&self, row: &ConnectionRow, update: bool, flow_id: Option<&str>) -> StoreResult<()>;
+    /// transaction, marks `flow_id` connected to it and queues `event` (when the project has a webhook).
+    async fn save_connection(&self, row: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>) -> StoreResult<()>;
     async fn get_connection(&self, key: &str) -> StoreResult<Option<ConnectionRow>>;
     async fn count_connections(&self, project_id: &str) -> StoreResult<u64>;
+    /// Live (not deleted) connections matching `filter`, newest first: one page and the total.
+    async fn list_connections(&self, filter: &ConnectionFilter, offset: u64, limit: u64) -> StoreResult<(Vec<ConnectionRow>, u64)>;
+    /// Marks a live connection deleted and queues `event`; `false` when it was already gone.
+    async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool>;
+
+    /// Takes the refresh lease of a connection until `until_ms` if nobody holds an unexpired one. Works across
+    /// processes and nodes: the database decides, with one conditional update.
+    async fn try_lease(&self, id: &str, owner: &str, now_ms: i64, until_ms: i64) -> StoreResult<bool>;
+    async fn release_lease(&self, id: &str, owner: &str) -> StoreResult<()>;
+    /// Records a refresh and releases the lease, only if `owner` still holds it (a lease that expired mid-refresh
+    /// and was taken by another process must not be overwritten); queues `event` in the same transaction.
+    async fn finish_refresh(&self, id: &str, owner: &str, outcome: &RefreshOutcome, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool>;
+    /// Keys of live, refreshable, not failed connections whose token expires before `before` (unix seconds) and
+    /// whose backoff allows a try at `now`.
+    async fn due_refreshes(&self, before: i64, now: i64, limit: u64) -> StoreResult<Vec<String>>;
+
+    async fn set_webhook(&self, project_id: &str, webhook: Option<&WebhookRow>) -> StoreResult<()>;
+    async fn webhook(&self, project_id: &str) -> StoreResult<Option<WebhookRow>>;
+    /// Leases up to `limit` pending deliveries that are due, so one worker (of any node) attempts each.
+    async fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: u64) -> StoreResult<Vec<OutboxRow>>;
+    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> StoreResult<()>;
+    /// A project's outbox, newest first, optionally only one status.
+    async fn list_deliveries(&self, project_id: &str, status: Option<DeliveryStatus>, limit: u64) -> StoreResult<Vec<OutboxRow>>;
+    /// Queues deliveries again: the one event `event_id`, or every failed one; answers how many.
+    async fn replay_deliveries(&self, project_id: &str, event_id: Option<&str>, now_ms: i64, give_up_at: i64) -> StoreResult<u64>;
 
     async fn insert_flow(&self, flow: &FlowRow) -> StoreResult<()>;
     async fn get_flow(&self, id: &str) -> StoreResult<Option<FlowRow>>;

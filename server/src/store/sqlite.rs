@@ -12,7 +12,8 @@ use plugboard_shared::{ConnectionState, FlowStatus, IdentityType};
 use sqlx::sqlite::SqliteRow;
 
 use super::{
-    ConnectionRow, Consumed, FlowRow, KeyGrant, KeyInfo, Project, ProjectClientRow, Session, Store, StoreError, StoreResult,
+    ConnectionFilter, ConnectionRow, Consumed, DeliveryOutcome, DeliveryStatus, FlowRow, KeyGrant, KeyInfo, OutboxEvent,
+    OutboxRow, Project, ProjectClientRow, RefreshOutcome, Session, Store, StoreError, StoreResult, WebhookRow,
 };
 use crate::{keys::Environment, vault::Sealed};
 
@@ -62,7 +63,48 @@ fn connection_row(row: &SqliteRow) -> StoreResult<ConnectionRow> {
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
         deleted: row.get::<Option<i64>, _>("deleted_at").is_some(),
+        secret_version: row.get("secret_version"),
+        token_expires_at: row.get("token_expires_at"),
+        refreshable: row.get::<i64, _>("refreshable") != 0,
+        refresh_failures: row.get("refresh_failures"),
+        next_refresh_at: row.get("next_refresh_at"),
     })
+}
+
+fn outbox_row(row: &SqliteRow) -> StoreResult<OutboxRow> {
+    let status: String = row.get("status");
+    Ok(OutboxRow {
+        id: row.get("id"),
+        project_id: row.get("project_id"),
+        event_type: row.get("event_type"),
+        body: row.get("body"),
+        created_at: row.get("created_at"),
+        status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown delivery status {status:?}")))?,
+        attempts: row.get("attempts"),
+        next_attempt_at: row.get("next_attempt_at"),
+        give_up_at: row.get("give_up_at"),
+        last_status: row.get("last_status"),
+        last_error: row.get("last_error"),
+        delivered_at: row.get("delivered_at"),
+    })
+}
+
+/// Queues `event` inside `tx`, only when the project has a webhook endpoint (decided in the same transaction).
+async fn queue_event(tx: &mut sqlx::SqliteConnection, event: Option<&OutboxEvent>) -> StoreResult<()> {
+    let Some(e) = event else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO webhook_outbox (id, project_id, event_type, body, created_at, status, next_attempt_at, give_up_at)
+         SELECT $1, $2, $3, $4, $5, 'pending', $5, $6 WHERE EXISTS (SELECT 1 FROM webhooks WHERE project_id = $2)",
+    )
+    .bind(&e.id)
+    .bind(&e.project_id)
+    .bind(&e.event_type)
+    .bind(&e.body)
+    .bind(e.created_at)
+    .bind(e.give_up_at)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 fn flow_status(s: &str) -> StoreResult<FlowStatus> {
@@ -312,12 +354,14 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn save_connection(&self, c: &ConnectionRow, update: bool, flow_id: Option<&str>) -> StoreResult<()> {
+    async fn save_connection(&self, c: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         if update {
             let done = sqlx::query(
                 "UPDATE connections SET name = $1, state = $2, config = $3, secret_key_id = $4, secret_nonce = $5,
-                        secret_ciphertext = $6, version = $7, updated_at = $8
+                        secret_ciphertext = $6, version = $7, updated_at = $8, token_expires_at = $10,
+                        refreshable = $11, secret_version = secret_version + 1, refresh_failures = 0,
+                        next_refresh_at = NULL
                  WHERE id = $9 AND deleted_at IS NULL",
             )
             .bind(&c.name)
@@ -329,6 +373,8 @@ impl Store for SqliteStore {
             .bind(c.version)
             .bind(c.updated_at)
             .bind(&c.id)
+            .bind(c.token_expires_at)
+            .bind(i64::from(c.refreshable))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() != 1 {
@@ -338,8 +384,8 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT INTO connections (id, key, project_id, environment, platform, identity, identity_type, name,
                         state, config, secret_key_id, secret_nonce, secret_ciphertext, is_oauth, version, created_at,
-                        updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                        updated_at, token_expires_at, refreshable)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
             )
             .bind(&c.id)
             .bind(&c.key)
@@ -358,9 +404,12 @@ impl Store for SqliteStore {
             .bind(c.version)
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(c.token_expires_at)
+            .bind(i64::from(c.refreshable))
             .execute(&mut *tx)
             .await?;
         }
+        queue_event(&mut tx, event).await?;
         if let Some(flow) = flow_id {
             sqlx::query("UPDATE oauth_flows SET status = 'connected', connection_key = $1 WHERE id = $2")
                 .bind(&c.key)
@@ -473,5 +522,232 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn list_connections(&self, f: &ConnectionFilter, offset: u64, limit: u64) -> StoreResult<(Vec<ConnectionRow>, u64)> {
+        // NULL parameters match everything, so one statement serves every combination of filters.
+        const WHERE: &str = "WHERE project_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR environment = $2)
+             AND ($3 IS NULL OR identity = $3) AND ($4 IS NULL OR identity_type = $4) AND ($5 IS NULL OR platform = $5)";
+        let env = f.environment.map(|e| e.as_str());
+        let it = f.identity_type.map(|t| t.as_str());
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM connections {WHERE}"))
+            .bind(&f.project_id)
+            .bind(env)
+            .bind(&f.identity)
+            .bind(it)
+            .bind(&f.platform)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(&format!("SELECT * FROM connections {WHERE} ORDER BY created_at DESC, id LIMIT $6 OFFSET $7"))
+            .bind(&f.project_id)
+            .bind(env)
+            .bind(&f.identity)
+            .bind(it)
+            .bind(&f.platform)
+            .bind(limit as i64)
+            .bind(offset as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((rows.iter().map(connection_row).collect::<StoreResult<_>>()?, total as u64))
+    }
+
+    async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE connections SET deleted_at = $1, updated_at = $1, version = version + 1 WHERE id = $2 AND deleted_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        queue_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn try_lease(&self, id: &str, owner: &str, now_ms: i64, until_ms: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET lease_owner = $1, lease_until = $2
+             WHERE id = $3 AND (lease_until IS NULL OR lease_until < $4)",
+        )
+        .bind(owner)
+        .bind(until_ms)
+        .bind(id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, id: &str, owner: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_refresh(&self, id: &str, owner: &str, outcome: &RefreshOutcome, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = match outcome {
+            RefreshOutcome::Refreshed { sealed, token_expires_at, refreshable } => {
+                sqlx::query(
+                    "UPDATE connections SET secret_key_id = $1, secret_nonce = $2, secret_ciphertext = $3,
+                            token_expires_at = $4, refreshable = $5, secret_version = secret_version + 1,
+                            state = 'operational', refresh_failures = 0, next_refresh_at = NULL,
+                            lease_owner = NULL, lease_until = NULL
+                     WHERE id = $6 AND lease_owner = $7 AND deleted_at IS NULL",
+                )
+                .bind(&sealed.key_id)
+                .bind(&sealed.nonce)
+                .bind(&sealed.ciphertext)
+                .bind(token_expires_at)
+                .bind(i64::from(*refreshable))
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+            }
+            RefreshOutcome::Failed { state, failures, next_refresh_at } => {
+                sqlx::query(
+                    "UPDATE connections SET state = $1, refresh_failures = $2, next_refresh_at = $3,
+                            updated_at = CASE WHEN state = $1 THEN updated_at ELSE $4 END,
+                            lease_owner = NULL, lease_until = NULL
+                     WHERE id = $5 AND lease_owner = $6 AND deleted_at IS NULL",
+                )
+                .bind(state.as_str())
+                .bind(failures)
+                .bind(next_refresh_at)
+                .bind(now_ms)
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        queue_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn due_refreshes(&self, before: i64, now: i64, limit: u64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT key FROM connections
+             WHERE refreshable = 1 AND deleted_at IS NULL AND state <> 'failed' AND token_expires_at < $1
+               AND (next_refresh_at IS NULL OR next_refresh_at <= $2)
+             ORDER BY token_expires_at LIMIT $3",
+        )
+        .bind(before)
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn set_webhook(&self, project_id: &str, webhook: Option<&WebhookRow>) -> StoreResult<()> {
+        match webhook {
+            None => {
+                sqlx::query("DELETE FROM webhooks WHERE project_id = $1").bind(project_id).execute(&self.pool).await?;
+            }
+            Some(w) => {
+                sqlx::query(
+                    "INSERT INTO webhooks (project_id, url, secret_key_id, secret_nonce, secret_ciphertext, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (project_id) DO UPDATE SET url = excluded.url, secret_key_id = excluded.secret_key_id,
+                        secret_nonce = excluded.secret_nonce, secret_ciphertext = excluded.secret_ciphertext",
+                )
+                .bind(project_id)
+                .bind(&w.url)
+                .bind(&w.sealed.key_id)
+                .bind(&w.sealed.nonce)
+                .bind(&w.sealed.ciphertext)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn webhook(&self, project_id: &str) -> StoreResult<Option<WebhookRow>> {
+        let row = sqlx::query("SELECT * FROM webhooks WHERE project_id = $1").bind(project_id).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| WebhookRow { url: r.get("url"), sealed: sealed(&r) }))
+    }
+
+    async fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: u64) -> StoreResult<Vec<OutboxRow>> {
+        let rows = sqlx::query(
+            "UPDATE webhook_outbox SET lease_until = $1
+             WHERE id IN (SELECT id FROM webhook_outbox
+                          WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+                          ORDER BY next_attempt_at LIMIT $3)
+               AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2)
+             RETURNING *",
+        )
+        .bind(lease_until_ms)
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_row).collect()
+    }
+
+    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> StoreResult<()> {
+        let q = match outcome {
+            DeliveryOutcome::Delivered { status, at } => sqlx::query(
+                "UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, last_status = $1,
+                        last_error = NULL, delivered_at = $2, lease_until = NULL WHERE id = $3",
+            )
+            .bind(*status)
+            .bind(*at),
+            DeliveryOutcome::Retry { status, error, at } => sqlx::query(
+                "UPDATE webhook_outbox SET attempts = attempts + 1, last_status = $1, last_error = $2,
+                        next_attempt_at = $3, lease_until = NULL WHERE id = $4",
+            )
+            .bind(*status)
+            .bind(error)
+            .bind(*at),
+            DeliveryOutcome::GiveUp { status, error } => sqlx::query(
+                "UPDATE webhook_outbox SET status = 'failed', attempts = attempts + 1, last_status = $1,
+                        last_error = $2, lease_until = NULL WHERE id = $3",
+            )
+            .bind(*status)
+            .bind(error),
+        };
+        q.bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn list_deliveries(&self, project_id: &str, status: Option<DeliveryStatus>, limit: u64) -> StoreResult<Vec<OutboxRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM webhook_outbox WHERE project_id = $1 AND ($2 IS NULL OR status = $2)
+             ORDER BY created_at DESC, id LIMIT $3",
+        )
+        .bind(project_id)
+        .bind(status.map(DeliveryStatus::as_str))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_row).collect()
+    }
+
+    async fn replay_deliveries(&self, project_id: &str, event_id: Option<&str>, now_ms: i64, give_up_at: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_outbox SET status = 'pending', next_attempt_at = $1, give_up_at = $2, lease_until = NULL
+             WHERE project_id = $3 AND (($4 IS NULL AND status = 'failed') OR id = $4)",
+        )
+        .bind(now_ms)
+        .bind(give_up_at)
+        .bind(project_id)
+        .bind(event_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

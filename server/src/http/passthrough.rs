@@ -1,0 +1,127 @@
+//! `ANY /v1/passthrough/{platform}/{*path}` (SPEC §3.7): the host backend calls the provider's API with nothing
+//! but a connection key. Method, query, safe headers and body are forwarded — bodies streamed both ways — with
+//! fresh credentials injected as the catalog says; a 401 is answered by one refresh and one retry.
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{header, HeaderMap},
+    response::Response,
+};
+
+use super::{error::ApiError, extract::SecretAuth, vault::owned_connection, AppState};
+use crate::{
+    catalog::Inject,
+    connect::{fields, inject, refresh::RefreshError},
+    proxy,
+    vault::Credentials,
+};
+
+/// Request bodies up to this size are kept so a 401 can be retried after a refresh; larger ones are streamed
+/// straight through (and a 401 on them is answered as is).
+const REPLAY_MAX: usize = 256 * 1024;
+const PREFIX: &str = "/v1/passthrough/";
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::NotFound => Self::NotFound("no such connection".into()),
+            RefreshError::Refused(m) => Self::Conflict { code: "connection_failed", message: m },
+            RefreshError::Transient(m) => Self::ProviderFailed(m),
+            RefreshError::Busy => Self::Unavailable(e.to_string()),
+            RefreshError::Store(e) => Self::Internal(e.to_string()),
+            RefreshError::Vault(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+fn connection_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    ["x-one-connection-key", "x-pica-connection-key"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing_connection_key", "send the connection's key in X-One-Connection-Key"))
+}
+
+/// The request body, kept in memory when small enough to send twice.
+enum Outgoing {
+    Replayable(Bytes),
+    Streamed(Option<Body>),
+}
+
+impl Outgoing {
+    fn take(&mut self) -> reqwest::Body {
+        match self {
+            Self::Replayable(bytes) => reqwest::Body::from(bytes.clone()),
+            Self::Streamed(body) => body.take().map_or_else(|| reqwest::Body::from(Bytes::new()), |b| reqwest::Body::wrap_stream(b.into_data_stream())),
+        }
+    }
+}
+
+pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretAuth, req: Request) -> Result<Response, ApiError> {
+    let rest = req.uri().path().strip_prefix(PREFIX).unwrap_or_default().to_owned();
+    let (platform, raw_path) = rest.split_once('/').unwrap_or((&rest, ""));
+    let row = owned_connection(&app, &grant, connection_key(req.headers())?).await?;
+    if row.platform != platform {
+        return Err(ApiError::bad_request("platform_mismatch", format!("this connection is for {:?}, not {platform:?}", row.platform)));
+    }
+    let view = app.projects.view(&grant.project.id).await?;
+    let entry = view.catalog.get(platform).ok_or_else(|| ApiError::NotFound(format!("no integration {platform:?}")))?;
+    let inject = entry.inject.clone().or_else(|| row.is_oauth.then(inject::default_for_oauth));
+    let base = fields::render(&entry.api_base_url, &row.config);
+    let mut url = proxy::target(&base, raw_path, req.uri().query()).map_err(|m| ApiError::bad_request("invalid_path", m))?;
+    if let Some(Inject::Query { name, .. }) = &inject {
+        // The caller cannot supply (or override) the credential parameter itself.
+        let kept: Vec<(String, String)> = url.query_pairs().filter(|(k, _)| k != name).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+    }
+
+    let (parts, body) = req.into_parts();
+    let headers = proxy::request_headers(&parts.headers);
+    let length = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+    let mut outgoing = match (length, chunked) {
+        (None | Some(0), false) => Outgoing::Replayable(Bytes::new()),
+        (Some(n), false) if n <= REPLAY_MAX => Outgoing::Replayable(
+            axum::body::to_bytes(body, REPLAY_MAX).await.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?,
+        ),
+        _ => Outgoing::Streamed(Some(body)),
+    };
+
+    let (row, creds) = app.connector.fresh_credentials(row).await?;
+    let send = |creds: Credentials, body: reqwest::Body| {
+        let mut request = app.passthrough.request(parts.method.clone(), url.clone()).headers(headers.clone()).body(body);
+        if let Some(how) = &inject {
+            request = inject::apply(request, how, &inject::template_values(&row.config, &creds));
+        }
+        let timeout = app.passthrough_timeout;
+        let name = entry.name.clone();
+        async move {
+            match tokio::time::timeout(timeout, request.send()).await {
+                Err(_) => Err(ApiError::ProviderTimeout(format!("{name} did not answer within {} s", timeout.as_secs()))),
+                Ok(Err(e)) if e.is_timeout() => Err(ApiError::ProviderTimeout(format!("{name} did not answer in time"))),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e.without_url(), "passthrough request failed");
+                    Err(ApiError::ProviderFailed(format!("could not reach {name}")))
+                }
+                Ok(Ok(res)) => Ok(res),
+            }
+        }
+    };
+    let mut res = send(creds, outgoing.take()).await?;
+    if res.status() == reqwest::StatusCode::UNAUTHORIZED && row.refreshable && matches!(outgoing, Outgoing::Replayable(_)) {
+        let (_, fresh) = app.connector.refresh(&row.key, row.secret_version).await?;
+        res = send(fresh, outgoing.take()).await?;
+    }
+
+    let status = res.status();
+    let headers = proxy::response_headers(res.headers());
+    let mut out = Response::new(Body::from_stream(res.bytes_stream()));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}

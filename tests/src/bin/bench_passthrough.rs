@@ -1,0 +1,182 @@
+//! `scripts/bench-passthrough`: requests/s and latency of one small JSON API call made (a) to a local upstream
+//! directly, (b) through Plugboard's passthrough (release binary, separate process, credential injected from the
+//! vault), (c) through nginx `proxy_pass` with upstream keep-alive — same load generator (wrk), same settings, one
+//! run. Prints numbers and ratios; asserts nothing.
+//!
+//! Environment: `BENCH_SECS` (default 10) per target, `BENCH_CONNECTIONS` (default 32), `PLUGBOARD_BIN`.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use plugboard::keys::{Environment, SecretKey};
+use plugboard_tests::upstream::spawn_upstream;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port(ip: &str) -> SocketAddr {
+    TcpListener::bind(format!("{ip}:0")).and_then(|l| l.local_addr()).expect("a free port")
+}
+
+async fn wait_up(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(url).await.is_err() {
+        assert!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn millis(s: &str) -> f64 {
+    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn wrk(url: &str, headers: &[String], secs: u64, connections: u64) -> Run {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t2", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().expect("wrk runs (scripts/bench-passthrough installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("Non-2xx"), "errors while benchmarking {url}:\n{text}");
+    let field = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim).map(str::to_owned));
+    Run {
+        rps: field("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or(f64::NAN),
+        p50_ms: field("50%").map(|v| millis(&v)).unwrap_or(f64::NAN),
+        p99_ms: field("99%").map(|v| millis(&v)).unwrap_or(f64::NAN),
+    }
+}
+
+fn nginx_conf(dir: &Path, listen: SocketAddr, upstream: SocketAddr) -> String {
+    let d = dir.display();
+    format!(
+        "worker_processes auto;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+           upstream up {{ server {upstream}; keepalive 128; }}\n\
+           server {{ listen {listen}; location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}\n}}\n"
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let connections: u64 = std::env::var("BENCH_CONNECTIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(32);
+    let bin = std::env::var("PLUGBOARD_BIN").unwrap_or_else(|_| "target/release/plugboard".into());
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let up = spawn_upstream("127.0.0.5").await;
+
+    // Plugboard as deployed: its own process, the upstream as a custom integration from the config file.
+    let key = SecretKey::generate(Environment::Test);
+    let config = dir.path().join("plugboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[projects]]\nid = \"bench\"\n[[projects.customIntegrations]]\nplatform = \"bench-upstream\"\nname = \"Bench upstream\"\n\
+             category = \"Developer tools\"\ndescription = \"Local upstream.\"\nauthMethod = \"api_key\"\napiBaseUrl = \"{}/base\"\n\
+             [[projects.customIntegrations.fields]]\nname = \"api_key\"\nlabel = \"API key\"\nsecret = true\n\
+             [projects.customIntegrations.inject]\ntype = \"header\"\nname = \"x-api-key\"\nvalue = \"{{api_key}}\"\n",
+            up.url
+        ),
+    )
+    .expect("write config");
+    let pb_addr = free_port("127.0.0.1");
+    let _plugboard = Killed(
+        Command::new(&bin)
+            .args(["serve", "--bind", &pb_addr.to_string(), "--project-id", "bench", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("PLUGBOARD_SECRET_KEY", key.expose())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} runs: {e}")),
+    );
+    let pb = format!("http://{pb_addr}");
+    wait_up(&format!("{pb}/healthz")).await;
+    let c = reqwest::Client::new();
+    let token: serde_json::Value = c
+        .post(format!("{pb}/v1/authkit/token"))
+        .header("X-One-Secret", key.expose())
+        .json(&serde_json::json!({ "identity": "bench-user", "identityType": "user" }))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token json");
+    let conn: serde_json::Value = c
+        .post(format!("{pb}/v1/widget/connect/bench-upstream"))
+        .bearer_auth(token["token"].as_str().expect("a token"))
+        .json(&serde_json::json!({ "fields": { "api_key": "bench-key" } }))
+        .send()
+        .await
+        .expect("connect")
+        .json()
+        .await
+        .expect("record");
+    let conn_key = conn["key"].as_str().expect("a connection key").to_owned();
+
+    let nginx_addr = free_port("127.0.0.1");
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(dir.path(), nginx_addr, up.addr)).expect("write nginx.conf");
+    let _nginx = Killed(
+        Command::new("nginx").arg("-c").arg(&conf).arg("-p").arg(dir.path()).stderr(Stdio::null()).spawn().expect("nginx runs"),
+    );
+    wait_up(&format!("http://{nginx_addr}/base/json")).await;
+
+    // The same headers everywhere, so each target parses the same request.
+    let headers = vec![format!("X-One-Secret: {}", key.expose()), format!("X-One-Connection-Key: {conn_key}")];
+    let targets = [
+        ("direct", format!("{}/base/json", up.url)),
+        ("plugboard passthrough", format!("{pb}/v1/passthrough/bench-upstream/json")),
+        ("nginx proxy_pass", format!("http://{nginx_addr}/base/json")),
+    ];
+    let probe = c.get(&targets[1].1).header("X-One-Secret", key.expose()).header("X-One-Connection-Key", &conn_key).send().await.expect("probe");
+    assert!(probe.status().is_success(), "the passthrough answers {}", probe.status());
+
+    println!("wrk -t2 -c{connections} -d{secs}s, GET of a small JSON body, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let mut runs = Vec::new();
+    for (name, url) in &targets {
+        let (url, h) = (url.clone(), headers.clone());
+        let _warm = tokio::task::spawn_blocking({
+            let (url, h) = (url.clone(), h.clone());
+            move || wrk(&url, &h, 2, connections)
+        })
+        .await
+        .expect("warm-up");
+        let run = tokio::task::spawn_blocking(move || wrk(&url, &h, secs, connections)).await.expect("wrk");
+        println!("{name:<24} {:>9.0} req/s   p50 {:>6.3} ms   p99 {:>6.3} ms", run.rps, run.p50_ms, run.p99_ms);
+        runs.push(run);
+    }
+    let (direct, pb, nginx) = (runs[0], runs[1], runs[2]);
+    println!("passthrough / nginx requests/s: {:.2}  (goal >= 0.80)", pb.rps / nginx.rps);
+    println!("passthrough added p50 over direct: {:.3} ms  (goal <= 1 ms)", pb.p50_ms - direct.p50_ms);
+    println!("nginx added p50 over direct: {:.3} ms", nginx.p50_ms - direct.p50_ms);
+}

@@ -1,0 +1,233 @@
+//! The passthrough (SPEC §3.7) against real upstream servers on loopback: forwarding, credential injection,
+//! streaming both ways, header hygiene, timeouts, provider failures and every path trick that could reach
+//! another host.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use plugboard::catalog::Integration;
+use plugboard_tests::{
+    connect_fields, http, raw_request, spawn_app_with,
+    upstream::{spawn_canary, spawn_upstream, Upstream},
+    TestApp,
+};
+use serde_json::{json, Value};
+
+/// An API-key integration on `base` whose key the passthrough presents as `inject` says.
+fn custom(platform: &str, base: &str, inject: &str) -> Integration {
+    toml::from_str(&format!(
+        r#"
+platform = "{platform}"
+name = "{platform} (test)"
+category = "Developer tools"
+description = "Test upstream."
+authMethod = "api_key"
+apiBaseUrl = "{base}"
+[[fields]]
+name = "api_key"
+label = "API key"
+secret = true
+[inject]
+{inject}
+"#
+    ))
+    .expect("a valid entry")
+}
+
+/// A server with two custom integrations on `up`: one injecting a header, one a query parameter.
+async fn app_with(up: &Upstream, timeout_secs: u64) -> TestApp {
+    let base = format!("{}/base", up.url);
+    spawn_app_with(|s| {
+        s.passthrough_timeout_secs = timeout_secs;
+        s.extra_integrations.push(custom("upstream-api", &base, r#"type = "header"
+name = "x-api-key"
+value = "{api_key}""#));
+        s.extra_integrations.push(custom("upstream-query", &base, r#"type = "query"
+name = "key"
+value = "{api_key}""#));
+    })
+    .await
+}
+
+fn pass(app: &TestApp, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    http()
+        .request(method, format!("{}/v1/passthrough/{path}", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .header("X-One-Connection-Key", key)
+}
+
+#[tokio::test]
+async fn forwards_method_path_query_headers_and_body_with_the_credential_injected() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "secret-key-1" })).await;
+
+    let res = pass(&app, &conn.key, reqwest::Method::PUT, "upstream-api/echo/items/42")
+        .query(&[("a", "1"), ("b", "x y")])
+        .header("content-type", "application/json")
+        .header("x-app", "mine")
+        .header("cookie", "session=host-app")
+        .header("x-forwarded-for", "10.1.2.3")
+        .body(r#"{"name":"thing"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("x-request-id"), "Plugboard's own request id");
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["method"], "PUT");
+    assert_eq!(echo["path"], "/base/echo/items/42");
+    assert_eq!(echo["query"], "a=1&b=x+y");
+    assert_eq!(echo["bodyLength"], 16);
+    let h = &echo["headers"];
+    assert_eq!(h["x-api-key"], "secret-key-1", "credential injected as the catalog says");
+    assert_eq!(h["x-app"], "mine");
+    assert_eq!(h["content-type"], "application/json");
+    for leaked in ["x-one-secret", "x-one-connection-key", "cookie", "x-forwarded-for", "authorization"] {
+        assert!(h.get(leaked).is_none(), "{leaked} must not reach the provider: {h}");
+    }
+    assert!(!h.to_string().contains(app.key.expose()), "the secret key never reaches the provider");
+}
+
+#[tokio::test]
+async fn a_query_credential_replaces_any_the_caller_sent() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-query", json!({ "api_key": "real-key" })).await;
+    let echo: Value = pass(&app, &conn.key, reqwest::Method::GET, "upstream-query/echo?key=forged&x=1").send().await.unwrap().json().await.unwrap();
+    assert_eq!(echo["query"], "x=1&key=real-key");
+}
+
+#[tokio::test]
+async fn bodies_stream_both_ways_without_being_buffered() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 30).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+
+    // Download: the upstream sends one chunk and holds the rest until we have seen that chunk through Plugboard.
+    let mut res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/gated").send().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), res.chunk()).await.expect("the first chunk arrives before the body ends");
+    assert_eq!(first.unwrap().unwrap(), "first chunk\n");
+    up.signals.release_download.notify_one();
+    assert_eq!(res.text().await.unwrap(), "the rest\n");
+
+    // Upload: we send one chunk and hold the rest until the upstream has seen that chunk through Plugboard.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let body = reqwest::Body::wrap_stream(tokio_stream(rx));
+    let send = tokio::spawn(pass(&app, &conn.key, reqwest::Method::POST, "upstream-api/upload-gated").body(body).send());
+    tx.send(Ok(vec![b'a'; 1024 * 1024])).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), up.signals.upload_started.notified()).await.expect("the upstream sees the body before it ends");
+    tx.send(Ok(vec![b'b'; 3 * 1024 * 1024])).await.unwrap();
+    drop(tx);
+    let res = send.await.unwrap().unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["received"], 4 * 1024 * 1024);
+}
+
+fn tokio_stream(mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn provider_statuses_come_back_with_their_headers_but_not_hop_by_hop_ones() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/status/429").send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["x-rate-limit"], "7");
+    assert!(res.headers().get("x-hop").is_none(), "a header named by Connection is hop-by-hop");
+    assert_ne!(res.headers()["x-request-id"], "upstream-id", "the provider cannot pass for Plugboard");
+    assert_eq!(res.text().await.unwrap(), "status 429");
+
+    // A redirect is answered as is, never followed (it could lead off the catalog's host).
+    let res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/redirect").send().await.unwrap();
+    assert_eq!(res.status(), 302);
+}
+
+#[tokio::test]
+async fn a_slow_provider_is_a_504_and_an_unreachable_one_a_502() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 1).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/slow").send().await.unwrap();
+    assert_eq!(res.status(), 504);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "provider_timeout");
+    assert!(body["requestId"].as_str().is_some_and(|s| !s.is_empty()));
+
+    // A closed port: nothing listens at the integration's host any more.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.5:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let dead_up = Upstream { url: format!("http://{dead}"), addr: dead, signals: up.signals.clone() };
+    let app = app_with(&dead_up, 5).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/json").send().await.unwrap();
+    assert_eq!(res.status(), 502);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "provider_failed");
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let other = connect_fields(&app, "u2", "upstream-query", json!({ "api_key": "k" })).await;
+    let cases = [
+        (http().get(format!("{}/v1/passthrough/upstream-api/json", app.url)).header("X-One-Connection-Key", &conn.key), 401, "unauthorized"),
+        (http().get(format!("{}/v1/passthrough/upstream-api/json", app.url)).header("X-One-Secret", app.key.expose()), 400, "missing_connection_key"),
+        (pass(&app, "test::upstream-api::default::nope", reqwest::Method::GET, "upstream-api/json"), 404, "not_found"),
+        (pass(&app, &other.key, reqwest::Method::GET, "upstream-api/json"), 400, "platform_mismatch"),
+    ];
+    for (req, status, code) in cases {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), status, "{code}");
+        assert_eq!(res.json::<Value>().await.unwrap()["code"], code);
+    }
+    // The x-pica-* names of the seeds work too.
+    let res = http()
+        .get(format!("{}/v1/passthrough/upstream-api/json", app.url))
+        .header("x-pica-secret", app.key.expose())
+        .header("x-pica-connection-key", &conn.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(up.signals.hits.load(Ordering::SeqCst), 1, "only the valid call reached the provider");
+}
+
+#[tokio::test]
+async fn path_tricks_never_reach_another_host() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let (canary, canary_hits) = spawn_canary("127.0.0.6").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let headers = [("X-One-Secret", app.key.expose()), ("X-One-Connection-Key", conn.key.as_str())];
+    let c = canary.to_string();
+    let tricks = [
+        format!("//{c}/x"),
+        format!("/{c}/x"),
+        format!("/@{c}/x"),
+        format!("/echo/../../{c}"),
+        "/../../x".to_string(),
+        "/%2e%2e/%2e%2e/x".to_string(),
+        format!("/%2F%2F{c}/x"),
+        format!("/echo%2f..%2f..%2f{c}"),
+        format!("/%5c%5c{c}/x"),
+        format!("/echo/%2E%2E/x"),
+    ];
+    for trick in &tricks {
+        let (status, body) = raw_request(app.addr, "GET", &format!("/v1/passthrough/upstream-api{trick}"), &headers).await;
+        // Refused outright, or kept on the upstream (which then answers 404 for a path it does not have).
+        assert!(matches!(status, 400 | 404), "{trick}: {status} {body}");
+    }
+    // An absolute URI as the request target must not pick the host either.
+    let (status, _) = raw_request(app.addr, "GET", &format!("http://{c}/v1/passthrough/upstream-api/json"), &headers).await;
+    assert!(status == 200 || status >= 400);
+    assert_eq!(canary_hits.load(Ordering::SeqCst), 0, "no request reached the other host");
+    // …while an ordinary path still works.
+    let (status, body) = raw_request(app.addr, "GET", "/v1/passthrough/upstream-api/echo/a@b/c", &headers).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""path":"/base/echo/a@b/c""#), "{body}");
+}

@@ -1,0 +1,185 @@
+//! The vault API (SPEC §3.6) and token refresh (SPEC §3.8) against the strict mock provider, whose refresh tokens
+//! rotate (each works once) and which counts every refresh.
+
+use std::sync::atomic::Ordering;
+
+use plugboard_shared::{ConnectionRecord, ConnectionState, Page};
+use plugboard_tests::{connect_fields, connect_oauth, http, spawn_app_with, spawn_with_provider, TestApp};
+use serde_json::{json, Value};
+
+async fn vault_get(app: &TestApp, path: &str) -> reqwest::Response {
+    http().get(format!("{}/v1/vault/connections{path}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap()
+}
+
+async fn me(app: &TestApp, key: &str) -> reqwest::Response {
+    http()
+        .get(format!("{}/v1/passthrough/mock-oauth/me", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .header("X-One-Connection-Key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn state(app: &TestApp, key: &str) -> ConnectionState {
+    vault_get(app, &format!("/{key}")).await.json::<ConnectionRecord>().await.unwrap().state
+}
+
+#[tokio::test]
+async fn lists_filters_pages_reads_and_deletes_connections() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let a = connect_oauth(&app, "alice").await;
+    let b = connect_fields(&app, "alice", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
+    let c = connect_fields(&app, "bob", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
+
+    let all: Page<ConnectionRecord> = vault_get(&app, "").await.json().await.unwrap();
+    assert_eq!(all.total, 3);
+    assert_eq!(all.rows.first().map(|r| r.key.as_str()), Some(c.key.as_str()), "newest first");
+    let alice: Page<ConnectionRecord> = vault_get(&app, "?identity=alice&identityType=user").await.json().await.unwrap();
+    assert_eq!(alice.total, 2);
+    let mut keys: Vec<_> = alice.rows.iter().map(|r| r.key.clone()).collect();
+    keys.sort();
+    let mut want = vec![a.key.clone(), b.key.clone()];
+    want.sort();
+    assert_eq!(keys, want);
+    let page2: Page<ConnectionRecord> = vault_get(&app, "?platform=mock-api-key&limit=1&page=2").await.json().await.unwrap();
+    assert_eq!((page2.total, page2.pages, page2.page, page2.rows.len()), (2, 2, 2, 1));
+    let none: Page<ConnectionRecord> = vault_get(&app, "?identity=carol").await.json().await.unwrap();
+    assert_eq!(none.total, 0);
+    for bad in ["?identityType=robot", "?limit=0", "?page=x"] {
+        let res = vault_get(&app, bad).await;
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+
+    let one: ConnectionRecord = vault_get(&app, &format!("/{}", a.key)).await.json().await.unwrap();
+    assert_eq!((one.platform.as_str(), one.state), ("mock-oauth", ConnectionState::Operational));
+    let text = vault_get(&app, &format!("/{}", a.key)).await.text().await.unwrap();
+    assert!(!text.contains("mock-at-") && !text.contains("mock-rt-"), "no token in a record: {text}");
+
+    // Deleting revokes the grant at the provider, then the connection is gone everywhere.
+    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, a.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let gone: ConnectionRecord = res.json().await.unwrap();
+    assert!(gone.deleted && !gone.active);
+    assert_eq!(provider.counters.revocations.load(Ordering::SeqCst), 1);
+    assert_eq!(vault_get(&app, &format!("/{}", a.key)).await.status(), 404);
+    assert_eq!(me(&app, &a.key).await.status(), 404);
+    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, a.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    assert_eq!(res.status(), 404, "deleting twice");
+    let all: Page<ConnectionRecord> = vault_get(&app, "").await.json().await.unwrap();
+    assert_eq!(all.total, 2);
+}
+
+#[tokio::test]
+async fn another_projects_key_sees_nothing() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let a = connect_oauth(&app, "alice").await;
+    let other = plugboard::keys::SecretKey::generate(plugboard::keys::Environment::Test);
+    app.store.upsert_project(&plugboard::store::Project { id: "other".into(), name: "Other".into() }).await.unwrap();
+    app.store.add_secret_key("other", other.environment(), &other.digest(), &other.hint()).await.unwrap();
+    let res = http().get(format!("{}/v1/vault/connections/{}", app.url, a.key)).header("X-One-Secret", other.expose()).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let list: Page<ConnectionRecord> =
+        http().get(format!("{}/v1/vault/connections", app.url)).header("X-One-Secret", other.expose()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list.total, 0);
+    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, a.key)).header("X-One-Secret", other.expose()).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(vault_get(&app, &format!("/{}", a.key)).await.status(), 200, "still there for its owner");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_calls_on_an_expired_connection_cause_exactly_one_refresh() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    // A second node on the same database: the calls are split between the two, so only the database lease can
+    // keep them from refreshing twice.
+    let cfg = (*provider.config).clone();
+    let data_dir = app.data_dir.path().to_owned();
+    let node_b = spawn_app_with(|s| {
+        s.data_dir = data_dir.clone();
+        plugboard::demo::register_mock_client(s, &cfg, &cfg.issuer);
+    })
+    .await;
+    // Tokens issued at connect live one second, so the connection is expired by the time the calls start; the
+    // slow token endpoint keeps the refresh in flight while the other 99 calls arrive.
+    provider.knobs.access_ttl_secs.store(1, Ordering::SeqCst);
+    let conn = connect_oauth(&app, "alice").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    provider.knobs.access_ttl_secs.store(3600, Ordering::SeqCst);
+    provider.knobs.token_delay_ms.store(300, Ordering::SeqCst);
+
+    let calls = (0..100).map(|i| {
+        let node = if i % 2 == 0 { &app.url } else { &node_b.url };
+        let (app_url, secret, key) = (node.clone(), app.key.expose().to_owned(), conn.key.clone());
+        tokio::spawn(async move {
+            http()
+                .get(format!("{app_url}/v1/passthrough/mock-oauth/me"))
+                .header("X-One-Secret", secret)
+                .header("X-One-Connection-Key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    });
+    let statuses = futures_util::future::join_all(calls).await;
+    let ok = statuses.iter().filter(|s| s.as_ref().is_ok_and(|s| *s == 200)).count();
+    assert_eq!(ok, 100, "{statuses:?}");
+    assert_eq!(provider.counters.refreshes.load(Ordering::SeqCst), 1, "exactly one refresh reached the provider");
+    assert_eq!(provider.counters.api_calls.load(Ordering::SeqCst), 100, "no call needed a retry");
+    assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
+}
+
+#[tokio::test]
+async fn a_401_is_answered_by_one_refresh_and_one_retry() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let conn = connect_oauth(&app, "alice").await;
+    assert_eq!(me(&app, &conn.key).await.status(), 200);
+    // The provider drops the access token early (Plugboard still thinks it has an hour).
+    provider.expire_access_tokens();
+    let res = me(&app, &conn.key).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["id"], "mock-user-1");
+    assert_eq!(provider.counters.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(provider.counters.api_calls.load(Ordering::SeqCst), 3, "first call, the 401, the retry");
+}
+
+#[tokio::test]
+async fn a_revoked_grant_fails_the_connection_and_an_outage_degrades_it() {
+    let (app, provider) = spawn_with_provider(|s, _| s.retry_base_ms = 60_000).await;
+    let conn = connect_oauth(&app, "alice").await;
+
+    // The provider is down: the call fails clearly, the connection is degraded, and it recovers on the next call.
+    provider.expire_access_tokens();
+    provider.knobs.fail_token_requests.store(1, Ordering::SeqCst);
+    let res = me(&app, &conn.key).await;
+    assert_eq!(res.status(), 502);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "provider_failed");
+    assert_eq!(state(&app, &conn.key).await, ConnectionState::Degraded);
+    assert_eq!(me(&app, &conn.key).await.status(), 200);
+    assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
+
+    // The user revoked the app at the provider: invalid_grant marks the connection failed, and it stays failed
+    // without asking the provider again.
+    provider.expire_access_tokens();
+    provider.revoke_refresh_tokens();
+    let res = me(&app, &conn.key).await;
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "connection_failed");
+    assert!(body["error"].as_str().unwrap().contains("reconnect"), "{body}");
+    assert_eq!(state(&app, &conn.key).await, ConnectionState::Failed);
+    let refreshes = provider.counters.token_requests.load(Ordering::SeqCst);
+    assert_eq!(me(&app, &conn.key).await.status(), 409);
+    assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), refreshes);
+}
+
+#[tokio::test]
+async fn the_background_worker_refreshes_before_expiry() {
+    let (app, provider) = spawn_with_provider(|s, _| s.refresh_interval_secs = 1).await;
+    // Tokens that live 2 minutes are within the worker's 5-minute horizon.
+    provider.knobs.access_ttl_secs.store(120, Ordering::SeqCst);
+    let conn = connect_oauth(&app, "alice").await;
+    plugboard_tests::eventually("a background refresh", || async { (provider.counters.refreshes.load(Ordering::SeqCst) >= 1).then_some(()) }).await;
+    assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
+    assert_eq!(me(&app, &conn.key).await.status(), 200);
+}

@@ -1,0 +1,152 @@
+//! Signed webhooks (SPEC §3.9) to a real receiver on loopback that fails the first attempts: at-least-once
+//! delivery from the outbox with backoff, Stripe-style signatures, every event type, giving up and replaying.
+
+use std::sync::atomic::Ordering;
+
+use hmac::{Hmac, Mac};
+use plugboard::store::DeliveryStatus;
+use plugboard_tests::{connect_fields, connect_oauth, eventually, http, spawn_with_provider, upstream::spawn_receiver, TestApp};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+const SECRET: &str = "whsec_test_0123456789abcdef";
+
+/// A server whose project sends webhooks to `url`, configured through the config file; retries are fast.
+async fn app_sending_to(url: &str, give_up_secs: u64) -> (TestApp, plugboard::demo::provider::MockProvider) {
+    // Each test names its own variable: tests in one binary share the process environment.
+    let var = format!("PB_TEST_WEBHOOK_SECRET_{}", uuid_like());
+    std::env::set_var(&var, SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugboard.toml");
+    std::fs::write(&path, format!("[[projects]]\nid = \"test-project\"\n[projects.webhook]\nurl = \"{url}\"\nsecretEnv = \"{var}\"\n")).unwrap();
+    let (app, provider) = spawn_with_provider(|s, _| {
+        s.config = Some(path.clone());
+        s.retry_base_ms = 50;
+        s.webhook_give_up_secs = give_up_secs;
+    })
+    .await;
+    std::mem::forget(dir);
+    (app, provider)
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+/// Checks `Plugboard-Signature: t=…,v1=…` the way a receiver would, with its own HMAC.
+fn signature_ok(header: &str, body: &str) -> bool {
+    let Some((t, v1)) = header.split_once(",v1=") else { return false };
+    let t = t.trim_start_matches("t=");
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let fresh = t.parse::<i64>().is_ok_and(|t| (time::OffsetDateTime::now_utc().unix_timestamp() - t).abs() < 300);
+    expected == v1 && fresh
+}
+
+#[tokio::test]
+async fn every_event_is_delivered_signed_at_least_once_despite_failures() {
+    let receiver = spawn_receiver("127.0.0.7", 2).await;
+    let (app, provider) = app_sending_to(&receiver.url, 3600).await;
+
+    let created = connect_fields(&app, "alice", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
+    let got = eventually("connection.created delivered", || async {
+        let r = receiver.received.lock().unwrap();
+        r.first().cloned()
+    })
+    .await;
+    assert_eq!(receiver.attempts.load(Ordering::SeqCst), 3, "two failures, then the delivery");
+    let (headers, body) = got;
+    let sig = headers["plugboard-signature"].to_str().unwrap();
+    assert!(signature_ok(sig, &body), "{sig}");
+    assert!(!signature_ok(sig, &body.replace("alice", "mallory")), "the signature covers the body");
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["type"], "connection.created");
+    assert_eq!(event["data"]["key"], created.key.as_str());
+    assert_eq!(event["data"]["identity"], "alice");
+    assert_eq!(headers["plugboard-event-id"].to_str().unwrap(), event["id"].as_str().unwrap());
+    assert!(event["createdAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(!body.contains("mock-key-0123456789"), "no secret in an event");
+
+    // Reconnect (updated), a refused refresh (failed) and a delete (deleted).
+    let token = plugboard_tests::session_token(&app, "alice").await;
+    let res = http()
+        .post(format!("{}/v1/widget/connect/mock-api-key", app.url))
+        .bearer_auth(token)
+        .json(&json!({ "fields": { "api_key": "mock-key-0123456789" }, "reconnect": created.key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let oauth = connect_oauth(&app, "alice").await;
+    provider.expire_access_tokens();
+    provider.revoke_refresh_tokens();
+    let res = http()
+        .get(format!("{}/v1/passthrough/mock-oauth/me", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .header("X-One-Connection-Key", &oauth.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, created.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    let events: Vec<Value> = eventually("five events delivered", || async {
+        let r = receiver.received.lock().unwrap();
+        (r.len() >= 5).then(|| r.iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect())
+    })
+    .await;
+    let mut kinds: Vec<(String, String)> = events.iter().map(|e| (e["type"].as_str().unwrap().to_owned(), e["data"]["key"].as_str().unwrap().to_owned())).collect();
+    kinds.sort();
+    let mut want = vec![
+        ("connection.created".to_owned(), created.key.clone()),
+        ("connection.created".to_owned(), oauth.key.clone()),
+        ("connection.deleted".to_owned(), created.key.clone()),
+        ("connection.failed".to_owned(), oauth.key.clone()),
+        ("connection.updated".to_owned(), created.key.clone()),
+    ];
+    want.sort();
+    assert_eq!(kinds, want);
+    let failed = events.iter().find(|e| e["type"] == "connection.failed").unwrap();
+    assert_eq!(failed["data"]["state"], "failed");
+    let deleted = events.iter().find(|e| e["type"] == "connection.deleted").unwrap();
+    assert_eq!(deleted["data"]["deleted"], true);
+    let delivered = app.store.list_deliveries("test-project", Some(DeliveryStatus::Delivered), 100).await.unwrap();
+    assert_eq!(delivered.len(), 5);
+}
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_is_given_up_listed_and_can_be_replayed() {
+    let receiver = spawn_receiver("127.0.0.7", 1_000_000).await;
+    let (app, _provider) = app_sending_to(&receiver.url, 1).await;
+    connect_fields(&app, "alice", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
+
+    let failed = eventually("the delivery is given up", || async {
+        let f = app.store.list_deliveries("test-project", Some(DeliveryStatus::Failed), 10).await.unwrap();
+        (!f.is_empty()).then_some(f)
+    })
+    .await;
+    assert_eq!(failed.len(), 1);
+    let d = &failed[0];
+    assert!(d.attempts >= 2, "retried before giving up: {d:?}");
+    assert_eq!(d.last_status, Some(500));
+    assert_eq!(d.event_type, "connection.created");
+    let attempts = receiver.attempts.load(Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.attempts.load(Ordering::SeqCst), attempts, "no attempts after giving up");
+
+    // Replaying queues it again (with a fresh window); the receiver still fails, so attempts resume.
+    let now = plugboard::connect::now_ms();
+    assert_eq!(app.store.replay_deliveries("test-project", None, now, now + 60_000).await.unwrap(), 1);
+    eventually("attempts resume after a replay", || async { (receiver.attempts.load(Ordering::SeqCst) > attempts).then_some(()) }).await;
+    let pending = app.store.list_deliveries("test-project", Some(DeliveryStatus::Pending), 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+}
+
+#[tokio::test]
+async fn without_a_webhook_nothing_is_queued() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    connect_fields(&app, "alice", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
+    assert!(app.store.list_deliveries("test-project", None, 10).await.unwrap().is_empty());
+}
