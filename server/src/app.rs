@@ -67,6 +67,7 @@ impl Application {
             public_url: public_url.clone(),
             node_id: format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
             refresh_locks: Default::default(),
+            hot: connect::refresh::hot_cache(),
             refresh_backoff: crate::webhooks::DeliveryPolicy { max_delay: Duration::from_secs(600), ..policy.clone() },
             webhooks: policy,
         });
@@ -78,6 +79,7 @@ impl Application {
             connector,
             passthrough: http::passthrough_client(),
             passthrough_timeout: Duration::from_secs(settings.passthrough_timeout_secs.max(1)),
+            grants: http::grant_cache(),
         };
         let refresh_interval = Duration::from_secs(settings.refresh_interval_secs.max(1));
         Ok(Self { listener, state, refresh_interval })
@@ -166,7 +168,7 @@ pub fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
     let path = settings.data_dir.join("master-key");
     let (vault, created) = Vault::load_or_create(&path)?;
     if created {
-        tracing::warn!(file = %path.display(), "GENERATED A MASTER KEY for secrets at rest. Back this file up: without it stored             credentials cannot be read. In production set PLUGBOARD_MASTER_KEY instead.");
+        tracing::warn!(file = %path.display(), "GENERATED A MASTER KEY for secrets at rest. Back this file up: without it stored credentials cannot be read. In production set PLUGBOARD_MASTER_KEY instead.");
     } else {
         tracing::warn!(file = %path.display(), "using the master key kept in the data directory (set PLUGBOARD_MASTER_KEY in production)");
     }

@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 use plugboard::{app::Application, config::Settings, keys::SecretKey};
 use tokio::net::TcpListener;
 
+// glibc's malloc contends on its arena locks under load (seen in profiles of the passthrough); mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "plugboard", version, about = "Self-hosted connect-your-apps widget and credential vault")]
 struct Cli {

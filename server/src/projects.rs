@@ -109,7 +109,9 @@ pub struct Projects {
     pub builtin: Arc<Catalog>,
     /// Deployment-wide OAuth clients (environment), used when a project has none of its own.
     defaults: BTreeMap<String, OAuthClient>,
-    views: Mutex<HashMap<String, (String, Arc<ProjectView>)>>,
+    /// Per project: the settings JSON a view was built from, the view, and when the JSON was last compared with
+    /// the database.
+    views: Mutex<HashMap<String, (String, Arc<ProjectView>, std::time::Instant)>>,
 }
 
 impl Projects {
@@ -117,11 +119,18 @@ impl Projects {
         Self { store, vault, builtin, defaults, views: Mutex::default() }
     }
 
-    /// The project's current view; one indexed read, and a catalog rebuild only when its settings changed.
+    /// The project's current view: from memory when checked within [`crate::http::HOT_TTL`], else after one
+    /// indexed read, with a catalog rebuild only when its settings changed.
     pub async fn view(&self, project_id: &str) -> Result<Arc<ProjectView>, ProjectError> {
+        if let Some((_, view, checked)) = self.views.lock().expect("not poisoned").get(project_id) {
+            if checked.elapsed() < crate::http::HOT_TTL {
+                return Ok(view.clone());
+            }
+        }
         let json = self.store.project_config(project_id).await?.ok_or_else(|| ProjectError::Unknown(project_id.into()))?;
-        if let Some((seen, view)) = self.views.lock().expect("not poisoned").get(project_id) {
+        if let Some((seen, view, checked)) = self.views.lock().expect("not poisoned").get_mut(project_id) {
             if *seen == json {
+                *checked = std::time::Instant::now();
                 return Ok(view.clone());
             }
         }
@@ -135,14 +144,16 @@ impl Projects {
             Arc::new(Catalog::from_entries(all).map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?)
         };
         let view = Arc::new(ProjectView { settings, catalog });
-        self.views.lock().expect("not poisoned").insert(project_id.into(), (json, view.clone()));
+        self.views.lock().expect("not poisoned").insert(project_id.into(), (json, view.clone(), std::time::Instant::now()));
         Ok(view)
     }
 
     pub async fn save_settings(&self, project_id: &str, settings: &ProjectSettings) -> Result<(), ProjectError> {
         settings.validate(project_id, &self.builtin)?;
         let json = serde_json::to_string(settings).map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?;
-        Ok(self.store.set_project_config(project_id, &json).await?)
+        self.store.set_project_config(project_id, &json).await?;
+        self.views.lock().expect("not poisoned").remove(project_id);
+        Ok(())
     }
 
     pub fn vault(&self) -> &Vault {

@@ -74,6 +74,8 @@ pub struct Connector {
     /// Names this process in refresh leases (diagnostics only; each refresh adds a random suffix).
     pub node_id: String,
     pub refresh_locks: refresh::LocalLocks,
+    /// Live connections with their opened credentials, by key, for the passthrough (see [`refresh::HotEntry`]).
+    pub hot: moka::sync::Cache<String, refresh::HotEntry>,
     /// Retry schedule after a transient refresh failure.
     pub refresh_backoff: crate::webhooks::DeliveryPolicy,
     /// When events written now are given up if undeliverable.

@@ -18,6 +18,7 @@ use oauth2::{
 use plugboard_shared::ConnectionState;
 
 use super::{fields, now_ms, Connector};
+use crate::http::HOT_TTL;
 use crate::{
     store::{ConnectionRow, RefreshOutcome, StoreError},
     vault::{Credentials, SecretString, VaultError},
@@ -47,6 +48,13 @@ pub enum RefreshError {
     Vault(#[from] VaultError),
 }
 
+/// A live connection and its opened credentials, shared by the passthrough calls of one node.
+pub type HotEntry = Arc<(ConnectionRow, Credentials)>;
+
+pub fn hot_cache() -> moka::sync::Cache<String, HotEntry> {
+    moka::sync::Cache::builder().max_capacity(100_000).time_to_live(HOT_TTL).build()
+}
+
 /// Per-process queue of refreshers by connection id (entries vanish with their last waiter).
 #[derive(Default)]
 pub struct LocalLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
@@ -69,19 +77,47 @@ fn now() -> i64 {
 }
 
 impl Connector {
-    /// The connection's credentials, refreshed first when its access token has expired or is about to.
-    pub async fn fresh_credentials(&self, row: ConnectionRow) -> Result<(ConnectionRow, Credentials), RefreshError> {
+    /// The live connection `key` with its opened credentials: from memory when read within [`HOT_TTL`], else
+    /// from the database. Stale credentials are harmless: a 401 makes the caller refresh, and the refresh finds
+    /// the newer version another node stored.
+    pub async fn hot_entry(&self, key: &str) -> Result<HotEntry, RefreshError> {
+        if let Some(entry) = self.hot.get(key) {
+            return Ok(entry);
+        }
+        let row = self.live_connection(key).await?;
+        let creds = self.vault.open_credentials(&row.sealed, &row.id)?;
+        let entry = Arc::new((row, creds));
+        self.hot.insert(key.to_owned(), entry.clone());
+        Ok(entry)
+    }
+
+    /// `entry`, or its refreshed successor when its access token has expired or is about to.
+    pub async fn ensure_fresh(&self, entry: HotEntry) -> Result<HotEntry, RefreshError> {
+        let row = &entry.0;
         let expiring = row.token_expires_at.is_some_and(|t| t <= now() + EXPIRY_SKEW_SECS);
         if row.refreshable && expiring {
             return self.refresh(&row.key, row.secret_version).await;
         }
-        let creds = self.vault.open_credentials(&row.sealed, &row.id)?;
-        Ok((row, creds))
+        Ok(entry)
     }
 
     /// Refreshes the connection unless its secrets changed since the caller saw `seen_version` (another caller,
-    /// process or node refreshed meanwhile); either way answers the current credentials.
-    pub async fn refresh(&self, key: &str, seen_version: i64) -> Result<(ConnectionRow, Credentials), RefreshError> {
+    /// process or node refreshed meanwhile); either way answers the current credentials, and remembers them.
+    pub async fn refresh(&self, key: &str, seen_version: i64) -> Result<HotEntry, RefreshError> {
+        match self.refresh_or_reuse(key, seen_version).await {
+            Ok((row, creds)) => {
+                let entry = Arc::new((row, creds));
+                self.hot.insert(key.to_owned(), entry.clone());
+                Ok(entry)
+            }
+            Err(e) => {
+                self.hot.invalidate(key);
+                Err(e)
+            }
+        }
+    }
+
+    async fn refresh_or_reuse(&self, key: &str, seen_version: i64) -> Result<(ConnectionRow, Credentials), RefreshError> {
         let row = self.live_connection(key).await?;
         let local = self.refresh_locks.get(&row.id);
         let _queued = local.lock().await;

@@ -27,6 +27,7 @@ impl Connector {
         gone.version += 1;
         gone.updated_at = now_ms();
         let event = webhooks::event(EventType::Deleted, &gone, &self.webhooks);
+        self.hot.invalidate(&row.key);
         if !self.store.delete_connection(&row.id, gone.updated_at, Some(&event)).await? {
             return Err(ConnectError::NotFound("no such connection".into()));
         }

@@ -120,7 +120,12 @@ where
             })?;
         let invalid = || ApiError::Unauthorized("invalid secret key".into());
         let key: SecretKey = presented.parse().map_err(|_| invalid())?;
-        let grant = app.store.find_key(&key.digest()).await?.ok_or_else(invalid)?;
+        let digest = key.digest();
+        if let Some(grant) = app.grants.get(&digest) {
+            return Ok(Self(grant));
+        }
+        let grant = app.store.find_key(&digest).await?.ok_or_else(invalid)?;
+        app.grants.insert(digest, grant.clone());
         Ok(Self(grant))
     }
 }

@@ -45,6 +45,17 @@ pub struct AppState {
     pub passthrough: reqwest::Client,
     /// How long the provider has to start answering a passthrough call.
     pub passthrough_timeout: Duration,
+    /// Recently authenticated secret keys by digest, so hot paths (the passthrough) skip the database; a revoked
+    /// key stops working on every node within [`HOT_TTL`].
+    pub grants: moka::sync::Cache<String, crate::store::KeyGrant>,
+}
+
+/// How long a node may answer from memory what another node could have changed (revoked keys, deleted
+/// connections, project settings).
+pub const HOT_TTL: Duration = Duration::from_secs(2);
+
+pub fn grant_cache() -> moka::sync::Cache<String, crate::store::KeyGrant> {
+    moka::sync::Cache::builder().max_capacity(10_000).time_to_live(HOT_TTL).build()
 }
 
 /// The passthrough's client: keeps connections to providers alive, follows no redirect (a redirect could lead

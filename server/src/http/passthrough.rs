@@ -9,7 +9,7 @@ use axum::{
     response::Response,
 };
 
-use super::{error::ApiError, extract::SecretAuth, vault::owned_connection, AppState};
+use super::{error::ApiError, extract::SecretAuth, AppState};
 use crate::{
     catalog::Inject,
     connect::{fields, inject, refresh::RefreshError},
@@ -17,8 +17,8 @@ use crate::{
     vault::Credentials,
 };
 
-/// Request bodies up to this size are kept so a 401 can be retried after a refresh; larger ones are streamed
-/// straight through (and a 401 on them is answered as is).
+/// Request bodies up to this size are kept so a 401 can be retried after a refresh, and responses up to it are
+/// read whole; larger ones stream straight through (and a 401 on a large upload is answered as is).
 const REPLAY_MAX: usize = 256 * 1024;
 const PREFIX: &str = "/v1/passthrough/";
 
@@ -62,7 +62,12 @@ impl Outgoing {
 pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretAuth, req: Request) -> Result<Response, ApiError> {
     let rest = req.uri().path().strip_prefix(PREFIX).unwrap_or_default().to_owned();
     let (platform, raw_path) = rest.split_once('/').unwrap_or((&rest, ""));
-    let row = owned_connection(&app, &grant, connection_key(req.headers())?).await?;
+    let key = connection_key(req.headers())?;
+    let conn = app.connector.hot_entry(key).await?;
+    let row = &conn.0;
+    if row.project_id != grant.project.id || row.environment != grant.environment {
+        return Err(ApiError::NotFound(format!("no connection with key {key:?}")));
+    }
     if row.platform != platform {
         return Err(ApiError::bad_request("platform_mismatch", format!("this connection is for {:?}, not {platform:?}", row.platform)));
     }
@@ -92,11 +97,12 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
         _ => Outgoing::Streamed(Some(body)),
     };
 
-    let (row, creds) = app.connector.fresh_credentials(row).await?;
-    let send = |creds: Credentials, body: reqwest::Body| {
+    let conn = app.connector.ensure_fresh(conn).await?;
+    let (row, creds) = (&conn.0, &conn.1);
+    let send = |creds: &Credentials, body: reqwest::Body| {
         let mut request = app.passthrough.request(parts.method.clone(), url.clone()).headers(headers.clone()).body(body);
         if let Some(how) = &inject {
-            request = inject::apply(request, how, &inject::template_values(&row.config, &creds));
+            request = inject::apply(request, how, &inject::template_values(&row.config, creds));
         }
         let timeout = app.passthrough_timeout;
         let name = entry.name.clone();
@@ -114,13 +120,20 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
     };
     let mut res = send(creds, outgoing.take()).await?;
     if res.status() == reqwest::StatusCode::UNAUTHORIZED && row.refreshable && matches!(outgoing, Outgoing::Replayable(_)) {
-        let (_, fresh) = app.connector.refresh(&row.key, row.secret_version).await?;
-        res = send(fresh, outgoing.take()).await?;
+        let fresh = app.connector.refresh(&row.key, row.secret_version).await?;
+        res = send(&fresh.1, outgoing.take()).await?;
     }
 
     let status = res.status();
     let headers = proxy::response_headers(res.headers());
-    let mut out = Response::new(Body::from_stream(res.bytes_stream()));
+    // A small body of known length is read whole, so headers and body leave in one write; anything else streams.
+    let small = res.content_length().is_some_and(|n| n <= REPLAY_MAX as u64);
+    let body = if small {
+        Body::from(res.bytes().await.map_err(|_| ApiError::ProviderFailed(format!("{} broke off its answer", entry.name)))?)
+    } else {
+        Body::from_stream(res.bytes_stream())
+    };
+    let mut out = Response::new(body);
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     Ok(out)
