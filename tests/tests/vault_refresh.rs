@@ -183,3 +183,24 @@ async fn the_background_worker_refreshes_before_expiry() {
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
     assert_eq!(me(&app, &conn.key).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_client_credentials_connection_gets_a_new_token_when_its_token_expires() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    provider.knobs.access_ttl_secs.store(1, Ordering::SeqCst);
+    let cfg = provider.config.clone();
+    let conn = connect_fields(&app, "svc", "mock-client-credentials", json!({ "client_id": cfg.client_id, "client_secret": cfg.client_secret })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    provider.knobs.access_ttl_secs.store(3600, Ordering::SeqCst);
+    let before = provider.counters.token_requests.load(Ordering::SeqCst);
+    let res = http()
+        .get(format!("{}/v1/passthrough/mock-client-credentials/me", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .header("X-One-Connection-Key", &conn.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the expired token was replaced by a new client-credentials grant");
+    assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), before + 1);
+    assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
+}

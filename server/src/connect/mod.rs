@@ -226,7 +226,7 @@ impl Connector {
         row.state = ConnectionState::Operational;
         row.sealed = self.vault.seal_credentials(creds, &row.id);
         row.token_expires_at = creds.expires_at;
-        row.refreshable = creds.refresh_token.is_some();
+        row.refreshable = refresh::renewable(entry, creds);
         row.version += 1;
         row.updated_at = now;
         row

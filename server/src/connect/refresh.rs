@@ -48,6 +48,12 @@ pub enum RefreshError {
     Vault(#[from] VaultError),
 }
 
+/// Whether the connection's access can be renewed without the user: it holds a refresh token, or it is a
+/// client-credentials connection (a new token is one more client-credentials grant).
+pub fn renewable(entry: &crate::catalog::Integration, creds: &Credentials) -> bool {
+    creds.refresh_token.is_some() || entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials
+}
+
 /// A live connection and its opened credentials, shared by the passthrough calls of one node.
 pub type HotEntry = Arc<(ConnectionRow, Credentials)>;
 
@@ -168,11 +174,9 @@ impl Connector {
         let outcome = match self.request_refresh(&row, &creds).await {
             Ok(fresh) => {
                 let sealed = self.vault.seal_credentials(&fresh, &row.id);
-                let outcome = RefreshOutcome::Refreshed {
-                    sealed,
-                    token_expires_at: fresh.expires_at,
-                    refreshable: fresh.refresh_token.is_some(),
-                };
+                // Renewable before, renewable still: a provider that stops sending refresh tokens on rotation
+                // keeps the old one, and client-credentials connections never had one.
+                let outcome = RefreshOutcome::Refreshed { sealed, token_expires_at: fresh.expires_at, refreshable: true };
                 if !self.store.finish_refresh(&row.id, owner, &outcome, now_ms(), None).await? {
                     // The lease expired mid-refresh and someone else took it: their write stands.
                     tracing::warn!(key = %row.key, "refresh lease lost before the new tokens were stored");
@@ -206,6 +210,13 @@ impl Connector {
         let view = self.projects.view(&row.project_id).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
         let entry = view.catalog.get(&row.platform).ok_or_else(|| RefreshError::Refused(format!("{} is no longer in the catalog", row.platform)))?;
         let oauth = entry.oauth.as_ref().ok_or_else(|| RefreshError::Refused(format!("{} does not use OAuth", entry.name)))?;
+        if entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials {
+            let mut fresh = creds.clone();
+            return super::oauth::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| fresh).map_err(|e| match e {
+                super::ConnectError::ProviderRefused(m) => RefreshError::Refused(m),
+                other => RefreshError::Transient(other.to_string()),
+            });
+        }
         let refresh_token = creds.refresh_token.as_ref().ok_or_else(|| RefreshError::Refused("the connection has no refresh token".into()))?;
         let client = self.oauth_client(&row.project_id, entry).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
         let token_url = TokenUrl::new(fields::render(&oauth.token_url, &row.config))

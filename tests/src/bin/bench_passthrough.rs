@@ -15,11 +15,15 @@ use std::{
 use plugboard::keys::{Environment, SecretKey};
 use plugboard_tests::upstream::spawn_upstream;
 
+/// A child process stopped with SIGTERM when dropped (SIGKILL would leave nginx's workers running).
 struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let stopped = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.0.kill();
+        }
         let _ = self.0.wait();
     }
 }
