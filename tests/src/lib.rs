@@ -219,6 +219,14 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
+/// A passthrough call `{method} /v1/passthrough/{path}` with the project's secret key and connection `key`.
+pub fn passthrough(app: &TestApp, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    http()
+        .request(method, format!("{}/v1/passthrough/{path}", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .header("X-One-Connection-Key", key)
+}
+
 /// A widget session for `identity` (what the host backend gets from `/v1/authkit/token`).
 pub async fn session_token(app: &TestApp, identity: &str) -> String {
     let res = http()

@@ -6,7 +6,7 @@ use std::{sync::atomic::Ordering, time::Duration};
 
 use plugboard::catalog::Integration;
 use plugboard_tests::{
-    connect_fields, http, raw_request, spawn_app_with,
+    connect_fields, http, passthrough, raw_request, spawn_app_with,
     upstream::{spawn_canary, spawn_upstream, Upstream},
     TestApp,
 };
@@ -48,20 +48,13 @@ value = "{api_key}""#));
     .await
 }
 
-fn pass(app: &TestApp, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-    http()
-        .request(method, format!("{}/v1/passthrough/{path}", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .header("X-One-Connection-Key", key)
-}
-
 #[tokio::test]
 async fn forwards_method_path_query_headers_and_body_with_the_credential_injected() {
     let up = spawn_upstream("127.0.0.5").await;
     let app = app_with(&up, 10).await;
     let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "secret-key-1" })).await;
 
-    let res = pass(&app, &conn.key, reqwest::Method::PUT, "upstream-api/echo/items/42")
+    let res = passthrough(&app, &conn.key, reqwest::Method::PUT, "upstream-api/echo/items/42")
         .query(&[("a", "1"), ("b", "x y")])
         .header("content-type", "application/json")
         .header("x-app", "mine")
@@ -93,7 +86,7 @@ async fn a_query_credential_replaces_any_the_caller_sent() {
     let up = spawn_upstream("127.0.0.5").await;
     let app = app_with(&up, 10).await;
     let conn = connect_fields(&app, "u1", "upstream-query", json!({ "api_key": "real-key" })).await;
-    let echo: Value = pass(&app, &conn.key, reqwest::Method::GET, "upstream-query/echo?key=forged&x=1").send().await.unwrap().json().await.unwrap();
+    let echo: Value = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-query/echo?key=forged&x=1").send().await.unwrap().json().await.unwrap();
     assert_eq!(echo["query"], "x=1&key=real-key");
 }
 
@@ -104,7 +97,7 @@ async fn bodies_stream_both_ways_without_being_buffered() {
     let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
 
     // Download: the upstream sends one chunk and holds the rest until we have seen that chunk through Plugboard.
-    let mut res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/gated").send().await.unwrap();
+    let mut res = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/gated").send().await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(5), res.chunk()).await.expect("the first chunk arrives before the body ends");
     assert_eq!(first.unwrap().unwrap(), "first chunk\n");
     up.signals.release_download.notify_one();
@@ -113,7 +106,7 @@ async fn bodies_stream_both_ways_without_being_buffered() {
     // Upload: we send one chunk and hold the rest until the upstream has seen that chunk through Plugboard.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
     let body = reqwest::Body::wrap_stream(tokio_stream(rx));
-    let send = tokio::spawn(pass(&app, &conn.key, reqwest::Method::POST, "upstream-api/upload-gated").body(body).send());
+    let send = tokio::spawn(passthrough(&app, &conn.key, reqwest::Method::POST, "upstream-api/upload-gated").body(body).send());
     tx.send(Ok(vec![b'a'; 1024 * 1024])).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), up.signals.upload_started.notified()).await.expect("the upstream sees the body before it ends");
     tx.send(Ok(vec![b'b'; 3 * 1024 * 1024])).await.unwrap();
@@ -132,7 +125,7 @@ async fn provider_statuses_come_back_with_their_headers_but_not_hop_by_hop_ones(
     let up = spawn_upstream("127.0.0.5").await;
     let app = app_with(&up, 10).await;
     let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
-    let res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/status/429").send().await.unwrap();
+    let res = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/status/429").send().await.unwrap();
     assert_eq!(res.status(), 429);
     assert_eq!(res.headers()["x-rate-limit"], "7");
     assert!(res.headers().get("x-hop").is_none(), "a header named by Connection is hop-by-hop");
@@ -140,7 +133,7 @@ async fn provider_statuses_come_back_with_their_headers_but_not_hop_by_hop_ones(
     assert_eq!(res.text().await.unwrap(), "status 429");
 
     // A redirect is answered as is, never followed (it could lead off the catalog's host).
-    let res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/redirect").send().await.unwrap();
+    let res = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/redirect").send().await.unwrap();
     assert_eq!(res.status(), 302);
 }
 
@@ -149,7 +142,7 @@ async fn a_slow_provider_is_a_504_and_an_unreachable_one_a_502() {
     let up = spawn_upstream("127.0.0.5").await;
     let app = app_with(&up, 1).await;
     let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
-    let res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/slow").send().await.unwrap();
+    let res = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/slow").send().await.unwrap();
     assert_eq!(res.status(), 504);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "provider_timeout");
@@ -163,7 +156,7 @@ async fn a_slow_provider_is_a_504_and_an_unreachable_one_a_502() {
     let dead_up = Upstream { url: format!("http://{dead}"), addr: dead, signals: up.signals.clone() };
     let app = app_with(&dead_up, 5).await;
     let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
-    let res = pass(&app, &conn.key, reqwest::Method::GET, "upstream-api/json").send().await.unwrap();
+    let res = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/json").send().await.unwrap();
     assert_eq!(res.status(), 502);
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "provider_failed");
 }
@@ -177,8 +170,8 @@ async fn bad_requests_get_clear_errors() {
     let cases = [
         (http().get(format!("{}/v1/passthrough/upstream-api/json", app.url)).header("X-One-Connection-Key", &conn.key), 401, "unauthorized"),
         (http().get(format!("{}/v1/passthrough/upstream-api/json", app.url)).header("X-One-Secret", app.key.expose()), 400, "missing_connection_key"),
-        (pass(&app, "test::upstream-api::default::nope", reqwest::Method::GET, "upstream-api/json"), 404, "not_found"),
-        (pass(&app, &other.key, reqwest::Method::GET, "upstream-api/json"), 400, "platform_mismatch"),
+        (passthrough(&app, "test::upstream-api::default::nope", reqwest::Method::GET, "upstream-api/json"), 404, "not_found"),
+        (passthrough(&app, &other.key, reqwest::Method::GET, "upstream-api/json"), 400, "platform_mismatch"),
     ];
     for (req, status, code) in cases {
         let res = req.send().await.unwrap();

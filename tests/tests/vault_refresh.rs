@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use plugboard_shared::{ConnectionRecord, ConnectionState, Page};
-use plugboard_tests::{connect_fields, connect_oauth, http, spawn_app_with, spawn_with_provider, TestApp};
+use plugboard_tests::{connect_fields, connect_oauth, http, passthrough, spawn_app_with, spawn_with_provider, TestApp};
 use serde_json::{json, Value};
 
 async fn vault_get(app: &TestApp, path: &str) -> reqwest::Response {
@@ -12,13 +12,7 @@ async fn vault_get(app: &TestApp, path: &str) -> reqwest::Response {
 }
 
 async fn me(app: &TestApp, key: &str) -> reqwest::Response {
-    http()
-        .get(format!("{}/v1/passthrough/mock-oauth/me", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .header("X-One-Connection-Key", key)
-        .send()
-        .await
-        .unwrap()
+    passthrough(app, key, reqwest::Method::GET, "mock-oauth/me").send().await.unwrap()
 }
 
 async fn state(app: &TestApp, key: &str) -> ConnectionState {
@@ -193,13 +187,7 @@ async fn a_client_credentials_connection_gets_a_new_token_when_its_token_expires
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     provider.knobs.access_ttl_secs.store(3600, Ordering::SeqCst);
     let before = provider.counters.token_requests.load(Ordering::SeqCst);
-    let res = http()
-        .get(format!("{}/v1/passthrough/mock-client-credentials/me", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .header("X-One-Connection-Key", &conn.key)
-        .send()
-        .await
-        .unwrap();
+    let res = passthrough(&app, &conn.key, reqwest::Method::GET, "mock-client-credentials/me").send().await.unwrap();
     assert_eq!(res.status(), 200, "the expired token was replaced by a new client-credentials grant");
     assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), before + 1);
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);

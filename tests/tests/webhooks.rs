@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use hmac::{Hmac, Mac};
 use plugboard::store::DeliveryStatus;
-use plugboard_tests::{connect_fields, connect_oauth, eventually, http, spawn_with_provider, upstream::spawn_receiver, TestApp};
+use plugboard_tests::{connect_fields, connect_oauth, eventually, http, passthrough, spawn_with_provider, upstream::spawn_receiver, TestApp};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -81,13 +81,7 @@ async fn every_event_is_delivered_signed_at_least_once_despite_failures() {
     let oauth = connect_oauth(&app, "alice").await;
     provider.expire_access_tokens();
     provider.revoke_refresh_tokens();
-    let res = http()
-        .get(format!("{}/v1/passthrough/mock-oauth/me", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .header("X-One-Connection-Key", &oauth.key)
-        .send()
-        .await
-        .unwrap();
+    let res = passthrough(&app, &oauth.key, reqwest::Method::GET, "mock-oauth/me").send().await.unwrap();
     assert_eq!(res.status(), 409);
     let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, created.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
     assert_eq!(res.status(), 200);
