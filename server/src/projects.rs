@@ -103,15 +103,16 @@ impl ProjectView {
     }
 }
 
+/// The settings JSON a view was built from, the view, and when the JSON was last compared with the database.
+type CachedView = (String, Arc<ProjectView>, std::time::Instant);
+
 pub struct Projects {
     store: DynStore,
     vault: Arc<Vault>,
     pub builtin: Arc<Catalog>,
     /// Deployment-wide OAuth clients (environment), used when a project has none of its own.
     defaults: BTreeMap<String, OAuthClient>,
-    /// Per project: the settings JSON a view was built from, the view, and when the JSON was last compared with
-    /// the database.
-    views: Mutex<HashMap<String, (String, Arc<ProjectView>, std::time::Instant)>>,
+    views: Mutex<HashMap<String, CachedView>>,
 }
 
 impl Projects {
