@@ -7,8 +7,8 @@ use url::Url;
 /// Builds the upstream URL for `raw_path` (the request's path after `/v1/passthrough/{platform}/`, still
 /// percent-encoded as received) and `raw_query` under the rendered `base`. Refuses anything that could leave the
 /// base: dot segments (plain or encoded), encoded slashes or backslashes, empty segments (`//host`), control
-/// characters — and checks the result again after parsing, so a trick not listed here still cannot change the
-/// scheme, host, port or escape the base path.
+/// characters — and only ever changes the parsed base URL's path and query, checking the path again afterwards,
+/// so a trick not listed here still cannot change the scheme, host or port, or escape the base path.
 pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url, String> {
     let base = Url::parse(base).map_err(|_| "the integration's API base URL is not valid".to_string())?;
     if raw_path.bytes().any(|b| b.is_ascii_control() || b == b'\\' || b == b' ') {
@@ -25,20 +25,17 @@ pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url
     if lower.split('/').any(|segment| matches!(segment.replace("%2e", ".").as_str(), "." | "..")) {
         return Err("dot segments are not allowed in the path".into());
     }
-    let mut joined = base.as_str().trim_end_matches('/').to_owned();
-    if !raw_path.is_empty() {
-        joined.push('/');
-        joined.push_str(raw_path);
+    // Only the path and query change: the parsed base keeps its scheme, host and port.
+    let base_path = base.path().trim_end_matches('/').to_owned();
+    let mut url = base.clone();
+    if raw_path.is_empty() {
+        url.set_path(if base_path.is_empty() { "/" } else { &base_path });
+    } else {
+        url.set_path(&format!("{base_path}/{raw_path}"));
     }
-    if let Some(q) = raw_query.filter(|q| !q.is_empty()) {
-        joined.push('?');
-        joined.push_str(q);
-    }
-    let url = Url::parse(&joined).map_err(|_| "the path does not form a valid URL".to_string())?;
-    let base_path = base.path().trim_end_matches('/');
-    let same_origin = url.scheme() == base.scheme() && url.host() == base.host() && url.port_or_known_default() == base.port_or_known_default();
-    let under_base = url.path() == base_path || url.path().starts_with(&format!("{base_path}/")) || base_path.is_empty();
-    if !same_origin || !under_base || url.username() != "" || url.password().is_some() || url.fragment().is_some() {
+    url.set_query(raw_query.filter(|q| !q.is_empty()));
+    let under_base = base_path.is_empty() || url.path() == base_path || url.path().starts_with(&format!("{base_path}/"));
+    if !under_base || url.host() != base.host() || url.port_or_known_default() != base.port_or_known_default() {
         return Err("the path leaves the integration's API".into());
     }
     Ok(url)
