@@ -224,3 +224,23 @@ async fn path_tricks_never_reach_another_host() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""path":"/base/echo/a@b/c""#), "{body}");
 }
+
+#[tokio::test]
+async fn a_reconnect_with_a_new_key_is_used_by_the_next_call() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "old-key" })).await;
+    let echo: Value = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/echo").send().await.unwrap().json().await.unwrap();
+    assert_eq!(echo["headers"]["x-api-key"], "old-key");
+    let token = plugboard_tests::session_token(&app, "u1").await;
+    let res = http()
+        .post(format!("{}/v1/widget/connect/upstream-api", app.url))
+        .bearer_auth(token)
+        .json(&json!({ "fields": { "api_key": "new-key" }, "reconnect": conn.key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/echo").send().await.unwrap().json().await.unwrap();
+    assert_eq!(echo["headers"]["x-api-key"], "new-key", "the reconnected credential, not a remembered one");
+}

@@ -257,6 +257,7 @@ impl Connector {
         let update = previous.is_some();
         let row = self.build_row(&owner, entry, name, config, &creds, previous);
         self.store.save_connection(&row, update, None, Some(&self.saved_event(&row, update))).await?;
+        self.hot.invalidate(&row.key);
         tracing::info!(platform, key = %row.key, update, "connection saved");
         Ok(record(&row))
     }

@@ -218,6 +218,7 @@ impl Connector {
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
         let row = self.build_row(&owner, entry, name, flow.config.clone(), &creds, previous);
         self.store.save_connection(&row, update, Some(&flow.id), Some(&self.saved_event(&row, update))).await.map_err(|e| (500, e.to_string()))?;
+        self.hot.invalidate(&row.key);
         tracing::info!(platform = %flow.platform, key = %row.key, update, "oauth connection saved");
         Ok(row.key)
     }
