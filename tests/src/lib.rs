@@ -242,11 +242,20 @@ pub async fn session_token(app: &TestApp, identity: &str) -> String {
 
 /// Connects `platform` with form fields through the widget API; answers the connection record.
 pub async fn connect_fields(app: &TestApp, identity: &str, platform: &str, fields: serde_json::Value) -> plugboard_shared::ConnectionRecord {
+    widget_connect(app, identity, platform, serde_json::json!({ "fields": fields })).await
+}
+
+/// Connects `platform` again with new form fields, updating the connection `key` in place.
+pub async fn reconnect_fields(app: &TestApp, identity: &str, platform: &str, key: &str, fields: serde_json::Value) -> plugboard_shared::ConnectionRecord {
+    widget_connect(app, identity, platform, serde_json::json!({ "fields": fields, "reconnect": key })).await
+}
+
+async fn widget_connect(app: &TestApp, identity: &str, platform: &str, body: serde_json::Value) -> plugboard_shared::ConnectionRecord {
     let token = session_token(app, identity).await;
     let res = http()
         .post(format!("{}/v1/widget/connect/{platform}", app.url))
         .bearer_auth(token)
-        .json(&serde_json::json!({ "fields": fields }))
+        .json(&body)
         .send()
         .await
         .expect("connect request");

@@ -88,11 +88,11 @@ async fn echo(req: Request) -> Json<serde_json::Value> {
 }
 
 async fn gated_download(State(s): State<Arc<Signals>>) -> Response {
-    let stream = async_stream(s);
+    let stream = gated_chunks(s);
     Response::new(Body::from_stream(stream))
 }
 
-fn async_stream(s: Arc<Signals>) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+fn gated_chunks(s: Arc<Signals>) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     futures_util::stream::unfold(0u8, move |step| {
         let s = s.clone();
         async move {

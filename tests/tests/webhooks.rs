@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use hmac::{Hmac, Mac};
 use plugboard::store::DeliveryStatus;
-use plugboard_tests::{connect_fields, connect_oauth, eventually, http, passthrough, spawn_with_provider, upstream::spawn_receiver, TestApp};
+use plugboard_tests::{connect_fields, connect_oauth, eventually, http, passthrough, reconnect_fields, spawn_with_provider, upstream::spawn_receiver, TestApp};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -69,15 +69,7 @@ async fn every_event_is_delivered_signed_at_least_once_despite_failures() {
     assert!(!body.contains("mock-key-0123456789"), "no secret in an event");
 
     // Reconnect (updated), a refused refresh (failed) and a delete (deleted).
-    let token = plugboard_tests::session_token(&app, "alice").await;
-    let res = http()
-        .post(format!("{}/v1/widget/connect/mock-api-key", app.url))
-        .bearer_auth(token)
-        .json(&json!({ "fields": { "api_key": "mock-key-0123456789" }, "reconnect": created.key }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    reconnect_fields(&app, "alice", "mock-api-key", &created.key, json!({ "api_key": "mock-key-0123456789" })).await;
     let oauth = connect_oauth(&app, "alice").await;
     provider.expire_access_tokens();
     provider.revoke_refresh_tokens();

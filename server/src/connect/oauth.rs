@@ -25,7 +25,7 @@ use crate::{
 /// How long a user has between clicking Connect and finishing at the provider.
 pub const FLOW_TTL_SECS: i64 = 600;
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 

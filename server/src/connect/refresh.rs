@@ -17,7 +17,7 @@ use oauth2::{
 };
 use plugboard_shared::ConnectionState;
 
-use super::{fields, now_ms, Connector};
+use super::{fields, now_ms, oauth::now, Connector};
 use crate::http::HOT_TTL;
 use crate::{
     store::{ConnectionRow, RefreshOutcome, StoreError},
@@ -61,7 +61,7 @@ pub fn hot_cache() -> moka::sync::Cache<String, HotEntry> {
     moka::sync::Cache::builder().max_capacity(100_000).time_to_live(HOT_TTL).build()
 }
 
-/// Per-process queue of refreshers by connection id (entries vanish with their last waiter).
+/// Per-process queue of refreshers by connection key (entries vanish with their last waiter).
 #[derive(Default)]
 pub struct LocalLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
 
@@ -76,10 +76,6 @@ impl LocalLocks {
         map.insert(id.to_owned(), Arc::downgrade(&lock));
         lock
     }
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 impl Connector {
@@ -124,8 +120,7 @@ impl Connector {
     }
 
     async fn refresh_or_reuse(&self, key: &str, seen_version: i64) -> Result<(ConnectionRow, Credentials), RefreshError> {
-        let row = self.live_connection(key).await?;
-        let local = self.refresh_locks.get(&row.id);
+        let local = self.refresh_locks.get(key);
         let _queued = local.lock().await;
         let owner = format!("{}:{}", self.node_id, uuid::Uuid::new_v4().simple());
         let deadline = Instant::now() + Duration::from_millis(LEASE_MS as u64 * 2);
