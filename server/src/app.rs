@@ -70,6 +70,7 @@ impl Application {
             hot: connect::refresh::hot_cache(),
             refresh_backoff: crate::webhooks::DeliveryPolicy { max_delay: Duration::from_secs(600), ..policy.clone() },
             webhooks: policy,
+            discovery: connect::discovery::cache(),
         });
         let state = AppState {
             store,
@@ -106,7 +107,7 @@ impl Application {
         tokio::spawn(purge_sessions(self.state.store.clone()));
         // Background work beside the API; every node runs it, the database leases keep them from colliding.
         let connector = self.state.connector.clone();
-        tokio::spawn(connector.clone().run_refresher(self.refresh_interval, Duration::from_secs(300)));
+        tokio::spawn(connector.clone().run_refresher(self.refresh_interval));
         let deliverer = crate::webhooks::Deliverer {
             store: connector.store.clone(),
             vault: connector.vault.clone(),

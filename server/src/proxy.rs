@@ -6,23 +6,27 @@ use url::Url;
 
 /// Builds the upstream URL for `raw_path` (the request's path after `/v1/passthrough/{platform}/`, still
 /// percent-encoded as received) and `raw_query` under the rendered `base`. Refuses anything that could leave the
-/// base: dot segments (plain or encoded), encoded slashes or backslashes, empty segments (`//host`), control
-/// characters — and only ever changes the parsed base URL's path and query, checking the path again afterwards,
-/// so a trick not listed here still cannot change the scheme, host or port, or escape the base path.
+/// base: dot segments — plain, encoded, or made by decoding an encoded slash (`a%2F..%2F..%2Fx`), however many
+/// times the provider decodes —, encoded backslashes and NULs, empty segments (`//host`), control characters; and
+/// only ever changes the parsed base URL's path and query, checking the path again afterwards, so a trick not
+/// listed here still cannot change the scheme, host or port, or escape the base path.
+///
+/// An encoded slash is otherwise forwarded verbatim: it is how GitLab names a project (`projects/group%2Fproject`)
+/// and Google Cloud Storage an object (`o/folder%2Ffile.txt`).
 pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url, String> {
     let base = Url::parse(base).map_err(|_| "the integration's API base URL is not valid".to_string())?;
     if raw_path.bytes().any(|b| b.is_ascii_control() || b == b'\\' || b == b' ') {
         return Err("the path has characters that are not allowed".into());
     }
     let lower = raw_path.to_ascii_lowercase();
-    if ["%2f", "%5c", "%00"].iter().any(|enc| lower.contains(enc)) {
-        return Err("encoded slashes are not allowed in the path".into());
+    if ["%5c", "%00"].iter().any(|enc| lower.contains(enc)) {
+        return Err("encoded backslashes and NULs are not allowed in the path".into());
     }
     if raw_path.starts_with('/') || raw_path.contains("//") {
         // An empty segment is how `//evil.com` would turn into a host name.
         return Err("empty path segments are not allowed".into());
     }
-    if lower.split('/').any(|segment| matches!(segment.replace("%2e", ".").as_str(), "." | "..")) {
+    if raw_path.split('/').any(has_dot_segment) {
         return Err("dot segments are not allowed in the path".into());
     }
     // Only the path and query change: the parsed base keeps its scheme, host and port.
@@ -39,6 +43,23 @@ pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url
         return Err("the path leaves the integration's API".into());
     }
     Ok(url)
+}
+
+/// Whether `segment`, decoded once, twice or three times (providers and their proxies differ), is or contains a
+/// `.`/`..` path component once decoded slashes and backslashes split it.
+fn has_dot_segment(segment: &str) -> bool {
+    let mut text = segment.to_owned();
+    for _ in 0..4 {
+        if text.split(['/', '\\']).any(|part| matches!(part, "." | "..")) {
+            return true;
+        }
+        let decoded = percent_encoding::percent_decode_str(&text).decode_utf8_lossy().into_owned();
+        if decoded == text {
+            return false;
+        }
+        text = decoded;
+    }
+    true
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those named by `Connection`.
@@ -122,11 +143,21 @@ mod tests {
     #[test]
     fn tricks_that_would_leave_the_base_are_refused() {
         for path in [
-            "/evil.com/x", "//evil.com", "../x", "a/../../x", "%2e%2e/x", "a/%2E%2E/x", ".%2e/x", "a/./b", "a%2fb",
-            "a%2F..%2Fb", "a\\b", "a%5cb", "a//b", "x\ny", "a%00b",
+            "/evil.com/x", "//evil.com", "../x", "a/../../x", "%2e%2e/x", "a/%2E%2E/x", ".%2e/x", "a/./b",
+            "a%2F..%2Fb", "a%2F..%2F..%2Fx", "a%252F..%252Fb", "%252e%252e/x", "a%2F.", "a\\b", "a%5cb", "a//b", "x\ny", "a%00b",
         ] {
             assert!(target(BASE, path, None).is_err(), "{path:?} must be refused");
         }
+    }
+
+    #[test]
+    fn encoded_slashes_are_forwarded_verbatim() {
+        let gitlab = target("https://gitlab.com/api/v4", "projects/group%2Fproject/issues", None).unwrap();
+        assert_eq!(gitlab.as_str(), "https://gitlab.com/api/v4/projects/group%2Fproject/issues");
+        let gcs = target("https://storage.googleapis.com/storage/v1", "b/bucket/o/folder%2fa%20b.txt", Some("alt=media")).unwrap();
+        assert_eq!(gcs.as_str(), "https://storage.googleapis.com/storage/v1/b/bucket/o/folder%2fa%20b.txt?alt=media");
+        assert_eq!(target(BASE, "%2Fevil.com", None).unwrap().host_str(), Some("api.example.com"));
+        assert_eq!(target(BASE, "a%2F...%2Fb", None).unwrap().path(), "/v2/a%2F...%2Fb");
     }
 
     #[test]

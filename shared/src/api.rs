@@ -224,6 +224,11 @@ pub struct ConnectionRecord {
     pub active: bool,
     pub deprecated: bool,
     pub state: ConnectionState,
+    /// The connection's non-secret configuration: what the user typed (a subdomain) and what the provider told
+    /// while connecting (QuickBooks `realm_id`, Salesforce `instance_url`, Xero `tenant_id`, Zoho `api_domain`).
+    /// Never a secret.
+    #[serde(default)]
+    pub connection_config: std::collections::BTreeMap<String, String>,
 }
 
 /// A form field of the connect screen.

@@ -39,13 +39,13 @@ async fn a_valid_api_key_connects_and_is_stored_encrypted() {
     let token = session(&app, json!({"identity": "user-7", "identityType": "team"})).await;
     let (status, body) = connect(&app, &token, "mock-api-key", json!({"fields": {"api_key": GOOD_KEY}})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // Exactly the seed's ConnectionRecord fields, plus state.
+    // Exactly the seed's ConnectionRecord fields, plus state and the non-secret connectionConfig.
     let mut fields: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort_unstable();
     assert_eq!(
         fields,
         [
-            "_id", "active", "connectionDefinitionId", "createdAt", "deleted", "deprecated", "environment", "identity",
+            "_id", "active", "connectionConfig", "connectionDefinitionId", "createdAt", "deleted", "deprecated", "environment", "identity",
             "identityType", "key", "lastModifiedBy", "name", "platform", "platformVersion", "secretsServiceId",
             "settings", "state", "tags", "throughput", "updated", "updatedAt", "version"
         ]
@@ -152,7 +152,7 @@ async fn client_credentials_connect_with_the_users_own_client_without_a_popup() 
     let wrong = json!({"fields": {"client_id": cfg.client_id, "client_secret": "not-it"}});
     let (status, body) = connect(&app, &token, "mock-client-credentials", wrong).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"], "Mock Machine Access refused the sign-in: Client authentication failed");
+    assert_eq!(body["error"], "Mock Machine Access refused: Client authentication failed");
     assert_eq!(connections(&app).await, 0);
 
     let right = json!({"fields": {"client_id": cfg.client_id, "client_secret": cfg.client_secret}});

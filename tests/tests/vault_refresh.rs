@@ -139,16 +139,25 @@ async fn a_401_is_answered_by_one_refresh_and_one_retry() {
 
 #[tokio::test]
 async fn a_revoked_grant_fails_the_connection_and_an_outage_degrades_it() {
-    let (app, provider) = spawn_with_provider(|s, _| s.retry_base_ms = 60_000).await;
+    // Backoff after a failed refresh: 0.5–1 s.
+    let (app, provider) = spawn_with_provider(|s, _| s.retry_base_ms = 1_000).await;
     let conn = connect_oauth(&app, "alice").await;
 
-    // The provider is down: the call fails clearly, the connection is degraded, and it recovers on the next call.
+    // The provider is down: the call fails clearly and the connection is degraded. While backing off, calls are
+    // answered 503 with Retry-After and the provider is not asked; after the backoff the next call recovers.
     provider.expire_access_tokens();
     provider.knobs.fail_token_requests.store(1, Ordering::SeqCst);
     let res = me(&app, &conn.key).await;
     assert_eq!(res.status(), 502);
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "provider_failed");
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Degraded);
+    let asked = provider.counters.token_requests.load(Ordering::SeqCst);
+    let res = me(&app, &conn.key).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "provider_unavailable");
+    assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), asked, "no token request while backing off");
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     assert_eq!(me(&app, &conn.key).await.status(), 200);
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
 
@@ -168,12 +177,15 @@ async fn a_revoked_grant_fails_the_connection_and_an_outage_degrades_it() {
 }
 
 #[tokio::test]
-async fn the_background_worker_refreshes_before_expiry() {
+async fn the_background_worker_refreshes_before_expiry_about_once_per_lifetime() {
     let (app, provider) = spawn_with_provider(|s, _| s.refresh_interval_secs = 1).await;
-    // Tokens that live 2 minutes are within the worker's 5-minute horizon.
-    provider.knobs.access_ttl_secs.store(120, Ordering::SeqCst);
+    // 5 s tokens are due a fifth of their life ahead (at 4 s); the worker looks every second. Before refreshes
+    // were tied to the token's lifetime, a token shorter than the worker's horizon was refreshed on every look.
+    provider.knobs.access_ttl_secs.store(5, Ordering::SeqCst);
     let conn = connect_oauth(&app, "alice").await;
     plugboard_tests::eventually("a background refresh", || async { (provider.counters.refreshes.load(Ordering::SeqCst) >= 1).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(provider.counters.refreshes.load(Ordering::SeqCst), 1, "not refreshed again within the new token's first half");
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
     assert_eq!(me(&app, &conn.key).await.status(), 200);
 }

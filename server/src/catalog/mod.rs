@@ -41,14 +41,58 @@ pub struct Integration {
     /// A cheap authenticated request that proves a credential works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verify>,
+    /// Values learned while connecting (QuickBooks' `realmId`, Salesforce's `instance_url`, Xero's tenant), kept
+    /// as the connection's non-secret config: usable as `{name}` in URL and header templates, and returned to the
+    /// host as `connectionConfig`.
+    #[serde(default, skip_serializing)]
+    pub metadata: Vec<Metadata>,
+}
+
+/// One value learned while connecting (see [`Integration::metadata`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// The config key: `{name}` in templates, a key of the record's `connectionConfig`.
+    pub name: String,
+    pub from: MetadataSource,
+    /// `callback`: the query parameter; `token`: the answer's member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `request` (and `token`, for nested members): an RFC 6901 JSON pointer into the answer (`/0/tenantId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// `request`: the URL fetched once after connecting, with the new credential injected as for the passthrough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When set, the value is a URL or host name and must be https on one of these hosts (`*.salesforce.com`
+    /// matches any subdomain); it is kept as its origin (`https://host`). Else it must be a plain token of
+    /// letters, digits and `-_.~`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// When the provider does not send it, connect anyway (else the connect fails with a clear message).
+    #[serde(default)]
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetadataSource {
+    /// A query parameter of the OAuth callback (read before the code exchange, so token URLs may use it).
+    Callback,
+    /// A member of the token answer.
+    Token,
+    /// One GET request after connecting.
+    Request,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OAuthSpec {
-    /// Not used by `oauth2_client_credentials` entries.
+    /// Not used by `oauth2_client_credentials` entries; may be left out when `discoveryUrl` names it.
     #[serde(default)]
     pub authorization_url: String,
+    /// May be left out when `discoveryUrl` names it.
+    #[serde(default)]
     pub token_url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_url: Option<String>,
@@ -63,9 +107,24 @@ pub struct OAuthSpec {
     #[serde(default)]
     pub pkce: bool,
     /// The authorization server's issuer identifier; when the callback carries `iss` it must equal this
-    /// (RFC 9207), and a provider that says it always sends `iss` must send it.
+    /// The authorization server's issuer identifier (RFC 9207 §2.4). When declared, a callback's `iss` must equal
+    /// it — and must be present unless `authorizationResponseIssParameterSupported` is false. When not declared,
+    /// a callback is accepted with or without `iss` (GitHub and Google send one whether asked or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// RFC 8414 §2 / RFC 9207 §3: whether the provider puts `iss` on every authorization response. Google sends
+    /// it on some responses only and does not advertise it, so its entries say `false`: `iss` is then checked
+    /// when present and not required.
+    #[serde(default = "yes")]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// An OpenID Connect discovery document (`…/.well-known/openid-configuration`, OpenID Connect Discovery 1.0
+    /// §4) whose `issuer`, endpoints and PKCE support fill in whatever this table leaves empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_url: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_scope_separator() -> String {
@@ -96,15 +155,52 @@ pub struct Field {
     pub help: Option<String>,
     #[serde(default)]
     pub optional: bool,
+    /// Used when the user leaves the field empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// The value is a host name or URL that must be https on one of these hosts (as [`Metadata::hosts`]); it is
+    /// kept as its origin (`https://host`), for account-dependent hosts such as Salesforce sandboxes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
+/// How the passthrough presents the credential, plus fixed or templated extra headers (`Client-Id`,
+/// `Xero-tenant-id`, API version headers) sent with every call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Inject {
-    Bearer { token: String },
-    Header { name: String, value: String },
-    Query { name: String, value: String },
-    Basic { username: String, password: String },
+    Bearer {
+        token: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+    },
+    Header {
+        name: String,
+        value: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+    },
+    Query {
+        name: String,
+        value: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+    },
+    Basic {
+        username: String,
+        password: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+    },
+}
+
+impl Inject {
+    /// The extra headers (name → template).
+    pub fn headers(&self) -> &BTreeMap<String, String> {
+        match self {
+            Self::Bearer { headers, .. } | Self::Header { headers, .. } | Self::Query { headers, .. } | Self::Basic { headers, .. } => headers,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,10 +319,23 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
     if e.name.trim().is_empty() || e.category.trim().is_empty() {
         return Err("name and category are required".into());
     }
-    let sample = |t: &str| {
-        e.fields.iter().fold(t.to_owned(), |acc, f| acc.replace(&format!("{{{}}}", f.name), "sample"))
-    };
+    // A template with every `{name}` filled by a typical value: host-checked values by an origin on their first
+    // allowed host, the others by a plain word.
+    let mut samples: Vec<(String, String)> = Vec::new();
+    for (name, hosts) in e.fields.iter().map(|f| (&f.name, &f.hosts)).chain(e.metadata.iter().map(|m| (&m.name, &m.hosts))) {
+        let value = hosts.first().map_or_else(|| "sample".to_owned(), |h| format!("https://{}", h.trim_start_matches("*.")));
+        samples.push((format!("{{{name}}}"), value));
+    }
+    let sample = |t: &str| samples.iter().fold(t.to_owned(), |acc, (k, v)| acc.replace(k, v));
     let check_url = |what: &str, t: &str| -> Result<(), String> {
+        // A value that is not host-checked must not make up the whole host: `https://{x}/` could point anywhere.
+        let unchecked_host = t.strip_prefix('{').is_some_and(|rest| {
+            let name = rest.split('}').next().unwrap_or_default();
+            !e.fields.iter().any(|f| f.name == name && !f.hosts.is_empty()) && !e.metadata.iter().any(|m| m.name == name && !m.hosts.is_empty())
+        });
+        if unchecked_host {
+            return Err(format!("{what} {t:?} starts with a value that has no `hosts` allow-list"));
+        }
         let url = url::Url::parse(&sample(t)).map_err(|err| format!("{what} {t:?}: {err}"))?;
         let loopback = matches!(url.host_str(), Some("localhost")) || url.host_str().is_some_and(|h| h.starts_with("127."));
         if url.scheme() == "https" || (allow_loopback_http && url.scheme() == "http" && loopback) {
@@ -237,12 +346,65 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
     };
     check_url("apiBaseUrl", &e.api_base_url)?;
     if let Some(o) = &e.oauth {
-        if e.auth_method == AuthMethod::Oauth2 {
+        match &o.discovery_url {
+            Some(d) => check_url("discoveryUrl", d)?,
+            None if o.token_url.is_empty() => return Err("tokenUrl (or discoveryUrl) is required".into()),
+            None if e.auth_method == AuthMethod::Oauth2 && o.authorization_url.is_empty() => {
+                return Err("authorizationUrl (or discoveryUrl) is required".into())
+            }
+            None => {}
+        }
+        if e.auth_method == AuthMethod::Oauth2 && !o.authorization_url.is_empty() {
             check_url("authorizationUrl", &o.authorization_url)?;
         }
-        check_url("tokenUrl", &o.token_url)?;
+        if !o.token_url.is_empty() {
+            check_url("tokenUrl", &o.token_url)?;
+        }
         if let Some(r) = &o.revoke_url {
             check_url("revokeUrl", r)?;
+        }
+    }
+    let snake = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    for m in &e.metadata {
+        if !snake(&m.name) {
+            return Err(format!("metadata name {:?} must be snake_case", m.name));
+        }
+        if ["token", "secret", "password"].iter().any(|w| m.name.contains(w)) {
+            return Err(format!("metadata {:?}: connection config is never a secret", m.name));
+        }
+        if e.fields.iter().any(|f| f.name == m.name) || e.metadata.iter().filter(|x| x.name == m.name).count() > 1 {
+            return Err(format!("metadata {:?} is declared twice (or is also a field)", m.name));
+        }
+        let ok = match m.from {
+            MetadataSource::Callback => m.key.is_some() && m.pointer.is_none() && m.url.is_none(),
+            MetadataSource::Token => m.key.is_some() != m.pointer.is_some() && m.url.is_none(),
+            MetadataSource::Request => m.url.is_some() && m.pointer.is_some() && m.key.is_none(),
+        };
+        if !ok {
+            return Err(format!("metadata {:?}: callback needs `key`, token `key` or `pointer`, request `url` and `pointer`", m.name));
+        }
+        if let Some(p) = &m.pointer {
+            if !p.starts_with('/') {
+                return Err(format!("metadata {:?}: pointer {p:?} must start with /", m.name));
+            }
+        }
+        if let Some(u) = &m.url {
+            check_url("metadata url", u)?;
+        }
+    }
+    for hosts in e.fields.iter().map(|f| &f.hosts).chain(e.metadata.iter().map(|m| &m.hosts)) {
+        if let Some(bad) = hosts.iter().find(|h| !valid_host_pattern(h)) {
+            return Err(format!("hosts entry {bad:?} must be a host name or *.domain"));
+        }
+    }
+    if let Some(inject) = &e.inject {
+        for name in inject.headers().keys() {
+            let ok = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok_and(|n| {
+                ![axum::http::header::AUTHORIZATION, axum::http::header::COOKIE, axum::http::header::HOST].contains(&n)
+            });
+            if !ok {
+                return Err(format!("inject header {name:?} is not a header name Plugboard may set"));
+            }
         }
     }
     if let Some(v) = &e.verify {
@@ -270,7 +432,7 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         }
     }
     for f in &e.fields {
-        if f.name.is_empty() || !f.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        if !snake(&f.name) {
             return Err(format!("field name {:?} must be snake_case", f.name));
         }
         if let Some(p) = &f.pattern {
@@ -278,6 +440,34 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         }
     }
     Ok(())
+}
+
+/// `example.com` (exactly) or `*.example.com` (any subdomain, at any depth).
+fn valid_host_pattern(p: &str) -> bool {
+    let host = p.strip_prefix("*.").unwrap_or(p);
+    host.contains('.') && host.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        || host.starts_with("127.")
+        || host == "localhost"
+}
+
+/// The origin (`https://host[:port]`) of `value` — a URL or a bare host name — when it is https on one of
+/// `hosts` and carries no credentials. Loopback hosts (tests) may use http and any port.
+pub fn origin_on_hosts(value: &str, hosts: &[String]) -> Option<String> {
+    let value = value.trim();
+    let with_scheme = if value.contains("://") { value.to_owned() } else { format!("https://{value}") };
+    let url = url::Url::parse(&with_scheme).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    let loopback = host == "localhost" || host.starts_with("127.");
+    let scheme_ok = url.scheme() == "https" || (loopback && url.scheme() == "http");
+    let port_ok = url.port().is_none() || loopback;
+    if !scheme_ok || !port_ok || !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    let allowed = hosts.iter().any(|p| match p.strip_prefix("*.") {
+        Some(domain) => host.ends_with(&format!(".{}", domain.to_ascii_lowercase())),
+        None => host == p.to_ascii_lowercase(),
+    });
+    allowed.then(|| url.origin().ascii_serialization())
 }
 
 /// A stable positive number derived from a string, for the seed's numeric `id` / `connectionDefId`.

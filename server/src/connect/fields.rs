@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::{catalog::Integration, vault::SecretString};
+use crate::{
+    catalog::{origin_on_hosts, Integration, Metadata},
+    vault::SecretString,
+};
 
 pub const MAX_FIELD_LEN: usize = 4096;
 
@@ -18,7 +21,8 @@ pub fn validate(
     let mut config = BTreeMap::new();
     let mut secrets = BTreeMap::new();
     for f in &entry.fields {
-        let value = submitted.get(&f.name).map(|v| v.trim()).unwrap_or("");
+        let typed = submitted.get(&f.name).map(|v| v.trim()).unwrap_or("");
+        let value = if typed.is_empty() { f.default.as_deref().unwrap_or("") } else { typed };
         if value.is_empty() {
             if f.optional {
                 continue;
@@ -35,13 +39,17 @@ pub fn validate(
                 return Err(format!("{} does not look right", f.label));
             }
         }
-        if url_template_uses(entry, &f.name) && !is_host_label(value) {
+        let value = if !f.hosts.is_empty() {
+            origin_on_hosts(value, &f.hosts).ok_or_else(|| format!("{} must be an https address on {}", f.label, f.hosts.join(", ")))?
+        } else if url_template_uses(entry, &f.name) && !is_host_label(value) {
             return Err(format!("{} may only contain letters, digits and dashes", f.label));
-        }
+        } else {
+            value.to_owned()
+        };
         if f.secret {
             secrets.insert(f.name.clone(), SecretString::new(value));
         } else {
-            config.insert(f.name.clone(), value.to_owned());
+            config.insert(f.name.clone(), value);
         }
     }
     Ok((config, secrets))
@@ -56,7 +64,25 @@ fn url_template_uses(entry: &Integration, name: &str) -> bool {
         urls.extend(o.revoke_url.as_deref());
     }
     urls.extend(entry.verify.as_ref().map(|v| v.url.as_str()));
+    urls.extend(entry.metadata.iter().filter_map(|m| m.url.as_deref()));
     urls.iter().any(|u| u.contains(&needle))
+}
+
+/// Checks a value the provider sent for `m` (see [`Metadata::hosts`]): an allowed origin, or a plain token that
+/// cannot change a URL's host or path structure.
+pub fn metadata_value(m: &Metadata, raw: &str) -> Result<String, String> {
+    if !m.hosts.is_empty() {
+        return origin_on_hosts(raw, &m.hosts).ok_or_else(|| format!("{} is not an https address on {}", m.name, m.hosts.join(", ")));
+    }
+    let plain = !raw.is_empty()
+        && raw.len() <= 256
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        && raw.bytes().any(|b| b != b'.');
+    if plain {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!("{} has characters that are not allowed", m.name))
+    }
 }
 
 /// A single DNS label: keeps a templated host under the provider's own domain (no `evil.com/`, `@`, `..`).

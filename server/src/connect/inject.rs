@@ -19,14 +19,23 @@ pub fn template_values(config: &BTreeMap<String, String>, creds: &Credentials) -
 
 /// The default for OAuth connections: `Authorization: Bearer {access_token}`.
 pub fn default_for_oauth() -> Inject {
-    Inject::Bearer { token: "{access_token}".into() }
+    Inject::Bearer { token: "{access_token}".into(), headers: BTreeMap::new() }
 }
 
+/// Adds the credential and the entry's extra headers to `req`. An extra header whose template names a value the
+/// connection does not have (yet) is left out rather than sent with a `{placeholder}`.
 pub fn apply(req: reqwest::RequestBuilder, inject: &Inject, values: &BTreeMap<String, String>) -> reqwest::RequestBuilder {
-    match inject {
-        Inject::Bearer { token } => req.bearer_auth(render(token, values)),
-        Inject::Header { name, value } => req.header(name.as_str(), render(value, values)),
-        Inject::Query { name, value } => req.query(&[(name.as_str(), render(value, values))]),
-        Inject::Basic { username, password } => req.basic_auth(render(username, values), Some(render(password, values))),
+    let mut req = match inject {
+        Inject::Bearer { token, .. } => req.bearer_auth(render(token, values)),
+        Inject::Header { name, value, .. } => req.header(name.as_str(), render(value, values)),
+        Inject::Query { name, value, .. } => req.query(&[(name.as_str(), render(value, values))]),
+        Inject::Basic { username, password, .. } => req.basic_auth(render(username, values), Some(render(password, values))),
+    };
+    for (name, template) in inject.headers() {
+        let value = render(template, values);
+        if !(value.contains('{') && value.contains('}')) {
+            req = req.header(name.as_str(), value);
+        }
     }
+    req
 }

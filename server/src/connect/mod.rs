@@ -1,11 +1,14 @@
 //! Connecting accounts: credential forms, the OAuth2 authorization-code flow and client credentials. Produces
 //! connection rows (secrets sealed by the vault) and the seed's connection record.
 
+pub mod discovery;
 pub mod fields;
 pub mod inject;
+pub mod metadata;
 pub mod oauth;
 pub mod refresh;
 pub mod revoke;
+pub mod token;
 pub mod verify;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -80,6 +83,8 @@ pub struct Connector {
     pub refresh_backoff: crate::webhooks::DeliveryPolicy,
     /// When events written now are given up if undeliverable.
     pub webhooks: crate::webhooks::DeliveryPolicy,
+    /// OpenID discovery documents of entries that name one, by URL.
+    pub discovery: moka::sync::Cache<String, Arc<discovery::Discovery>>,
 }
 
 pub fn provider_client() -> reqwest::Client {
@@ -127,6 +132,7 @@ pub fn record(row: &ConnectionRow) -> ConnectionRecord {
         active: !row.deleted,
         deprecated: false,
         state: row.state,
+        connection_config: row.config.clone(),
     }
 }
 
@@ -216,6 +222,8 @@ impl Connector {
                 deleted: false,
                 secret_version: 0,
                 token_expires_at: None,
+                token_refresh_at: None,
+                hold_401_until: None,
                 refreshable: false,
                 refresh_failures: 0,
                 next_refresh_at: None,
@@ -226,6 +234,8 @@ impl Connector {
         row.state = ConnectionState::Operational;
         row.sealed = self.vault.seal_credentials(creds, &row.id);
         row.token_expires_at = creds.expires_at;
+        row.token_refresh_at = refresh::refresh_at(creds.expires_at, oauth::now());
+        row.hold_401_until = None;
         row.refreshable = refresh::renewable(entry, creds);
         row.version += 1;
         row.updated_at = now;
@@ -250,7 +260,11 @@ impl Connector {
         let (config, secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
         let mut creds = Credentials { fields: secrets, ..Default::default() };
         if entry.auth_method == AuthMethod::Oauth2ClientCredentials {
-            oauth::client_credentials(self, &session.project_id, entry, &config, &mut creds).await?;
+            oauth::client_credentials(self, &session.project_id, entry, &config, &mut creds).await.map_err(|f| match f {
+                oauth::TokenFailure::Setup(e) => e,
+                oauth::TokenFailure::Token(e @ token::TokenError::Refused { .. }) => ConnectError::ProviderRefused(e.message(&entry.name)),
+                oauth::TokenFailure::Token(e) => ConnectError::ProviderFailed(e.message(&entry.name)),
+            })?;
         } else if let Some(v) = &entry.verify {
             verify::probe(&self.http, entry, v, &inject::template_values(&config, &creds)).await?;
         }

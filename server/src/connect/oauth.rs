@@ -4,18 +4,18 @@
 use std::collections::BTreeMap;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use oauth2::{
-    basic::{BasicClient, BasicErrorResponse, BasicTokenResponse},
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpClientError, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
-};
+use oauth2::{basic::BasicClient, AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
 use plugboard_shared::{ConnectRequest, FlowState, FlowStatus, OAuthStart};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use super::{fields, record, ConnectError, Connector, FlowSecrets, Owner};
+use super::{
+    fields, metadata, record,
+    token::{self, ClientAuth, Grant, TokenAnswer, TokenError},
+    ConnectError, Connector, FlowSecrets, Owner,
+};
 use crate::{
-    catalog::{Integration, OAuthSpec, TokenAuth},
+    catalog::Integration,
     config::OAuthClient,
     keys::digest,
     store::{Consumed, FlowRow, Session},
@@ -25,7 +25,7 @@ use crate::{
 /// How long a user has between clicking Connect and finishing at the provider.
 pub const FLOW_TTL_SECS: i64 = 600;
 
-pub(super) fn now() -> i64 {
+pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -38,10 +38,6 @@ fn random_token() -> String {
 /// Name of the cookie binding a flow to the browser whose popup started it.
 pub fn binding_cookie(flow_id: &str) -> String {
     format!("pb_flow_{}", flow_id.replace('-', ""))
-}
-
-fn spec(entry: &Integration) -> Result<&OAuthSpec, ConnectError> {
-    entry.oauth.as_ref().ok_or_else(|| ConnectError::BadInput(format!("{} does not use OAuth", entry.name)))
 }
 
 impl Connector {
@@ -65,7 +61,7 @@ impl Connector {
         if entry.auth_method != plugboard_shared::AuthMethod::Oauth2 {
             return Err(ConnectError::BadInput(format!("{} does not use a sign-in window", entry.name)));
         }
-        let oauth = spec(entry)?;
+        let oauth = self.oauth_spec(entry).await?;
         let client = self.oauth_client(&session.project_id, entry).await?;
         let owner = Owner::from(session);
         let name = Self::connection_name(req.name.as_deref(), session, entry)?;
@@ -83,6 +79,11 @@ impl Connector {
             request = request.add_scopes(scopes.into_iter().map(Scope::new));
         } else if !scopes.is_empty() {
             request = request.add_extra_param("scope", scopes.join(&oauth.scope_separator));
+        }
+        let mut config = config;
+        if mentions_client_id(entry) {
+            // Twitch-style APIs want the OAuth client's id beside the token; the token is bound to this client.
+            config.insert("client_id".into(), client.client_id.clone());
         }
         for (k, v) in &oauth.authorize_params {
             request = request.add_extra_param(k.clone(), v.clone());
@@ -181,10 +182,19 @@ impl Connector {
         }
         let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
         let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
-        let oauth = spec(entry).map_err(|e| (400, e.to_string()))?;
-        if let Some(iss) = q.iss.as_deref() {
-            if oauth.issuer.as_deref() != Some(iss) {
-                return Err((400, format!("The answer did not come from {}'s sign-in server (unexpected issuer). Start again from the app.", entry.name)));
+        let oauth = self.oauth_spec(entry).await.map_err(|e| (502, e.to_string()))?;
+        // RFC 9207 §2.4: an entry that declares its issuer requires `iss`, equal to it (present, unless the provider
+        // is known to send it only sometimes); one that does not accepts a response with or without `iss` (GitHub
+        // and Google send it whether or not the client asked).
+        if let Some(expected) = oauth.issuer.as_deref() {
+            let why = match q.iss.as_deref() {
+                Some(iss) if iss == expected => None,
+                Some(_) => Some("unexpected issuer"),
+                None if oauth.authorization_response_iss_parameter_supported => Some("it names no issuer"),
+                None => None,
+            };
+            if let Some(why) = why {
+                return Err((400, format!("The answer did not come from {}'s sign-in server ({why}). Start again from the app.", entry.name)));
             }
         }
         if let Some(error) = q.error.as_deref() {
@@ -196,27 +206,27 @@ impl Connector {
             }));
         }
         let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or((400, format!("{} sent no authorization code.", entry.name)))?;
+        let mut config = flow.config.clone();
+        // Read before the exchange: a data centre named on the callback decides where the token endpoint is.
+        config.extend(metadata::from_callback(entry, &q.params).map_err(|m| (502, m))?);
         let client = self.oauth_client(&flow.project_id, entry).await.map_err(|e| (409, e.to_string()))?;
         let secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
-        let token_url = TokenUrl::new(fields::render(&oauth.token_url, &flow.config)).map_err(|_| (400, "bad token URL".to_string()))?;
-        let redirect = RedirectUrl::new(flow.redirect_uri.clone()).map_err(|_| (500, "bad redirect URI".to_string()))?;
-        let basic = BasicClient::new(ClientId::new(client.client_id.clone()))
-            .set_client_secret(ClientSecret::new(client.client_secret.expose().to_owned()))
-            .set_token_uri(token_url)
-            .set_redirect_uri(redirect)
-            .set_auth_type(auth_type(oauth.token_auth));
-        let mut exchange = basic.exchange_code(AuthorizationCode::new(code.to_owned()));
-        if let Some(v) = &secrets.pkce_verifier {
-            exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_owned()));
-        }
-        let token = exchange.request_async(&self.http).await.map_err(|e| token_error(entry, e))?;
-        let creds = credentials_from(&token, Default::default());
+        let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
+        let grant = Grant::AuthorizationCode {
+            code,
+            redirect_uri: &flow.redirect_uri,
+            code_verifier: secrets.pkce_verifier.as_ref().map(|v| v.expose()),
+        };
+        let answer = token::request(&self.http, &fields::render(&oauth.token_url, &config), &auth, &grant).await.map_err(|e| token_failure(entry, &e))?;
+        config.extend(metadata::from_token(entry, &answer.extra).map_err(|m| (502, m))?);
+        let creds = credentials_from(answer, Default::default(), None);
+        config.extend(self.metadata_requests(entry, &config, &creds).await.map_err(|m| (502, m))?);
 
         let owner = Owner { project_id: flow.project_id.clone(), environment: flow.environment, identity: flow.identity.clone(), identity_type: flow.identity_type };
         let previous = self.reconnect_target(&owner, &flow.platform, flow.reconnect_key.as_deref()).await.map_err(|e| (404, e.to_string()))?;
         let update = previous.is_some();
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
-        let row = self.build_row(&owner, entry, name, flow.config.clone(), &creds, previous);
+        let row = self.build_row(&owner, entry, name, config, &creds, previous);
         self.store.save_connection(&row, update, Some(&flow.id), Some(&self.saved_event(&row, update))).await.map_err(|e| (500, e.to_string()))?;
         self.hot.invalidate(&row.key);
         tracing::info!(platform = %flow.platform, key = %row.key, update, "oauth connection saved");
@@ -259,6 +269,9 @@ pub struct CallbackQuery {
     pub iss: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// Every other parameter (QuickBooks' `realmId`, Zoho's `accounts-server`), for the catalog's metadata.
+    #[serde(flatten)]
+    pub params: BTreeMap<String, String>,
 }
 
 /// A callback that did not connect: what the popup page says and posts back.
@@ -280,73 +293,60 @@ impl CallbackFailure {
     }
 }
 
-pub(super) fn auth_type(t: TokenAuth) -> AuthType {
-    match t {
-        TokenAuth::ClientSecretBasic => AuthType::BasicAuth,
-        TokenAuth::ClientSecretPost => AuthType::RequestBody,
-    }
+/// Whether the entry's templates name `{client_id}` without a field of that name.
+fn mentions_client_id(entry: &Integration) -> bool {
+    let inject = entry.inject.as_ref().map(|i| i.headers().values().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
+    !entry.fields.iter().any(|f| f.name == "client_id")
+        && inject.into_iter().chain([entry.api_base_url.as_str()]).any(|t| t.contains("{client_id}"))
 }
 
-fn token_error(entry: &Integration, e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>) -> (u16, String) {
-    match e {
-        RequestTokenError::ServerResponse(r) => {
-            let detail = r.error_description().cloned().unwrap_or_else(|| r.error().to_string());
-            (422, format!("{} refused the sign-in: {}", entry.name, detail.chars().take(200).collect::<String>()))
-        }
-        RequestTokenError::Request(err) => {
-            tracing::warn!(platform = %entry.platform, error = %err, "token request failed");
-            (502, format!("Could not reach {} to finish signing in. Try again.", entry.name))
-        }
-        RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
-            (502, format!("{} answered the sign-in in a way Plugboard does not understand.", entry.name))
-        }
-    }
+/// A failed code exchange as the popup shows it: the provider's refusal in its words (422), else 502.
+fn token_failure(entry: &Integration, e: &TokenError) -> (u16, String) {
+    let status = if matches!(e, TokenError::Refused { .. }) { 422 } else { 502 };
+    (status, format!("{} Start again from the app.", e.message(&entry.name)))
 }
 
-fn credentials_from(token: &BasicTokenResponse, fields: BTreeMap<String, SecretString>) -> Credentials {
+/// Credentials from a token answer; `fields` are the user's secret form fields, `previous` the credentials a
+/// refresh replaces (a provider that sends no new refresh token or scope keeps the old ones, RFC 6749 §6).
+pub(super) fn credentials_from(answer: TokenAnswer, fields: BTreeMap<String, SecretString>, previous: Option<&Credentials>) -> Credentials {
     Credentials {
-        access_token: Some(SecretString::new(token.access_token().secret().clone())),
-        refresh_token: token.refresh_token().map(|r| SecretString::new(r.secret().clone())),
-        expires_at: token.expires_in().map(|d| now() + d.as_secs() as i64),
-        scope: token.scopes().map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
+        access_token: Some(answer.access_token),
+        refresh_token: answer.refresh_token.or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+        expires_at: answer.expires_in.map(|s| now() + s as i64),
+        scope: answer.scope.or_else(|| previous.and_then(|p| p.scope.clone())),
         fields,
     }
 }
 
-/// Client credentials (`oauth2_client_credentials`): the user's own `client_id`/`client_secret` fields when the
-/// entry asks for them, else the server's configured client.
+/// Client credentials (`oauth2_client_credentials`, RFC 6749 §4.4): the user's own `client_id`/`client_secret`
+/// fields when the entry asks for them, else the server's configured client.
 pub async fn client_credentials(
     c: &Connector,
     project_id: &str,
     entry: &Integration,
     config: &BTreeMap<String, String>,
     creds: &mut Credentials,
-) -> Result<(), ConnectError> {
-    let oauth = spec(entry)?;
+) -> Result<(), TokenFailure> {
+    let oauth = c.oauth_spec(entry).await.map_err(TokenFailure::Setup)?;
     let (id, secret) = match (config.get("client_id"), creds.fields.get("client_secret")) {
         (Some(id), Some(secret)) => (id.clone(), secret.expose().to_owned()),
         _ => {
-            let client = c.oauth_client(project_id, entry).await?;
+            let client = c.oauth_client(project_id, entry).await.map_err(TokenFailure::Setup)?;
             (client.client_id.clone(), client.client_secret.expose().to_owned())
         }
     };
-    let token_url = TokenUrl::new(fields::render(&oauth.token_url, config))
-        .map_err(|_| ConnectError::BadInput("the token URL is not valid".into()))?;
-    let basic = BasicClient::new(ClientId::new(id))
-        .set_client_secret(ClientSecret::new(secret))
-        .set_token_uri(token_url)
-        .set_auth_type(auth_type(oauth.token_auth));
-    let mut request = basic.exchange_client_credentials();
-    if oauth.scope_separator == " " {
-        request = request.add_scopes(oauth.scopes.iter().cloned().map(Scope::new));
-    } else if !oauth.scopes.is_empty() {
-        request = request.add_extra_param("scope", oauth.scopes.join(&oauth.scope_separator));
-    }
-    let token = request.request_async(&c.http).await.map_err(|e| match token_error(entry, e) {
-        (422, m) => ConnectError::ProviderRefused(m),
-        (_, m) => ConnectError::ProviderFailed(m),
-    })?;
+    let scope = (!oauth.scopes.is_empty()).then(|| oauth.scopes.join(&oauth.scope_separator));
+    let auth = ClientAuth { client_id: &id, client_secret: &secret, method: oauth.token_auth };
+    let answer = token::request(&c.http, &fields::render(&oauth.token_url, config), &auth, &Grant::ClientCredentials { scope }).await.map_err(TokenFailure::Token)?;
     let fields = std::mem::take(&mut creds.fields);
-    *creds = credentials_from(&token, fields);
+    *creds = credentials_from(answer, fields, None);
     Ok(())
+}
+
+/// Why a grant at the token endpoint did not give a token.
+#[derive(Debug)]
+pub enum TokenFailure {
+    /// Plugboard could not even ask (no client configured, discovery failed).
+    Setup(ConnectError),
+    Token(TokenError),
 }

@@ -4,6 +4,13 @@
 //! else did since the caller looked — providers rotate refresh tokens, so a second refresh would burn the
 //! connection. Inside one process, callers for the same connection queue on a local lock first, so only one of
 //! them polls the database.
+//!
+//! How much ahead: a fifth of the token's lifetime, at most 5 minutes ([`refresh_at`]), so a token is refreshed
+//! about once per lifetime whatever its length (a 60 s token at 48 s, an hour's at 55 min). A token of unknown
+//! lifetime (`expires_in` absent or 0) is refreshed when the provider answers 401 — and a 401 right after a
+//! refresh is the provider's answer about something else (a missing scope), passed through without refreshing
+//! again for [`HOLD_401_SECS`]. Dead grants in any shape fail the connection; 429/5xx/network failures degrade
+//! it and back off (honouring `Retry-After`), and while backing off the provider is not asked again.
 
 use std::{
     collections::HashMap,
@@ -11,24 +18,36 @@ use std::{
     time::{Duration, Instant},
 };
 
-use oauth2::{
-    basic::{BasicClient, BasicErrorResponseType},
-    ClientId, ClientSecret, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
-};
 use plugboard_shared::ConnectionState;
 
-use super::{fields, now_ms, oauth::now, Connector};
+use super::{
+    fields, now_ms,
+    oauth::{credentials_from, now, TokenFailure},
+    token::{self, ClientAuth, Grant, TokenError},
+    Connector,
+};
 use crate::http::HOT_TTL;
 use crate::{
     store::{ConnectionRow, RefreshOutcome, StoreError},
-    vault::{Credentials, SecretString, VaultError},
+    vault::{Credentials, VaultError},
     webhooks::{self, EventType},
 };
 
-/// A token that expires within this is refreshed before use.
-pub const EXPIRY_SKEW_SECS: i64 = 60;
-/// How long a refresher may hold the lease; a crashed holder blocks others no longer than this.
+/// The most a token is refreshed ahead of its expiry.
+pub const MAX_REFRESH_AHEAD_SECS: i64 = 300;
+/// After a freshly refreshed token met a 401, further 401s are passed through for this long (no refresh).
+pub const HOLD_401_SECS: i64 = 300;
+/// How long a refresher may hold the lease (judged by the database's clock); longer than a token request may
+/// take (the provider client's 15 s timeout), so a live holder never loses it.
 const LEASE_MS: i64 = 30_000;
+
+/// When a token that expires at `expires_at` (unix seconds) and was received at `now` should be refreshed: a
+/// fifth of its lifetime ahead, at most [`MAX_REFRESH_AHEAD_SECS`]. `None` when the expiry is unknown.
+pub fn refresh_at(expires_at: Option<i64>, now: i64) -> Option<i64> {
+    let expires_at = expires_at?;
+    let lifetime = (expires_at - now).max(0);
+    Some(expires_at - (lifetime / 5).min(MAX_REFRESH_AHEAD_SECS))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -42,6 +61,9 @@ pub enum RefreshError {
     Transient(String),
     #[error("another refresh of this connection is taking too long; try again")]
     Busy,
+    /// The provider asked to wait (or failed recently): not asked again before `retry_at` (unix seconds).
+    #[error("{message}")]
+    Backoff { message: String, retry_at: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -93,14 +115,32 @@ impl Connector {
         Ok(entry)
     }
 
-    /// `entry`, or its refreshed successor when its access token has expired or is about to.
-    pub async fn ensure_fresh(&self, entry: HotEntry) -> Result<HotEntry, RefreshError> {
+    /// `entry`, or its refreshed successor when its access token is due ([`refresh_at`]). While the old token is
+    /// still valid, a refresh that cannot happen now (provider down, backing off) is not the caller's problem:
+    /// the old token is used. Answers whether a refresh happened.
+    pub async fn ensure_fresh(&self, entry: HotEntry) -> Result<(HotEntry, bool), RefreshError> {
         let row = &entry.0;
-        let expiring = row.token_expires_at.is_some_and(|t| t <= now() + EXPIRY_SKEW_SECS);
-        if row.refreshable && expiring {
-            return self.refresh(&row.key, row.secret_version).await;
+        let t = now();
+        if !row.refreshable || !row.token_refresh_at.is_some_and(|at| at <= t) {
+            return Ok((entry, false));
         }
-        Ok(entry)
+        let still_valid = row.token_expires_at.is_some_and(|exp| exp > t);
+        match self.refresh(&row.key, row.secret_version).await {
+            Ok(fresh) => {
+                let refreshed = fresh.0.secret_version != row.secret_version;
+                Ok((fresh, refreshed))
+            }
+            Err(RefreshError::Transient(_) | RefreshError::Backoff { .. } | RefreshError::Busy) if still_valid => Ok((entry, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remembers that the current token of `key` (version `secret_version`) met a 401 right after it was
+    /// obtained: the provider's 401s are about something else, passed through for [`HOLD_401_SECS`].
+    pub async fn hold_401(&self, key: &str, id: &str, secret_version: i64) -> Result<(), RefreshError> {
+        self.store.hold_401(id, secret_version, now() + HOLD_401_SECS).await?;
+        self.hot.invalidate(key);
+        Ok(())
     }
 
     /// Refreshes the connection unless its secrets changed since the caller saw `seen_version` (another caller,
@@ -132,8 +172,13 @@ impl Connector {
             if row.state == ConnectionState::Failed {
                 return Err(RefreshError::Refused(format!("the {} connection must be reconnected: its access was revoked or expired", row.platform)));
             }
-            let t = now_ms();
-            if self.store.try_lease(&row.id, &owner, t, t + LEASE_MS).await? {
+            if let Some(retry_at) = row.next_refresh_at.filter(|&at| at > now()) {
+                return Err(RefreshError::Backoff {
+                    message: format!("{} could not renew this connection's access just now; retrying in {} s", row.platform, retry_at - now()),
+                    retry_at,
+                });
+            }
+            if self.store.try_lease(&row.id, &owner, LEASE_MS).await? {
                 // Re-read under the lease: another node may have refreshed between the read above and the lease.
                 let row = self.live_connection(key).await?;
                 if row.secret_version != seen_version {
@@ -166,86 +211,106 @@ impl Connector {
                 return Err(e.into());
             }
         };
-        let outcome = match self.request_refresh(&row, &creds).await {
+        let failure = match self.request_refresh(&row, &creds).await {
             Ok(fresh) => {
                 let sealed = self.vault.seal_credentials(&fresh, &row.id);
                 // Renewable before, renewable still: a provider that stops sending refresh tokens on rotation
                 // keeps the old one, and client-credentials connections never had one.
-                let outcome = RefreshOutcome::Refreshed { sealed, token_expires_at: fresh.expires_at, refreshable: true };
-                if !self.store.finish_refresh(&row.id, owner, &outcome, now_ms(), None).await? {
-                    // The lease expired mid-refresh and someone else took it: their write stands.
-                    tracing::warn!(key = %row.key, "refresh lease lost before the new tokens were stored");
+                let outcome = RefreshOutcome::Refreshed {
+                    sealed,
+                    token_expires_at: fresh.expires_at,
+                    token_refresh_at: refresh_at(fresh.expires_at, now()),
+                    refreshable: true,
+                };
+                // The rotated refresh token exists only in this process now: the write is retried until the
+                // database answers. It is a compare-and-set on the secret version, so a reconnect that landed
+                // meanwhile wins (its tokens are newer than ours).
+                let stored = self.finish_with_retries(&row, owner, &outcome, None).await?;
+                if stored {
+                    tracing::info!(key = %row.key, platform = %row.platform, "access token refreshed");
+                } else {
+                    tracing::info!(key = %row.key, "the connection changed during the refresh (reconnected or deleted); its new state stands");
                 }
-                tracing::info!(key = %row.key, platform = %row.platform, "access token refreshed");
                 return self.opened(self.live_connection(&row.key).await?);
             }
             Err(e) => e,
         };
-        let (state, failures, next, event, err) = match outcome {
+        let (state, failures, next, event, err) = match failure {
             RefreshError::Refused(message) => {
                 let mut failed = row.clone();
                 failed.state = ConnectionState::Failed;
                 let event = webhooks::event(EventType::Failed, &failed, &self.webhooks);
                 (ConnectionState::Failed, row.refresh_failures, None, Some(event), RefreshError::Refused(message))
             }
+            RefreshError::Backoff { message, retry_at } => {
+                // The provider said when: honour it, but never sooner than our own backoff.
+                let failures = row.refresh_failures + 1;
+                let ours = after(webhooks::backoff(&self.refresh_backoff, failures as u32));
+                let retry_at = retry_at.max(ours);
+                (ConnectionState::Degraded, failures, Some(retry_at), None, RefreshError::Backoff { message, retry_at })
+            }
             other => {
                 let failures = row.refresh_failures + 1;
                 let delay = webhooks::backoff(&self.refresh_backoff, failures as u32);
-                (ConnectionState::Degraded, failures, Some(now() + delay.as_secs() as i64), None, other)
+                (ConnectionState::Degraded, failures, Some(after(delay)), None, other)
             }
         };
         let outcome = RefreshOutcome::Failed { state, failures, next_refresh_at: next };
-        self.store.finish_refresh(&row.id, owner, &outcome, now_ms(), event.as_ref()).await?;
+        self.finish_with_retries(&row, owner, &outcome, event.as_ref()).await?;
         tracing::warn!(key = %row.key, platform = %row.platform, state = state.as_str(), error = %err, "refresh failed");
         Err(err)
     }
 
-    /// One refresh-token grant at the provider. Keeps the old refresh token when the provider sends no new one.
+    /// Stores a refresh's outcome, retrying database errors (with backoff, for up to ~10 s): answers whether it
+    /// was stored (`false`: the connection changed meanwhile, or another holder's failure must not be ours).
+    async fn finish_with_retries(&self, row: &ConnectionRow, owner: &str, outcome: &RefreshOutcome, event: Option<&crate::store::OutboxEvent>) -> Result<bool, RefreshError> {
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1.. {
+            match self.store.finish_refresh(&row.id, owner, row.secret_version, outcome, now_ms(), event).await {
+                Ok(stored) => return Ok(stored),
+                Err(e) if attempt < 8 => {
+                    tracing::warn!(key = %row.key, attempt, error = %e, "storing the refresh failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// One refresh at the provider: a refresh-token grant, or a new client-credentials grant.
     async fn request_refresh(&self, row: &ConnectionRow, creds: &Credentials) -> Result<Credentials, RefreshError> {
         let view = self.projects.view(&row.project_id).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
         let entry = view.catalog.get(&row.platform).ok_or_else(|| RefreshError::Refused(format!("{} is no longer in the catalog", row.platform)))?;
-        let oauth = entry.oauth.as_ref().ok_or_else(|| RefreshError::Refused(format!("{} does not use OAuth", entry.name)))?;
-        if entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials {
+        let answer = if entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials {
             let mut fresh = creds.clone();
-            return super::oauth::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| fresh).map_err(|e| match e {
-                super::ConnectError::ProviderRefused(m) => RefreshError::Refused(m),
-                other => RefreshError::Transient(other.to_string()),
-            });
-        }
-        let refresh_token = creds.refresh_token.as_ref().ok_or_else(|| RefreshError::Refused("the connection has no refresh token".into()))?;
-        let client = self.oauth_client(&row.project_id, entry).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
-        let token_url = TokenUrl::new(fields::render(&oauth.token_url, &row.config))
-            .map_err(|_| RefreshError::Refused("the token URL is not valid".into()))?;
-        let basic = BasicClient::new(ClientId::new(client.client_id.clone()))
-            .set_client_secret(ClientSecret::new(client.client_secret.expose().to_owned()))
-            .set_token_uri(token_url)
-            .set_auth_type(super::oauth::auth_type(oauth.token_auth));
-        let answer = basic
-            .exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_owned()))
-            .request_async(&self.http)
-            .await;
-        match answer {
-            Ok(token) => Ok(Credentials {
-                access_token: Some(SecretString::new(token.access_token().secret().clone())),
-                refresh_token: token.refresh_token().map(|r| SecretString::new(r.secret().clone())).or_else(|| creds.refresh_token.clone()),
-                expires_at: token.expires_in().map(|d| now() + d.as_secs() as i64),
-                scope: token.scopes().map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).or_else(|| creds.scope.clone()),
-                fields: creds.fields.clone(),
-            }),
-            Err(RequestTokenError::ServerResponse(r)) if *r.error() == BasicErrorResponseType::InvalidGrant => {
-                Err(RefreshError::Refused(format!("{} refused to refresh the connection (invalid_grant): the user must reconnect", entry.name)))
-            }
-            Err(RequestTokenError::ServerResponse(r)) => Err(RefreshError::Transient(format!("{} refused the refresh: {}", entry.name, r.error()))),
-            Err(RequestTokenError::Request(e)) => Err(RefreshError::Transient(format!("could not reach {}: {}", entry.name, e))),
-            Err(_) => Err(RefreshError::Transient(format!("{} answered the refresh in a way Plugboard does not understand", entry.name))),
-        }
+            super::oauth::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| fresh)
+        } else {
+            self.refresh_token_grant(row, entry, creds).await
+        };
+        answer.map_err(|failure| match failure {
+            TokenFailure::Setup(e) => RefreshError::Transient(e.to_string()),
+            TokenFailure::Token(e) => refresh_error(&entry.name, e),
+        })
     }
 
-    /// The background refresher: every `every`, refreshes connections whose tokens expire within `ahead`.
-    pub async fn run_refresher(self: Arc<Self>, every: Duration, ahead: Duration) {
+    async fn refresh_token_grant(&self, row: &ConnectionRow, entry: &crate::catalog::Integration, creds: &Credentials) -> Result<Credentials, TokenFailure> {
+        let refresh_token = creds.refresh_token.as_ref().ok_or_else(|| {
+            TokenFailure::Token(TokenError::Refused { code: "invalid_grant".into(), description: Some("the connection has no refresh token".into()), dead: true })
+        })?;
+        let oauth = self.oauth_spec(entry).await.map_err(TokenFailure::Setup)?;
+        let client = self.oauth_client(&row.project_id, entry).await.map_err(TokenFailure::Setup)?;
+        let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
+        let url = fields::render(&oauth.token_url, &row.config);
+        let answer = token::request(&self.http, &url, &auth, &Grant::RefreshToken { refresh_token: refresh_token.expose() }).await.map_err(TokenFailure::Token)?;
+        Ok(credentials_from(answer, creds.fields.clone(), Some(creds)))
+    }
+
+    /// The background refresher: every `every`, refreshes connections whose tokens are due ([`refresh_at`]).
+    pub async fn run_refresher(self: Arc<Self>, every: Duration) {
         loop {
-            let t = now();
-            match self.store.due_refreshes(t + ahead.as_secs() as i64, t, 100).await {
+            match self.store.due_refreshes(now(), 100).await {
                 Ok(keys) => {
                     for key in keys {
                         let Ok(Some(row)) = self.store.get_connection(&key).await else { continue };
@@ -258,5 +323,35 @@ impl Connector {
             }
             tokio::time::sleep(every).await;
         }
+    }
+}
+
+/// The unix second by which `delay` from now has passed (rounded up: a wait is never cut short).
+fn after(delay: Duration) -> i64 {
+    now() + delay.as_secs_f64().ceil() as i64
+}
+
+/// A failed grant as the refresher sees it: a dead grant fails the connection; a wait the provider asked for is
+/// a backoff; the rest is transient.
+fn refresh_error(provider: &str, e: TokenError) -> RefreshError {
+    let message = e.message(provider);
+    match e {
+        TokenError::Refused { dead: true, .. } => RefreshError::Refused(format!("{message} — the user must reconnect")),
+        TokenError::Unavailable { retry_after: Some(wait), .. } => RefreshError::Backoff { message, retry_at: after(wait) },
+        _ => RefreshError::Transient(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_refreshed_a_fifth_of_their_life_ahead_at_most_five_minutes() {
+        assert_eq!(refresh_at(Some(1060), 1000), Some(1048));
+        assert_eq!(refresh_at(Some(1300), 1000), Some(1240));
+        assert_eq!(refresh_at(Some(4600), 1000), Some(4300));
+        assert_eq!(refresh_at(Some(1000), 1000), Some(1000));
+        assert_eq!(refresh_at(None, 1000), None);
     }
 }

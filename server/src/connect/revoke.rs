@@ -3,9 +3,8 @@
 
 use plugboard_shared::ConnectionRecord;
 
-use super::{fields, now_ms, record, ConnectError, Connector};
+use super::{fields, now_ms, record, token::ClientAuth, ConnectError, Connector};
 use crate::{
-    catalog::TokenAuth,
     store::ConnectionRow,
     webhooks::{self, EventType},
 };
@@ -38,9 +37,8 @@ impl Connector {
     async fn revoke(&self, row: &ConnectionRow) -> Revoked {
         let Ok(view) = self.projects.view(&row.project_id).await else { return Revoked::Failed };
         let Some(entry) = view.catalog.get(&row.platform) else { return Revoked::NotSupported };
-        let Some((url, auth)) =
-            entry.oauth.as_ref().and_then(|o| o.revoke_url.as_ref().map(|u| (fields::render(u, &row.config), o.token_auth)))
-        else {
+        let Ok(oauth) = self.oauth_spec(entry).await else { return Revoked::Failed };
+        let Some(url) = oauth.revoke_url.as_ref().map(|u| fields::render(u, &row.config)) else {
             return Revoked::NotSupported;
         };
         let Ok(creds) = self.vault.open_credentials(&row.sealed, &row.id) else { return Revoked::Failed };
@@ -52,18 +50,8 @@ impl Connector {
         };
         let Ok(client) = self.oauth_client(&row.project_id, entry).await else { return Revoked::Failed };
         let mut form = vec![("token", token.expose().to_owned()), ("token_type_hint", hint.to_owned())];
-        let mut req = self.http.post(&url);
-        match auth {
-            TokenAuth::ClientSecretBasic => {
-                // RFC 6749 §2.3.1: each part form-urlencoded before the Basic encoding.
-                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                req = req.basic_auth(enc(&client.client_id), Some(enc(client.client_secret.expose())));
-            }
-            TokenAuth::ClientSecretPost => {
-                form.push(("client_id", client.client_id.clone()));
-                form.push(("client_secret", client.client_secret.expose().to_owned()));
-            }
-        }
+        let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
+        let req = auth.apply(self.http.post(&url), &mut form);
         match req.form(&form).send().await {
             Ok(res) if res.status().is_success() => Revoked::Yes,
             Ok(res) => {

@@ -42,6 +42,10 @@ pub enum ApiError {
     /// Try again shortly (503).
     #[error("{0}")]
     Unavailable(String),
+    /// The provider asked Plugboard to wait (a 429 or 5xx with `Retry-After` on its token endpoint): 503 with
+    /// `Retry-After` in seconds, and no call to the provider until then.
+    #[error("{message}")]
+    RetryLater { message: String, retry_after_secs: u64 },
     /// Logged in full; the client only learns that something went wrong on our side.
     #[error("internal error")]
     Internal(String),
@@ -67,6 +71,7 @@ impl ApiError {
             Self::ProviderTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "provider_timeout"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::RetryLater { .. } => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -113,6 +118,9 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let mut res = status.into_response();
+        if let Self::RetryLater { retry_after_secs, .. } = &self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         res.extensions_mut().insert(PendingError { code, message: self.to_string() });
         res
     }

@@ -103,14 +103,24 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/callback.js", get(oauth_pages::callback_js))
         .route("/assets/logos/{file}", get(assets::logo))
         .route("/healthz", get(|| async { "ok" }))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(error::not_found)
         .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)));
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        // Plugboard's own pages and answers: a strict CSP (pages that need more set their own), no MIME sniffing,
+        // no referrer.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
 
+    // The passthrough answers with the provider's headers only: Plugboard's page headers (CSP, nosniff,
+    // Referrer-Policy) would change how a browser treats the provider's content.
     Router::new()
         .merge(pages)
         .merge(passthrough)
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -120,18 +130,6 @@ pub fn router(state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                     tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
                 }))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                ))
                 .layer(middleware::from_fn(error::render_errors))
                 .layer(CatchPanicLayer::custom(|_| {
                     axum::response::IntoResponse::into_response(error::ApiError::Internal("handler panicked".into()))

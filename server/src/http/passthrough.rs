@@ -1,6 +1,8 @@
 //! `ANY /v1/passthrough/{platform}/{*path}` (SPEC §3.7): the host backend calls the provider's API with nothing
 //! but a connection key. Method, query, safe headers and body are forwarded — bodies streamed both ways — with
-//! fresh credentials injected as the catalog says; a 401 is answered by one refresh and one retry.
+//! fresh credentials injected as the catalog says (plus its extra headers); a 401 is answered by one refresh and one
+//! retry — unless the token was just refreshed, in which case the 401 is the provider's answer about something
+//! else (a missing scope) and is passed through, and 401s are passed through for a while (`refresh::HOLD_401_SECS`).
 
 use axum::{
     body::{Body, Bytes},
@@ -29,6 +31,9 @@ impl From<RefreshError> for ApiError {
             RefreshError::Refused(m) => Self::Conflict { code: "connection_failed", message: m },
             RefreshError::Transient(m) => Self::ProviderFailed(m),
             RefreshError::Busy => Self::Unavailable(e.to_string()),
+            RefreshError::Backoff { message, retry_at } => {
+                Self::RetryLater { message, retry_after_secs: (retry_at - crate::connect::oauth::now()).max(1) as u64 }
+            }
             RefreshError::Store(e) => Self::Internal(e.to_string()),
             RefreshError::Vault(e) => Self::Internal(e.to_string()),
         }
@@ -97,7 +102,7 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
         _ => Outgoing::Streamed(Some(body)),
     };
 
-    let conn = app.connector.ensure_fresh(conn).await?;
+    let (conn, just_refreshed) = app.connector.ensure_fresh(conn).await?;
     let (row, creds) = (&conn.0, &conn.1);
     let send = |creds: &Credentials, body: reqwest::Body| {
         let mut request = app.passthrough.request(parts.method.clone(), url.clone()).headers(headers.clone()).body(body);
@@ -119,9 +124,16 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
         }
     };
     let mut res = send(creds, outgoing.take()).await?;
-    if res.status() == reqwest::StatusCode::UNAUTHORIZED && row.refreshable && matches!(outgoing, Outgoing::Replayable(_)) {
+    let unauthorized = |res: &reqwest::Response| res.status() == reqwest::StatusCode::UNAUTHORIZED;
+    let held = row.hold_401_until.is_some_and(|until| until > crate::connect::oauth::now());
+    if unauthorized(&res) && row.refreshable && just_refreshed {
+        app.connector.hold_401(&row.key, &row.id, row.secret_version).await?;
+    } else if unauthorized(&res) && row.refreshable && !held && matches!(outgoing, Outgoing::Replayable(_)) {
         let fresh = app.connector.refresh(&row.key, row.secret_version).await?;
         res = send(&fresh.1, outgoing.take()).await?;
+        if unauthorized(&res) {
+            app.connector.hold_401(&row.key, &fresh.0.id, fresh.0.secret_version).await?;
+        }
     }
 
     let status = res.status();

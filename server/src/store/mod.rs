@@ -98,6 +98,10 @@ pub struct ConnectionRow {
     pub secret_version: i64,
     /// When the access token expires (unix seconds), in the clear so the refresher can find what is due.
     pub token_expires_at: Option<i64>,
+    /// When to refresh it ahead of expiry (unix seconds); `None` when the expiry is unknown.
+    pub token_refresh_at: Option<i64>,
+    /// Until when 401s are passed through without a refresh (unix seconds; see `refresh::HOLD_401_SECS`).
+    pub hold_401_until: Option<i64>,
     /// The secrets hold a refresh token.
     pub refreshable: bool,
     /// Transient refresh failures in a row, and when the next attempt may run (unix seconds).
@@ -119,7 +123,7 @@ pub struct ConnectionFilter {
 #[derive(Debug)]
 pub enum RefreshOutcome {
     /// New tokens: stored, state operational, failures cleared.
-    Refreshed { sealed: Sealed, token_expires_at: Option<i64>, refreshable: bool },
+    Refreshed { sealed: Sealed, token_expires_at: Option<i64>, token_refresh_at: Option<i64>, refreshable: bool },
     /// The provider refused (`Failed`) or could not be reached (`Degraded`, retried at `next_refresh_at`).
     Failed { state: ConnectionState, failures: i64, next_refresh_at: Option<i64> },
 }
@@ -265,16 +269,28 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a live connection deleted and queues `event`; `false` when it was already gone.
     async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool>;
 
-    /// Takes the refresh lease of a connection until `until_ms` if nobody holds an unexpired one. Works across
-    /// processes and nodes: the database decides, with one conditional update.
-    async fn try_lease(&self, id: &str, owner: &str, now_ms: i64, until_ms: i64) -> StoreResult<bool>;
+    /// Takes the refresh lease of a connection for `lease_ms` if nobody holds an unexpired one. Works across
+    /// processes and nodes: the database decides, with one conditional update, by its own clock.
+    async fn try_lease(&self, id: &str, owner: &str, lease_ms: i64) -> StoreResult<bool>;
     async fn release_lease(&self, id: &str, owner: &str) -> StoreResult<()>;
-    /// Records a refresh and releases the lease, only if `owner` still holds it (a lease that expired mid-refresh
-    /// and was taken by another process must not be overwritten); queues `event` in the same transaction.
-    async fn finish_refresh(&self, id: &str, owner: &str, outcome: &RefreshOutcome, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool>;
-    /// Keys of live, refreshable, not failed connections whose token expires before `before` (unix seconds) and
-    /// whose backoff allows a try at `now`.
-    async fn due_refreshes(&self, before: i64, now: i64, limit: u64) -> StoreResult<Vec<String>>;
+    /// Records a refresh's outcome and releases `owner`'s lease, in one transaction with `event`. New tokens are
+    /// stored if the secrets are still at `seen_version` (compare-and-set: a reconnect meanwhile wins, and a lease
+    /// that ran out does not lose a rotated token); a failure only if `owner` still holds the lease as well.
+    /// Answers whether anything was stored.
+    async fn finish_refresh(
+        &self,
+        id: &str,
+        owner: &str,
+        seen_version: i64,
+        outcome: &RefreshOutcome,
+        now_ms: i64,
+        event: Option<&OutboxEvent>,
+    ) -> StoreResult<bool>;
+    /// Passes 401s through until `until` (unix seconds) while the secrets are still at `secret_version`.
+    async fn hold_401(&self, id: &str, secret_version: i64, until: i64) -> StoreResult<()>;
+    /// Keys of live, refreshable, not failed connections whose refresh is due at `now` (unix seconds) and whose
+    /// backoff allows a try.
+    async fn due_refreshes(&self, now: i64, limit: u64) -> StoreResult<Vec<String>>;
 
     async fn set_webhook(&self, project_id: &str, webhook: Option<&WebhookRow>) -> StoreResult<()>;
     async fn webhook(&self, project_id: &str) -> StoreResult<Option<WebhookRow>>;

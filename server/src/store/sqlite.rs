@@ -25,6 +25,9 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The database's clock in unix milliseconds: leases are judged by one clock, whatever the nodes' clocks say.
+const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
 fn environment(s: &str) -> StoreResult<Environment> {
     Environment::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown environment {s:?}")))
 }
@@ -65,6 +68,8 @@ fn connection_row(row: &SqliteRow) -> StoreResult<ConnectionRow> {
         deleted: row.get::<Option<i64>, _>("deleted_at").is_some(),
         secret_version: row.get("secret_version"),
         token_expires_at: row.get("token_expires_at"),
+        token_refresh_at: row.get("token_refresh_at"),
+        hold_401_until: row.get("hold_401_until"),
         refreshable: row.get::<i64, _>("refreshable") != 0,
         refresh_failures: row.get("refresh_failures"),
         next_refresh_at: row.get("next_refresh_at"),
@@ -361,7 +366,7 @@ impl Store for SqliteStore {
                 "UPDATE connections SET name = $1, state = $2, config = $3, secret_key_id = $4, secret_nonce = $5,
                         secret_ciphertext = $6, version = $7, updated_at = $8, token_expires_at = $10,
                         refreshable = $11, secret_version = secret_version + 1, refresh_failures = 0,
-                        next_refresh_at = NULL
+                        next_refresh_at = NULL, token_refresh_at = $12, hold_401_until = NULL
                  WHERE id = $9 AND deleted_at IS NULL",
             )
             .bind(&c.name)
@@ -375,6 +380,7 @@ impl Store for SqliteStore {
             .bind(&c.id)
             .bind(c.token_expires_at)
             .bind(i64::from(c.refreshable))
+            .bind(c.token_refresh_at)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() != 1 {
@@ -384,8 +390,8 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT INTO connections (id, key, project_id, environment, platform, identity, identity_type, name,
                         state, config, secret_key_id, secret_nonce, secret_ciphertext, is_oauth, version, created_at,
-                        updated_at, token_expires_at, refreshable)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                        updated_at, token_expires_at, refreshable, token_refresh_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             )
             .bind(&c.id)
             .bind(&c.key)
@@ -406,6 +412,7 @@ impl Store for SqliteStore {
             .bind(c.updated_at)
             .bind(c.token_expires_at)
             .bind(i64::from(c.refreshable))
+            .bind(c.token_refresh_at)
             .execute(&mut *tx)
             .await?;
         }
@@ -568,15 +575,14 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn try_lease(&self, id: &str, owner: &str, now_ms: i64, until_ms: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE connections SET lease_owner = $1, lease_until = $2
-             WHERE id = $3 AND (lease_until IS NULL OR lease_until < $4)",
-        )
+    async fn try_lease(&self, id: &str, owner: &str, lease_ms: i64) -> StoreResult<bool> {
+        let done = sqlx::query(&format!(
+            "UPDATE connections SET lease_owner = $1, lease_until = {DB_NOW_MS} + $2
+             WHERE id = $3 AND (lease_until IS NULL OR lease_until < {DB_NOW_MS})"
+        ))
         .bind(owner)
-        .bind(until_ms)
+        .bind(lease_ms)
         .bind(id)
-        .bind(now_ms)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -591,16 +597,28 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn finish_refresh(&self, id: &str, owner: &str, outcome: &RefreshOutcome, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+    async fn finish_refresh(
+        &self,
+        id: &str,
+        owner: &str,
+        seen_version: i64,
+        outcome: &RefreshOutcome,
+        now_ms: i64,
+        event: Option<&OutboxEvent>,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = match outcome {
-            RefreshOutcome::Refreshed { sealed, token_expires_at, refreshable } => {
+            RefreshOutcome::Refreshed { sealed, token_expires_at, token_refresh_at, refreshable } => {
+                // Compare-and-set on the secret version, not on the lease: new tokens are stored even if the lease
+                // ran out meanwhile (nobody else changed the secrets), and never over a reconnect.
                 sqlx::query(
                     "UPDATE connections SET secret_key_id = $1, secret_nonce = $2, secret_ciphertext = $3,
                             token_expires_at = $4, refreshable = $5, secret_version = secret_version + 1,
                             state = 'operational', refresh_failures = 0, next_refresh_at = NULL,
-                            lease_owner = NULL, lease_until = NULL
-                     WHERE id = $6 AND lease_owner = $7 AND deleted_at IS NULL",
+                            token_refresh_at = $8, hold_401_until = NULL,
+                            lease_owner = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_owner END,
+                            lease_until = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_until END
+                     WHERE id = $6 AND secret_version = $9 AND deleted_at IS NULL",
                 )
                 .bind(&sealed.key_id)
                 .bind(&sealed.nonce)
@@ -609,6 +627,8 @@ impl Store for SqliteStore {
                 .bind(i64::from(*refreshable))
                 .bind(id)
                 .bind(owner)
+                .bind(token_refresh_at)
+                .bind(seen_version)
                 .execute(&mut *tx)
                 .await?
             }
@@ -617,7 +637,7 @@ impl Store for SqliteStore {
                     "UPDATE connections SET state = $1, refresh_failures = $2, next_refresh_at = $3,
                             updated_at = CASE WHEN state = $1 THEN updated_at ELSE $4 END,
                             lease_owner = NULL, lease_until = NULL
-                     WHERE id = $5 AND lease_owner = $6 AND deleted_at IS NULL",
+                     WHERE id = $5 AND lease_owner = $6 AND secret_version = $7 AND deleted_at IS NULL",
                 )
                 .bind(state.as_str())
                 .bind(failures)
@@ -625,11 +645,19 @@ impl Store for SqliteStore {
                 .bind(now_ms)
                 .bind(id)
                 .bind(owner)
+                .bind(seen_version)
                 .execute(&mut *tx)
                 .await?
             }
         };
         if done.rows_affected() == 0 {
+            // Nothing of ours to store; let go of the lease if it is still ours.
+            sqlx::query("UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
             return Ok(false);
         }
         queue_event(&mut tx, event).await?;
@@ -637,14 +665,23 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn due_refreshes(&self, before: i64, now: i64, limit: u64) -> StoreResult<Vec<String>> {
+    async fn hold_401(&self, id: &str, secret_version: i64, until: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE connections SET hold_401_until = $1 WHERE id = $2 AND secret_version = $3")
+            .bind(until)
+            .bind(id)
+            .bind(secret_version)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn due_refreshes(&self, now: i64, limit: u64) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT key FROM connections
-             WHERE refreshable = 1 AND deleted_at IS NULL AND state <> 'failed' AND token_expires_at < $1
-               AND (next_refresh_at IS NULL OR next_refresh_at <= $2)
-             ORDER BY token_expires_at LIMIT $3",
+             WHERE refreshable = 1 AND deleted_at IS NULL AND state <> 'failed' AND token_refresh_at <= $1
+               AND (next_refresh_at IS NULL OR next_refresh_at <= $1)
+             ORDER BY token_refresh_at LIMIT $2",
         )
-        .bind(before)
         .bind(now)
         .bind(limit as i64)
         .fetch_all(&self.pool)

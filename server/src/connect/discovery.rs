@@ -1,0 +1,84 @@
+//! OpenID Connect discovery (OpenID Connect Discovery 1.0 §4; RFC 8414 uses the same members) for entries that
+//! name a `discoveryUrl`: the document's issuer, endpoints and PKCE support fill in what the entry leaves empty.
+
+use std::{borrow::Cow, sync::Arc, time::Duration};
+
+use serde::Deserialize;
+
+use super::{ConnectError, Connector};
+use crate::catalog::{Integration, OAuthSpec};
+
+/// How long a fetched document is used before it is fetched again.
+pub const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+
+/// The members Plugboard uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Discovery {
+    pub issuer: String,
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: String,
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+pub fn cache() -> moka::sync::Cache<String, Arc<Discovery>> {
+    moka::sync::Cache::builder().max_capacity(1_000).time_to_live(DISCOVERY_TTL).build()
+}
+
+/// `spec` with the empty parts filled from `doc`.
+pub fn fill(spec: &OAuthSpec, doc: &Discovery) -> OAuthSpec {
+    let mut s = spec.clone();
+    if s.authorization_url.is_empty() {
+        s.authorization_url = doc.authorization_endpoint.clone().unwrap_or_default();
+    }
+    if s.token_url.is_empty() {
+        s.token_url = doc.token_endpoint.clone();
+    }
+    s.revoke_url = s.revoke_url.or_else(|| doc.revocation_endpoint.clone());
+    if s.issuer.is_none() {
+        s.issuer = Some(doc.issuer.clone());
+        s.authorization_response_iss_parameter_supported = doc.authorization_response_iss_parameter_supported;
+    }
+    s.pkce |= doc.code_challenge_methods_supported.iter().any(|m| m == "S256");
+    s
+}
+
+/// https, or plain http on loopback (local providers and tests).
+fn secure_url(u: &str) -> bool {
+    url::Url::parse(u).is_ok_and(|u| {
+        let loopback = u.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."));
+        u.scheme() == "https" || (u.scheme() == "http" && loopback)
+    })
+}
+
+impl Connector {
+    /// The entry's OAuth settings, completed from its discovery document when it names one.
+    pub async fn oauth_spec<'a>(&self, entry: &'a Integration) -> Result<Cow<'a, OAuthSpec>, ConnectError> {
+        let spec = entry.oauth.as_ref().ok_or_else(|| ConnectError::BadInput(format!("{} does not use OAuth", entry.name)))?;
+        let Some(url) = &spec.discovery_url else { return Ok(Cow::Borrowed(spec)) };
+        if let Some(doc) = self.discovery.get(url) {
+            return Ok(Cow::Owned(fill(spec, &doc)));
+        }
+        let failed = |why: String| {
+            tracing::warn!(platform = %entry.platform, %why, "OpenID discovery failed");
+            ConnectError::ProviderFailed(format!("Could not read {}'s sign-in settings; try again in a moment.", entry.name))
+        };
+        let res = self.http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| failed(e.without_url().to_string()))?;
+        if !res.status().is_success() {
+            return Err(failed(format!("HTTP {}", res.status())));
+        }
+        let doc: Discovery = res.json().await.map_err(|e| failed(e.to_string()))?;
+        let endpoints = [Some(&doc.token_endpoint), doc.authorization_endpoint.as_ref(), doc.revocation_endpoint.as_ref()];
+        if let Some(bad) = endpoints.into_iter().flatten().find(|u| !secure_url(u)) {
+            return Err(failed(format!("endpoint {bad:?} is not https")));
+        }
+        let doc = Arc::new(doc);
+        self.discovery.insert(url.clone(), doc.clone());
+        Ok(Cow::Owned(fill(spec, &doc)))
+    }
+}

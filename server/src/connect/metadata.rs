@@ -1,0 +1,87 @@
+//! Values learned while connecting (the catalog's `[[metadata]]`): a callback query parameter (QuickBooks'
+//! `realmId`, Zoho's `accounts-server`), a token answer member (Salesforce's `instance_url`) or one GET request
+//! after connecting (Xero's tenants, Atlassian's accessible resources). Each is checked (an allowed origin, or a
+//! plain token) before it joins the connection's non-secret config.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::{fields, inject, Connector};
+use crate::{
+    catalog::{Integration, Metadata, MetadataSource},
+    vault::Credentials,
+};
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Checks `found` for every declaration of `source`; a missing value that is not optional is an error naming it.
+fn collect(
+    entry: &Integration,
+    source: MetadataSource,
+    mut find: impl FnMut(&Metadata) -> Option<String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for m in entry.metadata.iter().filter(|m| m.from == source) {
+        match find(m) {
+            Some(raw) => {
+                out.insert(m.name.clone(), fields::metadata_value(m, &raw).map_err(|e| format!("{} sent a bad value: {e}", entry.name))?);
+            }
+            None if m.optional => {}
+            None => return Err(format!("{} did not send the {} this connection needs.", entry.name, m.name)),
+        }
+    }
+    Ok(out)
+}
+
+/// Values from the OAuth callback's query parameters.
+pub fn from_callback(entry: &Integration, query: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    collect(entry, MetadataSource::Callback, |m| m.key.as_ref().and_then(|k| query.get(k)).filter(|v| !v.is_empty()).cloned())
+}
+
+/// Values from the token answer's other members.
+pub fn from_token(entry: &Integration, answer: &Map<String, Value>) -> Result<BTreeMap<String, String>, String> {
+    let whole = Value::Object(answer.clone());
+    collect(entry, MetadataSource::Token, |m| match (&m.key, &m.pointer) {
+        (Some(k), _) => answer.get(k).and_then(text),
+        (None, Some(p)) => whole.pointer(p).and_then(text),
+        (None, None) => None,
+    })
+}
+
+impl Connector {
+    /// Values from one GET request each, made with the new credential (injected as for the passthrough).
+    pub async fn metadata_requests(
+        &self,
+        entry: &Integration,
+        config: &BTreeMap<String, String>,
+        creds: &Credentials,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut answers = Vec::new();
+        let values = inject::template_values(config, creds);
+        for m in entry.metadata.iter().filter(|m| m.from == MetadataSource::Request) {
+            let url = fields::render(m.url.as_deref().unwrap_or_default(), &values);
+            let how = entry.inject.clone().unwrap_or_else(inject::default_for_oauth);
+            let req = inject::apply(self.http.get(&url).header(reqwest::header::ACCEPT, "application/json"), &how, &values);
+            let answer = match req.send().await {
+                Ok(res) if res.status().is_success() => res.json::<Value>().await.ok(),
+                Ok(res) => {
+                    tracing::warn!(platform = %entry.platform, status = res.status().as_u16(), name = %m.name, "metadata request refused");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(platform = %entry.platform, error = %e.without_url(), name = %m.name, "metadata request failed");
+                    None
+                }
+            };
+            answers.push((m.name.clone(), answer.and_then(|a| m.pointer.as_deref().and_then(|p| a.pointer(p)).and_then(text))));
+        }
+        collect(entry, MetadataSource::Request, |m| answers.iter().find(|(n, _)| *n == m.name).and_then(|(_, v)| v.clone()))
+    }
+}
