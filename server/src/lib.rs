@@ -1,7 +1,8 @@
-//! Plugboard server library: the `plugboard` binary is a thin CLI over [`app::Application`].
+//! Plugboard server library: the `plugboard` binary is a thin CLI ([`cli`]) over [`app::Application`].
 
 pub mod app;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod demo;

@@ -20,7 +20,72 @@ use tokio::{net::TcpListener, sync::oneshot};
 
 pub use fantoccini;
 
+pub mod oidc;
+pub mod quirks;
 pub mod upstream;
+
+/// A Plugboard server a test talks to: in this process ([`TestApp`]) or a child process ([`ServerProcess`]).
+pub trait Server {
+    /// `http://127.0.0.1:<port>`.
+    fn url(&self) -> &str;
+    /// The test project's secret key.
+    fn key(&self) -> &SecretKey;
+}
+
+impl Server for TestApp {
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn key(&self) -> &SecretKey {
+        &self.key
+    }
+}
+
+/// A `plugboard serve` child process (the tests crate's `plugboard-node` binary); killed when dropped.
+pub struct ServerProcess {
+    pub url: String,
+    pub key: SecretKey,
+    child: Child,
+}
+
+impl Server for ServerProcess {
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn key(&self) -> &SecretKey {
+        &self.key
+    }
+}
+
+impl ServerProcess {
+    /// Runs `binary serve` on `addr` with `args` and `envs`; answers once `/healthz` does.
+    pub async fn serve(binary: &str, addr: SocketAddr, key: &SecretKey, args: &[String], envs: &[(String, String)]) -> Self {
+        let url = format!("http://{addr}");
+        let child = Command::new(binary)
+            .arg("serve")
+            .args(["--bind", &addr.to_string(), "--public-url", &url, "--secret-key", key.expose()])
+            .args(args)
+            .envs(envs.iter().cloned())
+            .env("RUST_LOG", "plugboard=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the server binary runs");
+        let node = Self { url, key: key.clone(), child };
+        eventually("the server process answers /healthz", || async {
+            reqwest::get(format!("{}/healthz", node.url)).await.ok().filter(|r| r.status() == 200).map(|_| ())
+        })
+        .await;
+        node
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// A running Plugboard server; stops when dropped.
 pub struct TestApp {
@@ -220,18 +285,18 @@ pub fn http() -> reqwest::Client {
 }
 
 /// A passthrough call `{method} /v1/passthrough/{path}` with the project's secret key and connection `key`.
-pub fn passthrough(app: &TestApp, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+pub fn passthrough(app: &impl Server, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     http()
-        .request(method, format!("{}/v1/passthrough/{path}", app.url))
-        .header("X-One-Secret", app.key.expose())
+        .request(method, format!("{}/v1/passthrough/{path}", app.url()))
+        .header("X-One-Secret", app.key().expose())
         .header("X-One-Connection-Key", key)
 }
 
 /// A widget session for `identity` (what the host backend gets from `/v1/authkit/token`).
-pub async fn session_token(app: &TestApp, identity: &str) -> String {
+pub async fn session_token(app: &impl Server, identity: &str) -> String {
     let res = http()
-        .post(format!("{}/v1/authkit/token", app.url))
-        .header("X-One-Secret", app.key.expose())
+        .post(format!("{}/v1/authkit/token", app.url()))
+        .header("X-One-Secret", app.key().expose())
         .json(&serde_json::json!({ "identity": identity, "identityType": "user" }))
         .send()
         .await
@@ -266,21 +331,14 @@ async fn widget_connect(app: &TestApp, identity: &str, platform: &str, body: ser
 /// Runs the whole OAuth flow of `mock-oauth` as the popup and the user would (start, authorize, consent, callback);
 /// answers the connection record.
 pub async fn connect_oauth(app: &TestApp, identity: &str) -> plugboard_shared::ConnectionRecord {
-    let token = session_token(app, identity).await;
+    let out = oauth_connect(app, identity, "mock-oauth", None, mock_consent).await;
+    assert_eq!(out.status, 200, "callback: {}", out.page);
+    out.connection()
+}
+
+/// The user allows access on the mock provider's consent page; answers where the provider sends the browser back.
+pub async fn mock_consent(provider_url: String) -> String {
     let c = http();
-    let start: plugboard_shared::OAuthStart = c
-        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
-        .bearer_auth(&token)
-        .body("{}")
-        .send()
-        .await
-        .expect("start")
-        .json()
-        .await
-        .expect("start answer");
-    let res = c.get(&start.authorize_url).send().await.expect("authorize");
-    let provider_url = res.headers()["location"].to_str().expect("location").to_owned();
-    let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie pair").to_owned();
     let page = c.get(&provider_url).send().await.expect("consent page").text().await.expect("html");
     let request = page.split(r#"name="request" value=""#).nth(1).and_then(|s| s.split('"').next()).expect("consent form");
     let origin = &provider_url[..provider_url.find("/authorize").expect("provider authorize URL")];
@@ -290,19 +348,7 @@ pub async fn connect_oauth(app: &TestApp, identity: &str) -> plugboard_shared::C
         .send()
         .await
         .expect("decision");
-    let back = res.headers()["location"].to_str().expect("redirect back").to_owned();
-    let res = c.get(back).header("cookie", cookie).send().await.expect("callback");
-    assert_eq!(res.status(), 200, "callback");
-    let state: plugboard_shared::FlowState = c
-        .get(format!("{}/v1/widget/oauth/flows/{}", app.url, start.flow_id))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("flow")
-        .json()
-        .await
-        .expect("flow state");
-    state.connection.expect("the flow connected")
+    res.headers()["location"].to_str().expect("redirect back").to_owned()
 }
 
 /// Sends a request with exactly this request line (no client-side path normalisation, unlike reqwest);
@@ -322,4 +368,76 @@ pub async fn raw_request(addr: SocketAddr, method: &str, target: &str, headers: 
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
+}
+
+/// A loopback address no one listens on yet, and its `http://` URL: for a server whose URL another party must
+/// know before it starts (a provider's registered redirect URI).
+pub fn free_addr() -> (SocketAddr, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let addr = l.local_addr().expect("bound");
+    (addr, format!("http://{addr}"))
+}
+
+/// What the user and the host see of one OAuth connect.
+#[derive(Debug)]
+pub struct OAuthOutcome {
+    /// The popup's callback page: HTTP status and text.
+    pub status: u16,
+    pub page: String,
+    /// What the widget's poll of the flow answers.
+    pub flow: plugboard_shared::FlowState,
+    /// The session token the flow ran under.
+    pub token: String,
+}
+
+impl OAuthOutcome {
+    /// The connection record, when the flow connected.
+    pub fn connection(&self) -> plugboard_shared::ConnectionRecord {
+        self.flow.connection.clone().unwrap_or_else(|| panic!("the flow did not connect: {} {}", self.status, self.page))
+    }
+}
+
+/// Runs an OAuth connect of `platform` as the widget, the popup and the user would: start (optionally as a
+/// reconnect of `reconnect`), open the authorize link, let `provider` take the user through the provider (it gets
+/// the provider's authorization URL and answers where the provider sends the browser back), then the callback.
+pub async fn oauth_connect(
+    app: &impl Server,
+    identity: &str,
+    platform: &str,
+    reconnect: Option<&str>,
+    provider: impl AsyncFnOnce(String) -> String,
+) -> OAuthOutcome {
+    let token = session_token(app, identity).await;
+    let c = http();
+    let body = match reconnect {
+        Some(key) => serde_json::json!({ "reconnect": key }),
+        None => serde_json::json!({}),
+    };
+    let res = c.post(format!("{}/v1/widget/oauth/{platform}/start", app.url())).bearer_auth(&token).json(&body).send().await.expect("start");
+    assert_eq!(res.status(), 200, "start {platform}");
+    let start: plugboard_shared::OAuthStart = res.json().await.expect("start answer");
+    let res = c.get(&start.authorize_url).send().await.expect("authorize");
+    let provider_url = res.headers()["location"].to_str().expect("location").to_owned();
+    let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie pair").to_owned();
+    let back = provider(provider_url).await;
+    let res = c.get(back).header("cookie", cookie).send().await.expect("callback");
+    let status = res.status().as_u16();
+    let page = res.text().await.expect("callback page");
+    let flow: plugboard_shared::FlowState = c
+        .get(format!("{}/v1/widget/oauth/flows/{}", app.url(), start.flow_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("flow")
+        .json()
+        .await
+        .expect("flow state");
+    OAuthOutcome { status, page, flow, token }
+}
+
+/// A provider that grants at once: the authorization URL redirects straight back; answers where to.
+pub async fn follow_redirect(url: String) -> String {
+    let res = http().get(&url).send().await.expect("provider");
+    assert!(res.status().is_redirection(), "the provider redirects back: {}", res.status());
+    res.headers()["location"].to_str().expect("location").to_owned()
 }

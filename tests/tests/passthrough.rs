@@ -237,3 +237,28 @@ async fn a_reconnect_with_a_new_key_is_used_by_the_next_call() {
     let echo: Value = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/echo").send().await.unwrap().json().await.unwrap();
     assert_eq!(echo["headers"]["x-api-key"], "new-key", "the reconnected credential, not a remembered one");
 }
+
+#[tokio::test]
+async fn encoded_slashes_reach_the_provider_verbatim_and_its_answer_comes_back_without_plugboards_page_headers() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let headers = [("X-One-Secret", app.key.expose()), ("X-One-Connection-Key", conn.key.as_str())];
+    // GitLab names a project `group%2Fproject`; Google Cloud Storage an object `folder%2Ffile`.
+    for (path, arrived) in [
+        ("echo/projects/group%2Fproject/issues", "/base/echo/projects/group%2Fproject/issues"),
+        ("echo/b/bucket/o/folder%2fnotes%20v2.txt", "/base/echo/b/bucket/o/folder%2fnotes%20v2.txt"),
+    ] {
+        let res = passthrough(&app, &conn.key, reqwest::Method::GET, &format!("upstream-api/{path}")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        for page_header in ["content-security-policy", "x-content-type-options", "referrer-policy"] {
+            assert!(!res.headers().contains_key(page_header), "{path}: the provider's answer carries no {page_header}");
+        }
+        let echo: Value = res.json().await.unwrap();
+        assert_eq!(echo["path"], arrived);
+    }
+    // An encoded slash that would make a dot segment once the provider decodes it is still refused.
+    let (status, body) = raw_request(app.addr, "GET", "/v1/passthrough/upstream-api/echo/a%2F..%2F..%2Fsecret", &headers).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_path"), "{body}");
+}

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use plugboard_shared::{ConnectionRecord, ConnectionState, Page};
-use plugboard_tests::{connect_fields, connect_oauth, http, passthrough, spawn_app_with, spawn_with_provider, TestApp};
+use plugboard_tests::{connect_fields, connect_oauth, http, mock_consent, oauth_connect, passthrough, spawn_app_with, spawn_with_provider, TestApp};
 use serde_json::{json, Value};
 
 async fn vault_get(app: &TestApp, path: &str) -> reqwest::Response {
@@ -203,4 +203,31 @@ async fn a_client_credentials_connection_gets_a_new_token_when_its_token_expires
     assert_eq!(res.status(), 200, "the expired token was replaced by a new client-credentials grant");
     assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), before + 1);
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
+}
+
+#[tokio::test]
+async fn a_reconnect_during_an_in_flight_refresh_wins() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let conn = connect_oauth(&app, "alice").await;
+    provider.expire_access_tokens();
+    provider.knobs.refresh_delay_ms.store(1_500, Ordering::SeqCst);
+    // A call meets a 401 and starts a slow refresh…
+    let call = {
+        let (url, secret, key) = (app.url.clone(), app.key.expose().to_owned(), conn.key.clone());
+        tokio::spawn(async move {
+            http().get(format!("{url}/v1/passthrough/mock-oauth/me")).header("X-One-Secret", secret).header("X-One-Connection-Key", key).send().await.unwrap().status()
+        })
+    };
+    plugboard_tests::eventually("the refresh reached the provider", || async { (provider.counters.token_requests.load(Ordering::SeqCst) >= 2).then_some(()) }).await;
+    // …and the user reconnects meanwhile.
+    let out = oauth_connect(&app, "alice", "mock-oauth", Some(&conn.key), mock_consent).await;
+    assert_eq!(out.status, 200, "{}", out.page);
+    let version_after_reconnect = app.store.get_connection(&conn.key).await.unwrap().unwrap().secret_version;
+    // The refresh finishes later: its tokens do not replace the reconnect's, and the call goes through.
+    assert_eq!(call.await.unwrap(), 200);
+    assert_eq!(provider.counters.refreshes.load(Ordering::SeqCst), 1);
+    let row = app.store.get_connection(&conn.key).await.unwrap().unwrap();
+    assert_eq!(row.secret_version, version_after_reconnect, "the reconnect's credentials stand");
+    assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
+    assert_eq!(me(&app, &conn.key).await.status(), 200);
 }

@@ -1,6 +1,7 @@
 //! End to end in headless Chromium: a host page on another origin (127.0.0.2) loads `embed.js` by script tag,
 //! opens the widget, sees integrations, pages, searches and closes it — as an end user would.
 
+use plugboard_tests::fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use plugboard_tests::{spawn_app, spawn_host, Browser};
 
 /// Waits until the widget lists exactly `n` rows and answers their names.
@@ -95,9 +96,12 @@ async fn escape_closes_and_the_widget_reopens_fresh() {
         b.enter_widget().await;
         let expected = catalog_names().len().min(20);
         b.wait_js("rows", &format!("return document.querySelectorAll('.pb-row').length === {expected}")).await;
-        // Escape inside the widget closes it.
-        b.client.active_element().await.unwrap().send_keys("\u{E00C}").await.unwrap();
+        // Escape inside the widget closes it. Only the key press is sent in the frame: the frame is gone by the
+        // time a key release would arrive, and chromedriver can wait forever to deliver one into a removed frame.
+        let press = KeyActions::new("keyboard".into()).then(KeyAction::Down { value: '\u{E00C}' });
+        b.client.perform_actions(press).await.unwrap();
         b.leave_widget().await;
+        b.client.release_actions().await.unwrap();
         b.wait_js("the modal to close", "return document.querySelectorAll('iframe').length === 0").await;
         let closes = host_log(&b).await.matches("onClose").count();
         assert_eq!(closes, round, "exactly one onClose per open");

@@ -72,6 +72,28 @@ pub struct Metadata {
     /// When the provider does not send it, connect anyway (else the connect fails with a clear message).
     #[serde(default)]
     pub optional: bool,
+    /// Used when the provider does not send it (e.g. the US data centre when Zoho names none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+impl Metadata {
+    /// Checks a value the provider sent (see [`Metadata::hosts`]): an allowed origin, or a plain token that cannot
+    /// change a URL's host or path structure. Answers the value to keep.
+    pub fn check_value(&self, raw: &str) -> Result<String, String> {
+        if !self.hosts.is_empty() {
+            return origin_on_hosts(raw, &self.hosts).ok_or_else(|| format!("{} is not an https address on {}", self.name, self.hosts.join(", ")));
+        }
+        let plain = !raw.is_empty()
+            && raw.len() <= 256
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+            && raw.bytes().any(|b| b != b'.');
+        if plain {
+            Ok(raw.to_owned())
+        } else {
+            Err(format!("{} has characters that are not allowed", self.name))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -391,10 +413,42 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         if let Some(u) = &m.url {
             check_url("metadata url", u)?;
         }
+        if let Some(d) = &m.default {
+            m.check_value(d).map_err(|e| format!("metadata {:?} default: {e}", m.name))?;
+        }
     }
     for hosts in e.fields.iter().map(|f| &f.hosts).chain(e.metadata.iter().map(|m| &m.hosts)) {
         if let Some(bad) = hosts.iter().find(|h| !valid_host_pattern(h)) {
             return Err(format!("hosts entry {bad:?} must be a host name or *.domain"));
+        }
+    }
+    // Every `{name}` in a template must be something the connection will have.
+    let known = |n: &str| {
+        matches!(n, "access_token" | "client_id") || e.fields.iter().any(|f| f.name == n) || e.metadata.iter().any(|m| m.name == n)
+    };
+    let mut templates: Vec<&str> = vec![&e.api_base_url];
+    if let Some(o) = &e.oauth {
+        templates.extend([o.authorization_url.as_str(), o.token_url.as_str()]);
+        templates.extend(o.revoke_url.as_deref());
+    }
+    if let Some(v) = &e.verify {
+        templates.push(&v.url);
+        templates.extend(v.headers.values().map(String::as_str));
+    }
+    templates.extend(e.metadata.iter().filter_map(|m| m.url.as_deref()));
+    if let Some(i) = &e.inject {
+        templates.extend(i.headers().values().map(String::as_str));
+        match i {
+            Inject::Bearer { token, .. } => templates.push(token),
+            Inject::Header { value, .. } | Inject::Query { value, .. } => templates.push(value),
+            Inject::Basic { username, password, .. } => templates.extend([username.as_str(), password.as_str()]),
+        }
+    }
+    for t in templates {
+        for name in t.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(n, _)| n)) {
+            if !known(name) {
+                return Err(format!("template {t:?} names {{{name}}}, which is neither a field nor metadata"));
+            }
         }
     }
     if let Some(inject) = &e.inject {
@@ -432,6 +486,11 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         }
     }
     for f in &e.fields {
+        if let (Some(d), false) = (&f.default, f.hosts.is_empty()) {
+            if origin_on_hosts(d, &f.hosts).is_none() {
+                return Err(format!("field {} default {d:?} is not on its hosts", f.name));
+            }
+        }
         if !snake(&f.name) {
             return Err(format!("field name {:?} must be snake_case", f.name));
         }
@@ -494,6 +553,38 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), c.all().len(), "display names must be unique");
         assert_eq!(c.get("gmail").unwrap().name, "Gmail");
+    }
+
+    fn entry(extra: &str) -> Result<(), String> {
+        let text = format!(
+            "platform = \"x\"\nname = \"X\"\ncategory = \"C\"\ndescription = \"d\"\nauthMethod = \"oauth2\"\n{extra}"
+        );
+        let e: Integration = toml::from_str(&text).map_err(|e| e.to_string())?;
+        validate(&e, false)
+    }
+
+    #[test]
+    fn metadata_templates_and_host_allow_lists_are_checked() {
+        let oauth = "[oauth]\nauthorizationUrl = \"https://a.example.com/auth\"\ntokenUrl = \"https://a.example.com/token\"\n";
+        // A value used as the whole host must be allow-listed.
+        let unchecked = format!("apiBaseUrl = \"{{instance_url}}/api\"\n{oauth}[[metadata]]\nname = \"instance_url\"\nfrom = \"token\"\nkey = \"instance_url\"\n");
+        assert!(entry(&unchecked).unwrap_err().contains("no `hosts` allow-list"));
+        assert_eq!(entry(&format!("{}hosts = [\"*.example.com\"]\n", unchecked)), Ok(()));
+        // Templates name only what the connection will have.
+        let typo = format!("apiBaseUrl = \"https://api.example.com/{{realm}}\"\n{oauth}");
+        assert!(entry(&typo).unwrap_err().contains("neither a field nor metadata"));
+        // Metadata is never a secret, and declares where it comes from.
+        let secret = format!("apiBaseUrl = \"https://api.example.com\"\n{oauth}[[metadata]]\nname = \"id_token\"\nfrom = \"token\"\nkey = \"id_token\"\n");
+        assert!(entry(&secret).unwrap_err().contains("never a secret"));
+        let sourceless = format!("apiBaseUrl = \"https://api.example.com\"\n{oauth}[[metadata]]\nname = \"t\"\nfrom = \"request\"\n");
+        assert!(entry(&sourceless).unwrap_err().contains("request `url` and `pointer`"));
+        // Allowed origins: https on the listed hosts, nothing else.
+        let hosts = vec!["*.salesforce.com".to_string(), "login.example.com".to_string()];
+        assert_eq!(origin_on_hosts("https://acme.my.salesforce.com/", &hosts).as_deref(), Some("https://acme.my.salesforce.com"));
+        assert_eq!(origin_on_hosts("login.example.com", &hosts).as_deref(), Some("https://login.example.com"));
+        for bad in ["http://acme.salesforce.com", "https://salesforce.com.evil.example", "https://evilsalesforce.com", "https://u:p@a.salesforce.com", "https://a.salesforce.com:8443", "javascript:alert(1)"] {
+            assert_eq!(origin_on_hosts(bad, &hosts), None, "{bad}");
+        }
     }
 
     #[test]

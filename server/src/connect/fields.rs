@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    catalog::{origin_on_hosts, Integration, Metadata},
+    catalog::{origin_on_hosts, Integration},
     vault::SecretString,
 };
 
@@ -66,23 +66,6 @@ fn url_template_uses(entry: &Integration, name: &str) -> bool {
     urls.extend(entry.verify.as_ref().map(|v| v.url.as_str()));
     urls.extend(entry.metadata.iter().filter_map(|m| m.url.as_deref()));
     urls.iter().any(|u| u.contains(&needle))
-}
-
-/// Checks a value the provider sent for `m` (see [`Metadata::hosts`]): an allowed origin, or a plain token that
-/// cannot change a URL's host or path structure.
-pub fn metadata_value(m: &Metadata, raw: &str) -> Result<String, String> {
-    if !m.hosts.is_empty() {
-        return origin_on_hosts(raw, &m.hosts).ok_or_else(|| format!("{} is not an https address on {}", m.name, m.hosts.join(", ")));
-    }
-    let plain = !raw.is_empty()
-        && raw.len() <= 256
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-        && raw.bytes().any(|b| b != b'.');
-    if plain {
-        Ok(raw.to_owned())
-    } else {
-        Err(format!("{} has characters that are not allowed", m.name))
-    }
 }
 
 /// A single DNS label: keeps a templated host under the provider's own domain (no `evil.com/`, `@`, `..`).

@@ -29,9 +29,9 @@ fn collect(
 ) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for m in entry.metadata.iter().filter(|m| m.from == source) {
-        match find(m) {
+        match find(m).or_else(|| m.default.clone()) {
             Some(raw) => {
-                out.insert(m.name.clone(), fields::metadata_value(m, &raw).map_err(|e| format!("{} sent a bad value: {e}", entry.name))?);
+                out.insert(m.name.clone(), m.check_value(&raw).map_err(|e| format!("{} sent a bad value: {e}", entry.name))?);
             }
             None if m.optional => {}
             None => return Err(format!("{} did not send the {} this connection needs.", entry.name, m.name)),

@@ -265,18 +265,19 @@ impl Connector {
     /// was stored (`false`: the connection changed meanwhile, or another holder's failure must not be ours).
     async fn finish_with_retries(&self, row: &ConnectionRow, owner: &str, outcome: &RefreshOutcome, event: Option<&crate::store::OutboxEvent>) -> Result<bool, RefreshError> {
         let mut delay = Duration::from_millis(50);
-        for attempt in 1.. {
+        let mut attempt = 1;
+        loop {
             match self.store.finish_refresh(&row.id, owner, row.secret_version, outcome, now_ms(), event).await {
                 Ok(stored) => return Ok(stored),
                 Err(e) if attempt < 8 => {
                     tracing::warn!(key = %row.key, attempt, error = %e, "storing the refresh failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(3));
+                    attempt += 1;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        unreachable!("the loop returns")
     }
 
     /// One refresh at the provider: a refresh-token grant, or a new client-credentials grant.

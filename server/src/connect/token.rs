@@ -153,7 +153,8 @@ fn clean(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect::<String>().trim().to_owned()
 }
 
-/// Sends `grant` to `token_url` and reads the answer; `extra` adds parameters (e.g. `scope` on a refresh).
+/// Sends `grant` to `token_url` (form-encoded, `Accept: application/json`, the client authenticated as `client`
+/// says) and reads the answer with [`parse_answer`].
 pub async fn request(http: &reqwest::Client, token_url: &str, client: &ClientAuth<'_>, grant: &Grant<'_>) -> Result<TokenAnswer, TokenError> {
     let mut form: Vec<(&'static str, String)> = Vec::with_capacity(6);
     match grant {
@@ -232,8 +233,9 @@ pub fn parse_answer(status: u16, retry_after: Option<&str>, body: &[u8]) -> Resu
         _ => None,
     }
     .filter(|s| !s.is_empty());
-    for secret in ["id_token", "expires_in", "token_type"] {
-        object.remove(secret);
+    // Parsed above, or a secret (the ID token): not for metadata.
+    for member in ["id_token", "expires_in", "token_type"] {
+        object.remove(member);
     }
     Ok(TokenAnswer { access_token, refresh_token, expires_in, scope, extra: object })
 }

@@ -77,6 +77,8 @@ pub struct Knobs {
     pub token_delay_ms: AtomicU64,
     /// The next N token requests fail with a 503 (an outage).
     pub fail_token_requests: AtomicU64,
+    /// Milliseconds a refresh-token grant takes (on top of `token_delay_ms`); other grants are not slowed.
+    pub refresh_delay_ms: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -319,6 +321,12 @@ async fn token(State(p): State<MockProvider>, headers: HeaderMap, Form(form): Fo
             Json(answer).into_response()
         }
         Some("refresh_token") => {
+            let slow = p.knobs.refresh_delay_ms.load(Ordering::SeqCst);
+            if slow > 0 {
+                drop(t);
+                tokio::time::sleep(std::time::Duration::from_millis(slow)).await;
+                t = p.tokens.lock().expect("lock");
+            }
             let rt = form.get("refresh_token").cloned().unwrap_or_default();
             if t.refresh.get(&rt) != Some(&true) {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Refresh token is invalid or was already used");

@@ -1,0 +1,181 @@
+//! Against a certified OpenID provider (panva's `oidc-provider`): connect with PKCE and RFC 9207 `iss`, endpoints
+//! from discovery, refresh with rotating refresh tokens (a reused one revokes the whole grant), revocation on
+//! delete, and exactly one refresh for 100 concurrent calls on an expired 60 s token over two server processes.
+
+use std::time::Duration;
+
+use plugboard::{config::OAuthClient, keys::Environment, keys::SecretKey, vault::SecretString};
+use plugboard_shared::{ConnectionState, FlowStatus};
+use plugboard_tests::{
+    free_addr, http, oauth_connect,
+    oidc::{Oidc, CLIENT_ID, CLIENT_SECRET},
+    passthrough, spawn_app_with, Server, ServerProcess, TestApp,
+};
+use serde_json::Value;
+
+/// A server with the `oidc` entry (discovery only) registered with the provider's client.
+async fn app_for(oidc_ttl: u64, tweak: impl FnOnce(&mut plugboard::catalog::Integration)) -> (TestApp, Oidc) {
+    let (addr, url) = free_addr();
+    let oidc = Oidc::start(&format!("{url}/oauth/callback"), oidc_ttl);
+    let mut entry = oidc.integration();
+    tweak(&mut entry);
+    let app = spawn_app_with(|s| {
+        s.bind = addr;
+        s.extra_integrations.push(entry);
+        s.oauth_clients.insert("oidc".into(), OAuthClient { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET), scopes: None });
+    })
+    .await;
+    (app, oidc)
+}
+
+async fn me(app: &impl Server, key: &str) -> reqwest::Response {
+    passthrough(app, key, reqwest::Method::GET, "oidc/me").send().await.unwrap()
+}
+
+async fn state(app: &TestApp, key: &str) -> ConnectionState {
+    let rec: plugboard_shared::ConnectionRecord =
+        http().get(format!("{}/v1/vault/connections/{key}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    rec.state
+}
+
+#[tokio::test]
+async fn connects_refreshes_with_rotation_and_revokes_at_a_certified_provider() {
+    // 5 s access tokens: each is refreshed a fifth of its life ahead, at 4 s.
+    let (app, oidc) = app_for(5, |_| {}).await;
+    let discovery = oidc.discovery().await;
+    assert_eq!(discovery["authorization_response_iss_parameter_supported"], true);
+
+    let out = oauth_connect(&app, "alice", "oidc", None, async |url: String| {
+        // Endpoints came from discovery, with PKCE (the provider requires it) and the state.
+        assert!(url.starts_with(&format!("{}/auth?", oidc.url)), "{url}");
+        assert!(url.contains("code_challenge_method=S256") && url.contains("state="), "{url}");
+        oidc.consent(&url, true, &app.url).await
+    })
+    .await;
+    assert_eq!(out.status, 200, "{}", out.page);
+    let conn = out.connection();
+    assert_eq!(oidc.stats().await.codes_exchanged, 1);
+    let res = me(&app, &conn.key).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["sub"], "alice");
+
+    // Three token lifetimes: each refresh uses the refresh token the previous one rotated in — reusing an old one
+    // would revoke the whole grant at this provider.
+    for round in 1..=3 {
+        tokio::time::sleep(Duration::from_millis(4_200)).await;
+        let res = me(&app, &conn.key).await;
+        assert_eq!(res.status(), 200, "round {round}");
+        assert_eq!(oidc.stats().await.refreshes, round, "one refresh per lifetime");
+    }
+    assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
+
+    // Deleting revokes the grant at the provider (RFC 7009, endpoint from discovery).
+    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, conn.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(oidc.stats().await.revocations, 1);
+}
+
+#[tokio::test]
+async fn a_denied_consent_and_a_foreign_issuer_end_the_flow_with_a_clear_message() {
+    let (app, oidc) = app_for(60, |_| {}).await;
+    let out = oauth_connect(&app, "alice", "oidc", None, async |url: String| oidc.consent(&url, false, &app.url).await).await;
+    assert_eq!(out.status, 400);
+    assert!(out.page.contains("You declined to connect Certified OIDC."), "{}", out.page);
+    assert_eq!(out.flow.status, FlowStatus::Failed);
+
+    // An entry that expects another issuer (a mix-up: the answer comes from a different server) is refused
+    // before the code is exchanged.
+    let (app, oidc) = app_for(60, |e| e.oauth.as_mut().unwrap().issuer = Some("https://login.example.com".into())).await;
+    let out = oauth_connect(&app, "alice", "oidc", None, async |url: String| oidc.consent(&url, true, &app.url).await).await;
+    assert_eq!(out.status, 400, "{}", out.page);
+    assert!(out.page.contains("unexpected issuer"), "{}", out.page);
+    assert_eq!(oidc.stats().await.token_requests, 0);
+}
+
+/// Writes the config file both server processes read: the `oidc` entry as the project's custom integration and
+/// its OAuth client (secret from the environment).
+fn config_file(dir: &std::path::Path, oidc: &Oidc) -> std::path::PathBuf {
+    let path = dir.join("plugboard.toml");
+    let text = format!(
+        r#"
+[[projects]]
+id = "test-project"
+name = "Test project"
+
+[projects.oauth.oidc]
+clientId = "{CLIENT_ID}"
+clientSecretEnv = "OIDC_TEST_CLIENT_SECRET"
+
+[[projects.customIntegrations]]
+platform = "oidc"
+name = "Certified OIDC"
+category = "Developer tools"
+description = "panva's oidc-provider."
+authMethod = "oauth2"
+apiBaseUrl = "{url}/api"
+[projects.customIntegrations.oauth]
+discoveryUrl = "{url}/.well-known/openid-configuration"
+scopes = ["openid", "offline_access"]
+tokenAuth = "client_secret_basic"
+"#,
+        url = oidc.url
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_calls_on_an_expired_60_s_token_cause_one_refresh_over_two_server_processes() {
+    let binary = env!("CARGO_BIN_EXE_plugboard-node");
+    let ((addr_a, url_a), (addr_b, _)) = (free_addr(), free_addr());
+    let oidc = Oidc::start(&format!("{url_a}/oauth/callback"), 60);
+    let data = tempfile::tempdir().unwrap();
+    let config = config_file(data.path(), &oidc);
+    let key = SecretKey::generate(Environment::Test);
+    let args: Vec<String> = [
+        "--data-dir", &data.path().display().to_string(),
+        "--project-id", "test-project",
+        "--config", &config.display().to_string(),
+        "--master-key", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "--refresh-interval-secs", "3600",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let envs = [("OIDC_TEST_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string())];
+    // One after the other: the first creates the database.
+    let node_a = ServerProcess::serve(binary, addr_a, &key, &args, &envs).await;
+    let node_b = ServerProcess::serve(binary, addr_b, &key, &args, &envs).await;
+
+    let out = oauth_connect(&node_a, "alice", "oidc", None, async |url: String| oidc.consent(&url, true, &node_a.url).await).await;
+    assert_eq!(out.status, 200, "{}", out.page);
+    let conn = out.connection();
+    let connected = std::time::Instant::now();
+    assert_eq!(me(&node_b, &conn.key).await.status(), 200, "the other process serves the connection too");
+
+    // Past the token's 60 s: every call needs the refreshed token. The slow token endpoint keeps the one refresh
+    // in flight while the other calls arrive, half of them at the other process.
+    tokio::time::sleep(Duration::from_secs(61).saturating_sub(connected.elapsed())).await;
+    oidc.delay_token_requests(300).await;
+    let before = oidc.stats().await;
+    let calls = (0..100).map(|i| {
+        let (url, secret, key) = (if i % 2 == 0 { node_a.url.clone() } else { node_b.url.clone() }, node_a.key.expose().to_owned(), conn.key.clone());
+        tokio::spawn(async move {
+            http()
+                .get(format!("{url}/v1/passthrough/oidc/me"))
+                .header("X-One-Secret", secret)
+                .header("X-One-Connection-Key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(calls).await.into_iter().map(|r| r.unwrap()).collect();
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let after = oidc.stats().await;
+    assert_eq!(after.refreshes - before.refreshes, 1, "exactly one refresh at the provider");
+    assert_eq!(after.token_requests - before.token_requests, 1, "and no other token request");
+    assert_eq!(after.api_calls - before.api_calls, 100, "no call needed a retry");
+}

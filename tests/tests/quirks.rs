@@ -1,0 +1,238 @@
+//! Providers as they really answer (SPEC §3.4, §3.8): one test per real-world shape of the quirk provider, each
+//! asserting what the user (the popup page), the host (record, passthrough answer, webhook) and the provider (how
+//! often it was asked) see.
+
+use plugboard_shared::{ConnectionRecord, ConnectionState, FlowStatus};
+use plugboard_tests::{
+    eventually, follow_redirect, http, oauth_connect, passthrough, quirks::Quirks, spawn_app_with, upstream::spawn_receiver, OAuthOutcome,
+    TestApp,
+};
+use serde_json::Value;
+
+async fn quirk_app() -> (TestApp, Quirks) {
+    let q = Quirks::spawn().await;
+    let app = spawn_app_with(|s| q.register(s)).await;
+    (app, q)
+}
+
+async fn connect(app: &TestApp, shape: &str) -> OAuthOutcome {
+    oauth_connect(app, "alice", &format!("quirk-{shape}"), None, follow_redirect).await
+}
+
+async fn get(app: &TestApp, key: &str, shape: &str, path: &str) -> reqwest::Response {
+    passthrough(app, key, reqwest::Method::GET, &format!("quirk-{shape}/{path}")).send().await.unwrap()
+}
+
+async fn record(app: &TestApp, key: &str) -> ConnectionRecord {
+    http().get(format!("{}/v1/vault/connections/{key}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap()
+}
+
+async fn connections(app: &TestApp) -> u64 {
+    app.store.count_connections("test-project").await.unwrap()
+}
+
+#[tokio::test]
+async fn token_answers_in_every_real_world_shape_connect_and_work() {
+    let (app, q) = quirk_app().await;
+    for shape in ["textbook", "github-iss", "google-iss", "no-token-type", "string-expires", "text-plain", "form-body", "scope-array", "expires-zero"] {
+        let out = connect(&app, shape).await;
+        assert_eq!(out.status, 200, "{shape}: {}", out.page);
+        assert!(out.page.contains("Connected"), "{shape}: {}", out.page);
+        let conn = out.connection();
+        assert_eq!(conn.state, ConnectionState::Operational, "{shape}");
+        let res = get(&app, &conn.key, shape, "me").await;
+        assert_eq!(res.status(), 200, "{shape}: the stored access token works");
+        assert_eq!(res.json::<Value>().await.unwrap()["id"], "quirk-user");
+        assert_eq!(q.counts(shape).codes_exchanged, 1, "{shape}");
+    }
+    assert_eq!(connections(&app).await, 9);
+}
+
+#[tokio::test]
+async fn an_entry_that_declares_its_issuer_refuses_an_answer_without_iss() {
+    let (app, q) = quirk_app().await;
+    let out = connect(&app, "declared-iss").await;
+    assert_eq!(out.status, 400, "{}", out.page);
+    assert!(out.page.contains("names no issuer"), "{}", out.page);
+    assert_eq!(out.flow.status, FlowStatus::Failed);
+    assert_eq!(q.counts("declared-iss").token_requests, 0, "the code is never exchanged");
+    assert_eq!(connections(&app).await, 0);
+}
+
+#[tokio::test]
+async fn refusals_and_broken_answers_at_connect_show_the_providers_words() {
+    let (app, q) = quirk_app().await;
+    // GitHub refuses a code with HTTP 200: the user reads GitHub's reason.
+    let out = connect(&app, "error-200").await;
+    assert_eq!(out.status, 422, "{}", out.page);
+    assert!(out.page.contains("The code passed is incorrect or expired."), "{}", out.page);
+    assert!(!out.page.contains("does not understand"));
+    assert_eq!(out.flow.error.as_deref().map(|e| e.contains("incorrect or expired")), Some(true));
+    // An answer without an access token is still an error, and says what was missing.
+    let out = connect(&app, "no-access-token").await;
+    assert_eq!(out.status, 502, "{}", out.page);
+    assert!(out.page.contains("no access_token"), "{}", out.page);
+    assert_eq!(q.counts("no-access-token").token_requests, 1);
+    assert_eq!(connections(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_dead_grant_in_any_shape_fails_the_connection_once_and_for_all() {
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let var = format!("PB_QUIRK_WEBHOOK_{}", std::process::id());
+    std::env::set_var(&var, "whsec_quirks_0123456789");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plugboard.toml");
+    std::fs::write(&config, format!("[[projects]]\nid = \"test-project\"\n[projects.webhook]\nurl = \"{}\"\nsecretEnv = \"{var}\"\n", receiver.url)).unwrap();
+    let q = Quirks::spawn().await;
+    let app = spawn_app_with(|s| {
+        q.register(s);
+        s.config = Some(config.clone());
+        s.retry_base_ms = 50;
+    })
+    .await;
+    let shapes = ["github-refresh", "slack-refresh", "strava-refresh", "hubspot-refresh", "twitch-refresh"];
+    let mut keys = Vec::new();
+    for shape in shapes {
+        keys.push(connect(&app, shape).await.connection().key);
+    }
+    q.expire_access_tokens();
+    for (shape, key) in shapes.iter().zip(&keys) {
+        let res = get(&app, key, shape, "me").await;
+        assert_eq!(res.status(), 409, "{shape}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "connection_failed", "{shape}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("reconnect"), "{shape}: {body}");
+        assert_eq!(record(&app, key).await.state, ConnectionState::Failed, "{shape}");
+        // No further token requests until the user reconnects.
+        let asked = q.counts(shape).token_requests;
+        assert_eq!(get(&app, key, shape, "me").await.status(), 409, "{shape}");
+        assert_eq!(q.counts(shape).token_requests, asked, "{shape}: the provider is not asked again");
+    }
+    let failed: Vec<String> = eventually("connection.failed for each", || async {
+        let got: Vec<Value> = receiver.received.lock().unwrap().iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
+        let failed: Vec<String> = got.iter().filter(|e| e["type"] == "connection.failed").map(|e| e["data"]["key"].as_str().unwrap().to_owned()).collect();
+        (failed.len() == shapes.len()).then_some(failed)
+    })
+    .await;
+    for key in &keys {
+        assert!(failed.contains(key), "{key} reported failed");
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limited_token_endpoint_is_left_alone_until_retry_after() {
+    let (app, q) = quirk_app().await;
+    let key = connect(&app, "rate-limited").await.connection().key;
+    q.expire_access_tokens();
+    let res = get(&app, &key, "rate-limited", "me").await;
+    assert_eq!(res.status(), 503);
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((100..=120).contains(&wait), "the provider's Retry-After (120 s) is passed on: {wait}");
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "provider_unavailable");
+    assert_eq!(record(&app, &key).await.state, ConnectionState::Degraded);
+    let asked = q.counts("rate-limited").token_requests;
+    for _ in 0..5 {
+        assert_eq!(get(&app, &key, "rate-limited", "me").await.status(), 503);
+    }
+    assert_eq!(q.counts("rate-limited").token_requests, asked, "no token request before Retry-After");
+}
+
+#[tokio::test]
+async fn an_html_error_page_on_refresh_degrades_and_says_what_happened() {
+    let (app, q) = quirk_app().await;
+    let key = connect(&app, "html-503").await.connection().key;
+    q.expire_access_tokens();
+    let res = get(&app, &key, "html-503", "me").await;
+    assert_eq!(res.status(), 502);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("unavailable right now (HTTP 503)"), "{body}");
+    assert_eq!(record(&app, &key).await.state, ConnectionState::Degraded);
+}
+
+#[tokio::test]
+async fn a_token_of_unknown_lifetime_is_refreshed_on_401_only() {
+    let (app, q) = quirk_app().await;
+    let key = connect(&app, "expires-zero").await.connection().key;
+    for _ in 0..10 {
+        assert_eq!(get(&app, &key, "expires-zero", "me").await.status(), 200);
+    }
+    assert_eq!(q.counts("expires-zero").refreshes, 0, "expires_in 0 means unknown, not expired");
+    q.expire_access_tokens();
+    assert_eq!(get(&app, &key, "expires-zero", "me").await.status(), 200);
+    assert_eq!(q.counts("expires-zero").refreshes, 1);
+}
+
+#[tokio::test]
+async fn a_401_that_is_not_about_the_token_is_passed_through_without_a_refresh_storm() {
+    let (app, q) = quirk_app().await;
+    let key = connect(&app, "jira-401").await.connection().key;
+    for i in 0..5 {
+        let res = get(&app, &key, "jira-401", "scope-mismatch").await;
+        assert_eq!(res.status(), 401, "call {i}: the provider's answer");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["message"], "Unauthorized; scope does not match", "call {i}: the provider's body");
+    }
+    assert_eq!(q.counts("jira-401").refreshes, 1, "one refresh to rule out an expired token, then none");
+    assert_eq!(q.counts("jira-401").api_calls, 6, "the first call and its retry, then one each");
+    assert_eq!(record(&app, &key).await.state, ConnectionState::Operational, "the token is fine");
+    assert_eq!(get(&app, &key, "jira-401", "me").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
+    let (app, q) = quirk_app().await;
+    let key = connect(&app, "refresh-without-rt").await.connection().key;
+    for round in 1..=2 {
+        q.expire_access_tokens();
+        assert_eq!(get(&app, &key, "refresh-without-rt", "me").await.status(), 200, "round {round}");
+        assert_eq!(q.counts("refresh-without-rt").refreshes, round);
+    }
+}
+
+#[tokio::test]
+async fn values_from_the_callback_the_token_answer_and_a_request_are_kept_and_used() {
+    let (app, q) = quirk_app().await;
+    // QuickBooks: realmId on the callback, in every API URL.
+    let conn = connect(&app, "quickbooks").await.connection();
+    assert_eq!(conn.connection_config.get("realm_id").map(String::as_str), Some("9130355377"));
+    let echo: Value = get(&app, &conn.key, "quickbooks", "companyinfo/1").await.json().await.unwrap();
+    assert_eq!(echo["path"], "/quickbooks/api/echo/company/9130355377/companyinfo/1");
+
+    // Salesforce: instance_url in the token answer is the API host.
+    let conn = connect(&app, "salesforce").await.connection();
+    assert_eq!(conn.connection_config.get("instance_url"), Some(&q.url));
+    assert_eq!(get(&app, &conn.key, "salesforce", "me").await.status(), 200);
+
+    // Xero: the tenant from one request after connecting, sent as a header.
+    let conn = connect(&app, "xero").await.connection();
+    let tenant = "7d2b4c1e-0000-4000-8000-000000000001";
+    assert_eq!(conn.connection_config.get("tenant_id").map(String::as_str), Some(tenant));
+    let echo: Value = get(&app, &conn.key, "xero", "echo/Invoices").await.json().await.unwrap();
+    assert_eq!(echo["headers"]["xero-tenant-id"], tenant);
+
+    // Zoho: the data centre's accounts server (from the callback) issued the tokens; its API domain is used.
+    let conn = connect(&app, "zoho").await.connection();
+    assert_eq!(q.counts("zoho").codes_exchanged, 1, "the code went to the accounts server the callback named");
+    assert_eq!(conn.connection_config.get("accounts_server"), Some(&q.url));
+    assert_eq!(get(&app, &conn.key, "zoho", "me").await.status(), 200);
+
+    // None of it is secret, and the record carries no token.
+    let text = serde_json::to_string(&record(&app, &conn.key).await).unwrap();
+    assert!(!text.contains("q-at-") && !text.contains("q-rt-"), "{text}");
+}
+
+#[tokio::test]
+async fn hosts_outside_the_allow_list_are_refused_before_anything_is_sent_there() {
+    let (app, q) = quirk_app().await;
+    // A callback naming another accounts server: the code is never sent anywhere.
+    let out = connect(&app, "zoho-evil").await;
+    assert_eq!(out.status, 502, "{}", out.page);
+    assert!(out.page.contains("accounts_server is not an https address on 127.0.0.4"), "{}", out.page);
+    assert_eq!(q.counts("zoho").token_requests + q.counts("zoho-evil").token_requests, 0);
+    // A token answer naming another API host: no connection is stored.
+    let out = connect(&app, "salesforce-evil").await;
+    assert_eq!(out.status, 502, "{}", out.page);
+    assert!(out.page.contains("instance_url is not an https address"), "{}", out.page);
+    assert_eq!(connections(&app).await, 0);
+}
