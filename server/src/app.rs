@@ -176,18 +176,9 @@ pub fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
     Ok(vault)
 }
 
-pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
-    use std::io::Write;
-    let err = |source| StartError::Write { path: path.display().to_string(), source };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(err)?;
-    file.write_all(contents.as_bytes()).map_err(err)
+/// [`crate::vault::write_secret_file`], failing as a start error naming the file.
+fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
+    crate::vault::write_secret_file(path, contents).map_err(|source| StartError::Write { path: path.display().to_string(), source })
 }
 
 async fn purge_sessions(store: DynStore) {

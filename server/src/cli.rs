@@ -264,7 +264,7 @@ async fn webhook(settings: &Settings, store: &crate::store::DynStore, action: We
     if store.project_config(&id).await?.is_none() {
         return Err(format!("no project {id:?}").into());
     }
-    let now_ms = crate::connect::now_ms();
+    let now_ms = crate::clock::now_ms();
     match action {
         WebhookAction::Set { url, .. } => {
             if !webhooks::valid_url(&url) {

@@ -120,11 +120,11 @@ impl Projects {
         Self { store, vault, builtin, defaults, views: Mutex::default() }
     }
 
-    /// The project's current view: from memory when checked within [`crate::http::HOT_TTL`], else after one
+    /// The project's current view: from memory when checked within [`crate::store::HOT_TTL`], else after one
     /// indexed read, with a catalog rebuild only when its settings changed.
     pub async fn view(&self, project_id: &str) -> Result<Arc<ProjectView>, ProjectError> {
         if let Some((_, view, checked)) = self.views.lock().expect("not poisoned").get(project_id) {
-            if checked.elapsed() < crate::http::HOT_TTL {
+            if checked.elapsed() < crate::store::HOT_TTL {
                 return Ok(view.clone());
             }
         }

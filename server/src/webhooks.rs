@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::{
-    connect::now_ms,
+    clock::now_ms,
     store::{ConnectionRow, DeliveryOutcome, DynStore, OutboxEvent, OutboxRow, WebhookRow},
     vault::{SecretString, Vault, VaultError},
 };
@@ -82,7 +82,7 @@ pub fn event(kind: EventType, row: &ConnectionRow, policy: &DeliveryPolicy) -> O
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default();
-    let envelope = Envelope { id: &id, kind: kind.as_str(), created_at, data: crate::connect::record(row) };
+    let envelope = Envelope { id: &id, kind: kind.as_str(), created_at, data: row.record() };
     OutboxEvent {
         body: serde_json::to_string(&envelope).expect("an event serializes"),
         id,

@@ -285,11 +285,21 @@ pub fn http() -> reqwest::Client {
 }
 
 /// A passthrough call `{method} /v1/passthrough/{path}` with the project's secret key and connection `key`.
-pub fn passthrough(app: &impl Server, key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+pub fn passthrough(app: &(impl Server + ?Sized), key: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     http()
         .request(method, format!("{}/v1/passthrough/{path}", app.url()))
         .header("X-One-Secret", app.key().expose())
         .header("X-One-Connection-Key", key)
+}
+
+/// `n` concurrent `GET /v1/passthrough/{path}` calls for connection `key`, spread over `nodes` in turn; answers
+/// their statuses.
+pub async fn concurrent_gets(nodes: &[&dyn Server], key: &str, path: &str, n: usize) -> Vec<u16> {
+    let calls = (0..n).map(|i| {
+        let request = passthrough(nodes[i % nodes.len()], key, reqwest::Method::GET, path);
+        tokio::spawn(async move { request.send().await.expect("a passthrough answer").status().as_u16() })
+    });
+    futures_util::future::join_all(calls).await.into_iter().map(|r| r.expect("the call ran")).collect()
 }
 
 /// A widget session for `identity` (what the host backend gets from `/v1/authkit/token`).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use plugboard::{config::OAuthClient, keys::Environment, keys::SecretKey, vault::SecretString};
 use plugboard_shared::{ConnectionState, FlowStatus};
 use plugboard_tests::{
-    free_addr, http, oauth_connect,
+    concurrent_gets, free_addr, http, oauth_connect,
     oidc::{Oidc, CLIENT_ID, CLIENT_SECRET},
     passthrough, spawn_app_with, Server, ServerProcess, TestApp,
 };
@@ -158,21 +158,7 @@ async fn a_hundred_concurrent_calls_on_an_expired_60_s_token_cause_one_refresh_o
     tokio::time::sleep(Duration::from_secs(61).saturating_sub(connected.elapsed())).await;
     oidc.delay_token_requests(300).await;
     let before = oidc.stats().await;
-    let calls = (0..100).map(|i| {
-        let (url, secret, key) = (if i % 2 == 0 { node_a.url.clone() } else { node_b.url.clone() }, node_a.key.expose().to_owned(), conn.key.clone());
-        tokio::spawn(async move {
-            http()
-                .get(format!("{url}/v1/passthrough/oidc/me"))
-                .header("X-One-Secret", secret)
-                .header("X-One-Connection-Key", key)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    });
-    let statuses: Vec<u16> = futures_util::future::join_all(calls).await.into_iter().map(|r| r.unwrap()).collect();
+    let statuses = concurrent_gets(&[&node_a, &node_b], &conn.key, "oidc/me", 100).await;
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
     let after = oidc.stats().await;
     assert_eq!(after.refreshes - before.refreshes, 1, "exactly one refresh at the provider");

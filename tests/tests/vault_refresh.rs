@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use plugboard_shared::{ConnectionRecord, ConnectionState, Page};
-use plugboard_tests::{connect_fields, connect_oauth, http, mock_consent, oauth_connect, passthrough, spawn_app_with, spawn_with_provider, TestApp};
+use plugboard_tests::{concurrent_gets, connect_fields, connect_oauth, http, mock_consent, oauth_connect, passthrough, spawn_app_with, spawn_with_provider, TestApp};
 use serde_json::{json, Value};
 
 async fn vault_get(app: &TestApp, path: &str) -> reqwest::Response {
@@ -101,23 +101,8 @@ async fn a_hundred_concurrent_calls_on_an_expired_connection_cause_exactly_one_r
     provider.knobs.access_ttl_secs.store(3600, Ordering::SeqCst);
     provider.knobs.token_delay_ms.store(300, Ordering::SeqCst);
 
-    let calls = (0..100).map(|i| {
-        let node = if i % 2 == 0 { &app.url } else { &node_b.url };
-        let (app_url, secret, key) = (node.clone(), app.key.expose().to_owned(), conn.key.clone());
-        tokio::spawn(async move {
-            http()
-                .get(format!("{app_url}/v1/passthrough/mock-oauth/me"))
-                .header("X-One-Secret", secret)
-                .header("X-One-Connection-Key", key)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    });
-    let statuses = futures_util::future::join_all(calls).await;
-    let ok = statuses.iter().filter(|s| s.as_ref().is_ok_and(|s| *s == 200)).count();
-    assert_eq!(ok, 100, "{statuses:?}");
+    let statuses = concurrent_gets(&[&app, &node_b], &conn.key, "mock-oauth/me", 100).await;
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
     assert_eq!(provider.counters.refreshes.load(Ordering::SeqCst), 1, "exactly one refresh reached the provider");
     assert_eq!(provider.counters.api_calls.load(Ordering::SeqCst), 100, "no call needed a retry");
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);

@@ -127,7 +127,7 @@ async fn a_delivery_that_keeps_failing_is_given_up_listed_and_can_be_replayed() 
     assert_eq!(receiver.attempts.load(Ordering::SeqCst), attempts, "no attempts after giving up");
 
     // Replaying queues it again (with a fresh window); the receiver still fails, so attempts resume.
-    let now = plugboard::connect::now_ms();
+    let now = plugboard::clock::now_ms();
     assert_eq!(app.store.replay_deliveries("test-project", None, now, now + 60_000).await.unwrap(), 1);
     eventually("attempts resume after a replay", || async { (receiver.attempts.load(Ordering::SeqCst) > attempts).then_some(()) }).await;
     let pending = app.store.list_deliveries("test-project", Some(DeliveryStatus::Pending), 10).await.unwrap();

@@ -14,13 +14,14 @@ pub mod verify;
 use std::{collections::BTreeMap, sync::Arc};
 
 use plugboard_shared::{
-    AuthMethod, ConnectRequest, ConnectionRecord, ConnectionSettings, ConnectionState, IdentityType, Throughput,
+    AuthMethod, ConnectRequest, ConnectionRecord, ConnectionState, IdentityType,
 };
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    catalog::{stable_id, Integration},
+    catalog::Integration,
+    clock::now_ms,
     keys::Environment,
     projects::{ProjectError, Projects},
     store::{ConnectionRow, DynStore, Session, StoreError},
@@ -97,43 +98,10 @@ pub fn provider_client() -> reqwest::Client {
         .expect("a client with default TLS settings builds")
 }
 
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The connection record (SPEC §3.5) of a stored row: the seed's fields, never a secret.
-pub fn record(row: &ConnectionRow) -> ConnectionRecord {
-    ConnectionRecord {
-        id: row.id.clone(),
-        platform_version: "1.0.0".into(),
-        connection_definition_id: stable_id(&[&row.platform]).to_string(),
-        name: row.name.clone(),
-        key: row.key.clone(),
-        environment: row.environment.as_str().into(),
-        platform: row.platform.clone(),
-        secrets_service_id: format!("pbv_{}", row.id.replace('-', "")),
-        identity: Some(row.identity.clone()),
-        identity_type: Some(row.identity_type),
-        settings: ConnectionSettings { parse_webhook_body: false, show_secret: false, allow_custom_events: false, oauth: row.is_oauth },
-        throughput: Throughput { key: row.key.clone(), limit: 100 },
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        updated: row.version > 1,
-        version: format!("{}.0.0", row.version),
-        last_modified_by: "plugboard".into(),
-        deleted: row.deleted,
-        tags: Vec::new(),
-        active: !row.deleted,
-        deprecated: false,
-        state: row.state,
-        connection_config: row.config.clone(),
-    }
 }
 
 /// Who is connecting: the parts of a session (or flow) a connection is owned by.
@@ -234,7 +202,7 @@ impl Connector {
         row.state = ConnectionState::Operational;
         row.sealed = self.vault.seal_credentials(creds, &row.id);
         row.token_expires_at = creds.expires_at;
-        row.token_refresh_at = refresh::refresh_at(creds.expires_at, oauth::now());
+        row.token_refresh_at = refresh::refresh_at(creds.expires_at, crate::clock::now());
         row.hold_401_until = None;
         row.refreshable = refresh::renewable(entry, creds);
         row.version += 1;
@@ -273,6 +241,6 @@ impl Connector {
         self.store.save_connection(&row, update, None, Some(&self.saved_event(&row, update))).await?;
         self.hot.invalidate(&row.key);
         tracing::info!(platform, key = %row.key, update, "connection saved");
-        Ok(record(&row))
+        Ok(row.record())
     }
 }

@@ -10,24 +10,21 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::{
-    fields, metadata, record,
+    fields, metadata,
     token::{self, ClientAuth, Grant, TokenAnswer, TokenError},
     ConnectError, Connector, FlowSecrets, Owner,
 };
 use crate::{
     catalog::Integration,
+    clock::now,
     config::OAuthClient,
     keys::digest,
-    store::{Consumed, FlowRow, Session},
+    store::{Consumed, ConnectionRow, FlowRow, Session},
     vault::{Credentials, SecretString},
 };
 
 /// How long a user has between clicking Connect and finishing at the provider.
 pub const FLOW_TTL_SECS: i64 = 600;
-
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
 
 fn random_token() -> String {
     let mut b = [0u8; 32];
@@ -248,7 +245,7 @@ impl Connector {
                     Some(key) => self.store.get_connection(key).await?,
                     None => None,
                 };
-                FlowState { status: FlowStatus::Connected, error: None, connection: row.as_ref().map(record) }
+                FlowState { status: FlowStatus::Connected, error: None, connection: row.as_ref().map(ConnectionRow::record) }
             }
             FlowStatus::Failed => FlowState { status: FlowStatus::Failed, error: flow.error, connection: None },
             FlowStatus::Pending if flow.expires_at <= now() => FlowState {

@@ -21,13 +21,14 @@ use std::{
 use plugboard_shared::ConnectionState;
 
 use super::{
-    fields, now_ms,
-    oauth::{credentials_from, now, TokenFailure},
+    fields,
+    oauth::{credentials_from, TokenFailure},
     token::{self, ClientAuth, Grant, TokenError},
     Connector,
 };
-use crate::http::HOT_TTL;
 use crate::{
+    clock::{now, now_ms},
+    store::HOT_TTL,
     store::{ConnectionRow, RefreshOutcome, StoreError},
     vault::{Credentials, VaultError},
     webhooks::{self, EventType},

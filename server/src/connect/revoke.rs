@@ -3,8 +3,9 @@
 
 use plugboard_shared::ConnectionRecord;
 
-use super::{fields, now_ms, record, token::ClientAuth, ConnectError, Connector};
+use super::{fields, token::ClientAuth, ConnectError, Connector};
 use crate::{
+    clock::now_ms,
     store::ConnectionRow,
     webhooks::{self, EventType},
 };
@@ -31,7 +32,7 @@ impl Connector {
             return Err(ConnectError::NotFound("no such connection".into()));
         }
         tracing::info!(key = %row.key, platform = %row.platform, ?revoked, "connection deleted");
-        Ok((record(&gone), revoked))
+        Ok((gone.record(), revoked))
     }
 
     async fn revoke(&self, row: &ConnectionRow) -> Revoked {

@@ -50,9 +50,7 @@ pub struct AppState {
     pub grants: moka::sync::Cache<String, crate::store::KeyGrant>,
 }
 
-/// How long a node may answer from memory what another node could have changed (revoked keys, deleted
-/// connections, project settings).
-pub const HOT_TTL: Duration = Duration::from_secs(2);
+pub use crate::store::HOT_TTL;
 
 pub fn grant_cache() -> moka::sync::Cache<String, crate::store::KeyGrant> {
     moka::sync::Cache::builder().max_capacity(10_000).time_to_live(HOT_TTL).build()

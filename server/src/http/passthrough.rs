@@ -32,7 +32,7 @@ impl From<RefreshError> for ApiError {
             RefreshError::Transient(m) => Self::ProviderFailed(m),
             RefreshError::Busy => Self::Unavailable(e.to_string()),
             RefreshError::Backoff { message, retry_at } => {
-                Self::RetryLater { message, retry_after_secs: (retry_at - crate::connect::oauth::now()).max(1) as u64 }
+                Self::RetryLater { message, retry_after_secs: (retry_at - crate::clock::now()).max(1) as u64 }
             }
             RefreshError::Store(e) => Self::Internal(e.to_string()),
             RefreshError::Vault(e) => Self::Internal(e.to_string()),
@@ -125,7 +125,7 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
     };
     let mut res = send(creds, outgoing.take()).await?;
     let unauthorized = |res: &reqwest::Response| res.status() == reqwest::StatusCode::UNAUTHORIZED;
-    let held = row.hold_401_until.is_some_and(|until| until > crate::connect::oauth::now());
+    let held = row.hold_401_until.is_some_and(|until| until > crate::clock::now());
     if unauthorized(&res) && row.refreshable && just_refreshed {
         app.connector.hold_401(&row.key, &row.id, row.secret_version).await?;
     } else if unauthorized(&res) && row.refreshable && !held && matches!(outgoing, Outgoing::Replayable(_)) {

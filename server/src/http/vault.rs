@@ -15,7 +15,6 @@ use super::{
     AppState,
 };
 use crate::{
-    connect::record,
     store::{ConnectionFilter, ConnectionRow, KeyGrant},
 };
 
@@ -43,7 +42,7 @@ pub async fn list_connections(
     };
     let (rows, total) = app.store.list_connections(&filter, (paging.page - 1) * paging.limit, paging.limit).await?;
     Ok(Json(Page {
-        rows: rows.iter().map(record).collect(),
+        rows: rows.iter().map(ConnectionRow::record).collect(),
         total,
         pages: total.div_ceil(paging.limit),
         page: paging.page,
@@ -67,7 +66,7 @@ pub async fn get_connection(
     SecretAuth(grant): SecretAuth,
     Path(key): Path<String>,
 ) -> Result<Json<ConnectionRecord>, ApiError> {
-    Ok(Json(record(&owned_connection(&app, &grant, &key).await?)))
+    Ok(Json(owned_connection(&app, &grant, &key).await?.record()))
 }
 
 /// `DELETE /v1/vault/connections/{key}`: revokes at the provider where possible, marks deleted, fires

@@ -10,9 +10,9 @@ pub use sqlite::SqliteStore;
 
 use std::collections::BTreeMap;
 
-use plugboard_shared::{ConnectionState, FlowStatus, IdentityType};
+use plugboard_shared::{ConnectionRecord, ConnectionSettings, ConnectionState, FlowStatus, IdentityType, Throughput};
 
-use crate::{keys::Environment, vault::Sealed};
+use crate::{catalog::stable_id, keys::Environment, vault::Sealed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -108,6 +108,41 @@ pub struct ConnectionRow {
     pub refresh_failures: i64,
     pub next_refresh_at: Option<i64>,
 }
+
+impl ConnectionRow {
+    /// The connection record (SPEC §3.5) of a stored row: the seed's fields, never a secret.
+    pub fn record(&self) -> ConnectionRecord {
+        ConnectionRecord {
+            id: self.id.clone(),
+            platform_version: "1.0.0".into(),
+            connection_definition_id: stable_id(&[&self.platform]).to_string(),
+            name: self.name.clone(),
+            key: self.key.clone(),
+            environment: self.environment.as_str().into(),
+            platform: self.platform.clone(),
+            secrets_service_id: format!("pbv_{}", self.id.replace('-', "")),
+            identity: Some(self.identity.clone()),
+            identity_type: Some(self.identity_type),
+            settings: ConnectionSettings { parse_webhook_body: false, show_secret: false, allow_custom_events: false, oauth: self.is_oauth },
+            throughput: Throughput { key: self.key.clone(), limit: 100 },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            updated: self.version > 1,
+            version: format!("{}.0.0", self.version),
+            last_modified_by: "plugboard".into(),
+            deleted: self.deleted,
+            tags: Vec::new(),
+            active: !self.deleted,
+            deprecated: false,
+            state: self.state,
+            connection_config: self.config.clone(),
+        }
+    }
+}
+
+/// How long a node may answer from memory what another node could have changed (revoked keys, deleted
+/// connections, project settings).
+pub const HOT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What `GET /v1/vault/connections` filters on; the project and environment come from the secret key.
 #[derive(Debug, Clone, Default)]

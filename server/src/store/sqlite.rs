@@ -21,9 +21,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+use crate::clock::now;
 
 /// The database's clock in unix milliseconds: leases are judged by one clock, whatever the nodes' clocks say.
 const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";

@@ -83,10 +83,7 @@ impl Vault {
             Ok(spec) => Ok((Self::from_spec(spec.trim())?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let spec = Self::generate_spec();
-                crate::app::write_secret_file(path, &spec).map_err(|e| match e {
-                    crate::app::StartError::Write { source, .. } => err(source),
-                    other => err(std::io::Error::other(other.to_string())),
-                })?;
+                write_secret_file(path, &spec).map_err(err)?;
                 Ok((Self::from_spec(&spec)?, true))
             }
             Err(e) => Err(err(e)),
@@ -122,6 +119,19 @@ impl Vault {
         let json = self.open(sealed, aad.as_bytes())?;
         serde_json::from_slice(&json).map_err(|_| VaultError::Decrypt)
     }
+}
+
+/// Writes `contents` to `path` readable by its owner only (mode 0600), creating the folder if needed.
+pub fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 #[cfg(test)]
