@@ -110,6 +110,28 @@ impl Quirks {
         self.state.tokens.lock().unwrap().access.clear();
     }
 
+    /// A config file declaring `shapes` as custom integrations of project `test-project`, with their OAuth
+    /// client (its secret read from the environment variable `secret_env`), as an operator would write it.
+    pub fn config_file(&self, shapes: &[&str], secret_env: &str) -> String {
+        let mut project = toml::Table::new();
+        project.insert("id".into(), "test-project".into());
+        let mut oauth = toml::Table::new();
+        let mut custom = Vec::new();
+        for shape in shapes {
+            let entry = integration(&self.url, shape);
+            let mut client = toml::Table::new();
+            client.insert("clientId".into(), CLIENT_ID.into());
+            client.insert("clientSecretEnv".into(), secret_env.into());
+            oauth.insert(entry.platform.clone(), client.into());
+            custom.push(toml::Value::try_from(&entry).expect("an entry serializes"));
+        }
+        project.insert("oauth".into(), oauth.into());
+        project.insert("customIntegrations".into(), custom.into());
+        let mut file = toml::Table::new();
+        file.insert("projects".into(), vec![toml::Value::from(project)].into());
+        toml::to_string(&file).expect("TOML")
+    }
+
     /// Registers every shape as a custom integration `quirk-{shape}` with an OAuth client.
     pub fn register(&self, s: &mut Settings) {
         for (shape, _) in SHAPES {

@@ -152,7 +152,7 @@ async fn client_credentials_connect_with_the_users_own_client_without_a_popup() 
     let wrong = json!({"fields": {"client_id": cfg.client_id, "client_secret": "not-it"}});
     let (status, body) = connect(&app, &token, "mock-client-credentials", wrong).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"], "Mock Machine Access refused: Client authentication failed");
+    assert_eq!(body["error"], "Mock Machine Access refused: Client authentication failed.");
     assert_eq!(connections(&app).await, 0);
 
     let right = json!({"fields": {"client_id": cfg.client_id, "client_secret": cfg.client_secret}});

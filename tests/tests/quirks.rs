@@ -4,7 +4,7 @@
 
 use plugboard_shared::{ConnectionRecord, ConnectionState, FlowStatus};
 use plugboard_tests::{
-    eventually, follow_redirect, http, oauth_connect, passthrough, quirks::Quirks, spawn_app_with, upstream::spawn_receiver, OAuthOutcome,
+    concurrent_gets, eventually, follow_redirect, http, oauth_connect, passthrough, quirks::Quirks, spawn_app_with, upstream::spawn_receiver, OAuthOutcome,
     TestApp,
 };
 use serde_json::Value;
@@ -56,6 +56,30 @@ async fn an_entry_that_declares_its_issuer_refuses_an_answer_without_iss() {
     assert!(out.page.contains("names no issuer"), "{}", out.page);
     assert_eq!(out.flow.status, FlowStatus::Failed);
     assert_eq!(q.counts("declared-iss").token_requests, 0, "the code is never exchanged");
+    assert_eq!(connections(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_denial_without_iss_reads_as_a_denial_and_a_repeated_parameter_is_refused() {
+    let (app, q) = quirk_app().await;
+    // The user declines at a provider whose entry declares its issuer; the error answer carries no iss.
+    let out = oauth_connect(&app, "alice", "quirk-declared-iss", None, async |url: String| {
+        let back = follow_redirect(url).await;
+        let state = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+        format!("{}/oauth/callback?error=access_denied&state={state}", app.url)
+    })
+    .await;
+    assert_eq!(out.status, 400, "{}", out.page);
+    assert!(out.page.contains("You declined to connect Quirk declared-iss."), "{}", out.page);
+    // RFC 6749 §3.1: a parameter twice (which `iss` is the provider's?) — refused, and the flow ends.
+    let out = oauth_connect(&app, "alice", "quirk-textbook", None, async |url: String| {
+        format!("{}&iss=https%3A%2F%2Fa.example&iss=https%3A%2F%2Fb.example", follow_redirect(url).await)
+    })
+    .await;
+    assert_eq!(out.status, 400, "{}", out.page);
+    assert!(out.page.contains("names iss twice"), "{}", out.page);
+    assert_eq!(out.flow.status, FlowStatus::Failed);
+    assert_eq!(q.counts("textbook").token_requests, 0);
     assert_eq!(connections(&app).await, 0);
 }
 
@@ -177,6 +201,14 @@ async fn a_401_that_is_not_about_the_token_is_passed_through_without_a_refresh_s
     assert_eq!(q.counts("jira-401").api_calls, 6, "the first call and its retry, then one each");
     assert_eq!(record(&app, &key).await.state, ConnectionState::Operational, "the token is fine");
     assert_eq!(get(&app, &key, "jira-401", "me").await.status(), 200);
+
+    // Many calls at once on a new connection: still one refresh (the refreshed token holds 401s until a call
+    // shows it works).
+    let key = connect(&app, "jira-401").await.connection().key;
+    let before = q.counts("jira-401").refreshes;
+    let statuses = concurrent_gets(&[&app], &key, "quirk-jira-401/scope-mismatch", 50).await;
+    assert!(statuses.iter().all(|&s| s == 401), "{statuses:?}");
+    assert_eq!(q.counts("jira-401").refreshes - before, 1);
 }
 
 #[tokio::test]
@@ -235,4 +267,27 @@ async fn hosts_outside_the_allow_list_are_refused_before_anything_is_sent_there(
     assert_eq!(out.status, 502, "{}", out.page);
     assert!(out.page.contains("instance_url is not an https address"), "{}", out.page);
     assert_eq!(connections(&app).await, 0);
+}
+
+#[tokio::test]
+async fn metadata_declared_in_a_config_file_survives_being_stored_with_the_project() {
+    // A project's custom integrations are stored in the database and read back from there by every node.
+    let q = Quirks::spawn().await;
+    let var = format!("PB_QUIRK_CLIENT_SECRET_{}", std::process::id());
+    std::env::set_var(&var, plugboard_tests::quirks::CLIENT_SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plugboard.toml");
+    std::fs::write(&config, q.config_file(&["quickbooks", "zoho", "xero"], &var)).unwrap();
+    let app = spawn_app_with(|s| s.config = Some(config.clone())).await;
+
+    let conn = connect(&app, "quickbooks").await.connection();
+    assert_eq!(conn.connection_config.get("realm_id").map(String::as_str), Some("9130355377"));
+    let echo: Value = get(&app, &conn.key, "quickbooks", "companyinfo/1").await.json().await.unwrap();
+    assert_eq!(echo["path"], "/quickbooks/api/echo/company/9130355377/companyinfo/1");
+    let conn = connect(&app, "zoho").await.connection();
+    assert_eq!(conn.connection_config.get("accounts_server"), Some(&q.url));
+    assert_eq!(get(&app, &conn.key, "zoho", "me").await.status(), 200);
+    let conn = connect(&app, "xero").await.connection();
+    let echo: Value = get(&app, &conn.key, "xero", "echo/Invoices").await.json().await.unwrap();
+    assert_eq!(echo["headers"]["xero-tenant-id"], "7d2b4c1e-0000-4000-8000-000000000001");
 }

@@ -43,8 +43,8 @@ pub struct Integration {
     pub verify: Option<Verify>,
     /// Values learned while connecting (QuickBooks' `realmId`, Salesforce's `instance_url`, Xero's tenant), kept
     /// as the connection's non-secret config: usable as `{name}` in URL and header templates, and returned to the
-    /// host as `connectionConfig`.
-    #[serde(default, skip_serializing)]
+    /// host as `connectionConfig`. (Serialized: a project's custom integrations are stored as JSON.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metadata: Vec<Metadata>,
 }
 

@@ -180,6 +180,10 @@ impl Connector {
         let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
         let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
         let oauth = self.oauth_spec(entry).await.map_err(|e| (502, e.to_string()))?;
+        if let Some(name) = &q.repeated {
+            // RFC 6749 §3.1: parameters must not appear twice; which one would be the provider's?
+            return Err((400, format!("The answer from {} names {name} twice, so it cannot be trusted. Start again from the app.", entry.name)));
+        }
         // RFC 9207 §2.4: an entry that declares its issuer requires `iss`, equal to it (present, unless the provider
         // is known to send it only sometimes); one that does not accepts a response with or without `iss` (GitHub
         // and Google send it whether or not the client asked).
@@ -187,7 +191,8 @@ impl Connector {
             let why = match q.iss.as_deref() {
                 Some(iss) if iss == expected => None,
                 Some(_) => Some("unexpected issuer"),
-                None if oauth.authorization_response_iss_parameter_supported => Some("it names no issuer"),
+                // An error answer carries no code, so nothing can be mixed up: the user's denial is shown as such.
+                None if oauth.authorization_response_iss_parameter_supported && q.error.is_none() => Some("it names no issuer"),
                 None => None,
             };
             if let Some(why) = why {
@@ -259,7 +264,7 @@ impl Connector {
 }
 
 /// Query of `GET /oauth/callback` (RFC 6749 §4.1.2, RFC 9207 `iss`).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -267,8 +272,39 @@ pub struct CallbackQuery {
     pub error: Option<String>,
     pub error_description: Option<String>,
     /// Every other parameter (QuickBooks' `realmId`, Zoho's `accounts-server`), for the catalog's metadata.
-    #[serde(flatten)]
     pub params: BTreeMap<String, String>,
+    /// A parameter that appeared more than once (the first value is kept; the callback is refused).
+    pub repeated: Option<String>,
+}
+
+impl CallbackQuery {
+    /// Reads a raw query string; never fails (what is missing or repeated is judged by the callback).
+    pub fn parse(raw: &str) -> Self {
+        let mut q = Self::default();
+        for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+            let slot = match name.as_ref() {
+                "code" => &mut q.code,
+                "state" => &mut q.state,
+                "iss" => &mut q.iss,
+                "error" => &mut q.error,
+                "error_description" => &mut q.error_description,
+                other => {
+                    if q.params.contains_key(other) {
+                        q.repeated.get_or_insert_with(|| other.to_owned());
+                    } else {
+                        q.params.insert(other.to_owned(), value.into_owned());
+                    }
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                q.repeated.get_or_insert_with(|| name.clone().into_owned());
+            } else {
+                *slot = Some(value.into_owned());
+            }
+        }
+        q
+    }
 }
 
 /// A callback that did not connect: what the popup page says and posts back.

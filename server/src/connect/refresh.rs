@@ -77,6 +77,17 @@ pub fn renewable(entry: &crate::catalog::Integration, creds: &Credentials) -> bo
     creds.refresh_token.is_some() || entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials
 }
 
+/// Why a refresh is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The token is due, by its expiry (or the caller knows no better).
+    Due,
+    /// The provider answered 401. Not refreshed while the connection holds 401s ([`HOLD_401_SECS`]); the new
+    /// token is stored holding 401s until the caller's retry shows it works ([`Connector::release_401_hold`]), so
+    /// that concurrent 401s of a provider that means something else (Jira's missing scope) cause one refresh.
+    Unauthorized,
+}
+
 /// A live connection and its opened credentials, shared by the passthrough calls of one node.
 pub type HotEntry = Arc<(ConnectionRow, Credentials)>;
 
@@ -126,7 +137,7 @@ impl Connector {
             return Ok((entry, false));
         }
         let still_valid = row.token_expires_at.is_some_and(|exp| exp > t);
-        match self.refresh(&row.key, row.secret_version).await {
+        match self.refresh(&row.key, row.secret_version, Cause::Due).await {
             Ok(fresh) => {
                 let refreshed = fresh.0.secret_version != row.secret_version;
                 Ok((fresh, refreshed))
@@ -139,15 +150,22 @@ impl Connector {
     /// Remembers that the current token of `key` (version `secret_version`) met a 401 right after it was
     /// obtained: the provider's 401s are about something else, passed through for [`HOLD_401_SECS`].
     pub async fn hold_401(&self, key: &str, id: &str, secret_version: i64) -> Result<(), RefreshError> {
-        self.store.hold_401(id, secret_version, now() + HOLD_401_SECS).await?;
+        self.store.hold_401(id, secret_version, Some(now() + HOLD_401_SECS)).await?;
+        self.hot.invalidate(key);
+        Ok(())
+    }
+
+    /// The token refreshed after a 401 works (the retry did not get one): 401s mean expiry again.
+    pub async fn release_401_hold(&self, key: &str, id: &str, secret_version: i64) -> Result<(), RefreshError> {
+        self.store.hold_401(id, secret_version, None).await?;
         self.hot.invalidate(key);
         Ok(())
     }
 
     /// Refreshes the connection unless its secrets changed since the caller saw `seen_version` (another caller,
     /// process or node refreshed meanwhile); either way answers the current credentials, and remembers them.
-    pub async fn refresh(&self, key: &str, seen_version: i64) -> Result<HotEntry, RefreshError> {
-        match self.refresh_or_reuse(key, seen_version).await {
+    pub async fn refresh(&self, key: &str, seen_version: i64, cause: Cause) -> Result<HotEntry, RefreshError> {
+        match self.refresh_or_reuse(key, seen_version, cause).await {
             Ok((row, creds)) => {
                 let entry = Arc::new((row, creds));
                 self.hot.insert(key.to_owned(), entry.clone());
@@ -160,14 +178,15 @@ impl Connector {
         }
     }
 
-    async fn refresh_or_reuse(&self, key: &str, seen_version: i64) -> Result<(ConnectionRow, Credentials), RefreshError> {
+    async fn refresh_or_reuse(&self, key: &str, seen_version: i64, cause: Cause) -> Result<(ConnectionRow, Credentials), RefreshError> {
         let local = self.refresh_locks.get(key);
         let _queued = local.lock().await;
         let owner = format!("{}:{}", self.node_id, uuid::Uuid::new_v4().simple());
         let deadline = Instant::now() + Duration::from_millis(LEASE_MS as u64 * 2);
         loop {
             let row = self.live_connection(key).await?;
-            if row.secret_version != seen_version {
+            let holding = cause == Cause::Unauthorized && row.hold_401_until.is_some_and(|until| until > now());
+            if row.secret_version != seen_version || holding {
                 return self.opened(row);
             }
             if row.state == ConnectionState::Failed {
@@ -182,11 +201,12 @@ impl Connector {
             if self.store.try_lease(&row.id, &owner, LEASE_MS).await? {
                 // Re-read under the lease: another node may have refreshed between the read above and the lease.
                 let row = self.live_connection(key).await?;
-                if row.secret_version != seen_version {
+                let holding = cause == Cause::Unauthorized && row.hold_401_until.is_some_and(|until| until > now());
+                if row.secret_version != seen_version || holding {
                     self.store.release_lease(&row.id, &owner).await?;
                     return self.opened(row);
                 }
-                return self.refresh_holding_lease(row, &owner).await;
+                return self.refresh_holding_lease(row, &owner, cause).await;
             }
             if Instant::now() > deadline {
                 return Err(RefreshError::Busy);
@@ -204,7 +224,7 @@ impl Connector {
         Ok((row, creds))
     }
 
-    async fn refresh_holding_lease(&self, row: ConnectionRow, owner: &str) -> Result<(ConnectionRow, Credentials), RefreshError> {
+    async fn refresh_holding_lease(&self, row: ConnectionRow, owner: &str, cause: Cause) -> Result<(ConnectionRow, Credentials), RefreshError> {
         let creds = match self.vault.open_credentials(&row.sealed, &row.id) {
             Ok(c) => c,
             Err(e) => {
@@ -221,6 +241,7 @@ impl Connector {
                     sealed,
                     token_expires_at: fresh.expires_at,
                     token_refresh_at: refresh_at(fresh.expires_at, now()),
+                    hold_401_until: (cause == Cause::Unauthorized).then(|| now() + HOLD_401_SECS),
                     refreshable: true,
                 };
                 // The rotated refresh token exists only in this process now: the write is retried until the
@@ -316,7 +337,7 @@ impl Connector {
                 Ok(keys) => {
                     for key in keys {
                         let Ok(Some(row)) = self.store.get_connection(&key).await else { continue };
-                        if let Err(e) = self.refresh(&key, row.secret_version).await {
+                        if let Err(e) = self.refresh(&key, row.secret_version, Cause::Due).await {
                             tracing::debug!(%key, error = %e, "background refresh did not succeed");
                         }
                     }
@@ -338,7 +359,7 @@ fn after(delay: Duration) -> i64 {
 fn refresh_error(provider: &str, e: TokenError) -> RefreshError {
     let message = e.message(provider);
     match e {
-        TokenError::Refused { dead: true, .. } => RefreshError::Refused(format!("{message} — the user must reconnect")),
+        TokenError::Refused { dead: true, .. } => RefreshError::Refused(format!("{message} The user must reconnect.")),
         TokenError::Unavailable { retry_after: Some(wait), .. } => RefreshError::Backoff { message, retry_at: after(wait) },
         _ => RefreshError::Transient(message),
     }

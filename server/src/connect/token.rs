@@ -117,7 +117,9 @@ impl TokenError {
         match self {
             Self::Refused { code, description, .. } => {
                 let why = description.as_deref().filter(|d| !d.trim().is_empty()).map(str::to_owned).unwrap_or_else(|| explain(code));
-                format!("{provider} refused: {}", clean(&why))
+                let why = clean(&why);
+                let stop = if why.ends_with(['.', '!', '?']) { "" } else { "." };
+                format!("{provider} refused: {why}{stop}")
             }
             Self::Unavailable { status: 429, .. } => format!("{provider} is limiting requests right now; try again in a moment."),
             Self::Unavailable { status, .. } => format!("{provider} is unavailable right now (HTTP {status}); try again in a moment."),
@@ -242,6 +244,7 @@ pub fn parse_answer(status: u16, retry_after: Option<&str>, body: &[u8]) -> Resu
 
 /// A JSON object, or a form-encoded body made into one (string values).
 fn decode_object(body: &[u8]) -> Option<Map<String, Value>> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) {
         return Some(o);
     }
@@ -385,7 +388,9 @@ mod tests {
         assert_eq!(dead(200, "error=bad_verification_code&error_description=The+code+passed+is+incorrect+or+expired."), (true, "bad_verification_code".into()));
         let e = err(200, r#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#);
         assert_eq!(e.message("GitHub"), "GitHub refused: The code passed is incorrect or expired.");
-        assert_eq!(err(400, r#"{"error":"invalid_grant"}"#).message("X"), "X refused: the authorization is no longer valid");
+        assert_eq!(err(400, r#"{"error":"invalid_grant"}"#).message("X"), "X refused: the authorization is no longer valid.");
+        // A byte-order mark before the JSON (seen from Windows-hosted token endpoints).
+        assert_eq!(ok(200, "\u{feff}{\"access_token\":\"a\"}").access_token.expose(), "a");
     }
 
     #[test]

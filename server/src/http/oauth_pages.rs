@@ -2,7 +2,7 @@
 //! (finish, tell the widget, close). Both answer human pages, never JSON, since a person is looking at them.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, RawQuery, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -74,9 +74,9 @@ pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> R
 pub async fn callback(
     State(app): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let q = CallbackQuery::parse(query.as_deref().unwrap_or_default());
     match app.connector.finish_callback(&q, |name| cookie(&headers, name)).await {
         Ok(flow_id) => page(
             StatusCode::OK,

@@ -14,7 +14,10 @@ use axum::{
 use super::{error::ApiError, extract::SecretAuth, AppState};
 use crate::{
     catalog::Inject,
-    connect::{fields, inject, refresh::RefreshError},
+    connect::{
+        fields, inject,
+        refresh::{Cause, RefreshError},
+    },
     proxy,
     vault::Credentials,
 };
@@ -125,14 +128,28 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
     };
     let mut res = send(creds, outgoing.take()).await?;
     let unauthorized = |res: &reqwest::Response| res.status() == reqwest::StatusCode::UNAUTHORIZED;
-    let held = row.hold_401_until.is_some_and(|until| until > crate::clock::now());
-    if unauthorized(&res) && row.refreshable && just_refreshed {
-        app.connector.hold_401(&row.key, &row.id, row.secret_version).await?;
-    } else if unauthorized(&res) && row.refreshable && !held && matches!(outgoing, Outgoing::Replayable(_)) {
-        let fresh = app.connector.refresh(&row.key, row.secret_version).await?;
-        res = send(&fresh.1, outgoing.take()).await?;
-        if unauthorized(&res) {
-            app.connector.hold_401(&row.key, &fresh.0.id, fresh.0.secret_version).await?;
+    if unauthorized(&res) && row.refreshable {
+        let held = row.hold_401_until.is_some_and(|until| until > crate::clock::now());
+        if just_refreshed {
+            // A 401 right after a refresh is the provider's answer about something else.
+            app.connector.hold_401(&row.key, &row.id, row.secret_version).await?;
+        } else if !held && matches!(outgoing, Outgoing::Replayable(_)) {
+            match app.connector.refresh(&row.key, row.secret_version, Cause::Unauthorized).await {
+                Ok(fresh) if fresh.0.secret_version != row.secret_version => {
+                    res = send(&fresh.1, outgoing.take()).await?;
+                    if unauthorized(&res) {
+                        // Also when another call refreshed and its retry worked: this call's 401 is not expiry.
+                        app.connector.hold_401(&row.key, &fresh.0.id, fresh.0.secret_version).await?;
+                    } else if fresh.0.hold_401_until.is_some() {
+                        app.connector.release_401_hold(&row.key, &fresh.0.id, fresh.0.secret_version).await?;
+                    }
+                }
+                // Held meanwhile (another call's fresh token met a 401 too): the provider's answer stands.
+                Ok(_) => {}
+                // Could not renew: 409 (reconnect), 502, or 503 with Retry-After — Plugboard cannot tell a 401
+                // about expiry from one about something else until the token endpoint answers again.
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 

@@ -158,7 +158,7 @@ pub struct ConnectionFilter {
 #[derive(Debug)]
 pub enum RefreshOutcome {
     /// New tokens: stored, state operational, failures cleared.
-    Refreshed { sealed: Sealed, token_expires_at: Option<i64>, token_refresh_at: Option<i64>, refreshable: bool },
+    Refreshed { sealed: Sealed, token_expires_at: Option<i64>, token_refresh_at: Option<i64>, hold_401_until: Option<i64>, refreshable: bool },
     /// The provider refused (`Failed`) or could not be reached (`Degraded`, retried at `next_refresh_at`).
     Failed { state: ConnectionState, failures: i64, next_refresh_at: Option<i64> },
 }
@@ -321,8 +321,9 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         event: Option<&OutboxEvent>,
     ) -> StoreResult<bool>;
-    /// Passes 401s through until `until` (unix seconds) while the secrets are still at `secret_version`.
-    async fn hold_401(&self, id: &str, secret_version: i64, until: i64) -> StoreResult<()>;
+    /// Passes 401s through until `until` (unix seconds; `None` ends the hold) while the secrets are still at
+    /// `secret_version`.
+    async fn hold_401(&self, id: &str, secret_version: i64, until: Option<i64>) -> StoreResult<()>;
     /// Keys of live, refreshable, not failed connections whose refresh is due at `now` (unix seconds) and whose
     /// backoff allows a try.
     async fn due_refreshes(&self, now: i64, limit: u64) -> StoreResult<Vec<String>>;

@@ -606,14 +606,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = match outcome {
-            RefreshOutcome::Refreshed { sealed, token_expires_at, token_refresh_at, refreshable } => {
+            RefreshOutcome::Refreshed { sealed, token_expires_at, token_refresh_at, hold_401_until, refreshable } => {
                 // Compare-and-set on the secret version, not on the lease: new tokens are stored even if the lease
                 // ran out meanwhile (nobody else changed the secrets), and never over a reconnect.
                 sqlx::query(
                     "UPDATE connections SET secret_key_id = $1, secret_nonce = $2, secret_ciphertext = $3,
                             token_expires_at = $4, refreshable = $5, secret_version = secret_version + 1,
                             state = 'operational', refresh_failures = 0, next_refresh_at = NULL,
-                            token_refresh_at = $8, hold_401_until = NULL,
+                            token_refresh_at = $8, hold_401_until = $10,
                             lease_owner = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_owner END,
                             lease_until = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_until END
                      WHERE id = $6 AND secret_version = $9 AND deleted_at IS NULL",
@@ -627,6 +627,7 @@ impl Store for SqliteStore {
                 .bind(owner)
                 .bind(token_refresh_at)
                 .bind(seen_version)
+                .bind(hold_401_until)
                 .execute(&mut *tx)
                 .await?
             }
@@ -663,7 +664,7 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn hold_401(&self, id: &str, secret_version: i64, until: i64) -> StoreResult<()> {
+    async fn hold_401(&self, id: &str, secret_version: i64, until: Option<i64>) -> StoreResult<()> {
         sqlx::query("UPDATE connections SET hold_401_until = $1 WHERE id = $2 AND secret_version = $3")
             .bind(until)
             .bind(id)
