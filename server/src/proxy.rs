@@ -50,7 +50,8 @@ pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url
 fn has_dot_segment(segment: &str) -> bool {
     let mut text = segment.to_owned();
     for _ in 0..4 {
-        if text.split(['/', '\\']).any(|part| matches!(part, "." | "..")) {
+        // `..;jsessionid=1` is `..` to Java servers (Tomcat, Spring strip path parameters before resolving).
+        if text.split(['/', '\\']).any(|part| matches!(part.split(';').next().unwrap_or_default(), "." | "..")) {
             return true;
         }
         let decoded = percent_encoding::percent_decode_str(&text).decode_utf8_lossy().into_owned();
@@ -144,6 +145,7 @@ mod tests {
     fn tricks_that_would_leave_the_base_are_refused() {
         for path in [
             "/evil.com/x", "//evil.com", "../x", "a/../../x", "%2e%2e/x", "a/%2E%2E/x", ".%2e/x", "a/./b",
+            "..;/x", "a/..;/..;/admin", "%2e%2e;jsessionid=1/x", ".;x=1/y",
             "a%2F..%2Fb", "a%2F..%2F..%2Fx", "a%252F..%252Fb", "%252e%252e/x", "a%2F.", "a\\b", "a%5cb", "a//b", "x\ny", "a%00b",
         ] {
             assert!(target(BASE, path, None).is_err(), "{path:?} must be refused");

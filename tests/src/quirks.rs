@@ -49,6 +49,7 @@ pub const SHAPES: &[(&str, &str)] = &[
     ("salesforce", "Salesforce: instance_url in the token answer, no expires_in"),
     ("salesforce-evil", "a token answer naming a host outside the allow-list"),
     ("xero", "Xero: tenant id only at /connections, sent back as Xero-tenant-id"),
+    ("xero-down", "Xero's /connections answering 503 right after the connect"),
     ("zoho", "Zoho: accounts-server on the callback names the data centre's token endpoint"),
     ("zoho-evil", "a callback naming an accounts server outside the allow-list"),
 ];
@@ -163,9 +164,9 @@ pub fn integration(url: &str, shape: &str) -> Integration {
             api = "{instance_url}/salesforce/api".into();
             extra = format!("[[metadata]]\nname = \"instance_url\"\nfrom = \"token\"\nkey = \"instance_url\"\nhosts = [\"{host}\"]\n");
         }
-        "xero" => {
+        "xero" | "xero-down" => {
             extra = format!(
-                "[[metadata]]\nname = \"tenant_id\"\nfrom = \"request\"\nurl = \"{url}/xero/connections\"\npointer = \"/0/tenantId\"\n\
+                "[[metadata]]\nname = \"tenant_id\"\nfrom = \"request\"\nurl = \"{url}/{shape}/connections\"\npointer = \"/0/tenantId\"\n\
                  [inject]\ntype = \"bearer\"\ntoken = \"{{access_token}}\"\nheaders = {{ \"Xero-tenant-id\" = \"{{tenant_id}}\" }}\n"
             );
         }
@@ -377,7 +378,10 @@ async fn scope_mismatch(State(q): State<Arc<QuirkState>>, Path(shape): Path<Stri
     json_error(StatusCode::UNAUTHORIZED, json!({ "code": 401, "message": "Unauthorized; scope does not match" }))
 }
 
-async fn connections(State(q): State<Arc<QuirkState>>, headers: HeaderMap) -> Response {
+async fn connections(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, headers: HeaderMap) -> Response {
+    if shape == "xero-down" {
+        return (StatusCode::SERVICE_UNAVAILABLE, "<html>Service Unavailable</html>").into_response();
+    }
     if !valid(&q, &headers) {
         return json_error(StatusCode::UNAUTHORIZED, json!({ "Title": "Unauthorized" }));
     }

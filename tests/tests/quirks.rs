@@ -71,6 +71,16 @@ async fn a_denial_without_iss_reads_as_a_denial_and_a_repeated_parameter_is_refu
     .await;
     assert_eq!(out.status, 400, "{}", out.page);
     assert!(out.page.contains("You declined to connect Quirk declared-iss."), "{}", out.page);
+    // A provider's error description is shown and logged as one line of text.
+    let out = oauth_connect(&app, "alice", "quirk-textbook", None, async |url: String| {
+        let back = follow_redirect(url).await;
+        let state = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+        format!("{}/oauth/callback?error=invalid_scope&error_description=a%0d%0aSet-Cookie:%20x=1%00b&state={state}", app.url)
+    })
+    .await;
+    assert_eq!(out.status, 400, "{}", out.page);
+    let error = out.flow.error.unwrap();
+    assert_eq!(error, "Quirk textbook refused the sign-in: a  Set-Cookie: x=1 b.");
     // RFC 6749 §3.1: a parameter twice (which `iss` is the provider's?) — refused, and the flow ends.
     let out = oauth_connect(&app, "alice", "quirk-textbook", None, async |url: String| {
         format!("{}&iss=https%3A%2F%2Fa.example&iss=https%3A%2F%2Fb.example", follow_redirect(url).await)
@@ -252,6 +262,15 @@ async fn values_from_the_callback_the_token_answer_and_a_request_are_kept_and_us
     // None of it is secret, and the record carries no token.
     let text = serde_json::to_string(&record(&app, &conn.key).await).unwrap();
     assert!(!text.contains("q-at-") && !text.contains("q-rt-"), "{text}");
+}
+
+#[tokio::test]
+async fn a_failed_request_for_a_value_says_so_and_stores_nothing() {
+    let (app, _q) = quirk_app().await;
+    let out = connect(&app, "xero-down").await;
+    assert_eq!(out.status, 502, "{}", out.page);
+    assert!(out.page.contains("Could not ask Quirk xero-down for the tenant_id this connection needs (HTTP 503). Try again in a moment."), "{}", out.page);
+    assert_eq!(connections(&app).await, 0);
 }
 
 #[tokio::test]

@@ -516,6 +516,9 @@ pub fn origin_on_hosts(value: &str, hosts: &[String]) -> Option<String> {
     let with_scheme = if value.contains("://") { value.to_owned() } else { format!("https://{value}") };
     let url = url::Url::parse(&with_scheme).ok()?;
     let host = url.host_str()?.to_ascii_lowercase();
+    if host.split('.').any(str::is_empty) {
+        return None; // `.my.salesforce.com`, `a..my.salesforce.com`: not a host anyone can have
+    }
     let loopback = host == "localhost" || host.starts_with("127.");
     let scheme_ok = url.scheme() == "https" || (loopback && url.scheme() == "http");
     let port_ok = url.port().is_none() || loopback;
@@ -582,7 +585,7 @@ mod tests {
         let hosts = vec!["*.salesforce.com".to_string(), "login.example.com".to_string()];
         assert_eq!(origin_on_hosts("https://acme.my.salesforce.com/", &hosts).as_deref(), Some("https://acme.my.salesforce.com"));
         assert_eq!(origin_on_hosts("login.example.com", &hosts).as_deref(), Some("https://login.example.com"));
-        for bad in ["http://acme.salesforce.com", "https://salesforce.com.evil.example", "https://evilsalesforce.com", "https://u:p@a.salesforce.com", "https://a.salesforce.com:8443", "javascript:alert(1)"] {
+        for bad in ["https://.salesforce.com", "https://a..salesforce.com", "http://acme.salesforce.com", "https://salesforce.com.evil.example", "https://evilsalesforce.com", "https://u:p@a.salesforce.com", "https://a.salesforce.com:8443", "javascript:alert(1)"] {
             assert_eq!(origin_on_hosts(bad, &hosts), None, "{bad}");
         }
     }

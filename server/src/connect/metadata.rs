@@ -31,7 +31,8 @@ fn collect(
     for m in entry.metadata.iter().filter(|m| m.from == source) {
         match find(m).or_else(|| m.default.clone()) {
             Some(raw) => {
-                out.insert(m.name.clone(), m.check_value(&raw).map_err(|e| format!("{} sent a bad value: {e}", entry.name))?);
+                let value = m.check_value(&raw).map_err(|e| format!("{} sent a bad value: {e}.", entry.name))?;
+                out.insert(m.name.clone(), value);
             }
             None if m.optional => {}
             None => return Err(format!("{} did not send the {} this connection needs.", entry.name, m.name)),
@@ -69,18 +70,27 @@ impl Connector {
             let url = fields::render(m.url.as_deref().unwrap_or_default(), &values);
             let how = entry.inject.clone().unwrap_or_else(inject::default_for_oauth);
             let req = inject::apply(self.http.get(&url).header(reqwest::header::ACCEPT, "application/json"), &how, &values);
+            // A request that fails is not a value the provider left out: say so, and that trying again may work.
+            let failed = |why: String| format!("Could not ask {} for the {} this connection needs ({why}). Try again in a moment.", entry.name, m.name);
             let answer = match req.send().await {
-                Ok(res) if res.status().is_success() => res.json::<Value>().await.ok(),
-                Ok(res) => {
-                    tracing::warn!(platform = %entry.platform, status = res.status().as_u16(), name = %m.name, "metadata request refused");
-                    None
+                Ok(res) if res.status().is_success() => {
+                    let body = res.bytes().await.map_err(|_| failed("the answer broke off".into()));
+                    body.and_then(|b| {
+                        serde_json::from_slice::<Value>(b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&b)).map_err(|_| failed("the answer is not JSON".into()))
+                    })
                 }
+                Ok(res) => Err(failed(format!("HTTP {}", res.status().as_u16()))),
                 Err(e) => {
+                    let why = if e.is_timeout() { "no answer in time" } else { "no answer" };
                     tracing::warn!(platform = %entry.platform, error = %e.without_url(), name = %m.name, "metadata request failed");
-                    None
+                    Err(failed(why.into()))
                 }
             };
-            answers.push((m.name.clone(), answer.and_then(|a| m.pointer.as_deref().and_then(|p| a.pointer(p)).and_then(text))));
+            match answer {
+                Ok(a) => answers.push((m.name.clone(), m.pointer.as_deref().and_then(|p| a.pointer(p)).and_then(text))),
+                Err(_) if m.optional || m.default.is_some() => answers.push((m.name.clone(), None)),
+                Err(message) => return Err(message),
+            }
         }
         collect(entry, MetadataSource::Request, |m| answers.iter().find(|(n, _)| *n == m.name).and_then(|(_, v)| v.clone()))
     }

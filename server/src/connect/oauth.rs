@@ -204,7 +204,7 @@ impl Connector {
                 format!("You declined to connect {}.", entry.name)
             } else {
                 let detail = q.error_description.as_deref().unwrap_or(error);
-                format!("{} refused the sign-in: {}", entry.name, detail.chars().take(200).collect::<String>())
+                format!("{} refused the sign-in: {}", entry.name, token::sentence(detail))
             }));
         }
         let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or((400, format!("{} sent no authorization code.", entry.name)))?;

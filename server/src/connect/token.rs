@@ -117,9 +117,7 @@ impl TokenError {
         match self {
             Self::Refused { code, description, .. } => {
                 let why = description.as_deref().filter(|d| !d.trim().is_empty()).map(str::to_owned).unwrap_or_else(|| explain(code));
-                let why = clean(&why);
-                let stop = if why.ends_with(['.', '!', '?']) { "" } else { "." };
-                format!("{provider} refused: {why}{stop}")
+                format!("{provider} refused: {}", sentence(&why))
             }
             Self::Unavailable { status: 429, .. } => format!("{provider} is limiting requests right now; try again in a moment."),
             Self::Unavailable { status, .. } => format!("{provider} is unavailable right now (HTTP {status}); try again in a moment."),
@@ -150,9 +148,25 @@ fn explain(code: &str) -> String {
     }
 }
 
-/// One line, printable, at most 200 characters.
-fn clean(s: &str) -> String {
+/// Text a provider sent, made safe to show and log: one line, printable, at most 200 characters.
+pub fn clean(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect::<String>().trim().to_owned()
+}
+
+/// [`clean`], ending with a full stop (or the provider's own `!`/`?`).
+pub fn sentence(s: &str) -> String {
+    let s = clean(s);
+    if s.ends_with(['.', '!', '?']) {
+        s
+    } else {
+        format!("{s}.")
+    }
+}
+
+/// RFC 6749 Appendix A: access and refresh tokens are `1*VSCHAR` (printable ASCII); anything else could not be
+/// sent in a header, and is not a token.
+fn vschar(t: &str) -> bool {
+    !t.is_empty() && t.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 /// Sends `grant` to `token_url` (form-encoded, `Accept: application/json`, the client authenticated as `client`
@@ -219,11 +233,13 @@ pub fn parse_answer(status: u16, retry_after: Option<&str>, body: &[u8]) -> Resu
         return Err(TokenError::Unreadable { status, reason: "an error without an error code" });
     }
     let access_token = match object.remove("access_token") {
-        Some(Value::String(t)) if !t.is_empty() => SecretString::new(t),
+        Some(Value::String(t)) if vschar(&t) => SecretString::new(t),
+        Some(Value::String(t)) if !t.is_empty() => return Err(TokenError::Unreadable { status, reason: "an access_token with characters a token cannot have" }),
         _ => return Err(TokenError::Unreadable { status, reason: "no access_token" }),
     };
     let refresh_token = match object.remove("refresh_token") {
-        Some(Value::String(t)) if !t.is_empty() => Some(SecretString::new(t)),
+        Some(Value::String(t)) if vschar(&t) => Some(SecretString::new(t)),
+        Some(Value::String(t)) if !t.is_empty() => return Err(TokenError::Unreadable { status, reason: "a refresh_token with characters a token cannot have" }),
         _ => None,
     };
     let expires_in = seconds(object.get("expires_in"))
@@ -389,6 +405,7 @@ mod tests {
         let e = err(200, r#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#);
         assert_eq!(e.message("GitHub"), "GitHub refused: The code passed is incorrect or expired.");
         assert_eq!(err(400, r#"{"error":"invalid_grant"}"#).message("X"), "X refused: the authorization is no longer valid.");
+        assert!(matches!(err(200, r#"{"access_token":"at\r\nx"}"#), TokenError::Unreadable { .. }), "a token that cannot go in a header");
         // A byte-order mark before the JSON (seen from Windows-hosted token endpoints).
         assert_eq!(ok(200, "\u{feff}{\"access_token\":\"a\"}").access_token.expose(), "a");
     }
