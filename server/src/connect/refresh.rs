@@ -183,10 +183,13 @@ impl Connector {
         let _queued = local.lock().await;
         let owner = format!("{}:{}", self.node_id, uuid::Uuid::new_v4().simple());
         let deadline = Instant::now() + Duration::from_millis(LEASE_MS as u64 * 2);
+        // Nothing to do: another caller refreshed since `seen_version`, or the connection holds 401s.
+        let settled = |row: &ConnectionRow| {
+            row.secret_version != seen_version || (cause == Cause::Unauthorized && row.hold_401_until.is_some_and(|until| until > now()))
+        };
         loop {
             let row = self.live_connection(key).await?;
-            let holding = cause == Cause::Unauthorized && row.hold_401_until.is_some_and(|until| until > now());
-            if row.secret_version != seen_version || holding {
+            if settled(&row) {
                 return self.opened(row);
             }
             if row.state == ConnectionState::Failed {
@@ -201,8 +204,7 @@ impl Connector {
             if self.store.try_lease(&row.id, &owner, LEASE_MS).await? {
                 // Re-read under the lease: another node may have refreshed between the read above and the lease.
                 let row = self.live_connection(key).await?;
-                let holding = cause == Cause::Unauthorized && row.hold_401_until.is_some_and(|until| until > now());
-                if row.secret_version != seen_version || holding {
+                if settled(&row) {
                     self.store.release_lease(&row.id, &owner).await?;
                     return self.opened(row);
                 }
