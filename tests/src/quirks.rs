@@ -48,6 +48,7 @@ pub const SHAPES: &[(&str, &str)] = &[
     ("quickbooks", "QuickBooks: realmId only on the callback"),
     ("salesforce", "Salesforce: instance_url in the token answer, no expires_in"),
     ("salesforce-evil", "a token answer naming a host outside the allow-list"),
+    ("salesforce-move", "Salesforce: a refresh answer naming the org's new instance_url (org migration)"),
     ("xero", "Xero: tenant id only at /connections, sent back as Xero-tenant-id"),
     ("xero-down", "Xero's /connections answering 503 right after the connect"),
     ("zoho", "Zoho: accounts-server on the callback names the data centre's token endpoint"),
@@ -76,11 +77,15 @@ pub struct QuirkState {
     tokens: Mutex<Tokens>,
     counts: Mutex<HashMap<String, Counts>>,
     url: Mutex<String>,
+    /// The same provider on 127.0.0.8: where `salesforce-move` says the org moved to.
+    moved_url: Mutex<String>,
 }
 
 /// A running quirk provider on 127.0.0.4.
 pub struct Quirks {
     pub url: String,
+    /// The same provider on a second address (127.0.0.8).
+    pub moved_url: String,
     state: Arc<QuirkState>,
 }
 
@@ -88,8 +93,11 @@ impl Quirks {
     pub async fn spawn() -> Self {
         let listener = TcpListener::bind("127.0.0.4:0").await.expect("bind 127.0.0.4");
         let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let moved = TcpListener::bind("127.0.0.8:0").await.expect("bind 127.0.0.8");
+        let moved_url = format!("http://{}", moved.local_addr().expect("bound"));
         let state = Arc::new(QuirkState::default());
         *state.url.lock().unwrap() = url.clone();
+        *state.moved_url.lock().unwrap() = moved_url.clone();
         let router = Router::new()
             .route("/{shape}/authorize", get(authorize))
             .route("/{shape}/token", post(token))
@@ -98,8 +106,10 @@ impl Quirks {
             .route("/{shape}/api/scope-mismatch", get(scope_mismatch))
             .route("/{shape}/api/echo/{*rest}", any(echo))
             .with_state(state.clone());
+        let second = router.clone();
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { url, state }
+        tokio::spawn(async move { axum::serve(moved, second).await });
+        Self { url, moved_url, state }
     }
 
     pub fn counts(&self, shape: &str) -> Counts {
@@ -160,9 +170,9 @@ pub fn integration(url: &str, shape: &str) -> Integration {
             api = format!("{url}/{shape}/api/echo/company/{{realm_id}}");
             extra = "[[metadata]]\nname = \"realm_id\"\nfrom = \"callback\"\nkey = \"realmId\"\n".into();
         }
-        "salesforce" | "salesforce-evil" => {
-            api = "{instance_url}/salesforce/api".into();
-            extra = format!("[[metadata]]\nname = \"instance_url\"\nfrom = \"token\"\nkey = \"instance_url\"\nhosts = [\"{host}\"]\n");
+        "salesforce" | "salesforce-evil" | "salesforce-move" => {
+            api = format!("{{instance_url}}/{shape}/api");
+            extra = format!("[[metadata]]\nname = \"instance_url\"\nfrom = \"token\"\nkey = \"instance_url\"\nhosts = [\"{host}\", \"127.0.0.8\"]\n");
         }
         "xero" | "xero-down" => {
             extra = format!(
@@ -346,6 +356,10 @@ async fn token(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, Form
         }
         "salesforce-evil" => {
             o.insert("instance_url".into(), json!("https://evil.example"));
+        }
+        "salesforce-move" => {
+            let moved = q.moved_url.lock().unwrap().clone();
+            o.insert("instance_url".into(), json!(if refresh { moved } else { url }));
         }
         "zoho" => {
             o.insert("api_domain".into(), json!(url));

@@ -274,6 +274,19 @@ async fn a_failed_request_for_a_value_says_so_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn a_refresh_answer_that_names_a_new_instance_moves_the_connection_there() {
+    let (app, q) = quirk_app().await;
+    let key = connect(&app, "salesforce-move").await.connection().key;
+    assert_eq!(record(&app, &key).await.connection_config.get("instance_url"), Some(&q.url));
+    q.expire_access_tokens();
+    assert_eq!(get(&app, &key, "salesforce-move", "me").await.status(), 200);
+    assert_eq!(q.counts("salesforce-move").refreshes, 1);
+    assert_eq!(record(&app, &key).await.connection_config.get("instance_url"), Some(&q.moved_url), "the org's new address is kept");
+    let echo: Value = get(&app, &key, "salesforce-move", "echo/sobjects").await.json().await.unwrap();
+    assert_eq!(echo["headers"]["host"], q.moved_url.trim_start_matches("http://"), "calls go to the new address");
+}
+
+#[tokio::test]
 async fn hosts_outside_the_allow_list_are_refused_before_anything_is_sent_there() {
     let (app, q) = quirk_app().await;
     // A callback naming another accounts server: the code is never sent anywhere.

@@ -46,14 +46,34 @@ pub fn from_callback(entry: &Integration, query: &BTreeMap<String, String>) -> R
     collect(entry, MetadataSource::Callback, |m| m.key.as_ref().and_then(|k| query.get(k)).filter(|v| !v.is_empty()).cloned())
 }
 
+/// The member of a token answer that `m` names.
+fn token_member(m: &Metadata, answer: &Map<String, Value>) -> Option<String> {
+    match (&m.key, &m.pointer) {
+        (Some(k), _) => answer.get(k).and_then(text),
+        (None, Some(p)) => Value::Object(answer.clone()).pointer(p).and_then(text),
+        (None, None) => None,
+    }
+}
+
 /// Values from the token answer's other members.
 pub fn from_token(entry: &Integration, answer: &Map<String, Value>) -> Result<BTreeMap<String, String>, String> {
-    let whole = Value::Object(answer.clone());
-    collect(entry, MetadataSource::Token, |m| match (&m.key, &m.pointer) {
-        (Some(k), _) => answer.get(k).and_then(text),
-        (None, Some(p)) => whole.pointer(p).and_then(text),
-        (None, None) => None,
-    })
+    collect(entry, MetadataSource::Token, |m| token_member(m, answer))
+}
+
+/// Values a refresh answer carries again (Salesforce's `instance_url` after the org moved): those that pass their
+/// check. A value that does not is logged and left out, so the connection keeps the one it has.
+pub fn from_refresh(entry: &Integration, answer: &Map<String, Value>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for m in entry.metadata.iter().filter(|m| m.from == MetadataSource::Token) {
+        let Some(raw) = token_member(m, answer) else { continue };
+        match m.check_value(&raw) {
+            Ok(value) => {
+                out.insert(m.name.clone(), value);
+            }
+            Err(e) => tracing::warn!(platform = %entry.platform, name = %m.name, error = %e, "a refresh answer named a value that is not allowed; the old one is kept"),
+        }
+    }
+    out
 }
 
 impl Connector {

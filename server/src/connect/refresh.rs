@@ -13,7 +13,7 @@
 //! it and back off (honouring `Retry-After`), and while backing off the provider is not asked again.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, Weak},
     time::{Duration, Instant},
 };
@@ -235,7 +235,9 @@ impl Connector {
             }
         };
         let failure = match self.request_refresh(&row, &creds).await {
-            Ok(fresh) => {
+            Ok((fresh, values)) => {
+                let mut config = row.config.clone();
+                config.extend(values);
                 let sealed = self.vault.seal_credentials(&fresh, &row.id);
                 // Renewable before, renewable still: a provider that stops sending refresh tokens on rotation
                 // keeps the old one, and client-credentials connections never had one.
@@ -244,6 +246,7 @@ impl Connector {
                     token_expires_at: fresh.expires_at,
                     token_refresh_at: refresh_at(fresh.expires_at, now()),
                     hold_401_until: (cause == Cause::Unauthorized).then(|| now() + HOLD_401_SECS),
+                    config: (config != row.config).then_some(config),
                     refreshable: true,
                 };
                 // The rotated refresh token exists only in this process now: the write is retried until the
@@ -304,13 +307,14 @@ impl Connector {
         }
     }
 
-    /// One refresh at the provider: a refresh-token grant, or a new client-credentials grant.
-    async fn request_refresh(&self, row: &ConnectionRow, creds: &Credentials) -> Result<Credentials, RefreshError> {
+    /// One refresh at the provider: a refresh-token grant, or a new client-credentials grant. Answers the new
+    /// credentials and the metadata values the answer carried again.
+    async fn request_refresh(&self, row: &ConnectionRow, creds: &Credentials) -> Result<(Credentials, BTreeMap<String, String>), RefreshError> {
         let view = self.projects.view(&row.project_id).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
         let entry = view.catalog.get(&row.platform).ok_or_else(|| RefreshError::Refused(format!("{} is no longer in the catalog", row.platform)))?;
         let answer = if entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials {
             let mut fresh = creds.clone();
-            super::oauth::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| fresh)
+            super::oauth::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| (fresh, BTreeMap::new()))
         } else {
             self.refresh_token_grant(row, entry, creds).await
         };
@@ -320,7 +324,12 @@ impl Connector {
         })
     }
 
-    async fn refresh_token_grant(&self, row: &ConnectionRow, entry: &crate::catalog::Integration, creds: &Credentials) -> Result<Credentials, TokenFailure> {
+    async fn refresh_token_grant(
+        &self,
+        row: &ConnectionRow,
+        entry: &crate::catalog::Integration,
+        creds: &Credentials,
+    ) -> Result<(Credentials, BTreeMap<String, String>), TokenFailure> {
         let refresh_token = creds.refresh_token.as_ref().ok_or_else(|| {
             TokenFailure::Token(TokenError::Refused { code: "invalid_grant".into(), description: Some("the connection has no refresh token".into()), dead: true })
         })?;
@@ -329,7 +338,8 @@ impl Connector {
         let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
         let url = fields::render(&oauth.token_url, &row.config);
         let answer = token::request(&self.http, &url, &auth, &Grant::RefreshToken { refresh_token: refresh_token.expose() }).await.map_err(TokenFailure::Token)?;
-        Ok(credentials_from(answer, creds.fields.clone(), Some(creds)))
+        let values = super::metadata::from_refresh(entry, &answer.extra);
+        Ok((credentials_from(answer, creds.fields.clone(), Some(creds)), values))
     }
 
     /// The background refresher: every `every`, refreshes connections whose tokens are due ([`refresh_at`]).

@@ -158,7 +158,15 @@ pub struct ConnectionFilter {
 #[derive(Debug)]
 pub enum RefreshOutcome {
     /// New tokens: stored, state operational, failures cleared.
-    Refreshed { sealed: Sealed, token_expires_at: Option<i64>, token_refresh_at: Option<i64>, hold_401_until: Option<i64>, refreshable: bool },
+    /// `config`: the connection's new non-secret config, when the answer changed it.
+    Refreshed {
+        sealed: Sealed,
+        token_expires_at: Option<i64>,
+        token_refresh_at: Option<i64>,
+        hold_401_until: Option<i64>,
+        refreshable: bool,
+        config: Option<BTreeMap<String, String>>,
+    },
     /// The provider refused (`Failed`) or could not be reached (`Degraded`, retried at `next_refresh_at`).
     Failed { state: ConnectionState, failures: i64, next_refresh_at: Option<i64> },
 }

@@ -606,14 +606,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = match outcome {
-            RefreshOutcome::Refreshed { sealed, token_expires_at, token_refresh_at, hold_401_until, refreshable } => {
+            RefreshOutcome::Refreshed { sealed, token_expires_at, token_refresh_at, hold_401_until, refreshable, config } => {
                 // Compare-and-set on the secret version, not on the lease: new tokens are stored even if the lease
                 // ran out meanwhile (nobody else changed the secrets), and never over a reconnect.
                 sqlx::query(
                     "UPDATE connections SET secret_key_id = $1, secret_nonce = $2, secret_ciphertext = $3,
                             token_expires_at = $4, refreshable = $5, secret_version = secret_version + 1,
                             state = 'operational', refresh_failures = 0, next_refresh_at = NULL,
-                            token_refresh_at = $8, hold_401_until = $10,
+                            token_refresh_at = $8, hold_401_until = $10, config = COALESCE($11, config),
                             lease_owner = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_owner END,
                             lease_until = CASE WHEN lease_owner = $7 THEN NULL ELSE lease_until END
                      WHERE id = $6 AND secret_version = $9 AND deleted_at IS NULL",
@@ -628,6 +628,7 @@ impl Store for SqliteStore {
                 .bind(token_refresh_at)
                 .bind(seen_version)
                 .bind(hold_401_until)
+                .bind(config.as_ref().map(config_json))
                 .execute(&mut *tx)
                 .await?
             }
