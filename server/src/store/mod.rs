@@ -309,7 +309,8 @@ pub trait Store: Send + Sync + 'static {
     async fn count_connections(&self, project_id: &str) -> StoreResult<u64>;
     /// Live (not deleted) connections matching `filter`, newest first: one page and the total.
     async fn list_connections(&self, filter: &ConnectionFilter, offset: u64, limit: u64) -> StoreResult<(Vec<ConnectionRow>, u64)>;
-    /// Marks a live connection deleted and queues `event`; `false` when it was already gone.
+    /// Marks a live connection deleted, overwriting its sealed secrets, and queues `event`, in one transaction;
+    /// `false` when it was already gone.
     async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool>;
 
     /// Takes the refresh lease of a connection for `lease_ms` if nobody holds an unexpired one. Works across

@@ -152,6 +152,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Freed space is overwritten with zeros: a deleted connection's sealed secrets do not linger in free
+            // pages of the file (SPEC §9: deleted connections keep no secrets).
+            .pragma("secure_delete", "ON")
             .busy_timeout(std::time::Duration::from_secs(5));
         if let Some(dir) = options.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
@@ -559,7 +562,12 @@ impl Store for SqliteStore {
     async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE connections SET deleted_at = $1, updated_at = $1, version = version + 1 WHERE id = $2 AND deleted_at IS NULL",
+            // The sealed secrets go in the same statement: a deleted connection keeps nothing that could be opened.
+            "UPDATE connections SET deleted_at = $1, updated_at = $1, version = version + 1,
+                    secret_key_id = '', secret_nonce = x'', secret_ciphertext = x'', secret_version = secret_version + 1,
+                    refreshable = 0, token_expires_at = NULL, token_refresh_at = NULL, hold_401_until = NULL,
+                    lease_owner = NULL, lease_until = NULL
+             WHERE id = $2 AND deleted_at IS NULL",
         )
         .bind(now_ms)
         .bind(id)
