@@ -104,7 +104,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        tokio::spawn(purge_sessions(self.state.store.clone()));
+        tokio::spawn(purge(self.state.store.clone()));
         // Background work beside the API; every node runs it, the database leases keep them from colliding.
         let connector = self.state.connector.clone();
         tokio::spawn(connector.clone().run_refresher(self.refresh_interval));
@@ -181,15 +181,15 @@ fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
     crate::vault::write_secret_file(path, contents).map_err(|source| StartError::Write { path: path.display().to_string(), source })
 }
 
-async fn purge_sessions(store: DynStore) {
+/// Every 10 minutes: expired sessions and flows, and long-delivered webhook events, go.
+async fn purge(store: DynStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        match store.purge_expired_sessions(now).await {
-            Ok(n) if n > 0 => tracing::debug!(removed = n, "purged expired sessions"),
+        match store.purge_expired(crate::clock::now()).await {
+            Ok(purged) if purged != Default::default() => tracing::debug!(?purged, "purged expired rows"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }
     }
 }

@@ -140,3 +140,21 @@ async fn without_a_webhook_nothing_is_queued() {
     connect_fields(&app, "alice", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
     assert!(app.store.list_deliveries("test-project", None, 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn expired_sessions_flows_and_long_delivered_events_are_purged_and_nothing_else() {
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, _provider) = app_sending_to(&receiver.url, 259_200).await;
+    connect_oauth(&app, "alice").await;
+    let delivered = || async { app.store.list_deliveries("test-project", Some(DeliveryStatus::Delivered), 100).await.unwrap().len() };
+    eventually("the event delivered", || async { (delivered().await == 1).then_some(()) }).await;
+
+    // Now: the session is live, the flow just ended, the event was just delivered — nothing goes.
+    let now = plugboard::clock::now();
+    assert_eq!(app.store.purge_expired(now).await.unwrap(), plugboard::store::Purged::default());
+    assert_eq!(delivered().await, 1);
+    // Eight days on, all of it has outlived its use.
+    let later = app.store.purge_expired(now + 8 * 86_400).await.unwrap();
+    assert_eq!((later.sessions, later.flows, later.deliveries), (1, 1, 1));
+    assert_eq!(delivered().await, 0);
+}

@@ -144,6 +144,19 @@ impl ConnectionRow {
 /// connections, project settings).
 pub const HOT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long an expired OAuth flow is kept (unix seconds): a widget may still ask how it ended.
+pub const FLOW_KEEP_SECS: i64 = 86_400;
+/// How long a delivered webhook event is kept, for `webhook deliveries` and replays.
+pub const DELIVERED_KEEP_SECS: i64 = 7 * 86_400;
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: u64,
+    pub flows: u64,
+    pub deliveries: u64,
+}
+
 /// What `GET /v1/vault/connections` filters on; the project and environment come from the secret key.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionFilter {
@@ -299,8 +312,10 @@ pub trait Store: Send + Sync + 'static {
     async fn find_key(&self, digest: &str) -> StoreResult<Option<KeyGrant>>;
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
     async fn find_session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
-    /// Removes sessions that expired before `now`; answers how many.
-    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64>;
+    /// Removes what is of no more use at `now` (unix seconds): expired sessions, OAuth flows expired for
+    /// [`FLOW_KEEP_SECS`], deliveries delivered [`DELIVERED_KEEP_SECS`] ago. Failed and pending deliveries stay
+    /// (they can be replayed). Answers how many of each.
+    async fn purge_expired(&self, now: i64) -> StoreResult<Purged>;
 
     /// Inserts (or, with `update`, replaces the secrets, name and state of) a connection and, in the same
     /// transaction, marks `flow_id` connected to it and queues `event` (when the project has a webhook).

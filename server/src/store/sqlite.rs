@@ -13,7 +13,8 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{
     ConnectionFilter, ConnectionRow, Consumed, DeliveryOutcome, DeliveryStatus, FlowRow, KeyGrant, KeyInfo, OutboxEvent,
-    OutboxRow, Project, ProjectClientRow, RefreshOutcome, Session, Store, StoreError, StoreResult, WebhookRow,
+    OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, Session, Store, StoreError, StoreResult, WebhookRow,
+    DELIVERED_KEEP_SECS, FLOW_KEEP_SECS,
 };
 use crate::{keys::Environment, vault::Sealed};
 
@@ -355,9 +356,21 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+    async fn purge_expired(&self, now: i64) -> StoreResult<Purged> {
+        let mut tx = self.pool.begin().await?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?.rows_affected();
+        let flows = sqlx::query("DELETE FROM oauth_flows WHERE expires_at < $1")
+            .bind(now - FLOW_KEEP_SECS)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let deliveries = sqlx::query("DELETE FROM webhook_outbox WHERE status = 'delivered' AND delivered_at < $1")
+            .bind((now - DELIVERED_KEEP_SECS) * 1000)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(Purged { sessions, flows, deliveries })
     }
 
     async fn save_connection(&self, c: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>) -> StoreResult<()> {
