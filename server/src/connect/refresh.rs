@@ -133,7 +133,7 @@ impl Connector {
     pub async fn ensure_fresh(&self, entry: HotEntry) -> Result<(HotEntry, bool), RefreshError> {
         let row = &entry.0;
         let t = now();
-        if !row.refreshable || !row.token_refresh_at.is_some_and(|at| at <= t) {
+        if !row.refreshable || row.token_refresh_at.is_none_or(|at| at > t) {
             return Ok((entry, false));
         }
         let still_valid = row.token_expires_at.is_some_and(|exp| exp > t);

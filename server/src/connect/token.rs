@@ -125,11 +125,6 @@ impl TokenError {
             Self::Unreadable { status, reason } => format!("{provider} answered with something that is not a token (HTTP {status}: {reason})."),
         }
     }
-
-    /// Whether a retry later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::Unreachable | Self::Unreadable { .. })
-    }
 }
 
 /// Words for the codes providers send without a description.
@@ -393,10 +388,10 @@ mod tests {
             other => panic!("{body}: {other:?}"),
         };
         assert_eq!(dead(400, r#"{"error":"invalid_grant"}"#), (true, "invalid_grant".into()));
-        assert_eq!(dead(200, r#"{"error":"bad_refresh_token","error_description":"The refresh token passed is incorrect or expired."}"#).0, true);
+        assert!(dead(200, r#"{"error":"bad_refresh_token","error_description":"The refresh token passed is incorrect or expired."}"#).0);
         assert_eq!(dead(200, r#"{"ok":false,"error":"invalid_refresh_token"}"#), (true, "invalid_refresh_token".into()));
-        assert_eq!(dead(200, r#"{"error":"invalid_code"}"#).0, true);
-        assert_eq!(dead(400, r#"{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token"}"#).0, true);
+        assert!(dead(200, r#"{"error":"invalid_code"}"#).0);
+        assert!(dead(400, r#"{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token"}"#).0);
         assert_eq!(dead(400, r#"{"message":"Bad Request","errors":[{"resource":"RefreshToken","field":"refresh_token","code":"invalid"}]}"#), (true, "RefreshToken:invalid".into()));
         assert_eq!(dead(400, r#"{"status":400,"message":"Invalid refresh token"}"#), (true, "400".into()));
         assert_eq!(dead(401, r#"{"error":"invalid_client"}"#), (false, "invalid_client".into()));
