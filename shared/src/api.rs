@@ -276,8 +276,11 @@ pub struct ConnectRequest {
 #[serde(rename_all = "camelCase")]
 pub struct OAuthStart {
     pub flow_id: String,
-    /// Open this in the popup; it redirects to the provider.
+    /// Open this in the popup. Its page asks its opener for `proof` (postMessage, same origin only) before it
+    /// goes on to the provider, so the link alone is useless to anyone else.
     pub authorize_url: String,
+    /// One-time secret binding the popup to the widget that started the flow. Never put it in a URL.
+    pub proof: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

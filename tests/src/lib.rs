@@ -426,9 +426,7 @@ pub async fn oauth_connect(
     let res = c.post(format!("{}/v1/widget/oauth/{platform}/start", app.url())).bearer_auth(&token).json(&body).send().await.expect("start");
     assert_eq!(res.status(), 200, "start {platform}");
     let start: plugboard_shared::OAuthStart = res.json().await.expect("start answer");
-    let res = c.get(&start.authorize_url).send().await.expect("authorize");
-    let provider_url = res.headers()["location"].to_str().expect("location").to_owned();
-    let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie pair").to_owned();
+    let (provider_url, cookie) = popup_authorize(&start).await;
     let back = provider(provider_url).await;
     let res = c.get(back).header("cookie", cookie).send().await.expect("callback");
     let status = res.status().as_u16();
@@ -443,6 +441,16 @@ pub async fn oauth_connect(
         .await
         .expect("flow state");
     OAuthOutcome { status, page, flow, token }
+}
+
+/// What the popup's authorize page does once its opener (the widget) hands it the flow's proof: `POST` the proof
+/// to the authorize link; answers the provider URL and the `name=value` of the cookie binding the flow.
+pub async fn popup_authorize(start: &plugboard_shared::OAuthStart) -> (String, String) {
+    let res = http().post(&start.authorize_url).json(&serde_json::json!({ "proof": start.proof })).send().await.expect("authorize");
+    assert_eq!(res.status(), 200, "the proof is accepted");
+    let cookie = res.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie pair").to_owned();
+    let body: serde_json::Value = res.json().await.expect("authorize answer");
+    (body["location"].as_str().expect("location").to_owned(), cookie)
 }
 
 /// A provider that grants at once: the authorization URL redirects straight back; answers where to.

@@ -203,7 +203,6 @@ authorizationUrl = "{url}/{shape}/authorize"
 tokenUrl = "{token_url}"
 scopes = ["read", "write"]
 tokenAuth = "client_secret_post"
-pkce = true
 {extra_oauth}
 {extra}
 "#

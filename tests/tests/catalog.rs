@@ -64,3 +64,16 @@ fn prints_counts_by_category_and_auth_method() {
     assert_eq!(by_category.values().sum::<usize>(), c.all().len());
     assert!(c.all().len() >= 300 && by_category.len() >= 20, "the catalog promises 300+ integrations in 20+ categories");
 }
+
+#[test]
+fn every_authorization_code_flow_sends_pkce_unless_its_entry_says_why_not() {
+    let c = catalog();
+    let code_flows: Vec<_> = c.all().iter().filter(|e| e.auth_method == plugboard_shared::AuthMethod::Oauth2).collect();
+    assert!(code_flows.len() > 100);
+    for e in &code_flows {
+        let o = e.oauth.as_ref().unwrap();
+        assert!(o.pkce() || o.pkce_opt_out.as_deref().is_some_and(|why| why.len() > 20), "{}", e.platform);
+    }
+    let out: Vec<_> = code_flows.iter().filter(|e| !e.oauth.as_ref().unwrap().pkce()).map(|e| e.platform.as_str()).collect();
+    println!("{} of {} authorization-code entries send PKCE S256; opted out: {out:?}", code_flows.len() - out.len(), code_flows.len());
+}

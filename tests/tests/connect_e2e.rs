@@ -244,3 +244,79 @@ async fn the_widget_ignores_messages_from_a_foreign_origin() {
     b.wait_js("the control message to land", "return document.querySelector('h1').textContent === 'Forged'").await;
     b.close().await;
 }
+
+/// An attacker's flow, started with the attacker's own session straight against the API (no widget): the link
+/// they would send a victim ("please reconnect your Gmail") and its proof, which they know too.
+async fn attackers_link(app: &TestApp) -> plugboard_shared::OAuthStart {
+    let token = plugboard_tests::session_token(app, "attacker").await;
+    let res = plugboard_tests::http()
+        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
+        .bearer_auth(&token)
+        .header("Plugboard-Origin", "http://127.0.0.2")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+const ONLY_ITS_WINDOW: &str = "This sign-in link works only in the window your app opened for it.";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_link_opened_in_another_browser_cannot_link_that_browsers_account() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let start = attackers_link(&app).await;
+    // The victim: another browser profile, signed in at the provider, opens the link from a message.
+    let victim = Browser::start().await;
+    victim.client.goto(&start.authorize_url).await.unwrap();
+    let status = victim.wait_js("the refusal", "return document.querySelector('[role=status]')?.textContent").await;
+    assert!(status.as_str().unwrap().starts_with(ONLY_ITS_WINDOW), "{status}");
+    assert!(victim.client.current_url().await.unwrap().as_str().starts_with(&app.url), "never sent to the provider");
+    assert_eq!(provider.counters.token_requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let flow = app.store.get_flow(&start.flow_id).await.unwrap().unwrap();
+    assert_eq!(flow.redirected_at, None, "no browser was bound to the flow");
+    assert_eq!(connections(&app).await, 0);
+    victim.close().await;
+}
+
+/// A page on a third origin that opens the link in a popup and posts the proof into it, as an attacker who knows
+/// the proof would: `/#link=…&flow=…&proof=…`.
+async fn spawn_link_opener() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let page = r#"<!doctype html><button id="go">Reconnect</button><script>
+      const p = new URLSearchParams(location.hash.slice(1));
+      document.getElementById("go").onclick = () => {
+        const w = window.open(p.get("link"), "x", "popup");
+        const forged = { type: "plugboard:oauth-proof", flowId: p.get("flow"), proof: p.get("proof") };
+        for (let i = 0; i < 30; i++) setTimeout(() => w.postMessage(forged, "*"), i * 100);
+      };
+    </script>"#;
+    let router = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_on_another_origin_that_opens_the_link_and_posts_the_proof_gets_nowhere() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let start = attackers_link(&app).await;
+    let opener = spawn_link_opener().await;
+    let victim = Browser::start().await;
+    let fragment = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("link", &start.authorize_url)
+        .append_pair("flow", &start.flow_id)
+        .append_pair("proof", &start.proof)
+        .finish();
+    victim.client.goto(&format!("{opener}/#{fragment}")).await.unwrap();
+    victim.click("#go").await;
+    switch_to_popup(&victim).await;
+    let status = victim.wait_js("the refusal", &format!("return document.querySelector('[role=status]')?.textContent.startsWith({ONLY_ITS_WINDOW:?})")).await;
+    assert_eq!(status, true);
+    assert!(victim.client.current_url().await.unwrap().as_str().starts_with(&app.url), "never sent to the provider");
+    assert_eq!(app.store.get_flow(&start.flow_id).await.unwrap().unwrap().redirected_at, None);
+    assert_eq!(provider.counters.token_requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(connections(&app).await, 0);
+    victim.close().await;
+}

@@ -37,11 +37,7 @@ async fn start(app: &TestApp, token: &str) -> OAuthStart {
 
 /// Follows Plugboard's authorize link as the popup would: answers the provider URL and the binding cookie.
 async fn authorize(start: &OAuthStart) -> (String, String) {
-    let res = client().get(&start.authorize_url).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let location = res.headers()["location"].to_str().unwrap().to_owned();
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    (location, cookie)
+    plugboard_tests::popup_authorize(start).await
 }
 
 /// The user answers the provider's consent page; answers where the provider sends the browser back.
@@ -259,6 +255,9 @@ async fn the_authorize_link_works_once_and_flows_belong_to_their_session() {
     let again = client().get(&f.start.authorize_url).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::GONE);
     assert!(again.text().await.unwrap().contains("already used"));
+    let proof = serde_json::json!({ "proof": f.start.proof });
+    let again = client().post(&f.start.authorize_url).json(&proof).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND, "the proof binds one browser, once");
     let other = session(&f.app, "someone-else").await;
     let res = client().get(format!("{}/v1/widget/oauth/flows/{}", f.app.url, f.start.flow_id)).bearer_auth(&other).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
@@ -279,10 +278,10 @@ async fn a_wrong_redirect_uri_stops_at_the_provider() {
 
 #[tokio::test]
 async fn a_provider_that_requires_pkce_refuses_a_flow_without_it() {
-    // A catalog entry that (wrongly) says the provider has no PKCE: the strict provider refuses at once.
+    // A catalog entry that (wrongly) opts out of PKCE: the strict provider refuses at once.
     let (app, provider) = spawn_with_provider(|s, _| {
         let entry = s.extra_integrations.iter_mut().find(|e| e.platform == "mock-oauth").unwrap();
-        entry.oauth.as_mut().unwrap().pkce = false;
+        entry.oauth.as_mut().unwrap().pkce_opt_out = Some("The provider is said to refuse code_challenge.".into());
     })
     .await;
     let token = session(&app, "u").await;
@@ -297,4 +296,49 @@ async fn a_provider_that_requires_pkce_refuses_a_flow_without_it() {
     assert_eq!(flow_state(&app, &token, &start.flow_id).await.status, FlowStatus::Failed);
     assert_eq!(connections(&app).await, 0);
     assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), 0);
+}
+
+/// Holds SQLite's write lock on the app's database until dropped: any request that writes would wait for it.
+async fn hold_write_lock(app: &TestApp) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", app.data_dir.path().join("plugboard.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+    conn
+}
+
+#[tokio::test]
+async fn an_authorize_link_without_its_widgets_proof_goes_nowhere_and_costs_no_write() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let token = session(&app, "attacker").await;
+    let start = start(&app, &token).await;
+
+    let _lock = hold_write_lock(&app).await;
+    // Opening the link (as a victim would, from a message) answers a page that waits for its opener; no cookie,
+    // no provider URL, no write.
+    let page = client().get(&start.authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers().get("set-cookie").is_none());
+    let html = page.text().await.unwrap();
+    assert!(!html.contains(&provider.config.issuer) && html.contains("/oauth/authorize.js"), "{html}");
+    // Guessing the proof: refused without touching the flow.
+    let wrong = client().post(&start.authorize_url).json(&serde_json::json!({ "proof": "guess" })).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(body["code"], "flow_not_proven");
+    // Callbacks and links naming nothing that exists: clear answers, no write (the lock would stall a write).
+    let (status, page) = callback(&format!("{}/oauth/callback?code=x&state=forged-state", app.url), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("unknown to Plugboard"));
+    let unknown = client().get(format!("{}/oauth/authorize/00000000-0000-0000-0000-000000000000", app.url)).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::GONE);
+    drop(_lock);
+
+    // The widget's own popup, with the proof, still goes through; the link is then spent.
+    let (provider_url, cookie) = authorize(&start).await;
+    assert!(provider_url.starts_with(&provider.config.issuer));
+    let back = consent(&provider_url, true).await;
+    let (status, _) = callback(&back, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(connections(&app).await, 1);
 }

@@ -130,9 +130,8 @@ async fn a_projects_own_oauth_client_is_used_before_the_deployments() {
         .json()
         .await
         .unwrap();
-    let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let res = client.get(&start.authorize_url).send().await.unwrap();
-    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let (location, _) = plugboard_tests::popup_authorize(&start).await;
+    let location = url::Url::parse(&location).unwrap();
     let param = |k: &str| location.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
     assert_eq!(param("client_id").as_deref(), Some("acme-own-client"));
     assert_eq!(param("scope").as_deref(), Some("profile"));

@@ -80,3 +80,24 @@ pub fn is_from_popup(event: &MessageEvent, popup: &web_sys::Window) -> bool {
     let from_popup = event.source().map(JsValue::from).is_some_and(|s| js_sys::Object::is(&s, popup));
     own.as_deref() == Some(event.origin().as_str()) && from_popup
 }
+
+/// Answers the OAuth popup's `plugboard:oauth-claim` for `flow_id` with the flow's one-time `proof`: only to
+/// `popup` (the window this widget opened), only on our own origin, and only for the flow this widget started.
+/// The popup's page needs the proof before the server lets it go on to the provider (proof of possession).
+/// Answers whether `event` was such a claim.
+pub fn answer_claim(event: &MessageEvent, popup: &web_sys::Window, flow_id: &str, proof: &str) -> bool {
+    let data = event.data();
+    let field = |name: &str| js_sys::Reflect::get(&data, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
+    if field("type").as_deref() != Some("plugboard:oauth-claim") {
+        return false;
+    }
+    let Some(own) = web_sys::window().and_then(|w| w.location().origin().ok()) else { return true };
+    if field("flowId").as_deref() == Some(flow_id) {
+        let reply = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&reply, &"type".into(), &"plugboard:oauth-proof".into());
+        let _ = js_sys::Reflect::set(&reply, &"flowId".into(), &flow_id.into());
+        let _ = js_sys::Reflect::set(&reply, &"proof".into(), &proof.into());
+        let _ = popup.post_message(&reply, &own);
+    }
+    true
+}

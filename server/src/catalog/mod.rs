@@ -126,9 +126,11 @@ pub struct OAuthSpec {
     pub authorize_params: BTreeMap<String, String>,
     #[serde(default)]
     pub token_auth: TokenAuth,
-    #[serde(default)]
-    pub pkce: bool,
-    /// The authorization server's issuer identifier; when the callback carries `iss` it must equal this
+    /// PKCE S256 (RFC 7636) goes with every authorization-code flow (RFC 9700 §2.1.1); servers that do not know
+    /// it ignore its parameters (RFC 6749 §3.1, §3.2). An entry whose provider refuses it turns it off only by
+    /// saying why here, in a sentence; there is no other switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkce_opt_out: Option<String>,
     /// The authorization server's issuer identifier (RFC 9207 §2.4). When declared, a callback's `iss` must equal
     /// it — and must be present unless `authorizationResponseIssParameterSupported` is false. When not declared,
     /// a callback is accepted with or without `iss` (GitHub and Google send one whether asked or not).
@@ -143,6 +145,13 @@ pub struct OAuthSpec {
     /// §4) whose `issuer`, endpoints and PKCE support fill in whatever this table leaves empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery_url: Option<String>,
+}
+
+impl OAuthSpec {
+    /// Whether authorization-code flows send a PKCE S256 challenge: always, unless the entry opted out.
+    pub fn pkce(&self) -> bool {
+        self.pkce_opt_out.is_none()
+    }
 }
 
 fn yes() -> bool {
@@ -376,6 +385,9 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
             }
             None => {}
         }
+        if o.pkce_opt_out.as_deref().is_some_and(|why| why.split_whitespace().count() < 4) {
+            return Err("pkceOptOut must say, in a sentence, why the provider cannot take PKCE".into());
+        }
         if e.auth_method == AuthMethod::Oauth2 && !o.authorization_url.is_empty() {
             check_url("authorizationUrl", &o.authorization_url)?;
         }
@@ -588,6 +600,16 @@ mod tests {
         for bad in ["https://.salesforce.com", "https://a..salesforce.com", "http://acme.salesforce.com", "https://salesforce.com.evil.example", "https://evilsalesforce.com", "https://u:p@a.salesforce.com", "https://a.salesforce.com:8443", "javascript:alert(1)"] {
             assert_eq!(origin_on_hosts(bad, &hosts), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn pkce_can_be_turned_off_only_with_a_reason() {
+        assert!(toml::from_str::<Integration>(&format!("{}\npkce = false\n", include_str!("../../catalog/close.toml"))).is_err(), "no bare switch");
+        let with = |why: &str| format!("{}pkceOptOut = {why:?}\n", include_str!("../../catalog/close.toml"));
+        let e: Integration = toml::from_str(&with("no")).unwrap();
+        assert!(validate(&e, false).unwrap_err().contains("pkceOptOut must say"));
+        let e: Integration = toml::from_str(&with("Its token endpoint refuses code_verifier.")).unwrap();
+        assert!(validate(&e, false).is_ok() && !e.oauth.unwrap().pkce());
     }
 
     #[test]

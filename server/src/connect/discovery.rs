@@ -21,8 +21,6 @@ pub struct Discovery {
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
     #[serde(default)]
-    pub code_challenge_methods_supported: Vec<String>,
-    #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
 }
 
@@ -44,7 +42,6 @@ pub fn fill(spec: &OAuthSpec, doc: &Discovery) -> OAuthSpec {
         s.issuer = Some(doc.issuer.clone());
         s.authorization_response_iss_parameter_supported = doc.authorization_response_iss_parameter_supported;
     }
-    s.pkce |= doc.code_challenge_methods_supported.iter().any(|m| m == "S256");
     s
 }
 

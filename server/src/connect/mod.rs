@@ -36,6 +36,9 @@ pub enum ConnectError {
     BadInput(String),
     #[error("{0}")]
     NotConfigured(String),
+    /// The caller cannot prove it owns what it names (an OAuth popup without its widget's proof): 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// The provider looked at the credential and said no (422).
     #[error("{0}")]
     ProviderRefused(String),

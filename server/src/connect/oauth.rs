@@ -1,4 +1,5 @@
-//! The OAuth2 authorization-code flow (with PKCE S256 where the provider allows it) and client credentials.
+//! The OAuth2 authorization-code flow (PKCE S256 always, unless the catalog entry says why not) and client
+//! credentials.
 //! Flow state lives in the database: start on one node, finish the callback on any other.
 
 use std::collections::BTreeMap;
@@ -31,6 +32,9 @@ fn random_token() -> String {
     rand::rngs::OsRng.fill_bytes(&mut b);
     URL_SAFE_NO_PAD.encode(b)
 }
+
+const LINK_USED: &str = "This sign-in link was already used or has expired. Close this window and start again from the app.";
+const NOT_YOURS: &str = "This sign-in link works only in the window your app opened for it. Close this window and start again from the app.";
 
 /// Name of the cookie binding a flow to the browser whose popup started it.
 pub fn binding_cookie(flow_id: &str) -> String {
@@ -86,7 +90,7 @@ impl Connector {
             request = request.add_extra_param(k.clone(), v.clone());
         }
         let mut secrets = FlowSecrets::default();
-        if oauth.pkce {
+        if oauth.pkce() {
             let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
             request = request.set_pkce_challenge(challenge);
             secrets.pkce_verifier = Some(SecretString::new(verifier.secret().clone()));
@@ -95,12 +99,14 @@ impl Connector {
         secrets.authorize_url = Some(SecretString::new(url.to_string()));
 
         let id = uuid::Uuid::new_v4().to_string();
+        let proof = random_token();
         let sealed = self.vault.seal(&serde_json::to_vec(&secrets).expect("serializable"), id.as_bytes());
         let created = now();
         let flow = FlowRow {
             id: id.clone(),
             state_hash: digest(&state),
             binding_hash: None,
+            proof_hash: Some(digest(&proof)),
             session_hash: session.token_hash.clone(),
             project_id: owner.project_id,
             environment: owner.environment,
@@ -121,7 +127,7 @@ impl Connector {
             consumed_at: None,
         };
         self.store.insert_flow(&flow).await?;
-        Ok(OAuthStart { authorize_url: format!("{}/oauth/authorize/{id}", self.public_url), flow_id: id })
+        Ok(OAuthStart { authorize_url: format!("{}/oauth/authorize/{id}", self.public_url), flow_id: id, proof })
     }
 
     fn open_flow_secrets(&self, flow: &FlowRow) -> Result<FlowSecrets, ConnectError> {
@@ -129,15 +135,33 @@ impl Connector {
         serde_json::from_slice(&json).map_err(|_| ConnectError::Vault(crate::vault::VaultError::Decrypt))
     }
 
-    /// `GET /oauth/authorize/{id}` in the popup: binds the flow to this browser (a cookie only it holds) and
-    /// answers the provider URL. Works once per flow.
-    pub async fn begin_redirect(&self, flow_id: &str) -> Result<(String, String), ConnectError> {
+    /// `GET /oauth/authorize/{id}`: whether the link can still be used (pending, unexpired, not yet opened).
+    /// Reads only: opening a link costs no write, whoever opens it.
+    pub async fn check_authorize_link(&self, flow_id: &str) -> Result<(), ConnectError> {
+        self.store
+            .get_flow(flow_id)
+            .await?
+            .filter(|f| f.status == FlowStatus::Pending && f.redirected_at.is_none() && f.expires_at > now())
+            .map(|_| ())
+            .ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))
+    }
+
+    /// `POST /oauth/authorize/{id}` from the popup's page with the proof it got from its opener: binds the flow to
+    /// this browser (a cookie only it holds) and answers the provider URL and the cookie value. Works once per
+    /// flow, and only with the proof that `start_oauth` gave the widget which started the flow, so a link sent to
+    /// someone else (or opened by any page other than that widget) cannot be completed.
+    pub async fn begin_redirect(&self, flow_id: &str, proof: &str) -> Result<(String, String), ConnectError> {
+        let flow = self.store.get_flow(flow_id).await?.ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
+        let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(proof).as_bytes())));
+        if !proven {
+            return Err(ConnectError::Forbidden(NOT_YOURS.into()));
+        }
         let binding = random_token();
         let flow = self
             .store
             .mark_flow_redirected(flow_id, &digest(&binding), now())
             .await?
-            .ok_or_else(|| ConnectError::NotFound("This sign-in link was already used or has expired. Close this window and start again from the app.".into()))?;
+            .ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
         let url = self.open_flow_secrets(&flow)?.authorize_url.ok_or_else(|| ConnectError::NotFound("no provider URL".into()))?;
         Ok((url.expose().to_owned(), binding))
     }

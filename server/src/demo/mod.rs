@@ -103,7 +103,6 @@ tokenUrl = "{provider_url}/token"
 revokeUrl = "{provider_url}/revoke"
 scopes = ["profile", "email"]
 tokenAuth = "client_secret_basic"
-pkce = true
 issuer = "{provider_url}"
 "#
     );

@@ -21,6 +21,9 @@ pub enum ApiError {
     SessionExpired,
     #[error("{0}")]
     Forbidden(String),
+    /// 403 with its own machine code (e.g. `flow_not_proven`: an OAuth popup without its widget's proof).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("this method is not allowed here")]
@@ -62,6 +65,7 @@ impl ApiError {
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::SessionExpired => (StatusCode::GONE, "session_expired"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
+            Self::Denied { code, .. } => (StatusCode::FORBIDDEN, code),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -84,6 +88,7 @@ impl From<crate::connect::ConnectError> for ApiError {
             E::NotFound(m) => Self::NotFound(m),
             E::BadInput(m) => Self::bad_request("invalid_fields", m),
             E::NotConfigured(m) => Self::NotConfigured(m),
+            E::Forbidden(message) => Self::Denied { code: "flow_not_proven", message },
             E::ProviderRefused(m) => Self::ProviderRefused(m),
             E::ProviderFailed(m) => Self::ProviderFailed(m),
             E::Store(e) => Self::Internal(e.to_string()),

@@ -1,13 +1,16 @@
-//! The popup's pages: `/oauth/authorize/{id}` (bind the browser, go to the provider) and `/oauth/callback`
-//! (finish, tell the widget, close). Both answer human pages, never JSON, since a person is looking at them.
+//! The popup's pages: `/oauth/authorize/{id}` (prove the popup belongs to the widget that started the flow, bind
+//! the browser, go to the provider) and `/oauth/callback` (finish, tell the widget, close). Both answer human
+//! pages, since a person is looking at them; only the authorize page's own `POST` answers JSON to its script.
 
 use axum::{
     extract::{Path, RawQuery, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Response},
+    Json,
 };
+use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use super::{error::ApiError, extract::JsonBody, AppState};
 use crate::connect::oauth::{binding_cookie, CallbackQuery, FLOW_TTL_SECS};
 
 const CALLBACK_JS: &str = r#"(function () {
@@ -19,7 +22,33 @@ const CALLBACK_JS: &str = r#"(function () {
 })();
 "#;
 
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+/// The authorize page's script. Proof of possession: it asks its opener — which must be a Plugboard page on this
+/// very origin, i.e. the widget that started the flow — for the flow's one-time proof, and only then asks the
+/// server to bind this browser and answer the provider URL. A link opened anywhere else (another browser, a page
+/// on another origin that opened it) never gets the proof, so it cannot be completed.
+const AUTHORIZE_JS: &str = r#"(function () {
+  var flow = document.body.dataset.flow, status = document.querySelector("[role=status]"), done = false;
+  function refuse(text) { if (!done) { done = true; status.textContent = text; } }
+  if (!flow) return;
+  if (!window.opener) { refuse("This sign-in link works only in the window your app opened for it. Close this window and start again from the app."); return; }
+  window.addEventListener("message", function (e) {
+    var d = e.data;
+    if (done || e.origin !== location.origin || e.source !== window.opener || !d || d.type !== "plugboard:oauth-proof" || d.flowId !== flow) return;
+    done = true;
+    fetch(location.pathname, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ proof: String(d.proof) }), credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
+      .then(function (a) { if (a[0] && a[1].location) { location.replace(a[1].location); } else { done = false; refuse(a[1].error || "This sign-in cannot continue."); } })
+      .catch(function () { done = false; refuse("Plugboard could not be reached. Close this window and try again."); });
+  });
+  try { window.opener.postMessage({ type: "plugboard:oauth-claim", flowId: flow }, location.origin); } catch (e) {}
+  setTimeout(function () { refuse("This sign-in link works only in the window your app opened for it. Close this window and start again from the app."); }, 5000);
+})();
+"#;
+
+/// The authorize page's CSP: its one script, and `fetch` to its own origin.
+const AUTHORIZE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
@@ -29,14 +58,18 @@ fn page(status: StatusCode, title: &str, message: &str, flow: Option<(&str, &str
     let data = flow
         .map(|(id, state)| format!(r#" data-flow="{}" data-status="{}""#, escape(id), escape(state)))
         .unwrap_or_default();
+    render(status, PAGE_CSP, title, message, &data, "/oauth/callback.js")
+}
+
+fn render(status: StatusCode, csp: &'static str, title: &str, message: &str, data: &str, script: &str) -> Response {
     let html = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#1b1f29}}h1{{font-size:1.25rem}}</style></head>
-<body{data}><h1>{title}</h1><p role="status">{message}</p><p>You can close this window.</p><script src="/oauth/callback.js"></script></body></html>"#,
+<body{data}><h1>{title}</h1><p role="status">{message}</p><p>You can close this window.</p><script src="{script}"></script></body></html>"#,
         title = escape(title),
         message = escape(message),
     );
-    (status, [(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP)), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html))
+    (status, [(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html))
         .into_response()
 }
 
@@ -51,23 +84,49 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// `GET /oauth/authorize/{id}`: sets the cookie that binds the flow to this browser, then redirects.
+/// `GET /oauth/authorize/{id}`: a page whose script fetches the proof from its opener (see [`AUTHORIZE_JS`]).
+/// Reads the flow only to say early that a link is used or expired; writes nothing.
 pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> Response {
-    match app.connector.begin_redirect(&id).await {
-        Ok((url, binding)) => {
-            let secure = if app.public_url.starts_with("https://") { "; Secure" } else { "" };
-            let cookie = format!(
-                "{}={binding}; Path=/oauth/callback; Max-Age={FLOW_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
-                binding_cookie(&id)
-            );
-            let mut res = Redirect::to(&url).into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                res.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            res
-        }
+    match app.connector.check_authorize_link(&id).await {
+        Ok(()) => render(
+            StatusCode::OK,
+            AUTHORIZE_CSP,
+            "Connecting…",
+            "Taking you to sign in…",
+            &format!(r#" data-flow="{}""#, escape(&id)),
+            "/oauth/authorize.js",
+        ),
         Err(e) => page(StatusCode::GONE, "This sign-in link cannot be used", &e.to_string(), None),
     }
+}
+
+/// Body of `POST /oauth/authorize/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct Proof {
+    /// The `proof` from `POST /v1/widget/oauth/{platform}/start`, handed over by the widget.
+    pub proof: String,
+}
+
+/// Answer of `POST /oauth/authorize/{id}`.
+#[derive(Debug, Serialize)]
+pub struct Proceed {
+    /// The provider's authorization URL (RFC 6749 §4.1.1) to navigate to.
+    pub location: String,
+}
+
+/// `POST /oauth/authorize/{id}` `{proof}` → `{location}` and the cookie binding the flow to this browser;
+/// 403 `flow_not_proven` for a wrong proof, 404 for a used, expired or unknown flow. Only the first good proof
+/// binds (the flow can be sent to the provider once).
+pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody<Proof>) -> Result<Response, ApiError> {
+    let (location, binding) = app.connector.begin_redirect(&id, &body.proof).await?;
+    let secure = if app.public_url.starts_with("https://") { "; Secure" } else { "" };
+    let cookie = format!("{}={binding}; Path=/oauth/callback; Max-Age={FLOW_TTL_SECS}; HttpOnly; SameSite=Lax{secure}", binding_cookie(&id));
+    let mut res = Json(Proceed { location }).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }
 
 /// `GET /oauth/callback?code&state[&iss][&error&error_description]`.
@@ -91,7 +150,13 @@ pub async fn callback(
     }
 }
 
-/// `GET /oauth/callback.js`: the popup's only script (no inline script, so the page's CSP stays strict).
+/// `GET /oauth/authorize.js`: the authorize page's only script.
+pub async fn authorize_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], AUTHORIZE_JS)
+        .into_response()
+}
+
+/// `GET /oauth/callback.js`: the callback page's only script (no inline script, so the page's CSP stays strict).
 pub async fn callback_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CALLBACK_JS)
         .into_response()

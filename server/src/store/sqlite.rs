@@ -125,6 +125,7 @@ fn flow_row(row: &SqliteRow) -> StoreResult<FlowRow> {
         id: row.get("id"),
         state_hash: row.get("state_hash"),
         binding_hash: row.get("binding_hash"),
+        proof_hash: row.get("proof_hash"),
         session_hash: row.get("session_hash"),
         project_id: row.get("project_id"),
         environment: environment(row.get("environment"))?,
@@ -460,9 +461,9 @@ impl Store for SqliteStore {
             "INSERT INTO oauth_flows (id, state_hash, binding_hash, session_hash, project_id, environment, identity,
                     identity_type, platform, name, reconnect_key, config, secret_key_id, secret_nonce,
                     secret_ciphertext, redirect_uri, status, error, connection_key, created_at,
-                    expires_at, redirected_at, consumed_at)
+                    expires_at, redirected_at, consumed_at, proof_hash)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                     $22, $23)",
+                     $22, $23, $24)",
         )
         .bind(&f.id)
         .bind(&f.state_hash)
@@ -491,6 +492,7 @@ impl Store for SqliteStore {
         .bind(f.expires_at)
         .bind(f.redirected_at)
         .bind(f.consumed_at)
+        .bind(&f.proof_hash)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -516,6 +518,16 @@ impl Store for SqliteStore {
     }
 
     async fn consume_flow(&self, state_hash: &str, now: i64) -> StoreResult<Consumed> {
+        // Read first: a state nobody issued (a scanner, a forged link) must not cost a write.
+        let known = sqlx::query("SELECT * FROM oauth_flows WHERE state_hash = $1")
+            .bind(state_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(known) = known else { return Ok(Consumed::Unknown) };
+        let known = flow_row(&known)?;
+        if known.consumed_at.is_some() {
+            return Ok(Consumed::Reused(known));
+        }
         let fresh = sqlx::query(
             "UPDATE oauth_flows SET consumed_at = $1 WHERE state_hash = $2 AND consumed_at IS NULL RETURNING *",
         )
@@ -523,16 +535,9 @@ impl Store for SqliteStore {
         .bind(state_hash)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(row) = fresh {
-            return Ok(Consumed::Fresh(flow_row(&row)?));
-        }
-        let used = sqlx::query("SELECT * FROM oauth_flows WHERE state_hash = $1")
-            .bind(state_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match used {
-            Some(row) => Consumed::Reused(flow_row(&row)?),
-            None => Consumed::Unknown,
+        Ok(match fresh {
+            Some(row) => Consumed::Fresh(flow_row(&row)?),
+            None => Consumed::Reused(known),
         })
     }
 

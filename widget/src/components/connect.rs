@@ -52,6 +52,8 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     let phase = RwSignal::new(Phase::Form);
     let popup = StoredValue::new_local(None::<web_sys::Window>);
     let flow_id = StoredValue::new(None::<String>);
+    // The flow's one-time proof: handed to our popup only, when its page asks (see `messaging::answer_claim`).
+    let proof = StoredValue::new(None::<String>);
     // Bumped whenever a flow is abandoned, so its poll loop stops.
     let generation = StoredValue::new(0u32);
 
@@ -120,8 +122,15 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     };
     // The callback page pings us as soon as it has finished: look right away instead of at the next tick.
     let on_message = window_event_listener(ev::message, move |event| {
-        let from_popup = popup.try_with_value(|p| p.as_ref().is_some_and(|w| messaging::is_from_popup(&event, w))).unwrap_or(false);
-        if from_popup {
+        let Some(Some(window)) = popup.try_get_value() else { return };
+        if !messaging::is_from_popup(&event, &window) {
+            return;
+        }
+        let claim = match (flow_id.try_get_value().flatten(), proof.try_get_value().flatten()) {
+            (Some(id), Some(p)) => messaging::answer_claim(&event, &window, &id, &p),
+            _ => false,
+        };
+        if !claim {
             let label = detail.with_untracked(|d| d.as_ref().and_then(|d| d.as_ref().ok()).map(|d| d.name.clone())).unwrap_or_default();
             spawn_local(async move {
                 check(label).await;
@@ -166,6 +175,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
                 match api::start_oauth(&token, &platform, &req).await {
                     Ok(start) => {
                         flow_id.set_value(Some(start.flow_id));
+                        proof.set_value(Some(start.proof));
                         match opened {
                             Some(w) => {
                                 let _ = w.location().set_href(&start.authorize_url);
