@@ -70,7 +70,7 @@
       function onMessage(e) {
         var m = e.data;
         if (e.source !== frame.contentWindow || e.origin !== origin || !m || m.nonce !== id) return;
-        if (m.type === "plugboard:ready") { ready = true; start(); }
+        if (m.type === "plugboard:ready") { ready = true; clearTimeout(readyTimer); start(); }
         else if (m.type === "plugboard:close") close();
         else if (m.type === "plugboard:success") {
           call(options.onSuccess, m.connection);
@@ -79,18 +79,28 @@
       }
       function onKey(e) { if (e.key === "Escape") close(); }
       function onBackdrop(e) { if (e.target === overlay) close(); }
-      function close() {
+      function close(failed) {
         if (active !== handle) return;
         active = null;
+        clearTimeout(readyTimer);
         w.removeEventListener("message", onMessage);
         d.removeEventListener("keydown", onKey);
         overlay.remove();
         inerted.forEach(function (el) { el.inert = false; });
         if (opener && opener.focus) opener.focus();
+        if (failed === true) return;
         call(options.onClose);
         if (!done) { done = true; settle.resolve({ status: "closed" }); }
       }
       var handle = { close: close };
+      // A widget that never says it is ready was refused (CSP frame-ancestors: this page's origin is not one of
+      // the project's allowed origins) or could not load: say so instead of leaving a broken frame up.
+      var readyTimer = setTimeout(function () {
+        if (ready || active !== handle) return;
+        fail("The Plugboard widget could not be shown on this page (" + location.origin +
+          "). Check that this origin is one of the project's allowedOrigins and that " + origin + " is reachable.");
+        close(true);
+      }, options.readyTimeout || 15000);
       active = handle;
       w.addEventListener("message", onMessage);
       d.addEventListener("keydown", onKey);

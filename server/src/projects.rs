@@ -149,6 +149,22 @@ impl Projects {
         Ok(view)
     }
 
+    /// The origins that may frame `/widget` when the framer does not name its project (CSP `frame-ancestors`):
+    /// every project's allowed origins together, or `None` (any web page) when some project allows every origin.
+    pub async fn framing_origins(&self) -> Result<Option<Vec<String>>, ProjectError> {
+        let mut all = Vec::new();
+        for project in self.store.list_projects().await? {
+            let view = self.view(&project.id).await?;
+            if view.settings.allowed_origins.is_empty() {
+                return Ok(None);
+            }
+            all.extend(view.settings.allowed_origins.iter().cloned());
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(Some(all))
+    }
+
     pub async fn save_settings(&self, project_id: &str, settings: &ProjectSettings) -> Result<(), ProjectError> {
         settings.validate(project_id, &self.builtin)?;
         let json = serde_json::to_string(settings).map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?;

@@ -161,15 +161,42 @@ async fn a_bad_config_file_stops_the_server_with_a_clear_message() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_page_on_an_origin_the_project_does_not_allow_is_told_so_in_the_widget() {
+async fn a_page_on_an_origin_the_project_does_not_allow_cannot_frame_the_widget_and_is_told_so() {
     let (app, _) = configured(&format!("[[projects]]\nid = \"test-project\"\nallowedOrigins = [\"{HOST}\"]\n")).await;
     let host = plugboard_tests::spawn_host(&app).await;
     let b = plugboard_tests::Browser::start().await;
-    b.client.goto(&host).await.unwrap();
+    b.client.goto(&format!("{host}/?readyTimeout=3000")).await.unwrap();
     b.click("#connect").await;
-    b.enter_widget().await;
-    let alert = b.wait_js("the refusal", "return document.querySelector('[role=alert]')?.textContent").await;
-    let alert = alert.as_str().unwrap();
-    assert!(alert.contains(&format!("this page ({}) is not allowed", host)), "{alert}");
+    // The browser refuses the frame (frame-ancestors), so the widget never loads: the page hears why, the
+    // promise rejects and the overlay goes away, instead of a grey box that never settles.
+    let log = b.wait_js("onError", "return document.getElementById('log').textContent.includes('promise rejected') && document.getElementById('log').textContent").await;
+    let log = log.as_str().unwrap();
+    assert!(log.contains(&format!("onError The Plugboard widget could not be shown on this page ({host})")), "{log}");
+    assert!(!log.contains("onClose"), "{log}");
+    assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 0, "the overlay is gone");
+    assert_eq!(b.js("return [...document.body.children].some(e => e.inert)").await, false, "the page works again");
+    // Had the frame loaded, the widget API would have refused this origin too: both defences hold on their own.
+    let session = mint(&app).await;
+    let res = widget_get(&app, &session.token, "/v1/widget/categories", Some(&host)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     b.close().await;
+}
+
+#[tokio::test]
+async fn every_page_says_who_may_frame_it() {
+    let (app, _) = configured(&format!("[[projects]]\nid = \"test-project\"\nallowedOrigins = [\"{HOST}\"]\n")).await;
+    let csp = |path: &'static str| {
+        let url = format!("{}{path}", app.url);
+        async move {
+            let res = reqwest::get(url).await.unwrap();
+            res.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+        }
+    };
+    // The widget without a project named: the deployment's projects' origins, not "anyone".
+    assert!(csp("/widget").await.ends_with(&format!("frame-ancestors {HOST}")));
+    for path in ["/oauth/authorize/00000000-0000-0000-0000-000000000000", "/oauth/callback?state=x", "/oauth/callback.js",
+                 "/embed.js", "/healthz", "/v1/widget/categories", "/nowhere", "/assets/logos/gmail.svg"] {
+        let policy = csp(path).await;
+        assert!(policy.contains("frame-ancestors 'none'"), "{path}: {policy:?}");
+    }
 }

@@ -43,7 +43,7 @@ pub async fn logo(Path(file): Path<String>) -> Result<Response, ApiError> {
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=604800")),
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'")),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")),
         ],
         svg.contents(),
     )

@@ -57,24 +57,28 @@ fn page() -> Option<&'static Page> {
     .as_ref()
 }
 
-/// `GET /widget[?project=<id>]` — the modal's page, loaded in the embed's iframe. With a project id, only the
-/// project's allowed origins may frame it (CSP `frame-ancestors`).
-pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+/// `GET /widget[?project=<id>]` — the modal's page, loaded in the embed's iframe. Only allowed origins may frame
+/// it (CSP `frame-ancestors`): the named project's, else every project's together; a deployment with a project
+/// that allows every origin lets any web page frame an unnamed `/widget`. 404 for an unknown project.
+pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let mut csp = match page() {
         Some(p) => p.csp.to_str().unwrap_or_default().to_owned(),
         None => String::new(),
     };
-    if let Some(project) = q.get("project") {
-        match app.projects.view(project).await {
-            Ok(view) if !view.settings.allowed_origins.is_empty() => {
-                csp.push_str("; frame-ancestors ");
-                csp.push_str(&view.settings.allowed_origins.join(" "));
-            }
-            Ok(_) => {}
-            Err(_) => return ApiError::NotFound(format!("no project {project:?}")).into_response(),
+    let ancestors = match q.get("project") {
+        Some(project) => {
+            let view = app.projects.view(project).await.map_err(|_| ApiError::NotFound(format!("no project {project:?}")))?;
+            Some(view.settings.allowed_origins.clone()).filter(|o| !o.is_empty())
         }
-    }
-    match page() {
+        None => app.projects.framing_origins().await?,
+    };
+    csp.push_str("; frame-ancestors ");
+    csp.push_str(&match ancestors {
+        Some(origins) if origins.is_empty() => "'none'".to_owned(),
+        Some(origins) => origins.join(" "),
+        None => "http: https:".to_owned(),
+    });
+    Ok(match page() {
         Some(p) => (
             [
                 (header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).unwrap_or_else(|_| p.csp.clone())),
@@ -89,7 +93,7 @@ pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, 
                   Build it with <code>scripts/build-widget</code>, then rebuild the server.</p>"),
         )
             .into_response(),
-    }
+    })
 }
 
 /// `GET /widget/{file}` — hashed file names, so they are cached for a year.
