@@ -108,6 +108,8 @@ impl Application {
         // Background work beside the API; every node runs it, the database leases keep them from colliding.
         let connector = self.state.connector.clone();
         tokio::spawn(connector.clone().run_refresher(self.refresh_interval));
+        // One cheap indexed read every 2 s; a revocation's backoff starts at 1 s.
+        tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2)));
         let deliverer = crate::webhooks::Deliverer {
             store: connector.store.clone(),
             vault: connector.vault.clone(),

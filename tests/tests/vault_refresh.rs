@@ -237,3 +237,35 @@ async fn a_deleted_connection_keeps_no_secrets_in_the_database_file() {
     let needle = &sealed.ciphertext[..32];
     assert!(!bytes.windows(needle.len()).any(|w| w == needle), "the deleted connection's ciphertext is still in the file");
 }
+
+#[tokio::test]
+async fn a_revocation_the_provider_cannot_take_now_is_retried_from_the_queue_until_it_lands() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
+    let a = connect_oauth(&app, "alice").await;
+    assert_eq!(provider.valid_refresh_tokens(), 1);
+    // The provider's revocation endpoint is down for the first two attempts.
+    provider.knobs.fail_revocations.store(2, Ordering::SeqCst);
+    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, a.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    assert_eq!(res.status(), 200, "deleting does not wait for the provider");
+    assert_eq!(vault_get(&app, &format!("/{}", a.key)).await.status(), 404);
+    assert_eq!(provider.counters.revocations.load(Ordering::SeqCst), 0);
+    assert_eq!(provider.valid_refresh_tokens(), 1, "the grant is still alive at the provider");
+    let queued = || async {
+        let url = format!("sqlite://{}", app.data_dir.path().join("plugboard.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revocations").fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    };
+    assert_eq!(queued().await, 1, "waiting in the queue, sealed");
+    // Retried with backoff (1 s, then 2 s) by the background worker until the provider confirms.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while provider.counters.revocations.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the revocation was never retried");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(provider.valid_refresh_tokens(), 0, "the grant is revoked at the provider");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(queued().await, 0, "done: the queued token is gone too");
+    assert_eq!(provider.counters.revocations.load(Ordering::SeqCst), 1, "revoked once");
+}

@@ -79,6 +79,8 @@ pub struct Knobs {
     pub fail_token_requests: AtomicU64,
     /// Milliseconds a refresh-token grant takes (on top of `token_delay_ms`); other grants are not slowed.
     pub refresh_delay_ms: AtomicU64,
+    /// The next N revocation requests fail with a 503 (an outage at the revocation endpoint).
+    pub fail_revocations: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -148,6 +150,11 @@ impl MockProvider {
     }
 
     /// Whether `token` is a live access token.
+    /// How many refresh tokens still work (issued, not rotated away, not revoked).
+    pub fn valid_refresh_tokens(&self) -> usize {
+        self.tokens.lock().expect("lock").refresh.values().filter(|&&v| v).count()
+    }
+
     pub fn access_token_valid(&self, token: &str) -> bool {
         self.tokens.lock().expect("lock").access.get(token).is_some_and(|&exp| exp > now())
     }
@@ -350,6 +357,9 @@ async fn token(State(p): State<MockProvider>, headers: HeaderMap, Form(form): Fo
 async fn revoke(State(p): State<MockProvider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
     if !client_ok(&p, &headers, &form) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
+    }
+    if p.knobs.fail_revocations.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "Try again later");
     }
     let token = form.get("token").cloned().unwrap_or_default();
     let mut t = p.tokens.lock().expect("lock");

@@ -284,6 +284,22 @@ pub struct FlowRow {
     pub consumed_at: Option<i64>,
 }
 
+/// A token still to be revoked at the provider after its connection was deleted (RFC 7009).
+#[derive(Debug, Clone)]
+pub struct RevocationRow {
+    pub id: String,
+    pub project_id: String,
+    pub platform: String,
+    pub connection_key: String,
+    pub config: BTreeMap<String, String>,
+    /// `{token, hint}` sealed with the associated data `revocation:<id>`.
+    pub sealed: Sealed,
+    pub attempts: i64,
+    /// Unix milliseconds.
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+}
+
 /// What presenting a `state` at the callback finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consumed {
@@ -328,7 +344,17 @@ pub trait Store: Send + Sync + 'static {
     async fn list_connections(&self, filter: &ConnectionFilter, offset: u64, limit: u64) -> StoreResult<(Vec<ConnectionRow>, u64)>;
     /// Marks a live connection deleted, overwriting its sealed secrets, and queues `event`, in one transaction;
     /// `false` when it was already gone.
-    async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool>;
+    async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>, revocation: Option<&RevocationRow>) -> StoreResult<bool>;
+
+    /// Revocations whose next attempt is due at `now_ms`, oldest first.
+    async fn due_revocations(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<RevocationRow>>;
+    /// Takes a due revocation for this process until `until_ms` (a conditional update on its `next_attempt_at`):
+    /// false when another process took it first.
+    async fn claim_revocation(&self, r: &RevocationRow, until_ms: i64) -> StoreResult<bool>;
+    /// Removes a revocation that is done (confirmed, or given up); secure_delete wipes its sealed token.
+    async fn finish_revocation(&self, id: &str) -> StoreResult<()>;
+    /// Records a failed attempt and when to try again.
+    async fn retry_revocation(&self, id: &str, attempts: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()>;
 
     /// Takes the refresh lease of a connection for `lease_ms` if nobody holds an unexpired one. Works across
     /// processes and nodes: the database decides, with one conditional update, by its own clock.

@@ -13,7 +13,8 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{
     ConnectionFilter, ConnectionRow, Consumed, DeliveryOutcome, DeliveryStatus, FlowRow, KeyGrant, KeyInfo, OutboxEvent,
-    OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, Session, Store, StoreError, StoreResult, WebhookRow,
+    OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, RevocationRow, Session, Store, StoreError, StoreResult,
+    WebhookRow,
     DELIVERED_KEEP_SECS, FLOW_KEEP_SECS,
 };
 use crate::{keys::Environment, vault::Sealed};
@@ -577,7 +578,7 @@ impl Store for SqliteStore {
         Ok((rows.iter().map(connection_row).collect::<StoreResult<_>>()?, total as u64))
     }
 
-    async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+    async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>, revocation: Option<&RevocationRow>) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             // The sealed secrets go in the same statement: a deleted connection keeps nothing that could be opened.
@@ -595,8 +596,77 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         queue_event(&mut tx, event).await?;
+        if let Some(r) = revocation {
+            sqlx::query(
+                "INSERT INTO revocations (id, project_id, platform, connection_key, config, secret_key_id, secret_nonce,
+                        secret_ciphertext, attempts, next_attempt_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&r.id)
+            .bind(&r.project_id)
+            .bind(&r.platform)
+            .bind(&r.connection_key)
+            .bind(config_json(&r.config))
+            .bind(&r.sealed.key_id)
+            .bind(&r.sealed.nonce)
+            .bind(&r.sealed.ciphertext)
+            .bind(r.attempts)
+            .bind(r.next_attempt_at)
+            .bind(r.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn due_revocations(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<RevocationRow>> {
+        let rows = sqlx::query("SELECT * FROM revocations WHERE next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2")
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RevocationRow {
+                    id: row.get("id"),
+                    project_id: row.get("project_id"),
+                    platform: row.get("platform"),
+                    connection_key: row.get("connection_key"),
+                    config: config(row.get("config"))?,
+                    sealed: sealed(row),
+                    attempts: row.get("attempts"),
+                    next_attempt_at: row.get("next_attempt_at"),
+                    created_at: row.get("created_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_revocation(&self, r: &RevocationRow, until_ms: i64) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE revocations SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3")
+            .bind(until_ms)
+            .bind(&r.id)
+            .bind(r.next_attempt_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_revocation(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM revocations WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn retry_revocation(&self, id: &str, attempts: i64, next_attempt_ms: i64, error: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE revocations SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
+            .bind(attempts)
+            .bind(next_attempt_ms)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn try_lease(&self, id: &str, owner: &str, lease_ms: i64) -> StoreResult<bool> {
