@@ -18,13 +18,13 @@ use crate::{
 };
 
 /// Attempts before a revocation is given up (the backoff below spreads them over about a day).
-pub const MAX_ATTEMPTS: i64 = 16;
+pub const MAX_ATTEMPTS: i64 = 20;
 /// How long one node holds a claimed revocation before another may try it.
 const CLAIM_MS: i64 = 60_000;
 
 /// Delay before attempt `n + 1` after `n` failures: 2ⁿ seconds, at most 3 hours.
 pub fn backoff(failures: i64) -> Duration {
-    Duration::from_secs(1u64 << failures.clamp(0, 13)).min(Duration::from_secs(3 * 3600))
+    Duration::from_secs(1u64 << failures.clamp(0, 14)).min(Duration::from_secs(3 * 3600))
 }
 
 /// Whether the provider confirmed the revocation; deletion goes ahead either way.
