@@ -51,6 +51,9 @@ impl Application {
         let store = store::connect(&settings.database_url()).await?;
         seed_project(&store, settings).await?;
         let vault = Arc::new(open_vault(settings)?);
+        for (key_id, values) in crate::rekey::unconfigured(&store, &vault).await? {
+            tracing::warn!(key_id = %key_id, values, "sealed values use a master key id that is not configured: they cannot be opened until PLUGBOARD_MASTER_KEY has that key again (see `plugboard vault status`)");
+        }
 
         let projects = Arc::new(Projects::new(store.clone(), vault.clone(), catalog, settings.oauth_clients.clone()));
         if let Some(path) = &settings.config {
@@ -102,23 +105,29 @@ impl Application {
         self.state.projects.clone()
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the background workers.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        tokio::spawn(purge(self.state.store.clone()));
         // Background work beside the API; every node runs it, the database leases keep them from colliding.
         let connector = self.state.connector.clone();
-        tokio::spawn(connector.clone().run_refresher(self.refresh_interval));
-        // One cheap indexed read every 2 s; a revocation's backoff starts at 1 s.
-        tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2)));
         let deliverer = crate::webhooks::Deliverer {
             store: connector.store.clone(),
             vault: connector.vault.clone(),
             http: connect::provider_client(),
             policy: connector.webhooks.clone(),
         };
-        tokio::spawn(deliverer.run());
+        let workers = [
+            tokio::spawn(purge(self.state.store.clone())),
+            tokio::spawn(connector.clone().run_refresher(self.refresh_interval)),
+            // One cheap indexed read every 2 s; a revocation's backoff starts at 1 s.
+            tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2))),
+            tokio::spawn(deliverer.run()),
+        ];
         tracing::info!(url = %self.state.public_url, "plugboard listening");
-        axum::serve(self.listener, http::router(self.state)).with_graceful_shutdown(shutdown).await
+        let served = axum::serve(self.listener, http::router(self.state)).with_graceful_shutdown(shutdown).await;
+        for worker in workers {
+            worker.abort();
+        }
+        served
     }
 }
 

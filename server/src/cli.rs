@@ -31,6 +31,13 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate(#[command(flatten)] Settings),
+    /// The master keys sealing secrets at rest: what each key id seals, and re-encrypting under the current key.
+    Vault {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        action: VaultAction,
+    },
     /// Manage projects and their secret keys (settings go in the config file: --config).
     Project {
         #[command(flatten)]
@@ -85,6 +92,15 @@ enum WebhookAction {
 }
 
 #[derive(Subcommand)]
+enum VaultAction {
+    /// Sealed values per master key id and table; key ids missing from PLUGBOARD_MASTER_KEY are flagged.
+    Status,
+    /// Re-encrypt every sealed value under the current (first) key, beside running servers; afterwards the other
+    /// keys can be removed from PLUGBOARD_MASTER_KEY.
+    Rewrap,
+}
+
+#[derive(Subcommand)]
 enum KeyAction {
     /// Add a key (shown once); older keys stay valid until revoked, for rotation.
     Create {
@@ -131,6 +147,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Application::build(&with_env_clients(settings)?).await?.run_until(shutdown_signal()).await?
         }
         Command::Project { settings, action } => project(settings, action).await?,
+        Command::Vault { settings, action } => vault(settings, action).await?,
         Command::Migrate(settings) => {
             crate::store::connect(&settings.database_url()).await?;
             tracing::info!("database is up to date");
@@ -182,6 +199,30 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn vault(settings: Settings, action: VaultAction) -> Result<(), Box<dyn std::error::Error>> {
+    let store = crate::store::connect(&settings.database_url()).await?;
+    let vault = crate::app::open_vault(&settings)?;
+    match action {
+        VaultAction::Status => {
+            println!("current key: {}", vault.current_key_id());
+            println!("{:<12} {:<24} {:>8}", "key id", "table", "values");
+            for (key_id, tables) in crate::rekey::status(&store).await? {
+                let note = if vault.has_key(&key_id) { "" } else { "  (not configured: these cannot be opened)" };
+                for (table, n) in tables {
+                    println!("{key_id:<12} {:<24} {n:>8}{note}", table.name());
+                }
+            }
+        }
+        VaultAction::Rewrap => {
+            let done = crate::rekey::rewrap(&store, &vault).await?;
+            println!("rewrapped {} sealed values under key {} ({} changed meanwhile and were already current)", done.rewrapped, vault.current_key_id(), done.raced);
+            let left: u64 = crate::rekey::status(&store).await?.into_iter().filter(|(id, _)| id != vault.current_key_id()).map(|(_, t)| t.values().sum::<u64>()).sum();
+            println!("values under other keys: {left}");
+        }
+    }
+    Ok(())
 }
 
 async fn project(settings: Settings, action: ProjectAction) -> Result<(), Box<dyn std::error::Error>> {

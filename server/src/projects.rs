@@ -177,7 +177,7 @@ impl Projects {
         &self.vault
     }
 
-    fn client_aad(project_id: &str, platform: &str) -> Vec<u8> {
+    pub(crate) fn client_aad(project_id: &str, platform: &str) -> Vec<u8> {
         format!("oauth-client:{project_id}:{platform}").into_bytes()
     }
 

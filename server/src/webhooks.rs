@@ -110,7 +110,7 @@ pub fn generate_secret() -> SecretString {
 }
 
 /// AAD of a project's sealed webhook secret: it only opens for that project.
-fn aad(project_id: &str) -> String {
+pub(crate) fn aad(project_id: &str) -> String {
     format!("webhook:{project_id}")
 }
 

@@ -94,7 +94,23 @@ pub struct TestApp {
     pub key: SecretKey,
     pub store: DynStore,
     pub data_dir: tempfile::TempDir,
-    _stop: oneshot::Sender<()>,
+    settings: Settings,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestApp {
+    /// Stops the server (in-flight requests finish, workers stop) and starts it again on the same address and
+    /// data directory with settings changed by `tweak` — a restart with a new configuration.
+    pub async fn restart(self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let TestApp { key, data_dir, mut settings, stop, task, addr, .. } = self;
+        let _ = stop.send(());
+        let _ = task.await;
+        settings.bind = addr;
+        settings.public_url = None;
+        tweak(&mut settings);
+        start(settings, key, data_dir).await
+    }
 }
 
 pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
@@ -128,13 +144,17 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let key = SecretKey::generate(Environment::Test);
     let mut s = settings(data_dir.path(), &key);
     tweak(&mut s);
+    start(s, key, data_dir).await
+}
+
+async fn start(s: Settings, key: SecretKey, data_dir: tempfile::TempDir) -> TestApp {
     let app = Application::build(&s).await.expect("the app starts");
     let (addr, url, store) = (app.local_addr(), app.public_url().to_owned(), app.store());
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
+    let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    TestApp { url, addr, key, store, data_dir, _stop: stop }
+    TestApp { url, addr, key, store, data_dir, settings: s, stop, task }
 }
 
 /// A server wired to a strict mock OAuth2 provider (catalog entries `mock-oauth` and `mock-api-key`).

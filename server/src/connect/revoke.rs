@@ -44,7 +44,7 @@ struct Pending {
     hint: String,
 }
 
-fn aad(id: &str) -> String {
+pub(crate) fn aad(id: &str) -> String {
     format!("revocation:{id}")
 }
 

@@ -284,6 +284,40 @@ pub struct FlowRow {
     pub consumed_at: Option<i64>,
 }
 
+/// A table with a sealed column (`secret_key_id`, `secret_nonce`, `secret_ciphertext`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SealedTable {
+    Connections,
+    OAuthFlows,
+    ProjectOAuthClients,
+    Webhooks,
+    Revocations,
+}
+
+impl SealedTable {
+    pub const ALL: [Self; 5] = [Self::Connections, Self::OAuthFlows, Self::ProjectOAuthClients, Self::Webhooks, Self::Revocations];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connections => "connections",
+            Self::OAuthFlows => "oauth_flows",
+            Self::ProjectOAuthClients => "project_oauth_clients",
+            Self::Webhooks => "webhooks",
+            Self::Revocations => "revocations",
+        }
+    }
+}
+
+/// One sealed value and the row it lives in: `id` is the row's id (the project id for webhooks and project
+/// clients, with `platform` for the latter).
+#[derive(Debug, Clone)]
+pub struct SealedCell {
+    pub table: SealedTable,
+    pub id: String,
+    pub platform: Option<String>,
+    pub sealed: Sealed,
+}
+
 /// A token still to be revoked at the provider after its connection was deleted (RFC 7009).
 #[derive(Debug, Clone)]
 pub struct RevocationRow {
@@ -345,6 +379,14 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a live connection deleted, overwriting its sealed secrets, and queues `event`, in one transaction;
     /// `false` when it was already gone.
     async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>, revocation: Option<&RevocationRow>) -> StoreResult<bool>;
+
+    /// How many sealed values each table holds under each master key id (wiped values are not counted).
+    async fn sealed_key_counts(&self) -> StoreResult<Vec<(SealedTable, String, u64)>>;
+    /// Up to `limit` sealed values of `table` under a key id other than `key_id`.
+    async fn sealed_cells_not_under(&self, table: SealedTable, key_id: &str, limit: u32) -> StoreResult<Vec<SealedCell>>;
+    /// Replaces `cell`'s sealed value with `new` if it is still the one read (same nonce): false when something
+    /// else (a refresh, a reconnect) rewrote it meanwhile. Nothing else in the row changes.
+    async fn replace_sealed(&self, cell: &SealedCell, new: &Sealed) -> StoreResult<bool>;
 
     /// Revocations whose next attempt is due at `now_ms`, oldest first.
     async fn due_revocations(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<RevocationRow>>;

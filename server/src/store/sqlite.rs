@@ -13,9 +13,8 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{
     ConnectionFilter, ConnectionRow, Consumed, DeliveryOutcome, DeliveryStatus, FlowRow, KeyGrant, KeyInfo, OutboxEvent,
-    OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, RevocationRow, Session, Store, StoreError, StoreResult,
-    WebhookRow,
-    DELIVERED_KEEP_SECS, FLOW_KEEP_SECS,
+    OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, RevocationRow, SealedCell, SealedTable, Session, Store,
+    StoreError, StoreResult, WebhookRow, DELIVERED_KEEP_SECS, FLOW_KEEP_SECS,
 };
 use crate::{keys::Environment, vault::Sealed};
 
@@ -42,6 +41,15 @@ fn config(json: &str) -> StoreResult<std::collections::BTreeMap<String, String>>
 
 fn config_json(c: &std::collections::BTreeMap<String, String>) -> String {
     serde_json::to_string(c).unwrap_or_else(|_| "{}".into())
+}
+
+/// The columns naming a row of a sealed table: its id, and (project clients only) the platform, else NULL.
+fn sealed_row_id(table: SealedTable) -> (&'static str, &'static str) {
+    match table {
+        SealedTable::Connections | SealedTable::OAuthFlows | SealedTable::Revocations => ("id", "NULL"),
+        SealedTable::Webhooks => ("project_id", "NULL"),
+        SealedTable::ProjectOAuthClients => ("project_id", "platform"),
+    }
 }
 
 fn sealed(row: &SqliteRow) -> Sealed {
@@ -618,6 +626,52 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn sealed_key_counts(&self) -> StoreResult<Vec<(SealedTable, String, u64)>> {
+        let mut out = Vec::new();
+        for table in SealedTable::ALL {
+            let rows = sqlx::query(&format!(
+                "SELECT secret_key_id, COUNT(*) AS n FROM {} WHERE secret_key_id <> '' GROUP BY secret_key_id ORDER BY secret_key_id",
+                table.name()
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            out.extend(rows.iter().map(|r| (table, r.get::<String, _>("secret_key_id"), r.get::<i64, _>("n") as u64)));
+        }
+        Ok(out)
+    }
+
+    async fn sealed_cells_not_under(&self, table: SealedTable, key_id: &str, limit: u32) -> StoreResult<Vec<SealedCell>> {
+        let (id, platform) = sealed_row_id(table);
+        let rows = sqlx::query(&format!(
+            "SELECT {id} AS id, {platform} AS platform, secret_key_id, secret_nonce, secret_ciphertext FROM {}
+             WHERE secret_key_id <> '' AND secret_key_id <> $1 LIMIT $2",
+            table.name()
+        ))
+        .bind(key_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| SealedCell { table, id: r.get("id"), platform: r.get("platform"), sealed: sealed(r) }).collect())
+    }
+
+    async fn replace_sealed(&self, cell: &SealedCell, new: &Sealed) -> StoreResult<bool> {
+        let (id, platform) = sealed_row_id(cell.table);
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET secret_key_id = $1, secret_nonce = $2, secret_ciphertext = $3
+             WHERE {id} = $4 AND COALESCE({platform}, '') = $5 AND secret_nonce = $6",
+            cell.table.name()
+        ))
+        .bind(&new.key_id)
+        .bind(&new.nonce)
+        .bind(&new.ciphertext)
+        .bind(&cell.id)
+        .bind(cell.platform.as_deref().unwrap_or_default())
+        .bind(&cell.sealed.nonce)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn due_revocations(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<RevocationRow>> {

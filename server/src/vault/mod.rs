@@ -19,6 +19,8 @@ use rand::RngCore;
 pub enum VaultError {
     #[error("PLUGBOARD_MASTER_KEY must be `<id>:<base64 of 32 bytes>` entries, comma-separated (the first is current)")]
     BadKeySpec,
+    #[error("the master key id {0:?} appears twice in PLUGBOARD_MASTER_KEY; every key needs its own id")]
+    DuplicateKeyId(String),
     #[error("no master key with id {0:?}: it was rotated out of PLUGBOARD_MASTER_KEY")]
     UnknownKey(String),
     #[error("a stored secret failed to decrypt (wrong key or tampered record)")]
@@ -63,7 +65,9 @@ impl Vault {
             if bytes.len() != 32 || id.is_empty() {
                 return Err(VaultError::BadKeySpec);
             }
-            keys.insert(id.to_owned(), Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)));
+            if keys.insert(id.to_owned(), Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes))).is_some() {
+                return Err(VaultError::DuplicateKeyId(id.to_owned()));
+            }
             current.get_or_insert_with(|| id.to_owned());
         }
         Ok(Self { current: current.ok_or(VaultError::BadKeySpec)?, keys })
@@ -88,6 +92,16 @@ impl Vault {
             }
             Err(e) => Err(err(e)),
         }
+    }
+
+    /// The id new records are sealed under (the first in the spec).
+    pub fn current_key_id(&self) -> &str {
+        &self.current
+    }
+
+    /// Whether records sealed under `key_id` can be opened.
+    pub fn has_key(&self, key_id: &str) -> bool {
+        self.keys.contains_key(key_id)
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Sealed {
@@ -163,6 +177,13 @@ mod tests {
         assert_eq!(rotated.seal(b"s", b"x").key_id, "new");
         let dropped = Vault::from_spec(&new).unwrap();
         assert!(matches!(dropped.open(&before, b"x"), Err(VaultError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn a_key_id_given_twice_is_refused() {
+        let a = Vault::generate_spec();
+        let b = Vault::generate_spec();
+        assert!(matches!(Vault::from_spec(&format!("{a},{b}")), Err(VaultError::DuplicateKeyId(id)) if id == "k1"));
     }
 
     #[test]
