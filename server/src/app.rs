@@ -37,6 +37,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     refresh_interval: Duration,
+    limits: crate::config::Limits,
 }
 
 impl Application {
@@ -64,6 +65,7 @@ impl Application {
         let policy = settings.delivery_policy();
         let connector = Arc::new(Connector {
             store: store.clone(),
+            max_open_flows: settings.limits.max_open_flows,
             vault,
             projects: projects.clone(),
             http: connect::provider_client(),
@@ -84,9 +86,10 @@ impl Application {
             passthrough: http::passthrough_client(),
             passthrough_timeout: Duration::from_secs(settings.passthrough_timeout_secs.max(1)),
             grants: http::grant_cache(),
+            guard: http::limits::Guard::new(&settings.limits),
         };
         let refresh_interval = Duration::from_secs(settings.refresh_interval_secs.max(1));
-        Ok(Self { listener, state, refresh_interval })
+        Ok(Self { listener, state, refresh_interval, limits: settings.limits.clone() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -123,7 +126,9 @@ impl Application {
             tokio::spawn(deliverer.run()),
         ];
         tracing::info!(url = %self.state.public_url, "plugboard listening");
-        let served = axum::serve(self.listener, http::router(self.state)).with_graceful_shutdown(shutdown).await;
+        let header_read_timeout = Duration::from_secs(self.limits.header_read_timeout_secs.max(1));
+        let router = http::router(self.state, &self.limits);
+        let served = http::serve::serve(self.listener, router, header_read_timeout, shutdown).await;
         for worker in workers {
             worker.abort();
         }

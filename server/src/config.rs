@@ -77,6 +77,10 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_WEBHOOK_GIVE_UP", default_value_t = 259_200)]
     pub webhook_give_up_secs: u64,
 
+    /// Abuse limits: rate limits, caps and connection timeouts.
+    #[command(flatten)]
+    pub limits: Limits,
+
     /// OAuth clients by platform; from `PLUGBOARD_OAUTH_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`.
     #[arg(skip)]
     pub oauth_clients: OAuthClients,
@@ -84,6 +88,39 @@ pub struct Settings {
     /// Integrations beyond the built-in catalog (same schema); may use plain http on loopback.
     #[arg(skip)]
     pub extra_integrations: Vec<Integration>,
+}
+
+/// Abuse limits (SECURITY.md, "Abuse"). Rate limits answer 429 with `Retry-After`; bursts of 5× the rate pass.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Requests per second per client IP on what anyone can call: token minting, the widget API (connect
+    /// included) and the OAuth pages. 0 = no limit. Not the vault API or the passthrough (server to server).
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IP", default_value_t = 20)]
+    pub rate_limit_ip: u32,
+
+    /// Requests per second per project on token minting and the widget API, over all its clients. 0 = no limit.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PROJECT", default_value_t = 200)]
+    pub rate_limit_project: u32,
+
+    /// Take the client IP from the last `X-Forwarded-For` entry (the one the nearest proxy added). Only behind a
+    /// proxy that sets it: otherwise a client could pick its own rate-limit key.
+    #[arg(long, env = "PLUGBOARD_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
+    /// Sign-ins a session may have open at once (started, not finished, not expired).
+    #[arg(long, env = "PLUGBOARD_MAX_OPEN_FLOWS", default_value_t = 10)]
+    pub max_open_flows: u32,
+
+    /// Seconds a client has to send a request's headers, on a new or an idle kept-alive connection; a
+    /// connection that stays silent this long is closed.
+    #[arg(long, env = "PLUGBOARD_HEADER_READ_TIMEOUT", default_value_t = 20)]
+    pub header_read_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { rate_limit_ip: 20, rate_limit_project: 200, trust_proxy: false, max_open_flows: 10, header_read_timeout_secs: 20 }
+    }
 }
 
 #[cfg(test)]

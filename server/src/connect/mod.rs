@@ -39,6 +39,9 @@ pub enum ConnectError {
     /// The caller cannot prove it owns what it names (an OAuth popup without its widget's proof): 403.
     #[error("{0}")]
     Forbidden(String),
+    /// A cap was reached (429).
+    #[error("{0}")]
+    TooMany(String),
     /// The provider looked at the credential and said no (422).
     #[error("{0}")]
     ProviderRefused(String),
@@ -73,6 +76,8 @@ pub struct FlowSecrets {
 /// Everything connecting needs; shared by the HTTP handlers.
 pub struct Connector {
     pub store: DynStore,
+    /// Sign-ins a session may have open at once ([`crate::config::Limits::max_open_flows`]).
+    pub max_open_flows: u32,
     pub vault: Arc<Vault>,
     pub projects: Arc<Projects>,
     /// Provider calls: no redirects followed (SSRF), bounded time.

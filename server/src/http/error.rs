@@ -42,6 +42,12 @@ pub enum ApiError {
     /// The request conflicts with the state of what it names (409), e.g. a connection that must be reconnected.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A cap was reached (429, `too_many`), e.g. sign-ins open at once; nothing to wait for but finishing one.
+    #[error("{0}")]
+    Capped(String),
+    /// A rate limit was hit (429): try again after `retry_after_secs`.
+    #[error("too many requests; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     /// Try again shortly (503).
     #[error("{0}")]
     Unavailable(String),
@@ -74,6 +80,8 @@ impl ApiError {
             Self::ProviderFailed(_) => (StatusCode::BAD_GATEWAY, "provider_failed"),
             Self::ProviderTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "provider_timeout"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Capped(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::RetryLater { .. } => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -89,6 +97,7 @@ impl From<crate::connect::ConnectError> for ApiError {
             E::BadInput(m) => Self::bad_request("invalid_fields", m),
             E::NotConfigured(m) => Self::NotConfigured(m),
             E::Forbidden(message) => Self::Denied { code: "flow_not_proven", message },
+            E::TooMany(message) => Self::Capped(message),
             E::ProviderRefused(m) => Self::ProviderRefused(m),
             E::ProviderFailed(m) => Self::ProviderFailed(m),
             E::Store(e) => Self::Internal(e.to_string()),
@@ -123,7 +132,7 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let mut res = status.into_response();
-        if let Self::RetryLater { retry_after_secs, .. } = &self {
+        if let Self::RetryLater { retry_after_secs, .. } | Self::TooManyRequests { retry_after_secs } = &self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         res.extensions_mut().insert(PendingError { code, message: self.to_string() });

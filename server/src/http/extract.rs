@@ -124,7 +124,13 @@ where
         if let Some(grant) = app.grants.get(&digest) {
             return Ok(Self(grant));
         }
-        let grant = app.store.find_key(&digest).await?.ok_or_else(invalid)?;
+        if app.guard.was_refused(&digest) {
+            return Err(invalid());
+        }
+        let Some(grant) = app.store.find_key(&digest).await? else {
+            app.guard.remember_refused(digest);
+            return Err(invalid());
+        };
         app.grants.insert(digest, grant.clone());
         Ok(Self(grant))
     }
@@ -143,17 +149,22 @@ where
         let app = AppState::from_ref(state);
         let token = bearer(parts)
             .ok_or_else(|| ApiError::Unauthorized("missing session token: send Authorization: Bearer pbs_…".into()))?;
-        if !token.starts_with("pbs_") {
-            return Err(ApiError::Unauthorized("invalid session token".into()));
+        let invalid = || ApiError::Unauthorized("invalid session token".into());
+        if !token.starts_with("pbs_") || token.len() > 200 {
+            return Err(invalid());
         }
-        let session = app
-            .store
-            .find_session(&keys::digest(token))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("invalid session token".into()))?;
+        let digest = keys::digest(token);
+        if app.guard.was_refused(&digest) {
+            return Err(invalid());
+        }
+        let Some(session) = app.store.find_session(&digest).await? else {
+            app.guard.remember_refused(digest);
+            return Err(invalid());
+        };
         if session.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
             return Err(ApiError::SessionExpired);
         }
+        app.guard.project(&session.project_id)?;
         // The widget presents the host page's origin, which it learned from the browser (`event.origin` of the
         // handshake); a project that lists allowed origins refuses every other one.
         let origin = parts.headers.get("plugboard-origin").and_then(|v| v.to_str().ok());

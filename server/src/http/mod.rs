@@ -5,8 +5,10 @@ mod connect;
 pub mod error;
 mod extract;
 mod integrations;
+pub mod limits;
 mod oauth_pages;
 mod passthrough;
+pub mod serve;
 mod token;
 mod vault;
 mod widget;
@@ -48,6 +50,8 @@ pub struct AppState {
     /// Recently authenticated secret keys by digest, so hot paths (the passthrough) skip the database; a revoked
     /// key stops working on every node within [`HOT_TTL`].
     pub grants: moka::sync::Cache<String, crate::store::KeyGrant>,
+    /// Per-project rate limits, caps and the memory of refused credentials.
+    pub guard: limits::Guard,
 }
 
 pub use crate::store::HOT_TTL;
@@ -72,16 +76,26 @@ pub fn passthrough_client() -> reqwest::Client {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// Every route. `limits` sets the per-client-IP rate limit on what anyone can call (token minting, the widget
+/// API, the OAuth pages); the vault API and the passthrough are server to server and not limited here.
+pub fn router(state: AppState, limits: &crate::config::Limits) -> Router {
+    let public = Router::new()
         .route("/v1/authkit/token", post(token::create_token))
-        .route("/v1/available-connectors", get(integrations::list_available_connectors))
         .route("/v1/widget/categories", get(integrations::list_widget_categories))
         .route("/v1/widget/integrations", get(integrations::list_widget_integrations))
         .route("/v1/widget/integrations/{platform}", get(connect::get_integration))
         .route("/v1/widget/connect/{platform}", post(connect::connect_with_fields))
         .route("/v1/widget/oauth/{platform}/start", post(connect::start_oauth))
         .route("/v1/widget/oauth/flows/{id}", get(connect::get_flow))
+        .route("/oauth/authorize/{id}", get(oauth_pages::authorize).post(oauth_pages::prove))
+        .route("/oauth/callback", get(oauth_pages::callback));
+    let public = match limits::per_ip_layer(limits) {
+        Some(layer) => public.layer(layer),
+        None => public,
+    };
+    let api = Router::new()
+        .merge(public)
+        .route("/v1/available-connectors", get(integrations::list_available_connectors))
         .route("/v1/vault/connections", get(vault::list_connections))
         .route("/v1/vault/connections/{key}", get(vault::get_connection).delete(vault::delete_connection))
         .layer(DefaultBodyLimit::max(64 * 1024));
@@ -96,9 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/widget/", get(widget::index))
         .route("/widget/{*file}", get(widget::asset))
         .route("/embed.js", get(assets::embed_js))
-        .route("/oauth/authorize/{id}", get(oauth_pages::authorize).post(oauth_pages::prove))
         .route("/oauth/authorize.js", get(oauth_pages::authorize_js))
-        .route("/oauth/callback", get(oauth_pages::callback))
         .route("/oauth/callback.js", get(oauth_pages::callback_js))
         .route("/assets/logos/{file}", get(assets::logo))
         .route("/healthz", get(|| async { "ok" }))

@@ -24,6 +24,7 @@ pub async fn create_token(
     rid: Option<axum::Extension<RequestId>>,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    app.guard.project(&grant.project.id)?;
     let paging = Paging::from_params(&params)?;
     let identity = req.identity.trim();
     if identity.is_empty() || identity.len() > MAX_IDENTITY_LEN {

@@ -434,6 +434,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_flow(&self, flow: &FlowRow) -> StoreResult<()>;
     async fn get_flow(&self, id: &str) -> StoreResult<Option<FlowRow>>;
+    /// Flows of the session with this digest still open at `now` (pending, not consumed, not expired).
+    async fn count_open_flows(&self, session_hash: &str, now: i64) -> StoreResult<u64>;
     /// Records the popup's browser binding; only once, only while pending and unexpired.
     async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64) -> StoreResult<Option<FlowRow>>;
     /// Consumes the flow whose state digest is `state_hash`, atomically: exactly one caller gets `Fresh`.

@@ -512,6 +512,18 @@ impl Store for SqliteStore {
         row.as_ref().map(flow_row).transpose()
     }
 
+    async fn count_open_flows(&self, session_hash: &str, now: i64) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM oauth_flows
+             WHERE session_hash = $1 AND status = 'pending' AND consumed_at IS NULL AND expires_at > $2",
+        )
+        .bind(session_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
     async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64) -> StoreResult<Option<FlowRow>> {
         let row = sqlx::query(
             "UPDATE oauth_flows SET redirected_at = $1, binding_hash = $2
