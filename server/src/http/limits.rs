@@ -28,7 +28,7 @@ impl KeyExtractor for ClientIp {
 
     fn extract<T>(&self, req: &Request<T>) -> Result<IpAddr, GovernorError> {
         if self.trust_proxy {
-            let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).last();
+            let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).next_back();
             if let Some(ip) = forwarded.and_then(|v| v.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok()) {
                 return Ok(ip);
             }
@@ -104,5 +104,32 @@ impl Guard {
 
     pub fn remember_refused(&self, digest: String) {
         self.refused.insert(digest, ());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(peer: &str, forwarded: &[&str]) -> Request<()> {
+        let mut req = Request::builder();
+        for f in forwarded {
+            req = req.header("x-forwarded-for", *f);
+        }
+        let mut req = req.body(()).unwrap();
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer.parse().unwrap()));
+        req
+    }
+
+    #[test]
+    fn the_client_ip_is_the_peer_unless_a_trusted_proxy_names_it() {
+        let req = request("10.0.0.9:5000", &["6.6.6.6, 1.2.3.4"]);
+        assert_eq!(ClientIp { trust_proxy: false }.extract(&req).unwrap(), "10.0.0.9".parse::<IpAddr>().unwrap(), "a client cannot pick its key");
+        // Behind a proxy: the entry the proxy appended (the last), not what the client wrote before it.
+        assert_eq!(ClientIp { trust_proxy: true }.extract(&req).unwrap(), "1.2.3.4".parse::<IpAddr>().unwrap());
+        let two = request("10.0.0.9:5000", &["6.6.6.6", "5.5.5.5"]);
+        assert_eq!(ClientIp { trust_proxy: true }.extract(&two).unwrap(), "5.5.5.5".parse::<IpAddr>().unwrap());
+        let junk = request("10.0.0.9:5000", &["not an ip"]);
+        assert_eq!(ClientIp { trust_proxy: true }.extract(&junk).unwrap(), "10.0.0.9".parse::<IpAddr>().unwrap());
     }
 }
