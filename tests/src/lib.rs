@@ -80,6 +80,14 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// `kill -9`: the process gets no chance to finish anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -259,7 +259,10 @@ impl Connector {
         let update = previous.is_some();
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
         let row = self.build_row(&owner, entry, name, config, &creds, previous);
-        self.store.save_connection(&row, update, Some(&flow.id), Some(&self.saved_event(&row, update))).await.map_err(|e| (500, e.to_string()))?;
+        self.store.save_connection(&row, update, Some(&flow.id), Some(&self.saved_event(&row, update))).await.map_err(|e| {
+            let f = CallbackFailure::internal(e);
+            (f.status, f.message)
+        })?;
         self.hot.invalidate(&row.key);
         tracing::info!(platform = %flow.platform, key = %row.key, update, "oauth connection saved");
         Ok(row.key)
@@ -350,7 +353,12 @@ impl CallbackFailure {
         Self { status, flow_id: None, message: message.into() }
     }
 
-    fn internal(e: impl std::fmt::Display) -> Self {
+    /// A store failure: 503 while the database is unavailable (the user can try again shortly), else 500.
+    fn internal(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "oauth callback: database unavailable");
+            return Self { status: 503, flow_id: None, message: "Plugboard is briefly unavailable. Start again from the app in a moment.".into() };
+        }
         tracing::error!(error = %e, "oauth callback failed");
         Self { status: 500, flow_id: None, message: "Something went wrong on our side. Start again from the app.".into() }
     }

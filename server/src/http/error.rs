@@ -48,6 +48,9 @@ pub enum ApiError {
     /// A rate limit was hit (429): try again after `retry_after_secs`.
     #[error("too many requests; try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// The database cannot be reached or is too busy (503 with `Retry-After`); nothing was changed.
+    #[error("the service is briefly unavailable; try again in a few seconds")]
+    DatabaseUnavailable,
     /// Try again shortly (503).
     #[error("{0}")]
     Unavailable(String),
@@ -82,7 +85,7 @@ impl ApiError {
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Capped(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Unavailable(_) | Self::DatabaseUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::RetryLater { .. } => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -100,7 +103,7 @@ impl From<crate::connect::ConnectError> for ApiError {
             E::TooMany(message) => Self::Capped(message),
             E::ProviderRefused(m) => Self::ProviderRefused(m),
             E::ProviderFailed(m) => Self::ProviderFailed(m),
-            E::Store(e) => Self::Internal(e.to_string()),
+            E::Store(e) => e.into(),
             E::Vault(e) => Self::Internal(e.to_string()),
         }
     }
@@ -113,7 +116,12 @@ impl From<crate::projects::ProjectError> for ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// 503 with `Retry-After` while the database is unavailable, else 500.
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::DatabaseUnavailable;
+        }
         Self::Internal(e.to_string())
     }
 }
@@ -134,6 +142,9 @@ impl IntoResponse for ApiError {
         let mut res = status.into_response();
         if let Self::RetryLater { retry_after_secs, .. } | Self::TooManyRequests { retry_after_secs } = &self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        if let Self::DatabaseUnavailable = &self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         res.extensions_mut().insert(PendingError { code, message: self.to_string() });
         res

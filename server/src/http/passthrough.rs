@@ -37,7 +37,7 @@ impl From<RefreshError> for ApiError {
             RefreshError::Backoff { message, retry_at } => {
                 Self::RetryLater { message, retry_after_secs: (retry_at - crate::clock::now()).max(1) as u64 }
             }
-            RefreshError::Store(e) => Self::Internal(e.to_string()),
+            RefreshError::Store(e) => e.into(),
             RefreshError::Vault(e) => Self::Internal(e.to_string()),
         }
     }

@@ -26,6 +26,24 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the database is unreachable or too busy right now (locked past the busy timeout, pool exhausted,
+    /// connection lost) rather than refusing this request: worth a 503 and a retry, not a 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
+            // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with or without an extended code; PostgreSQL: class 08
+            // (connection exception), 57P01-03 (shutdown), 53300 (too many connections).
+            Self::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|c| {
+                let c = c.as_ref();
+                let sqlite_busy = c.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+                sqlite_busy || c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300")
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
