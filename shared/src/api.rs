@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every error answer: `{"error": "<human message>", "code": "<machine_code>", "requestId": "<id>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub error: String,
@@ -14,6 +15,7 @@ pub struct ErrorBody {
 
 /// Who a connection belongs to in the host app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum IdentityType {
     User,
@@ -45,6 +47,7 @@ impl IdentityType {
 
 /// How an end user proves access to a provider (SPEC §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Oauth2,
@@ -68,20 +71,25 @@ impl AuthMethod {
 
 /// Body of `POST /v1/authkit/token` (SPEC §3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRequest {
+    /// 1 to 256 characters (after trimming).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
     pub identity: String,
     pub identity_type: IdentityType,
     /// Platform ids; narrows what the widget lists for this session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_integrations: Option<Vec<String>>,
-    /// Suggested connection name.
+    /// Suggested connection name, up to 200 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub name: Option<String>,
 }
 
 /// One integration as the widget lists it (the seed's AuthKit row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationRow {
     pub id: u64,
@@ -101,6 +109,7 @@ pub struct IntegrationRow {
 
 /// Answer of `POST /v1/authkit/token`: the session token plus the first page of integrations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
     pub token: String,
@@ -117,6 +126,7 @@ pub struct TokenResponse {
 /// One page of a list: `GET /v1/widget/integrations` ([`IntegrationsPage`]) and `GET /v1/available-connectors`
 /// ([`ConnectorsPage`]), in the seeds' shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub rows: Vec<T>,
@@ -132,6 +142,7 @@ pub type ConnectorsPage = Page<ConnectorRow>;
 
 /// One row of `GET /v1/available-connectors` (SPEC §3.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorRow {
     pub platform: String,
@@ -144,6 +155,7 @@ pub struct ConnectorRow {
 
 /// A category chip: its name and how many integrations it holds for this session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CategoryCount {
     pub name: String,
     pub count: u64,
@@ -151,6 +163,7 @@ pub struct CategoryCount {
 
 /// Health of a stored connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionState {
     Operational,
@@ -180,6 +193,7 @@ impl ConnectionState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionSettings {
     pub parse_webhook_body: bool,
@@ -189,6 +203,7 @@ pub struct ConnectionSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Throughput {
     pub key: String,
     pub limit: u64,
@@ -197,6 +212,7 @@ pub struct Throughput {
 /// The seed's `ConnectionRecord` (what `onSuccess` receives and the vault API returns), plus `state`.
 /// It never contains a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionRecord {
     #[serde(rename = "_id")]
@@ -233,6 +249,7 @@ pub struct ConnectionRecord {
 
 /// A form field of the connect screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FieldSpec {
     pub name: String,
@@ -246,6 +263,7 @@ pub struct FieldSpec {
 
 /// `GET /v1/widget/integrations/{platform}`: what the connect screen shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationDetail {
     pub platform: String,
@@ -263,6 +281,7 @@ pub struct IntegrationDetail {
 
 /// Body of `POST /v1/widget/connect/{platform}` and `POST /v1/widget/oauth/{platform}/start`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConnectRequest {
     pub name: Option<String>,
@@ -273,6 +292,7 @@ pub struct ConnectRequest {
 
 /// Answer of `POST /v1/widget/oauth/{platform}/start`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthStart {
     pub flow_id: String,
@@ -284,6 +304,7 @@ pub struct OAuthStart {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FlowStatus {
     Pending,
@@ -293,6 +314,7 @@ pub enum FlowStatus {
 
 /// `GET /v1/widget/oauth/flows/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FlowState {
     pub status: FlowStatus,

@@ -75,7 +75,26 @@ fn is_host_label(v: &str) -> bool {
 
 /// Replaces `{name}` placeholders in `template` with `values`.
 pub fn render(template: &str, values: &BTreeMap<String, String>) -> String {
-    values.iter().fold(template.to_owned(), |acc, (k, v)| acc.replace(&format!("{{{k}}}"), v))
+    // One pass: a value is inserted as it is and never read as a template itself (a value holding `{api_key}`
+    // must not pull in the key); unknown placeholders stay as written.
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').and_then(|close| values.get(&after[..close]).map(|v| (v, close))) {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -106,6 +125,55 @@ mod tests {
         let fd = c.get("freshdesk").unwrap();
         for evil in ["evil.com/", "a@b", "..", "a.b"] {
             assert!(validate(fd, &fields(&[("domain", evil), ("api_key", "k")])).is_err(), "{evil}");
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Any text, and text built from braces and placeholder names (what a naive renderer gets wrong).
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![".{0,40}", "(x|\\{|\\}|\\{a\\}|\\{b\\}|\\{secret\\}){0,6}"]
+        }
+
+        proptest! {
+            #[test]
+            fn values_are_inserted_as_given_exactly_once(a in value(), b in value()) {
+                // Values may hold braces and other placeholders' names: they are never expanded again.
+                let values = fields(&[("a", &a), ("b", &b), ("secret", "SECRET")]);
+                prop_assert_eq!(render("x{a}y{b}z", &values), format!("x{a}y{b}z"));
+            }
+
+            #[test]
+            fn a_template_naming_nothing_known_is_unchanged(t in ".{0,80}") {
+                prop_assert_eq!(render(&t, &BTreeMap::new()), t);
+            }
+
+            #[test]
+            fn whatever_is_typed_as_a_subdomain_stays_under_the_providers_domain(domain in ".{0,70}") {
+                let c = Catalog::builtin().unwrap();
+                let freshdesk = c.get("freshdesk").unwrap();
+                if let Ok((config, _)) = validate(freshdesk, &fields(&[("domain", &domain), ("api_key", "k")])) {
+                    let url = url::Url::parse(&render(&freshdesk.api_base_url, &config)).unwrap();
+                    let host = url.host_str().unwrap();
+                    prop_assert!(host.ends_with(".freshdesk.com") && host.matches('.').count() == 2, "{}", host);
+                    prop_assert_eq!(url.path(), "/api/v2");
+                }
+            }
+
+            #[test]
+            fn an_address_on_an_allow_list_is_an_https_origin_on_that_list(raw in "(https?://)?[a-z.@:/?#%-]{0,40}(\\.my\\.salesforce\\.com)?[a-z/:@?#.-]{0,10}") {
+                let hosts = vec!["*.my.salesforce.com".to_string(), "login.salesforce.com".to_string()];
+                if let Some(origin) = crate::catalog::origin_on_hosts(&raw, &hosts) {
+                    let url = url::Url::parse(&origin).unwrap();
+                    let host = url.host_str().unwrap();
+                    prop_assert_eq!(url.scheme(), "https");
+                    prop_assert!(host.ends_with(".my.salesforce.com") || host == "login.salesforce.com", "{}", host);
+                    prop_assert_eq!(origin, format!("https://{host}"));
+                }
+            }
         }
     }
 }

@@ -421,3 +421,38 @@ pub enum TokenFailure {
     Setup(ConnectError),
     Token(TokenError),
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::CallbackQuery;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![Just("code"), Just("state"), Just("iss"), Just("error"), Just("error_description"), Just("realmId"), Just("x")].prop_map(String::from)
+    }
+
+    proptest! {
+        #[test]
+        fn any_query_string_parses_without_panicking(raw in ".{0,200}") {
+            let _ = CallbackQuery::parse(&raw);
+        }
+
+        #[test]
+        fn each_parameter_is_read_from_its_first_occurrence_and_a_repeat_is_named(pairs in proptest::collection::vec((name(), ".{0,20}"), 0..8)) {
+            let raw = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).finish();
+            let q = CallbackQuery::parse(&raw);
+            let first = |n: &str| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+            prop_assert_eq!(q.code, first("code"));
+            prop_assert_eq!(q.state, first("state"));
+            prop_assert_eq!(q.iss, first("iss"));
+            prop_assert_eq!(q.error, first("error"));
+            prop_assert_eq!(q.error_description, first("error_description"));
+            prop_assert_eq!(q.params.get("realmId").cloned(), first("realmId"));
+            // RFC 6749 §3.1: a repeated parameter makes the answer untrustworthy; the first one repeated is named.
+            let mut seen = std::collections::HashSet::new();
+            let repeated = pairs.iter().find(|(k, _)| !seen.insert(k.clone())).map(|(k, _)| k.clone());
+            prop_assert_eq!(q.repeated, repeated);
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub fn logo_url(public_url: &str, platform: &str) -> String {
 }
 
 /// `GET /embed.js` — the host page's script tag. Short cache: it is the one URL hosts cannot version.
+#[utoipa::path(get, path = "/embed.js", tag = "pages", responses((status = 200, description = "the host page's script", content_type = "text/javascript", body = String)))]
 pub async fn embed_js() -> Response {
     (
         [
@@ -34,6 +35,8 @@ pub async fn embed_js() -> Response {
 }
 
 /// `GET /assets/logos/{platform}.svg` — long-cached; SVGs get a CSP that forbids scripts inside them.
+#[utoipa::path(get, path = "/assets/logos/{file}", tag = "pages", params(("file" = String, Path, description = "`<platform>.svg`")),
+    responses((status = 200, description = "a brand logo", content_type = "image/svg+xml", body = String), crate::http::openapi::ErrorResponses))]
 pub async fn logo(Path(file): Path<String>) -> Result<Response, ApiError> {
     let svg = LOGOS
         .get_file(&file)

@@ -13,6 +13,10 @@ use super::{
 };
 
 /// `GET /v1/widget/integrations/{platform}`.
+#[utoipa::path(get, path = "/v1/widget/integrations/{platform}", tag = "widget",
+    params(("platform" = String, Path, example = "gmail")),
+    responses((status = 200, body = plugboard_shared::IntegrationDetail), crate::http::openapi::ErrorResponses),
+    security(("session" = [])))]
 pub async fn get_integration(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
@@ -51,6 +55,10 @@ pub async fn get_integration(
 }
 
 /// `POST /v1/widget/connect/{platform}`.
+#[utoipa::path(post, path = "/v1/widget/connect/{platform}", tag = "widget",
+    params(("platform" = String, Path, example = "gmail")), request_body = plugboard_shared::ConnectRequest,
+    responses((status = 200, description = "the new (or reconnected) connection", body = plugboard_shared::ConnectionRecord), crate::http::openapi::ErrorResponses),
+    security(("session" = [])))]
 pub async fn connect_with_fields(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
@@ -61,6 +69,10 @@ pub async fn connect_with_fields(
 }
 
 /// `POST /v1/widget/oauth/{platform}/start`.
+#[utoipa::path(post, path = "/v1/widget/oauth/{platform}/start", tag = "widget",
+    params(("platform" = String, Path, example = "gmail")), request_body = plugboard_shared::ConnectRequest,
+    responses((status = 200, body = plugboard_shared::OAuthStart), crate::http::openapi::ErrorResponses),
+    security(("session" = [])))]
 pub async fn start_oauth(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
@@ -71,6 +83,10 @@ pub async fn start_oauth(
 }
 
 /// `GET /v1/widget/oauth/flows/{id}`.
+#[utoipa::path(get, path = "/v1/widget/oauth/flows/{id}", tag = "widget",
+    params(("id" = String, Path)),
+    responses((status = 200, body = plugboard_shared::FlowState), crate::http::openapi::ErrorResponses),
+    security(("session" = [])))]
 pub async fn get_flow(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,

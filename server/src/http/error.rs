@@ -151,7 +151,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Middleware that writes the JSON body of every [`ApiError`], with the request's id.
+/// Middleware that writes the JSON body of every [`ApiError`], with the request's id — and of every other error
+/// answer Plugboard itself makes in plain text (an axum extractor's rejection: a path segment that is not UTF-8, a
+/// malformed query), so a client always gets `{"error", "code", "requestId"}`. The passthrough's answers are the
+/// provider's and pass untouched.
 pub async fn render_errors(req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
@@ -159,9 +162,31 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let passthrough = req.uri().path().starts_with("/v1/passthrough/");
     let res = next.run(req).await;
-    let Some(pending) = res.extensions().get::<PendingError>().cloned() else { return res };
-    let (mut parts, _) = res.into_parts();
+    let pending = match res.extensions().get::<PendingError>().cloned() {
+        Some(p) => p,
+        None if !passthrough && is_plain_error(&res) => {
+            let status = res.status();
+            let (parts, body) = res.into_parts();
+            let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned()).unwrap_or_default();
+            let code = if status.is_client_error() { "bad_request" } else { "internal" };
+            let message = if status.is_client_error() && !text.is_empty() { text } else { status.canonical_reason().unwrap_or("error").to_lowercase() };
+            return json_error(parts, PendingError { code, message }, request_id);
+        }
+        None => return res,
+    };
+    let (parts, _) = res.into_parts();
+    json_error(parts, pending, request_id)
+}
+
+/// An error status with a plain-text (or no) body: what axum's own rejections look like.
+fn is_plain_error(res: &Response) -> bool {
+    let plain = res.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    (res.status().is_client_error() || res.status().is_server_error()) && plain
+}
+
+fn json_error(mut parts: axum::http::response::Parts, pending: PendingError, request_id: String) -> Response {
     let body = ErrorBody { error: pending.message, code: pending.code.into(), request_id };
     let json = serde_json::to_vec(&body).unwrap_or_default();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

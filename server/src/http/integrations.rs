@@ -49,6 +49,10 @@ pub fn request_id(id: Option<axum::Extension<RequestId>>) -> String {
 }
 
 /// `GET /v1/widget/integrations?page&limit&search&category` — auth: session token.
+#[utoipa::path(get, path = "/v1/widget/integrations", tag = "widget",
+    params(("page" = Option<String>, Query), ("limit" = Option<String>, Query), ("search" = Option<String>, Query), ("category" = Option<String>, Query)),
+    responses((status = 200, body = plugboard_shared::IntegrationsPage), crate::http::openapi::ErrorResponses),
+    security(("session" = [])))]
 pub async fn list_widget_integrations(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
@@ -73,6 +77,11 @@ fn search_params(params: &std::collections::HashMap<String, String>) -> Result<(
 }
 
 /// `GET /v1/available-connectors?authkit&limit&page&search&category` — auth: secret key (SPEC §3.2).
+#[utoipa::path(get, path = "/v1/available-connectors", tag = "catalog",
+    params(("authkit" = Option<String>, Query, description = "`true`: only what the project shows in the widget"), ("page" = Option<String>, Query),
+           ("limit" = Option<String>, Query, description = "1–1000"), ("search" = Option<String>, Query), ("category" = Option<String>, Query)),
+    responses((status = 200, body = plugboard_shared::ConnectorsPage), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
 pub async fn list_available_connectors(
     State(app): State<AppState>,
     SecretAuth(grant): SecretAuth,
@@ -101,6 +110,9 @@ pub async fn list_available_connectors(
 }
 
 /// `GET /v1/widget/categories` — the widget's category chips, sized for this session.
+#[utoipa::path(get, path = "/v1/widget/categories", tag = "widget",
+    responses((status = 200, body = Vec<plugboard_shared::CategoryCount>), crate::http::openapi::ErrorResponses),
+    security(("session" = [])))]
 pub async fn list_widget_categories(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,

@@ -7,6 +7,7 @@ mod extract;
 mod integrations;
 pub mod limits;
 mod oauth_pages;
+pub mod openapi;
 mod passthrough;
 pub mod serve;
 mod token;
@@ -19,7 +20,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::{header, HeaderName, HeaderValue},
     middleware,
-    routing::{any, get, post},
+    routing::{any, get},
     Router,
 };
 use tower::ServiceBuilder;
@@ -31,6 +32,8 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
+
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{connect::Connector, projects::Projects, store::DynStore};
 
@@ -76,44 +79,89 @@ pub fn passthrough_client() -> reqwest::Client {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route. `limits` sets the per-client-IP rate limit on what anyone can call (token minting, the widget
-/// API, the OAuth pages); the vault API and the passthrough are server to server and not limited here.
+/// `GET /healthz`: liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`ok`", content_type = "text/plain", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "the OpenAPI 3.1 document of every route", body = Object)))]
+pub async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<String>>) -> impl axum::response::IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
+}
+
+/// Every route, each registered together with its `#[utoipa::path]` documentation (so `/openapi.json` lists
+/// exactly what is served). `limits` sets the per-client-IP rate limit on what anyone can call (token minting,
+/// the widget API, the OAuth pages); the vault API and the passthrough are server to server and not limited here.
 pub fn router(state: AppState, limits: &crate::config::Limits) -> Router {
-    let public = Router::new()
-        .route("/v1/authkit/token", post(token::create_token))
-        .route("/v1/widget/categories", get(integrations::list_widget_categories))
-        .route("/v1/widget/integrations", get(integrations::list_widget_integrations))
-        .route("/v1/widget/integrations/{platform}", get(connect::get_integration))
-        .route("/v1/widget/connect/{platform}", post(connect::connect_with_fields))
-        .route("/v1/widget/oauth/{platform}/start", post(connect::start_oauth))
-        .route("/v1/widget/oauth/flows/{id}", get(connect::get_flow))
-        .route("/oauth/authorize/{id}", get(oauth_pages::authorize).post(oauth_pages::prove))
-        .route("/oauth/callback", get(oauth_pages::callback));
+    let (router, doc) = routes(limits);
+    let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
+    router.layer(axum::Extension(doc)).with_state(state).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            // Spans name the path only: query strings carry OAuth codes and states, which never go to logs.
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }))
+            .layer(middleware::from_fn(error::render_errors))
+            .layer(CatchPanicLayer::custom(|_| {
+                axum::response::IntoResponse::into_response(error::ApiError::Internal("handler panicked".into()))
+            })),
+    )
+}
+
+/// The OpenAPI document alone (what `GET /openapi.json` answers).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes(&crate::config::Limits::default()).1
+}
+
+/// Routes whose path has a catch-all segment (`{*file}` in axum, `{file}` in OpenAPI): registered by hand, their
+/// documentation taken from the same handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(widget::asset, passthrough::passthrough, passthrough::passthrough_root))]
+struct CatchAllDoc;
+
+fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    let public = OpenApiRouter::new()
+        .routes(routes!(token::create_token))
+        .routes(routes!(integrations::list_widget_categories))
+        .routes(routes!(integrations::list_widget_integrations))
+        .routes(routes!(connect::get_integration))
+        .routes(routes!(connect::connect_with_fields))
+        .routes(routes!(connect::start_oauth))
+        .routes(routes!(connect::get_flow))
+        .routes(routes!(oauth_pages::authorize, oauth_pages::prove))
+        .routes(routes!(oauth_pages::callback));
     let public = match limits::per_ip_layer(limits) {
         Some(layer) => public.layer(layer),
         None => public,
     };
-    let api = Router::new()
+    let api = OpenApiRouter::new()
         .merge(public)
-        .route("/v1/available-connectors", get(integrations::list_available_connectors))
-        .route("/v1/vault/connections", get(vault::list_connections))
-        .route("/v1/vault/connections/{key}", get(vault::get_connection).delete(vault::delete_connection))
+        .routes(routes!(integrations::list_available_connectors))
+        .routes(routes!(vault::list_connections))
+        .routes(routes!(vault::get_connection, vault::delete_connection))
         .layer(DefaultBodyLimit::max(64 * 1024));
-    // Not compressed, not size-limited: bodies stream through as the provider and the caller send them.
-    let passthrough = Router::new()
-        .route("/v1/passthrough/{platform}", any(passthrough::passthrough))
-        .route("/v1/passthrough/{platform}/{*path}", any(passthrough::passthrough));
-
-    let pages = Router::new()
+    let (pages, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api)
-        .route("/widget", get(widget::index))
+        .routes(routes!(widget::index))
         .route("/widget/", get(widget::index))
         .route("/widget/{*file}", get(widget::asset))
-        .route("/embed.js", get(assets::embed_js))
-        .route("/oauth/authorize.js", get(oauth_pages::authorize_js))
-        .route("/oauth/callback.js", get(oauth_pages::callback_js))
-        .route("/assets/logos/{file}", get(assets::logo))
-        .route("/healthz", get(|| async { "ok" }))
+        .routes(routes!(assets::embed_js))
+        .routes(routes!(oauth_pages::authorize_js))
+        .routes(routes!(oauth_pages::callback_js))
+        .routes(routes!(assets::logo))
+        .routes(routes!(healthz))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    doc.merge(CatchAllDoc::openapi());
+    if let Some(index) = doc.paths.paths.get("/widget").cloned() {
+        doc.paths.paths.insert("/widget/".into(), index);
+    }
+    let pages = pages
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(CompressionLayer::new())
@@ -126,24 +174,10 @@ pub fn router(state: AppState, limits: &crate::config::Limits) -> Router {
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
-
-    // The passthrough answers with the provider's headers only: Plugboard's page headers (CSP, nosniff,
-    // Referrer-Policy) would change how a browser treats the provider's content.
-    Router::new()
-        .merge(pages)
-        .merge(passthrough)
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                // Spans name the path only: query strings carry OAuth codes and states, which never go to logs.
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-                }))
-                .layer(middleware::from_fn(error::render_errors))
-                .layer(CatchPanicLayer::custom(|_| {
-                    axum::response::IntoResponse::into_response(error::ApiError::Internal("handler panicked".into()))
-                })),
-        )
+    // Not compressed, not size-limited, no page headers: the passthrough answers with the provider's headers and
+    // bodies stream through as the provider and the caller send them.
+    let passthrough = Router::new()
+        .route("/v1/passthrough/{platform}", any(passthrough::passthrough_root))
+        .route("/v1/passthrough/{platform}/{*path}", any(passthrough::passthrough));
+    (pages.merge(passthrough), doc)
 }

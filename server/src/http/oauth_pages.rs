@@ -86,6 +86,11 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// `GET /oauth/authorize/{id}`: a page whose script fetches the proof from its opener (see [`AUTHORIZE_JS`]).
 /// Reads the flow only to say early that a link is used or expired; writes nothing.
+#[utoipa::path(get, path = "/oauth/authorize/{id}", tag = "pages", params(("id" = String, Path)),
+    responses((status = 200, description = "the popup's page; it asks its opener for the proof", content_type = "text/html", body = String),
+              (status = 410, description = "a used, expired or unknown link", content_type = "text/html", body = String),
+              (status = 429, description = "rate limited", body = plugboard_shared::ErrorBody),
+              (status = 503, description = "briefly unavailable", body = plugboard_shared::ErrorBody)))]
 pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     match app.connector.check_authorize_link(&id).await {
         Ok(()) => render(
@@ -101,14 +106,14 @@ pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> R
 }
 
 /// Body of `POST /oauth/authorize/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Proof {
     /// The `proof` from `POST /v1/widget/oauth/{platform}/start`, handed over by the widget.
     pub proof: String,
 }
 
 /// Answer of `POST /oauth/authorize/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Proceed {
     /// The provider's authorization URL (RFC 6749 §4.1.1) to navigate to.
     pub location: String,
@@ -117,6 +122,8 @@ pub struct Proceed {
 /// `POST /oauth/authorize/{id}` `{proof}` → `{location}` and the cookie binding the flow to this browser;
 /// 403 `flow_not_proven` for a wrong proof, 404 for a used, expired or unknown flow. Only the first good proof
 /// binds (the flow can be sent to the provider once).
+#[utoipa::path(post, path = "/oauth/authorize/{id}", tag = "pages", params(("id" = String, Path)), request_body = Proof,
+    responses((status = 200, description = "where to go (and the binding cookie)", body = Proceed), crate::http::openapi::ErrorResponses))]
 pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody<Proof>) -> Result<Response, ApiError> {
     let (location, binding) = app.connector.begin_redirect(&id, &body.proof).await?;
     let secure = if app.public_url.starts_with("https://") { "; Secure" } else { "" };
@@ -130,6 +137,16 @@ pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, JsonBody
 }
 
 /// `GET /oauth/callback?code&state[&iss][&error&error_description]`.
+#[utoipa::path(get, path = "/oauth/callback", tag = "pages",
+    params(("code" = Option<String>, Query), ("state" = Option<String>, Query), ("iss" = Option<String>, Query),
+           ("error" = Option<String>, Query), ("error_description" = Option<String>, Query)),
+    responses((status = 200, description = "connected", content_type = "text/html", body = String),
+              (status = 400, description = "refused: the page says why", content_type = "text/html", body = String),
+              (status = 403, content_type = "text/html", body = String), (status = 404, content_type = "text/html", body = String),
+              (status = 409, content_type = "text/html", body = String), (status = 410, content_type = "text/html", body = String),
+              (status = 422, content_type = "text/html", body = String), (status = 500, content_type = "text/html", body = String),
+              (status = 502, content_type = "text/html", body = String), (status = 503, content_type = "text/html", body = String),
+              (status = 429, description = "rate limited", body = plugboard_shared::ErrorBody)))]
 pub async fn callback(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -151,12 +168,14 @@ pub async fn callback(
 }
 
 /// `GET /oauth/authorize.js`: the authorize page's only script.
+#[utoipa::path(get, path = "/oauth/authorize.js", tag = "pages", responses((status = 200, content_type = "text/javascript", body = String)))]
 pub async fn authorize_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], AUTHORIZE_JS)
         .into_response()
 }
 
 /// `GET /oauth/callback.js`: the callback page's only script (no inline script, so the page's CSP stays strict).
+#[utoipa::path(get, path = "/oauth/callback.js", tag = "pages", responses((status = 200, content_type = "text/javascript", body = String)))]
 pub async fn callback_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CALLBACK_JS)
         .into_response()

@@ -67,6 +67,20 @@ impl Outgoing {
     }
 }
 
+/// `ANY /v1/passthrough/{platform}`: the API base URL itself.
+#[utoipa::path(method(get, post, put, patch, delete), path = "/v1/passthrough/{platform}", tag = "passthrough",
+    params(("platform" = String, Path, example = "gmail"), ("X-One-Connection-Key" = String, Header, description = "the connection's key (also x-pica-connection-key)")),
+    responses((status = "default", description = "the provider's answer, as it sent it"), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
+pub async fn passthrough_root(state: State<AppState>, auth: SecretAuth, req: Request) -> Result<Response, ApiError> {
+    passthrough(state, auth, req).await
+}
+
+#[utoipa::path(method(get, post, put, patch, delete), path = "/v1/passthrough/{platform}/{path}", tag = "passthrough",
+    params(("platform" = String, Path, example = "gmail"), ("path" = String, Path, description = "the rest of the provider's URL, after its API base"),
+           ("X-One-Connection-Key" = String, Header, description = "the connection's key (also x-pica-connection-key)")),
+    responses((status = "default", description = "the provider's answer, as it sent it"), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
 pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretAuth, req: Request) -> Result<Response, ApiError> {
     let rest = req.uri().path().strip_prefix(PREFIX).unwrap_or_default().to_owned();
     let (platform, raw_path) = rest.split_once('/').unwrap_or((&rest, ""));

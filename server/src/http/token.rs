@@ -17,6 +17,12 @@ use crate::{catalog::Query, keys, store::Session};
 const MAX_IDENTITY_LEN: usize = 256;
 const MAX_NAME_LEN: usize = 200;
 
+#[utoipa::path(post, path = "/v1/authkit/token", tag = "sessions",
+    params(("page" = Option<String>, Query, description = "page of the first integrations, 1-based (empty, null, undefined = 1)"),
+           ("limit" = Option<String>, Query, description = "rows per page, 1–100 (default 20)")),
+    request_body = plugboard_shared::TokenRequest,
+    responses((status = 200, description = "a session token and the first page of integrations", body = plugboard_shared::TokenResponse), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
 pub async fn create_token(
     State(app): State<AppState>,
     SecretAuth(grant): SecretAuth,

@@ -19,6 +19,11 @@ use crate::{
 };
 
 /// `GET /v1/vault/connections?identity&identityType&platform&page&limit`.
+#[utoipa::path(get, path = "/v1/vault/connections", tag = "vault",
+    params(("identity" = Option<String>, Query), ("identityType" = Option<String>, Query, description = "user, team, organization or project"),
+           ("platform" = Option<String>, Query), ("page" = Option<String>, Query), ("limit" = Option<String>, Query)),
+    responses((status = 200, body = plugboard_shared::Page<plugboard_shared::ConnectionRecord>), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
 pub async fn list_connections(
     State(app): State<AppState>,
     SecretAuth(grant): SecretAuth,
@@ -61,6 +66,10 @@ pub async fn owned_connection(app: &AppState, grant: &KeyGrant, key: &str) -> Re
 }
 
 /// `GET /v1/vault/connections/{key}`.
+#[utoipa::path(get, path = "/v1/vault/connections/{key}", tag = "vault",
+    params(("key" = String, Path)),
+    responses((status = 200, body = plugboard_shared::ConnectionRecord), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
 pub async fn get_connection(
     State(app): State<AppState>,
     SecretAuth(grant): SecretAuth,
@@ -71,6 +80,10 @@ pub async fn get_connection(
 
 /// `DELETE /v1/vault/connections/{key}`: revokes at the provider where possible, marks deleted, fires
 /// `connection.deleted`; answers the final record.
+#[utoipa::path(delete, path = "/v1/vault/connections/{key}", tag = "vault",
+    params(("key" = String, Path)),
+    responses((status = 200, description = "the final record (deleted)", body = plugboard_shared::ConnectionRecord), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
 pub async fn delete_connection(
     State(app): State<AppState>,
     SecretAuth(grant): SecretAuth,

@@ -60,6 +60,9 @@ fn page() -> Option<&'static Page> {
 /// `GET /widget[?project=<id>]` — the modal's page, loaded in the embed's iframe. Only allowed origins may frame
 /// it (CSP `frame-ancestors`): the named project's, else every project's together; a deployment with a project
 /// that allows every origin lets any web page frame an unnamed `/widget`. 404 for an unknown project.
+#[utoipa::path(get, path = "/widget", tag = "pages", params(("project" = Option<String>, Query, description = "the framing project, for its allowed origins")),
+    responses((status = 200, description = "the widget page", content_type = "text/html", body = String),
+              (status = 503, description = "the widget was not built into this binary", content_type = "text/html", body = String), crate::http::openapi::ErrorResponses))]
 pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let mut csp = match page() {
         Some(p) => p.csp.to_str().unwrap_or_default().to_owned(),
@@ -97,6 +100,8 @@ pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, 
 }
 
 /// `GET /widget/{file}` — hashed file names, so they are cached for a year.
+#[utoipa::path(get, path = "/widget/{file}", tag = "pages", params(("file" = String, Path)),
+    responses((status = 200, description = "a hashed widget file (wasm, js, css)", content_type = "application/octet-stream", body = String), crate::http::openapi::ErrorResponses))]
 pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
     let found = WidgetDist::get(&file)
         .filter(|_| file != "index.html")
