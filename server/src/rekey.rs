@@ -77,3 +77,28 @@ pub async fn rewrap(store: &DynStore, vault: &Vault) -> Result<Rewrapped, RekeyE
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::Sealed;
+
+    fn cell(table: SealedTable, id: &str, platform: Option<&str>) -> SealedCell {
+        SealedCell { table, id: id.into(), platform: platform.map(Into::into), sealed: Sealed { key_id: "k".into(), nonce: vec![], ciphertext: vec![] } }
+    }
+
+    #[test]
+    fn each_table_is_reopened_with_the_associated_data_its_owner_sealed_it_with() {
+        // What the owners use when they seal (connections and flows: the row id).
+        assert_eq!(aad(&cell(SealedTable::Connections, "c1", None)), b"c1");
+        assert_eq!(aad(&cell(SealedTable::OAuthFlows, "f1", None)), b"f1");
+        assert_eq!(aad(&cell(SealedTable::Webhooks, "acme", None)), crate::webhooks::aad("acme").into_bytes());
+        assert_eq!(aad(&cell(SealedTable::ProjectOAuthClients, "acme", Some("gmail"))), Projects::client_aad("acme", "gmail"));
+        assert_eq!(aad(&cell(SealedTable::Revocations, "r1", None)), crate::connect::revoke::aad("r1").into_bytes());
+        // And a value sealed by its owner reopens through the rewrap's associated data.
+        let vault = Vault::from_spec(&Vault::generate_spec()).unwrap();
+        let mut c = cell(SealedTable::ProjectOAuthClients, "acme", Some("gmail"));
+        c.sealed = vault.seal(b"client-secret", &Projects::client_aad("acme", "gmail"));
+        assert_eq!(&*vault.open(&c.sealed, &aad(&c)).unwrap(), b"client-secret");
+    }
+}

@@ -472,6 +472,14 @@ pub async fn oauth_connect(
     OAuthOutcome { status, page, flow, token }
 }
 
+/// `POST /v1/widget/oauth/{platform}/start` with the session `token`, as the widget does; answers the flow's
+/// link and proof.
+pub async fn start_oauth(app: &impl Server, token: &str, platform: &str) -> plugboard_shared::OAuthStart {
+    let res = http().post(format!("{}/v1/widget/oauth/{platform}/start", app.url())).bearer_auth(token).json(&serde_json::json!({})).send().await.expect("start");
+    assert_eq!(res.status(), 200, "start {platform}");
+    res.json().await.expect("start answer")
+}
+
 /// What the popup's authorize page does once its opener (the widget) hands it the flow's proof: `POST` the proof
 /// to the authorize link; answers the provider URL and the `name=value` of the cookie binding the flow.
 pub async fn popup_authorize(start: &plugboard_shared::OAuthStart) -> (String, String) {

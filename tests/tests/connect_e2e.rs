@@ -249,16 +249,7 @@ async fn the_widget_ignores_messages_from_a_foreign_origin() {
 /// they would send a victim ("please reconnect your Gmail") and its proof, which they know too.
 async fn attackers_link(app: &TestApp) -> plugboard_shared::OAuthStart {
     let token = plugboard_tests::session_token(app, "attacker").await;
-    let res = plugboard_tests::http()
-        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
-        .bearer_auth(&token)
-        .header("Plugboard-Origin", "http://127.0.0.2")
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+    plugboard_tests::start_oauth(app, &token, "mock-oauth").await
 }
 
 const ONLY_ITS_WINDOW: &str = "This sign-in link works only in the window your app opened for it.";

@@ -1,7 +1,7 @@
 //! Per-project settings from a config file (SPEC §7): visible and custom integrations, own OAuth clients,
 //! allowed origins (API and frame-ancestors), session TTL.
 
-use plugboard_shared::{IntegrationsPage, OAuthStart, TokenResponse};
+use plugboard_shared::{IntegrationsPage, TokenResponse};
 use plugboard_tests::{spawn_with_provider, TestApp};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -120,16 +120,7 @@ async fn a_projects_own_oauth_client_is_used_before_the_deployments() {
     let session = mint(&app).await;
     let detail: Value = widget_get(&app, &session.token, "/v1/widget/integrations/mock-oauth", None).await.json().await.unwrap();
     assert_eq!(detail["scopes"], serde_json::json!(["profile"]), "the project's scopes are shown");
-    let start: OAuthStart = Client::new()
-        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
-        .bearer_auth(&session.token)
-        .body("{}")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start = plugboard_tests::start_oauth(&app, &session.token, "mock-oauth").await;
     let (location, _) = plugboard_tests::popup_authorize(&start).await;
     let location = url::Url::parse(&location).unwrap();
     let param = |k: &str| location.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());

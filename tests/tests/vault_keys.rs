@@ -57,16 +57,7 @@ async fn rotate_rewrap_beside_live_refreshes_and_remove_the_old_key() {
     let old_vault = Vault::from_spec(&old).unwrap();
     app.store.set_webhook("test-project", Some(&webhooks::seal(&old_vault, "test-project", "http://127.0.0.1:9/hook", &secret))).await.unwrap();
     let token = session_token(&app, "dave").await;
-    let start: plugboard_shared::OAuthStart = http()
-        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
-        .bearer_auth(&token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start = plugboard_tests::start_oauth(&app, &token, "mock-oauth").await;
 
     let (ok, out, err) = vault_cli(&app, &old, &["status"]);
     assert!(ok, "{err}");
