@@ -24,25 +24,23 @@
 
     function open() {
       if (active) active.close();
-      var id = nonce(), overlay = d.createElement("div"), frame = d.createElement("iframe");
-      var opener = d.activeElement, inerted = [], token = null, ready = false, done = false, settle;
+      // A modal <dialog>: it joins the browser's top layer above anything already there (a host's own
+      // showModal() dialog included), and the browser makes the rest of the page inert while it is open.
+      var id = nonce(), overlay = d.createElement("dialog"), frame = d.createElement("iframe");
+      var opener = d.activeElement, token = null, ready = false, done = false, settle;
       var promise = new Promise(function (resolve, reject) { settle = { resolve: resolve, reject: reject }; });
       if (w.performance && performance.mark) performance.mark("plugboard:open");
 
-      overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;background:rgba(15,18,25,.55);display:flex;align-items:center;justify-content:center";
+      overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;width:100vw;height:100vh;max-width:none;max-height:none;margin:0;padding:0;border:0;background:rgba(15,18,25,.55);display:flex;align-items:center;justify-content:center";
+      overlay.setAttribute("aria-label", options.title || "Connect an app");
       frame.style.cssText = "width:min(440px,100vw);height:min(680px,100vh);border:0;border-radius:14px;box-shadow:0 20px 60px rgba(0,0,0,.35);background:transparent";
       frame.title = options.title || "Connect an app";
-      frame.setAttribute("role", "dialog");
-      frame.setAttribute("aria-modal", "true");
       var project = options.project || defaultProject;
       frame.src = base + "/widget" + (project ? "?project=" + encodeURIComponent(project) : "") + "#" +
         new URLSearchParams({ origin: location.origin, nonce: id });
       overlay.appendChild(frame);
-      // Everything else on the page is inert while the modal is open: focus cannot leave it.
-      Array.prototype.forEach.call(d.body.children, function (el) {
-        if (!el.inert) { el.inert = true; inerted.push(el); }
-      });
       d.body.appendChild(overlay);
+      if (overlay.showModal) overlay.showModal();
       frame.focus();
 
       function post(msg) {
@@ -85,8 +83,8 @@
         clearTimeout(readyTimer);
         w.removeEventListener("message", onMessage);
         d.removeEventListener("keydown", onKey);
+        if (overlay.open && overlay.close) overlay.close();
         overlay.remove();
-        inerted.forEach(function (el) { el.inert = false; });
         if (opener && opener.focus) opener.focus();
         if (failed === true) return;
         call(options.onClose);
@@ -105,6 +103,8 @@
       w.addEventListener("message", onMessage);
       d.addEventListener("keydown", onKey);
       overlay.addEventListener("click", onBackdrop);
+      // Escape on the host page: the dialog's own cancel, which closes the widget as the close button does.
+      overlay.addEventListener("cancel", function (e) { e.preventDefault(); close(); });
 
       // The token request is made from the host page, so relative URLs and the host's cookies just work.
       var tokenUrl = new URL(options.token && options.token.url || "", location.href);

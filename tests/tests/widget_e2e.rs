@@ -135,3 +135,38 @@ async fn a_refused_token_request_shows_an_error_and_calls_on_error() {
 fn url_origin(url: &str) -> &str {
     url.trim_end_matches('/')
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opened_from_the_hosts_own_modal_dialog_the_widget_is_on_top_and_the_dialog_works_again_after() {
+    let app = spawn_app().await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    b.client.goto(&host).await.unwrap();
+    b.click("#open-settings").await;
+    b.wait_js("the host's dialog", "return document.getElementById('settings').open && document.getElementById('settings').matches(':modal')").await;
+    b.click("#settings-connect").await;
+    b.wait_js("the widget frame", "return document.querySelector('iframe')").await;
+    // What the user sees in the middle of the screen is the widget, not the host's dialog over it.
+    b.wait_js(
+        "the widget on top",
+        "const f = document.querySelector('iframe').getBoundingClientRect(); \
+         return document.elementFromPoint(f.left + f.width / 2, f.top + f.height / 2)?.tagName === 'IFRAME'",
+    )
+    .await;
+    b.enter_widget().await;
+    b.wait_js("rows", "return document.querySelectorAll('.pb-row').length > 5").await;
+    b.click(".pb-row").await;
+    b.wait_js("the connect screen", "return document.querySelector('.pb-back')").await;
+    b.click(".pb-close").await;
+    b.leave_widget().await;
+    b.wait_js("the widget to close", "return document.querySelectorAll('iframe').length === 0").await;
+
+    // The host's dialog is still open and works: typing, then its own button.
+    assert_eq!(b.js("return document.getElementById('settings').open").await, true);
+    b.client.find(fantoccini::Locator::Css("#team-name")).await.unwrap().send_keys("Acme").await.unwrap();
+    assert_eq!(b.js("return document.getElementById('team-name').value").await, "Acme");
+    b.click("#settings-close").await;
+    assert_eq!(b.js("return document.getElementById('settings').open").await, false);
+    assert!(host_log(&b).await.contains("onClose"));
+    b.close().await;
+}
