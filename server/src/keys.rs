@@ -32,7 +32,8 @@ impl Environment {
     }
 }
 
-fn random_token() -> String {
+/// 32 random bytes, base64url: the body of every token Plugboard issues.
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)

@@ -47,6 +47,18 @@ struct Envelope<'a> {
     kind: &'a str,
     created_at: String,
     data: ConnectionRecord,
+    /// Who connected, when it was through an auth link or hosted session (its end-user fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_user: Option<EndUser>,
+}
+
+/// The end user an auth link or hosted session was made for: `{id, name, username}` (StackOne's origin owner id,
+/// name and username; One Runtime's end user id, name and email).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EndUser {
+    pub id: String,
+    pub name: Option<String>,
+    pub username: Option<String>,
 }
 
 /// How deliveries are retried.
@@ -76,13 +88,18 @@ impl Default for DeliveryPolicy {
 
 /// The outbox entry for `kind` happening to `row` now.
 pub fn event(kind: EventType, row: &ConnectionRow, policy: &DeliveryPolicy) -> OutboxEvent {
+    event_by(kind, row, policy, None)
+}
+
+/// [`event`], naming the end user who connected through a link.
+pub fn event_by(kind: EventType, row: &ConnectionRow, policy: &DeliveryPolicy, end_user: Option<EndUser>) -> OutboxEvent {
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
     let now = now_ms();
     let created_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default();
-    let envelope = Envelope { id: &id, kind: kind.as_str(), created_at, data: row.record() };
+    let envelope = Envelope { id: &id, kind: kind.as_str(), created_at, data: row.record(), end_user };
     OutboxEvent {
         body: serde_json::to_string(&envelope).expect("an event serializes"),
         id,

@@ -288,6 +288,126 @@ pub struct ConnectRequest {
     pub fields: std::collections::BTreeMap<String, String>,
     /// Key of an existing connection of the same identity and platform to update in place.
     pub reconnect: Option<String>,
+    /// OAuth only: `popup` (default; the widget's popup window) or `page` (the page itself goes to the provider and
+    /// the callback page is the end: auth links and hosted sessions). OpenID Connect's `display` values.
+    pub display: Option<Display>,
+}
+
+/// How an OAuth sign-in is shown (OpenID Connect Core §3.1.2.1 `display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Display {
+    Popup,
+    Page,
+}
+
+/// Body of `POST /v1/connect-sessions` (secret key): an auth link. StackOne's snake_case names are accepted too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct LinkRequest {
+    /// The end user's id in the host app (StackOne `origin_owner_id`).
+    #[serde(alias = "origin_owner_id")]
+    pub identity: Option<String>,
+    /// Default `user`.
+    #[serde(alias = "identity_type")]
+    pub identity_type: Option<IdentityType>,
+    /// The end user's display name (`origin_owner_name`).
+    #[serde(alias = "origin_owner_name")]
+    pub name: Option<String>,
+    /// A username or email (`origin_username`).
+    #[serde(alias = "origin_username", alias = "email")]
+    pub username: Option<String>,
+    /// Only integrations of these categories are listed.
+    pub categories: Option<Vec<String>>,
+    /// A platform id to open directly (`provider`).
+    #[serde(alias = "provider")]
+    pub integration: Option<String>,
+    /// A connection key of this end user: the link updates it in place (a reconnect link).
+    pub reconnect: Option<String>,
+    /// Seconds, at most 30 days; default 7 days (`expires_in`).
+    #[serde(alias = "expires_in")]
+    pub expires_in: Option<i64>,
+    /// Where the browser goes when the user is done, with the outcome in the query; must be on one of the
+    /// project's allowed origins (`redirect_url`).
+    #[serde(alias = "redirect_url")]
+    pub redirect_url: Option<String>,
+}
+
+/// Answer of `POST /v1/connect-sessions`, in both spellings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkCreated {
+    /// The link's token (a capability: whoever has the link can connect an account for this end user, once).
+    pub token: String,
+    #[serde(rename = "authLinkUrl")]
+    pub auth_link_url: String,
+    #[serde(rename = "auth_link_url")]
+    pub auth_link_url_snake: String,
+    /// RFC 3339, UTC.
+    #[serde(rename = "expiresAt")]
+    pub expires_at: String,
+    #[serde(rename = "expires_at")]
+    pub expires_at_snake: String,
+}
+
+/// Body of `POST /v1/hosted-connection-sessions` (One Runtime's names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct HostedSessionRequest {
+    pub integration_slug: String,
+    pub end_user_id: String,
+    pub end_user_name: Option<String>,
+    pub end_user_email: Option<String>,
+    pub suggested_connection_name: Option<String>,
+}
+
+/// Answer of `POST /v1/hosted-connection-sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostedSession {
+    pub session_token: String,
+    /// RFC 3339, UTC.
+    pub expires_at: String,
+    /// The page `connect.js` opens in its popup.
+    pub url: String,
+}
+
+/// Body of `POST /v1/links/session` and `POST /v1/hosted-connection-sessions/status`: a link or hosted session token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkToken {
+    #[serde(alias = "session_token", alias = "sessionToken")]
+    pub token: String,
+}
+
+/// Answer of `POST /v1/links/session`: a widget session for the link's end user and what the link asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LinkSession {
+    pub session: TokenResponse,
+    /// Display name of the integration to open directly.
+    pub integration_name: Option<String>,
+    pub reconnect: Option<String>,
+    pub end_user_name: Option<String>,
+    /// `hosted` (a popup that `connect.js` watches) or `link` (a page).
+    pub kind: String,
+    /// Where to send the browser once connected (an auth link's `redirectUrl`).
+    pub redirect_url: Option<String>,
+}
+
+/// Answer of `POST /v1/hosted-connection-sessions/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct HostedStatus {
+    /// `pending`, `connected` or `expired`.
+    pub status: String,
+    pub connection_id: Option<String>,
+    pub connection: Option<ConnectionRecord>,
 }
 
 /// Answer of `POST /v1/widget/oauth/{platform}/start`.

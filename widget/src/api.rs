@@ -1,7 +1,7 @@
 //! The widget's only HTTP client: calls `/v1/widget/*` on its own origin with the session token.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
-use plugboard_shared::{CategoryCount, ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, OAuthStart};
+use plugboard_shared::{CategoryCount, ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, LinkSession, LinkToken, OAuthStart};
 use serde::{de::DeserializeOwned, Deserialize};
 use wasm_bindgen::JsValue;
 
@@ -52,14 +52,15 @@ async fn json<T: DeserializeOwned>(res: &Response) -> Option<T> {
     serde_wasm_bindgen::from_value(js_sys::JSON::parse(&text).ok()?).ok()
 }
 
-async fn post<T: DeserializeOwned>(token: &str, url: &str, body: &ConnectRequest) -> ApiResult<T> {
+async fn post<T: DeserializeOwned>(token: &str, url: &str, body: &impl serde::Serialize) -> ApiResult<T> {
     // json_compatible: maps become plain objects (the default makes a JS Map, which JSON.stringify drops).
     let body = serde::Serialize::serialize(body, &serde_wasm_bindgen::Serializer::json_compatible())
         .ok()
         .and_then(|v| js_sys::JSON::stringify(&v).ok())
         .and_then(|s| s.as_string())
         .ok_or("Could not prepare the request.")?;
-    let req = authorized(Request::post(url), token).header("Content-Type", "application/json").body(body);
+    let req = if token.is_empty() { Request::post(url) } else { authorized(Request::post(url), token) };
+    let req = req.header("Content-Type", "application/json").body(body);
     match req {
         Ok(req) => answer(req.send().await).await,
         Err(_) => Err("Could not prepare the request.".into()),
@@ -95,4 +96,23 @@ pub async fn start_oauth(token: &str, platform: &str, body: &ConnectRequest) -> 
 
 pub async fn flow(token: &str, id: &str) -> ApiResult<Flow> {
     answer(authorized(Request::get(&format!("/v1/widget/oauth/flows/{id}")), token).send().await).await
+}
+
+/// `POST /v1/links/session`: opens an auth link or hosted session (the page's token from its fragment).
+pub async fn open_link(link_token: &str) -> ApiResult<LinkSession> {
+    post("", "/v1/links/session", &LinkToken { token: link_token.to_owned() }).await
+}
+
+/// What the popup's authorize page does with its proof, done by the page itself when the sign-in runs in this
+/// tab (`display: page`): binds the flow to this browser and answers where to go.
+pub async fn prove(authorize_url: &str, proof: &str) -> ApiResult<String> {
+    #[derive(serde::Serialize)]
+    struct Proof<'a> {
+        proof: &'a str,
+    }
+    #[derive(Deserialize)]
+    struct Proceed {
+        location: String,
+    }
+    post::<Proceed>("", authorize_url, &Proof { proof }).await.map(|p| p.location)
 }

@@ -101,3 +101,10 @@ pub fn answer_claim(event: &MessageEvent, popup: &web_sys::Window, flow_id: &str
     }
     true
 }
+
+/// The token of an auth link or hosted session, from this page's fragment (`#token=pbl_…` / `#token=pbh_…`).
+pub fn link_token() -> Option<String> {
+    let hash = web_sys::window()?.location().hash().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(hash.trim_start_matches('#')).ok()?;
+    params.get("token").filter(|t| t.starts_with("pbl_") || t.starts_with("pbh_"))
+}

@@ -219,9 +219,18 @@ impl Connector {
     }
 
     /// The webhook event of saving `row`: `connection.updated` for a reconnect, else `connection.created`.
-    pub fn saved_event(&self, row: &ConnectionRow, update: bool) -> crate::store::OutboxEvent {
+    /// `connection.created` / `connection.updated` for `row`, naming the end user of the link it came through.
+    pub async fn saved_event(&self, row: &ConnectionRow, update: bool, link_hash: Option<&str>) -> Result<crate::store::OutboxEvent, ConnectError> {
         let kind = if update { crate::webhooks::EventType::Updated } else { crate::webhooks::EventType::Created };
-        crate::webhooks::event(kind, row, &self.webhooks)
+        let end_user = match link_hash {
+            Some(hash) => self.store.find_link(hash).await?.map(|l| crate::webhooks::EndUser {
+                id: l.identity,
+                name: l.end_user_name,
+                username: l.end_user_username,
+            }),
+            None => None,
+        };
+        Ok(crate::webhooks::event_by(kind, row, &self.webhooks, end_user))
     }
 
     /// `POST /v1/widget/connect/{platform}`: API key, basic, custom fields, client credentials or nothing.
@@ -246,7 +255,8 @@ impl Connector {
         }
         let update = previous.is_some();
         let row = self.build_row(&owner, entry, name, config, &creds, previous);
-        self.store.save_connection(&row, update, None, Some(&self.saved_event(&row, update))).await?;
+        let event = self.saved_event(&row, update, session.link_hash.as_deref()).await?;
+        self.store.save_connection(&row, update, None, Some(&event), session.link_hash.as_deref()).await?;
         self.hot.invalidate(&row.key);
         tracing::info!(platform, key = %row.key, update, "connection saved");
         Ok(row.record())

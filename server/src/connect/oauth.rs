@@ -20,7 +20,7 @@ use crate::{
     clock::now,
     config::OAuthClient,
     keys::digest,
-    store::{Consumed, ConnectionRow, FlowRow, Session},
+    store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, Session, StoreError},
     vault::{Credentials, SecretString},
 };
 
@@ -131,6 +131,11 @@ impl Connector {
             expires_at: created + FLOW_TTL_SECS,
             redirected_at: None,
             consumed_at: None,
+            link_hash: session.link_hash.clone(),
+            display: match req.display {
+                Some(plugboard_shared::Display::Page) => FlowDisplay::Page,
+                _ => FlowDisplay::Popup,
+            },
         };
         self.store.insert_flow(&flow).await?;
         Ok(OAuthStart { authorize_url: format!("{}/oauth/authorize/{id}", self.public_url), flow_id: id, proof })
@@ -174,21 +179,25 @@ impl Connector {
 
     /// `GET /oauth/callback`: checks state, browser binding, expiry, `iss` and the provider's answer, exchanges
     /// the code and stores the connection. Answers the flow id; `Err` carries it (when known) and a human message.
-    pub async fn finish_callback(&self, q: &CallbackQuery, cookie: impl Fn(&str) -> Option<String>) -> Result<String, CallbackFailure> {
+    pub async fn finish_callback(&self, q: &CallbackQuery, cookie: impl Fn(&str) -> Option<String>) -> Result<Finished, CallbackFailure> {
         let state = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| CallbackFailure::page(400, "The provider's answer has no state, so it cannot be matched to a sign-in. Start again from the app."))?;
         let flow = match self.store.consume_flow(&digest(state), now()).await.map_err(CallbackFailure::internal)? {
             Consumed::Fresh(flow) => flow,
             Consumed::Reused(_) => return Err(CallbackFailure::page(409, "This sign-in was already completed or abandoned. Start again from the app.")),
             Consumed::Unknown => return Err(CallbackFailure::page(400, "This sign-in is unknown to Plugboard. Start again from the app.")),
         };
-        let fail = |status: u16, message: String| CallbackFailure { status, flow_id: Some(flow.id.clone()), message };
+        // Where a same-tab flow of an auth link sends the browser at the end.
+        let redirect_url = match &flow.link_hash {
+            Some(hash) => self.store.find_link(hash).await.map_err(CallbackFailure::internal)?.and_then(|l| l.redirect_url),
+            None => None,
+        };
         let result = self.check_and_exchange(&flow, q, &cookie).await;
         match result {
-            Ok(_key) => Ok(flow.id.clone()),
+            Ok(key) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, connection_key: key }),
             Err((status, message)) => {
                 self.store.fail_flow(&flow.id, &message).await.map_err(CallbackFailure::internal)?;
                 tracing::info!(flow = %flow.id, platform = %flow.platform, %message, "oauth flow failed");
-                Err(fail(status, message))
+                Err(CallbackFailure { status, flow_id: Some(flow.id.clone()), message, display: flow.display, redirect_url })
             }
         }
     }
@@ -259,7 +268,8 @@ impl Connector {
         let update = previous.is_some();
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
         let row = self.build_row(&owner, entry, name, config, &creds, previous);
-        self.store.save_connection(&row, update, Some(&flow.id), Some(&self.saved_event(&row, update))).await.map_err(|e| {
+        let event = self.saved_event(&row, update, flow.link_hash.as_deref()).await.map_err(|e| (500, e.to_string()))?;
+        self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref()).await.map_err(|e| {
             let f = CallbackFailure::internal(e);
             (f.status, f.message)
         })?;
@@ -340,27 +350,42 @@ impl CallbackQuery {
     }
 }
 
+/// A callback that connected.
+#[derive(Debug)]
+pub struct Finished {
+    pub flow_id: String,
+    pub display: FlowDisplay,
+    /// An auth link's `redirectUrl`, for a same-tab flow.
+    pub redirect_url: Option<String>,
+    pub connection_key: String,
+}
+
 /// A callback that did not connect: what the popup page says and posts back.
 #[derive(Debug)]
 pub struct CallbackFailure {
     pub status: u16,
     pub flow_id: Option<String>,
     pub message: String,
+    pub display: FlowDisplay,
+    pub redirect_url: Option<String>,
 }
 
 impl CallbackFailure {
     fn page(status: u16, message: &str) -> Self {
-        Self { status, flow_id: None, message: message.into() }
+        Self { status, flow_id: None, message: message.into(), display: FlowDisplay::Popup, redirect_url: None }
     }
 
     /// A store failure: 503 while the database is unavailable (the user can try again shortly), else 500.
-    fn internal(e: crate::store::StoreError) -> Self {
+    fn internal(e: StoreError) -> Self {
         if e.is_unavailable() {
             tracing::warn!(error = %e, "oauth callback: database unavailable");
-            return Self { status: 503, flow_id: None, message: "Plugboard is briefly unavailable. Start again from the app in a moment.".into() };
+            return Self::page(503, "Plugboard is briefly unavailable. Start again from the app in a moment.");
+        }
+        if matches!(e, StoreError::LinkSpent) {
+            return Self::page(409, "This link was already used to connect an account, or it expired meanwhile. Ask for a new link.");
         }
         tracing::error!(error = %e, "oauth callback failed");
-        Self { status: 500, flow_id: None, message: "Something went wrong on our side. Start again from the app.".into() }
+        Self::page(500, "Something went wrong on our side. Start again from the app.")
     }
 }
 

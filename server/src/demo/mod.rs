@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use crate::keys::SecretKey;
 
 const PAGE: &str = include_str!("../../assets/demo.html");
+const HOSTED_PAGE: &str = include_str!("../../assets/demo-hosted.html");
 
 #[derive(Clone)]
 struct Host {
@@ -38,7 +39,37 @@ pub fn router(plugboard_url: &str, secret_key: SecretKey) -> Router {
             .build()
             .expect("a client with default TLS settings builds"),
     };
-    Router::new().route("/", get(page)).route("/api/plugboard-token", post(token)).with_state(host)
+    Router::new()
+        .route("/", get(page))
+        .route("/hosted", get(hosted_page))
+        .route("/api/plugboard-token", post(token))
+        .route("/api/hosted-connection-sessions", post(hosted_session))
+        .with_state(host)
+}
+
+async fn hosted_page(State(host): State<Host>) -> Response {
+    let html = HOSTED_PAGE.replace("{{PLUGBOARD_URL}}", &host.plugboard_url);
+    ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html)).into_response()
+}
+
+/// The host backend of seed 004: forwards the page's request to `POST /v1/hosted-connection-sessions` with the
+/// secret key (a real app would decide `end_user_id` from its own login, not from the page).
+async fn hosted_session(State(host): State<Host>, body: Bytes) -> Response {
+    let answer = host
+        .client
+        .post(format!("{}/v1/hosted-connection-sessions", host.plugboard_url))
+        .header("X-One-Secret", host.secret_key.expose())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await;
+    match answer {
+        Ok(res) => {
+            let status = StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            (status, [(header::CONTENT_TYPE, "application/json")], res.bytes().await.unwrap_or_default()).into_response()
+        }
+        Err(_) => (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"Plugboard is unreachable"}"#).into_response(),
+    }
 }
 
 async fn page(State(host): State<Host>) -> Response {

@@ -11,6 +11,7 @@ use super::error::ApiError;
 
 static LOGOS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/assets/logos");
 const EMBED_JS: &str = include_str!("../../assets/embed.js");
+const CONNECT_JS: &str = include_str!("../../assets/connect.js");
 
 /// URL of an integration's logo, or `""` when none is vendored (the widget then draws a monogram).
 pub fn logo_url(public_url: &str, platform: &str) -> String {
@@ -19,6 +20,22 @@ pub fn logo_url(public_url: &str, platform: &str) -> String {
     } else {
         String::new()
     }
+}
+
+/// `GET /connect.js` — an ES module exporting `createOneRuntime({ baseUrl })` (and `createPlugboard`), whose
+/// `connections.open({ sessionToken })` opens a hosted connection session in a popup (seed 004).
+#[utoipa::path(get, path = "/connect.js", tag = "pages", responses((status = 200, description = "the hosted sessions module", content_type = "text/javascript", body = String)))]
+pub async fn connect_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            // Imported as a module from the host's origin: a cross-origin module script needs CORS.
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+        ],
+        CONNECT_JS,
+    )
+        .into_response()
 }
 
 /// `GET /embed.js` — the host page's script tag. Short cache: it is the one URL hosts cannot version.

@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The request conflicts with the state of what it names (409), e.g. a connection that must be reconnected.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// What the request names is gone for good (410), e.g. an expired or withdrawn auth link.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// A cap was reached (429, `too_many`), e.g. sign-ins open at once; nothing to wait for but finishing one.
     #[error("{0}")]
     Capped(String),
@@ -85,6 +88,7 @@ impl ApiError {
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Capped(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
+            Self::Gone { code, .. } => (StatusCode::GONE, code),
             Self::Unavailable(_) | Self::DatabaseUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::RetryLater { .. } => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -118,6 +122,9 @@ impl From<crate::projects::ProjectError> for ApiError {
 impl From<StoreError> for ApiError {
     /// 503 with `Retry-After` while the database is unavailable, else 500.
     fn from(e: StoreError) -> Self {
+        if matches!(e, StoreError::LinkSpent) {
+            return Self::Conflict { code: "link_used", message: "this link was already used to connect an account, or it expired meanwhile".into() };
+        }
         if e.is_unavailable() {
             tracing::warn!(error = %e, "database unavailable");
             return Self::DatabaseUnavailable;

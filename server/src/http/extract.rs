@@ -168,7 +168,12 @@ where
         // The widget presents the host page's origin, which it learned from the browser (`event.origin` of the
         // handshake); a project that lists allowed origins refuses every other one.
         let origin = parts.headers.get("plugboard-origin").and_then(|v| v.to_str().ok());
-        if !app.projects.view(&session.project_id).await?.allows_origin(origin) {
+        // A session opened from an auth link or hosted session lives on Plugboard's own link page.
+        let allowed = match &session.link_hash {
+            Some(_) => origin == Some(super::links::link_page_origin(&app).as_str()),
+            None => app.projects.view(&session.project_id).await?.allows_origin(origin),
+        };
+        if !allowed {
             return Err(ApiError::Forbidden(format!(
                 "this page ({}) is not allowed to use this widget; add its origin to the project's allowedOrigins",
                 origin.unwrap_or("unknown origin")

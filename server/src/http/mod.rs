@@ -5,6 +5,7 @@ mod connect;
 pub mod error;
 mod extract;
 mod integrations;
+pub mod links;
 pub mod limits;
 mod oauth_pages;
 pub mod openapi;
@@ -134,7 +135,9 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
         .routes(routes!(connect::start_oauth))
         .routes(routes!(connect::get_flow))
         .routes(routes!(oauth_pages::authorize, oauth_pages::prove))
-        .routes(routes!(oauth_pages::callback));
+        .routes(routes!(oauth_pages::callback))
+        .routes(routes!(links::open_link))
+        .routes(routes!(links::hosted_status));
     let public = match limits::per_ip_layer(limits) {
         Some(layer) => public.layer(layer),
         None => public,
@@ -144,10 +147,15 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
         .routes(routes!(integrations::list_available_connectors))
         .routes(routes!(vault::list_connections))
         .routes(routes!(vault::get_connection, vault::delete_connection))
+        .routes(routes!(links::create_link))
+        .routes(routes!(links::revoke_link))
+        .routes(routes!(links::create_hosted))
         .layer(DefaultBodyLimit::max(64 * 1024));
     let (pages, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api)
         .routes(routes!(widget::index))
+        .routes(routes!(widget::link_page))
+        .routes(routes!(assets::connect_js))
         .route("/widget/", get(widget::index))
         .route("/widget/{*file}", get(widget::asset))
         .routes(routes!(assets::embed_js))

@@ -5,13 +5,16 @@
 use axum::{
     extract::{Path, RawQuery, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
-    response::{Html, IntoResponse, Response},
+    response::{Html, IntoResponse, Redirect, Response},
     Json,
 };
 use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, extract::JsonBody, AppState};
-use crate::connect::oauth::{binding_cookie, CallbackQuery, FLOW_TTL_SECS};
+use crate::{
+    connect::oauth::{binding_cookie, CallbackQuery, FLOW_TTL_SECS},
+    store::FlowDisplay,
+};
 
 const CALLBACK_JS: &str = r#"(function () {
   var d = document.body.dataset;
@@ -141,6 +144,7 @@ pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, JsonBody
     params(("code" = Option<String>, Query), ("state" = Option<String>, Query), ("iss" = Option<String>, Query),
            ("error" = Option<String>, Query), ("error_description" = Option<String>, Query)),
     responses((status = 200, description = "connected", content_type = "text/html", body = String),
+              (status = 303, description = "a same-tab sign-in of an auth link with a redirectUrl: there, with the outcome"),
               (status = 400, description = "refused: the page says why", content_type = "text/html", body = String),
               (status = 403, content_type = "text/html", body = String), (status = 404, content_type = "text/html", body = String),
               (status = 409, content_type = "text/html", body = String), (status = 410, content_type = "text/html", body = String),
@@ -154,16 +158,36 @@ pub async fn callback(
 ) -> Response {
     let q = CallbackQuery::parse(query.as_deref().unwrap_or_default());
     match app.connector.finish_callback(&q, |name| cookie(&headers, name)).await {
-        Ok(flow_id) => page(
+        Ok(done) if done.display == FlowDisplay::Page => match &done.redirect_url {
+            Some(url) => outcome_redirect(url, &[("plugboard_status", "connected"), ("connection_key", &done.connection_key)]),
+            None => page(StatusCode::OK, "Connected", "Your account is connected. You can close this tab.", None),
+        },
+        Ok(done) => page(
             StatusCode::OK,
             "Connected",
             "Your account is connected. This window closes by itself.",
-            Some((&flow_id, "connected")),
+            Some((&done.flow_id, "connected")),
         ),
         Err(f) => {
             let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
-            page(status, "Could not connect", &f.message, f.flow_id.as_deref().map(|id| (id, "failed")))
+            match (&f.display, &f.redirect_url) {
+                (FlowDisplay::Page, Some(url)) => outcome_redirect(url, &[("plugboard_status", "failed"), ("plugboard_error", &f.message)]),
+                (FlowDisplay::Page, None) => page(status, "Could not connect", &f.message, None),
+                _ => page(status, "Could not connect", &f.message, f.flow_id.as_deref().map(|id| (id, "failed"))),
+            }
         }
+    }
+}
+
+/// 303 to an auth link's `redirectUrl` (checked against the project's allowed origins when the link was made)
+/// with the outcome added to its query; never a secret (the connection key is what the host stores anyway).
+fn outcome_redirect(url: &str, outcome: &[(&str, &str)]) -> Response {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.query_pairs_mut().extend_pairs(outcome);
+            Redirect::to(u.as_str()).into_response()
+        }
+        Err(_) => page(StatusCode::OK, "Done", "You can close this tab.", None),
     }
 }
 

@@ -68,6 +68,7 @@ pub async fn create_token(
         name: req.name,
         created_at: now.unix_timestamp(),
         expires_at: expires.unix_timestamp(),
+        link_hash: None,
     };
     app.store.insert_session(&session).await?;
 

@@ -81,10 +81,24 @@ pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, 
         Some(origins) => origins.join(" "),
         None => "http: https:".to_owned(),
     });
-    Ok(match page() {
+    Ok(serve_page(&csp))
+}
+
+/// `GET /link#token=…` — an auth link or hosted session: the widget as a whole page (its token stays in the
+/// fragment, which no server sees). Nothing may frame it.
+#[utoipa::path(get, path = "/link", tag = "pages",
+    responses((status = 200, description = "the connect page of an auth link or hosted session", content_type = "text/html", body = String),
+              (status = 503, description = "the widget was not built into this binary", content_type = "text/html", body = String)))]
+pub async fn link_page() -> Response {
+    let csp = page().map(|p| format!("{}; frame-ancestors 'none'", p.csp.to_str().unwrap_or_default())).unwrap_or_default();
+    serve_page(&csp)
+}
+
+fn serve_page(csp: &str) -> Response {
+    match page() {
         Some(p) => (
             [
-                (header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).unwrap_or_else(|_| p.csp.clone())),
+                (header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(csp).unwrap_or_else(|_| p.csp.clone())),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             ],
             Html(p.html.clone()),
@@ -96,7 +110,7 @@ pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, 
                   Build it with <code>scripts/build-widget</code>, then rebuild the server.</p>"),
         )
             .into_response(),
-    })
+    }
 }
 
 /// `GET /widget/{file}` — hashed file names, so they are cached for a year.

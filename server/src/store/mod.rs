@@ -24,6 +24,9 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The auth link was used, revoked or expired while its connection was being saved (nothing was saved).
+    #[error("this link was already used or is no longer valid")]
+    LinkSpent,
 }
 
 impl StoreError {
@@ -88,6 +91,48 @@ pub struct Session {
     pub name: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Digest of the auth link or hosted session this session was opened from: its connection spends the link.
+    pub link_hash: Option<String>,
+}
+
+/// An auth link or a hosted connection session (SPEC §3.10), by the digest of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRow {
+    pub token_hash: String,
+    pub kind: LinkKind,
+    pub project_id: String,
+    pub environment: Environment,
+    pub identity: String,
+    pub identity_type: plugboard_shared::IdentityType,
+    pub end_user_name: Option<String>,
+    pub end_user_username: Option<String>,
+    pub categories: Option<Vec<String>>,
+    pub integration: Option<String>,
+    pub reconnect_key: Option<String>,
+    pub connection_name: Option<String>,
+    pub redirect_url: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub connection_key: Option<String>,
+    pub revoked_at: Option<i64>,
+}
+
+/// StackOne's auth link (a page, days long) or One Runtime's hosted session (a popup, minutes long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Link,
+    Hosted,
+}
+
+impl LinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Hosted => "hosted",
+        }
+    }
 }
 
 /// A connection as stored: the record's fields plus its sealed credentials.
@@ -300,6 +345,19 @@ pub struct FlowRow {
     pub expires_at: i64,
     pub redirected_at: Option<i64>,
     pub consumed_at: Option<i64>,
+    /// The auth link or hosted session the flow was started from.
+    pub link_hash: Option<String>,
+    /// Where the flow ends: the widget's popup, or the page itself (same-tab redirect).
+    pub display: FlowDisplay,
+}
+
+/// How an OAuth flow is shown: in the widget's popup (the callback page tells the widget and closes), or in the
+/// page that started it by a same-tab redirect (the callback page is where it ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlowDisplay {
+    #[default]
+    Popup,
+    Page,
 }
 
 /// A table with a sealed column (`secret_key_id`, `secret_nonce`, `secret_ciphertext`).
@@ -388,8 +446,15 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired(&self, now: i64) -> StoreResult<Purged>;
 
     /// Inserts (or, with `update`, replaces the secrets, name and state of) a connection and, in the same
-    /// transaction, marks `flow_id` connected to it and queues `event` (when the project has a webhook).
-    async fn save_connection(&self, row: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>) -> StoreResult<()>;
+    /// transaction, marks `flow_id` connected to it, queues `event` (when the project has a webhook) and spends the
+    /// link with digest `link_hash` — only if it is unused, unrevoked and unexpired, else nothing is saved
+    /// ([`StoreError::LinkSpent`]).
+    async fn save_connection(&self, row: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>, link_hash: Option<&str>) -> StoreResult<()>;
+
+    async fn insert_link(&self, link: &LinkRow) -> StoreResult<()>;
+    async fn find_link(&self, token_hash: &str) -> StoreResult<Option<LinkRow>>;
+    /// Revokes an unused link of the project; false when there is none.
+    async fn revoke_link(&self, token_hash: &str, project_id: &str, now: i64) -> StoreResult<bool>;
     async fn get_connection(&self, key: &str) -> StoreResult<Option<ConnectionRow>>;
     async fn count_connections(&self, project_id: &str) -> StoreResult<u64>;
     /// Live (not deleted) connections matching `filter`, newest first: one page and the total.

@@ -13,7 +13,8 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{
     ConnectionFilter, ConnectionRow, Consumed, DeliveryOutcome, DeliveryStatus, FlowRow, KeyGrant, KeyInfo, OutboxEvent,
-    OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, RevocationRow, SealedCell, SealedTable, Session, Store,
+    FlowDisplay, LinkKind, LinkRow, OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, RevocationRow, SealedCell,
+    SealedTable, Session, Store,
     StoreError, StoreResult, WebhookRow, DELIVERED_KEEP_SECS, FLOW_KEEP_SECS,
 };
 use crate::{keys::Environment, vault::Sealed};
@@ -153,6 +154,8 @@ fn flow_row(row: &SqliteRow) -> StoreResult<FlowRow> {
         expires_at: row.get("expires_at"),
         redirected_at: row.get("redirected_at"),
         consumed_at: row.get("consumed_at"),
+        link_hash: row.get("link_hash"),
+        display: if row.get::<String, _>("display") == "page" { FlowDisplay::Page } else { FlowDisplay::Popup },
     })
 }
 
@@ -325,8 +328,8 @@ impl Store for SqliteStore {
             .map(|list| serde_json::to_string(list).unwrap_or_else(|_| "[]".into()));
         sqlx::query(
             "INSERT INTO sessions (token_hash, project_id, environment, identity, identity_type,
-                                   allowed_integrations, name, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                   allowed_integrations, name, created_at, expires_at, link_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&s.token_hash)
         .bind(&s.project_id)
@@ -337,6 +340,7 @@ impl Store for SqliteStore {
         .bind(&s.name)
         .bind(s.created_at)
         .bind(s.expires_at)
+        .bind(&s.link_hash)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -363,6 +367,7 @@ impl Store for SqliteStore {
             name: row.get("name"),
             created_at: row.get("created_at"),
             expires_at: row.get("expires_at"),
+            link_hash: row.get("link_hash"),
         }))
     }
 
@@ -383,8 +388,22 @@ impl Store for SqliteStore {
         Ok(Purged { sessions, flows, deliveries })
     }
 
-    async fn save_connection(&self, c: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>) -> StoreResult<()> {
+    async fn save_connection(&self, c: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>, link_hash: Option<&str>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        if let Some(link) = link_hash {
+            let spent = sqlx::query(
+                "UPDATE connect_links SET used_at = $1, connection_key = $2
+                 WHERE token_hash = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
+            )
+            .bind(now())
+            .bind(&c.key)
+            .bind(link)
+            .execute(&mut *tx)
+            .await?;
+            if spent.rows_affected() != 1 {
+                return Err(StoreError::LinkSpent);
+            }
+        }
         if update {
             let done = sqlx::query(
                 "UPDATE connections SET name = $1, state = $2, config = $3, secret_key_id = $4, secret_nonce = $5,
@@ -470,9 +489,9 @@ impl Store for SqliteStore {
             "INSERT INTO oauth_flows (id, state_hash, binding_hash, session_hash, project_id, environment, identity,
                     identity_type, platform, name, reconnect_key, config, secret_key_id, secret_nonce,
                     secret_ciphertext, redirect_uri, status, error, connection_key, created_at,
-                    expires_at, redirected_at, consumed_at, proof_hash)
+                    expires_at, redirected_at, consumed_at, proof_hash, link_hash, display)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                     $22, $23, $24)",
+                     $22, $23, $24, $25, $26)",
         )
         .bind(&f.id)
         .bind(&f.state_hash)
@@ -502,6 +521,11 @@ impl Store for SqliteStore {
         .bind(f.redirected_at)
         .bind(f.consumed_at)
         .bind(&f.proof_hash)
+        .bind(&f.link_hash)
+        .bind(match f.display {
+            FlowDisplay::Popup => "popup",
+            FlowDisplay::Page => "page",
+        })
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -638,6 +662,71 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn insert_link(&self, l: &LinkRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO connect_links (token_hash, kind, project_id, environment, identity, identity_type, end_user_name,
+                    end_user_username, categories, integration, reconnect_key, connection_name, redirect_url, created_at,
+                    expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&l.token_hash)
+        .bind(l.kind.as_str())
+        .bind(&l.project_id)
+        .bind(l.environment.as_str())
+        .bind(&l.identity)
+        .bind(l.identity_type.as_str())
+        .bind(&l.end_user_name)
+        .bind(&l.end_user_username)
+        .bind(l.categories.as_ref().map(|c| serde_json::to_string(c).unwrap_or_else(|_| "[]".into())))
+        .bind(&l.integration)
+        .bind(&l.reconnect_key)
+        .bind(&l.connection_name)
+        .bind(&l.redirect_url)
+        .bind(l.created_at)
+        .bind(l.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_link(&self, token_hash: &str) -> StoreResult<Option<LinkRow>> {
+        let row = sqlx::query("SELECT * FROM connect_links WHERE token_hash = $1").bind(token_hash).fetch_optional(&self.pool).await?;
+        let Some(row) = row else { return Ok(None) };
+        let categories: Option<String> = row.get("categories");
+        Ok(Some(LinkRow {
+            token_hash: row.get("token_hash"),
+            kind: if row.get::<String, _>("kind") == "hosted" { LinkKind::Hosted } else { LinkKind::Link },
+            project_id: row.get("project_id"),
+            environment: environment(row.get("environment"))?,
+            identity: row.get("identity"),
+            identity_type: identity_type(row.get("identity_type"))?,
+            end_user_name: row.get("end_user_name"),
+            end_user_username: row.get("end_user_username"),
+            categories: categories.map(|c| serde_json::from_str(&c).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?,
+            integration: row.get("integration"),
+            reconnect_key: row.get("reconnect_key"),
+            connection_name: row.get("connection_name"),
+            redirect_url: row.get("redirect_url"),
+            created_at: row.get("created_at"),
+            expires_at: row.get("expires_at"),
+            used_at: row.get("used_at"),
+            connection_key: row.get("connection_key"),
+            revoked_at: row.get("revoked_at"),
+        }))
+    }
+
+    async fn revoke_link(&self, token_hash: &str, project_id: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE connect_links SET revoked_at = $1 WHERE token_hash = $2 AND project_id = $3 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(project_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn sealed_key_counts(&self) -> StoreResult<Vec<(SealedTable, String, u64)>> {

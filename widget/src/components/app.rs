@@ -3,7 +3,7 @@
 use leptos::{ev, prelude::*};
 use plugboard_shared::{embed::WidgetOptions, TokenResponse};
 
-use super::{connect::ConnectScreen, header::Header, integration_list::IntegrationList, Ctx, Screen};
+use super::{connect::ConnectScreen, header::Header, integration_list::IntegrationList, Ctx, PageMode, Screen};
 use crate::{api, messaging::Handshake};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -18,12 +18,34 @@ pub fn App() -> impl IntoView {
     let handshake = Handshake::from_location();
     let boot = RwSignal::new(Boot::Waiting);
     let options = RwSignal::new(WidgetOptions::default());
+    let page = RwSignal::new(None::<PageMode>);
 
-    match handshake.clone() {
-        None => boot.set(Boot::Failed(
+    match (handshake.clone(), crate::messaging::link_token()) {
+        // An auth link or hosted session: this page is the whole experience.
+        (None, Some(link)) => {
+            if let Some(origin) = web_sys::window().and_then(|w| w.location().origin().ok()) {
+                api::set_host_origin(&origin);
+            }
+            leptos::task::spawn_local(async move {
+                match api::open_link(&link).await {
+                    Ok(ls) => {
+                        options.set(WidgetOptions {
+                            title: Some("Connect your account".into()),
+                            selected_connection: ls.integration_name,
+                            reconnect: ls.reconnect,
+                            ..Default::default()
+                        });
+                        page.set(Some(PageMode { redirect_url: ls.redirect_url }));
+                        boot.set(Boot::Ready(ls.session));
+                    }
+                    Err(message) => boot.set(Boot::Failed(message)),
+                }
+            });
+        }
+        (None, None) => boot.set(Boot::Failed(
             "This page is the Plugboard widget. Open it from your app with Plugboard.create(…).open().".into(),
         )),
-        Some(hs) => {
+        (Some(hs), _) => {
             let listener = window_event_listener(ev::message, {
                 let hs = hs.clone();
                 move |event| {
@@ -75,7 +97,7 @@ pub fn App() -> impl IntoView {
                 Boot::Failed(message) => view! {
                     <div class="pb-error" role="alert"><p>{message}</p></div>
                 }.into_any(),
-                Boot::Ready(session) => view! { <Ready session=session options=options handshake=handshake.clone()/> }.into_any(),
+                Boot::Ready(session) => view! { <Ready session=session options=options handshake=handshake.clone() page=page.get_untracked()/> }.into_any(),
             }}
         </div>
     }
@@ -84,11 +106,11 @@ pub fn App() -> impl IntoView {
 /// The modal once a session is in hand: the list (kept alive behind other screens, so search and scroll
 /// survive "Back"), the connect screen, the success screen.
 #[component]
-fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Option<Handshake>) -> impl IntoView {
+fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Option<Handshake>, page: Option<PageMode>) -> impl IntoView {
     if let Some(h) = &handshake {
         api::set_host_origin(&h.origin);
     }
-    let ctx = Ctx::new(session.token.clone(), options, handshake);
+    let ctx = Ctx::new(session.token.clone(), options, handshake, page);
     provide_context(ctx);
     let notice = RwSignal::new(None::<String>);
     // `selectedConnection` (a display name, any case) skips the list.
@@ -119,9 +141,15 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
                 <div class="pb-body pb-done" role="status">
                     <p class="pb-check" aria-hidden="true">"✓"</p>
                     <h2>{format!("{name} is connected")}</h2>
-                    <button type="button" class="pb-button pb-primary" on:click=move |_| ctx.with_handshake(|h| h.post_close())>
-                        "Done"
-                    </button>
+                    {if ctx.is_page() {
+                        view! { <p class="pb-muted">"You can close this page."</p> }.into_any()
+                    } else {
+                        view! {
+                            <button type="button" class="pb-button pb-primary" on:click=move |_| ctx.with_handshake(|h| h.post_close())>
+                                "Done"
+                            </button>
+                        }.into_any()
+                    }}
                 </div>
             }.into_any()),
         }}

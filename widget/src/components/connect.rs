@@ -71,6 +71,16 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
 
     let succeed = move |connection: JsValue, label: String| {
         ctx.with_handshake(|h| h.post_success(&connection));
+        // A link page with a redirect URL hands the outcome to the host app there.
+        if let Some(url) = ctx.page.with_value(|p| p.as_ref().and_then(|p| p.redirect_url.clone())) {
+            let key = js_sys::Reflect::get(&connection, &"key".into()).ok().and_then(|k| k.as_string()).unwrap_or_default();
+            if let Ok(u) = web_sys::Url::new(&url) {
+                u.search_params().append("plugboard_status", "connected");
+                u.search_params().append("connection_key", &key);
+                let _ = window().location().assign(&u.href());
+                return;
+            }
+        }
         ctx.screen.set(Screen::Connected(label));
     };
     let fail = move |message: String| {
@@ -160,10 +170,27 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             name: show_name.then(|| name.get_untracked()),
             fields: values.get_untracked(),
             reconnect: ctx.options.with_untracked(|o| o.reconnect.clone()),
+            display: None,
         };
         let token = ctx.token.get_value();
         let label = d.name.clone();
-        if d.auth_method == AuthMethod::Oauth2 {
+        if d.auth_method == AuthMethod::Oauth2 && ctx.is_page() {
+            // A whole page (an auth link, a hosted session): the sign-in runs in this tab, so no popup can be
+            // blocked. This page holds the flow's proof, so it binds the flow itself, then goes to the provider.
+            phase.set(Phase::Working);
+            let platform = d.platform.clone();
+            let req = ConnectRequest { display: Some(plugboard_shared::Display::Page), ..req };
+            spawn_local(async move {
+                let went = async {
+                    let start = api::start_oauth(&token, &platform, &req).await?;
+                    let location = api::prove(&start.authorize_url, &start.proof).await?;
+                    window().location().assign(&location).map_err(|_| "Could not go to the sign-in page.".to_string())
+                };
+                if let Err(message) = went.await {
+                    fail(message);
+                }
+            });
+        } else if d.auth_method == AuthMethod::Oauth2 {
             // Opened now, inside the click, so popup blockers allow it; it is pointed at the provider below.
             let opened = window().open_with_url_and_target_and_features("", "plugboard-oauth", "popup,width=520,height=720").ok().flatten();
             popup.set_value(opened.clone());

@@ -26,11 +26,30 @@ pub struct Ctx {
     pub options: RwSignal<WidgetOptions>,
     pub screen: RwSignal<Screen>,
     pub handshake: StoredValue<Option<Handshake>>,
+    /// A whole page (an auth link or hosted session) rather than a host page's modal: OAuth runs in this tab, and
+    /// `redirect_url` (if any) is where the browser goes once connected.
+    pub page: StoredValue<Option<PageMode>>,
+}
+
+/// What a link page knows that a modal does not.
+#[derive(Clone, Debug, Default)]
+pub struct PageMode {
+    pub redirect_url: Option<String>,
 }
 
 impl Ctx {
-    pub fn new(token: String, options: RwSignal<WidgetOptions>, handshake: Option<Handshake>) -> Self {
-        Self { token: StoredValue::new(token), options, screen: RwSignal::new(Screen::List), handshake: StoredValue::new(handshake) }
+    pub fn new(token: String, options: RwSignal<WidgetOptions>, handshake: Option<Handshake>, page: Option<PageMode>) -> Self {
+        Self {
+            token: StoredValue::new(token),
+            options,
+            screen: RwSignal::new(Screen::List),
+            handshake: StoredValue::new(handshake),
+            page: StoredValue::new(page),
+        }
+    }
+
+    pub fn is_page(&self) -> bool {
+        self.page.with_value(Option::is_some)
     }
 
     pub fn with_handshake(&self, f: impl FnOnce(&Handshake)) {

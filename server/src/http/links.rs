@@ -1,0 +1,261 @@
+//! Connecting without an embed (SPEC §3.10): auth links (StackOne's way: a URL sent by email or chat that opens
+//! the connect experience as a page) and hosted connection sessions (One Runtime's way: `connect.js` opens the same
+//! page in a popup and watches the session's outcome). Both are one-use tokens whose digest is stored; opening one
+//! trades it for a widget session bound to the end user, and the first connection saved spends it.
+
+use axum::{extract::State, Json};
+use plugboard_shared::{
+    HostedSession, HostedSessionRequest, HostedStatus, IdentityType, LinkCreated, LinkRequest, LinkSession, LinkToken, TokenResponse,
+};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+
+use super::{
+    error::ApiError,
+    extract::{JsonBody, Paging, SecretAuth},
+    integrations::page,
+    AppState,
+};
+use crate::{
+    catalog::Query,
+    clock::now,
+    keys::{self, digest},
+    store::{LinkKind, LinkRow, Session},
+};
+
+/// An auth link lasts 7 days unless asked otherwise, 30 days at most (StackOne's limit).
+pub const LINK_DEFAULT_SECS: i64 = 7 * 86_400;
+pub const LINK_MAX_SECS: i64 = 30 * 86_400;
+/// A hosted connection session lasts 30 minutes: it is made the moment the user clicks.
+pub const HOSTED_SECS: i64 = 30 * 60;
+const MAX_TEXT: usize = 256;
+
+fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+}
+
+fn text(name: &str, value: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None if required => Err(ApiError::bad_request("invalid_identity", format!("{name} is required"))),
+        None => Ok(None),
+        Some(v) if v.chars().count() > MAX_TEXT => Err(ApiError::bad_request("invalid_field", format!("{name} is limited to {MAX_TEXT} characters"))),
+        Some(v) => Ok(Some(v.to_owned())),
+    }
+}
+
+/// The page a link opens: the widget, full page, reading its token from the fragment (never sent to a server,
+/// so it stays out of logs and `Referer`).
+fn link_url(app: &AppState, token: &str) -> String {
+    format!("{}/link#token={token}", app.public_url)
+}
+
+/// `POST /v1/connect-sessions` (secret key): an auth link for one end user.
+#[utoipa::path(post, path = "/v1/connect-sessions", tag = "links", request_body = LinkRequest,
+    responses((status = 200, body = LinkCreated), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
+pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretAuth, JsonBody(req): JsonBody<LinkRequest>) -> Result<Json<LinkCreated>, ApiError> {
+    let identity = text("identity (origin_owner_id)", req.identity.as_deref(), true)?.unwrap_or_default();
+    let identity_type = req.identity_type.unwrap_or(IdentityType::User);
+    let view = app.projects.view(&grant.project.id).await?;
+    let lifetime = match req.expires_in {
+        None => LINK_DEFAULT_SECS,
+        Some(n) if (60..=LINK_MAX_SECS).contains(&n) => n,
+        Some(_) => return Err(ApiError::bad_request("invalid_expiry", format!("expiresIn must be from 60 to {LINK_MAX_SECS} seconds (30 days)"))),
+    };
+    if let Some(p) = &req.integration {
+        view.catalog.get(p).ok_or_else(|| ApiError::bad_request("unknown_integration", format!("no integration {p:?}")))?;
+    }
+    let categories = match &req.categories {
+        Some(wanted) if !wanted.is_empty() => {
+            let known = view.catalog.categories(None);
+            let mut out = Vec::new();
+            for w in wanted {
+                let found = known.iter().find(|(c, _)| c.eq_ignore_ascii_case(w.trim()));
+                out.push(found.map(|(c, _)| c.clone()).ok_or_else(|| ApiError::bad_request("unknown_category", format!("no category {w:?}")))?);
+            }
+            Some(out)
+        }
+        _ => None,
+    };
+    if let Some(key) = &req.reconnect {
+        let live = app.store.get_connection(key).await?.filter(|c| {
+            c.project_id == grant.project.id && c.environment == grant.environment && c.identity == identity && c.identity_type == identity_type && !c.deleted
+        });
+        let live = live.ok_or_else(|| ApiError::NotFound(format!("no connection {key:?} of this end user to reconnect")))?;
+        if req.integration.as_ref().is_some_and(|p| *p != live.platform) {
+            return Err(ApiError::bad_request("invalid_reconnect", "reconnect names a connection of another integration"));
+        }
+    }
+    let redirect_url = match &req.redirect_url {
+        None => None,
+        Some(u) => {
+            let origin = url::Url::parse(u).ok().filter(|u| matches!(u.scheme(), "https" | "http")).map(|u| u.origin().ascii_serialization());
+            let allowed = origin.as_ref().is_some_and(|o| view.settings.allowed_origins.iter().any(|a| a == o));
+            if !allowed {
+                return Err(ApiError::bad_request(
+                    "invalid_redirect_url",
+                    "redirectUrl must be an http(s) URL on one of the project's allowedOrigins",
+                ));
+            }
+            Some(u.clone())
+        }
+    };
+    let token = format!("pbl_{}", keys::random_token());
+    let created = now();
+    let link = LinkRow {
+        token_hash: digest(&token),
+        kind: LinkKind::Link,
+        project_id: grant.project.id.clone(),
+        environment: grant.environment,
+        identity,
+        identity_type,
+        end_user_name: text("name", req.name.as_deref(), false)?,
+        end_user_username: text("username", req.username.as_deref(), false)?,
+        categories,
+        integration: req.integration.clone(),
+        reconnect_key: req.reconnect.clone(),
+        connection_name: None,
+        redirect_url,
+        created_at: created,
+        expires_at: created + lifetime,
+        used_at: None,
+        connection_key: None,
+        revoked_at: None,
+    };
+    app.store.insert_link(&link).await?;
+    let url = link_url(&app, &token);
+    let expires = rfc3339(link.expires_at);
+    Ok(Json(LinkCreated { token, auth_link_url: url.clone(), auth_link_url_snake: url, expires_at: expires.clone(), expires_at_snake: expires }))
+}
+
+/// `POST /v1/connect-sessions/revoke` `{token}` (secret key): the link stops working at once.
+#[utoipa::path(post, path = "/v1/connect-sessions/revoke", tag = "links", request_body = LinkToken,
+    responses((status = 204, description = "revoked"), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
+pub async fn revoke_link(State(app): State<AppState>, SecretAuth(grant): SecretAuth, JsonBody(req): JsonBody<LinkToken>) -> Result<axum::http::StatusCode, ApiError> {
+    if app.store.revoke_link(&digest(&req.token), &grant.project.id, now()).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("no unused link with this token in this project".into()))
+    }
+}
+
+/// `POST /v1/hosted-connection-sessions` (secret key): One Runtime's hosted session for one integration.
+#[utoipa::path(post, path = "/v1/hosted-connection-sessions", tag = "links", request_body = HostedSessionRequest,
+    responses((status = 200, body = HostedSession), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
+pub async fn create_hosted(State(app): State<AppState>, SecretAuth(grant): SecretAuth, JsonBody(req): JsonBody<HostedSessionRequest>) -> Result<Json<HostedSession>, ApiError> {
+    let identity = text("end_user_id", Some(&req.end_user_id), true)?.unwrap_or_default();
+    let view = app.projects.view(&grant.project.id).await?;
+    let platform = req.integration_slug.trim();
+    let visible = view.only(None).is_none_or(|only| only.iter().any(|p| p == platform));
+    if view.catalog.get(platform).is_none() || !visible {
+        return Err(ApiError::bad_request("unknown_integration", format!("no integration {platform:?}")));
+    }
+    let token = format!("pbh_{}", keys::random_token());
+    let created = now();
+    let link = LinkRow {
+        token_hash: digest(&token),
+        kind: LinkKind::Hosted,
+        project_id: grant.project.id.clone(),
+        environment: grant.environment,
+        identity,
+        identity_type: IdentityType::User,
+        end_user_name: text("end_user_name", req.end_user_name.as_deref(), false)?,
+        end_user_username: text("end_user_email", req.end_user_email.as_deref(), false)?,
+        categories: None,
+        integration: Some(platform.to_owned()),
+        reconnect_key: None,
+        connection_name: text("suggested_connection_name", req.suggested_connection_name.as_deref(), false)?,
+        redirect_url: None,
+        created_at: created,
+        expires_at: created + HOSTED_SECS,
+        used_at: None,
+        connection_key: None,
+        revoked_at: None,
+    };
+    app.store.insert_link(&link).await?;
+    Ok(Json(HostedSession { url: link_url(&app, &token), session_token: token, expires_at: rfc3339(link.expires_at) }))
+}
+
+/// The link a token names, if it can still be used; else the error the page shows.
+async fn usable(app: &AppState, token: &str) -> Result<LinkRow, ApiError> {
+    let link = app.store.find_link(&digest(token)).await?.ok_or_else(|| ApiError::NotFound("This link is not valid. Ask for a new one.".into()))?;
+    if link.revoked_at.is_some() {
+        return Err(ApiError::Gone { code: "link_revoked", message: "This link was withdrawn. Ask for a new one.".into() });
+    }
+    if link.used_at.is_some() {
+        return Err(ApiError::Conflict { code: "link_used", message: "This link was already used to connect an account. A link works once: ask for a new one.".into() });
+    }
+    if link.expires_at <= now() {
+        return Err(ApiError::Gone { code: "link_expired", message: "This link has expired. Ask for a new one.".into() });
+    }
+    Ok(link)
+}
+
+/// `POST /v1/links/session` `{token}`: opens an auth link or hosted session — a widget session for its end user,
+/// limited as the link says, and the first page of integrations. The link is spent only when a connection is saved.
+#[utoipa::path(post, path = "/v1/links/session", tag = "links", request_body = LinkToken,
+    responses((status = 200, body = LinkSession), crate::http::openapi::ErrorResponses))]
+pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<LinkToken>) -> Result<Json<LinkSession>, ApiError> {
+    let link = usable(&app, &req.token).await?;
+    let view = app.projects.view(&link.project_id).await?;
+    let allowed: Option<Vec<String>> = match (&link.integration, &link.categories) {
+        (Some(p), _) => Some(vec![p.clone()]),
+        (None, Some(categories)) => Some(
+            view.catalog.all().iter().filter(|e| categories.iter().any(|c| c.eq_ignore_ascii_case(&e.category))).map(|e| e.platform.clone()).collect(),
+        ),
+        (None, None) => None,
+    };
+    let created = now();
+    let ttl = view.settings.session_ttl_secs.map_or(app.session_ttl.as_secs() as i64, |s| s as i64);
+    let token = keys::new_session_token();
+    let session = Session {
+        token_hash: digest(&token),
+        project_id: link.project_id.clone(),
+        environment: link.environment,
+        identity: link.identity.clone(),
+        identity_type: link.identity_type,
+        allowed_integrations: allowed,
+        name: link.connection_name.clone(),
+        created_at: created,
+        expires_at: (created + ttl).min(link.expires_at),
+        link_hash: Some(link.token_hash.clone()),
+    };
+    app.guard.project(&session.project_id)?;
+    app.store.insert_session(&session).await?;
+    let only = view.only(session.allowed_integrations.as_deref());
+    let query = Query { only: only.as_deref(), ..Default::default() };
+    let paging = Paging { page: 1, limit: 20 };
+    let (rows, total, pages) = page(&app, &view.catalog, &session.project_id, session.environment, &query, paging);
+    Ok(Json(LinkSession {
+        session: TokenResponse { token, expires_at: rfc3339(session.expires_at), rows, total, pages, page: 1, request_id: String::new() },
+        integration_name: link.integration.as_deref().and_then(|p| view.catalog.get(p)).map(|e| e.name.clone()),
+        reconnect: link.reconnect_key.clone(),
+        end_user_name: link.end_user_name.clone(),
+        kind: link.kind.as_str().into(),
+        redirect_url: link.redirect_url.clone(),
+    }))
+}
+
+/// `POST /v1/hosted-connection-sessions/status` `{session_token}`: what became of a hosted session (what
+/// `connect.js` asks while its popup is open, and once it closes).
+#[utoipa::path(post, path = "/v1/hosted-connection-sessions/status", tag = "links", request_body = LinkToken,
+    responses((status = 200, body = HostedStatus), crate::http::openapi::ErrorResponses))]
+pub async fn hosted_status(State(app): State<AppState>, JsonBody(req): JsonBody<LinkToken>) -> Result<([(axum::http::HeaderName, &'static str); 1], Json<HostedStatus>), ApiError> {
+    // Asked by `connect.js` from the host's page: any origin may ask, the token is what authorizes.
+    let cors = [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+    status_of(&app, &req.token).await.map(|s| (cors, Json(s)))
+}
+
+async fn status_of(app: &AppState, token: &str) -> Result<HostedStatus, ApiError> {
+    let req = LinkToken { token: token.to_owned() };
+    let link = app.store.find_link(&digest(&req.token)).await?.ok_or_else(|| ApiError::NotFound("no such session".into()))?;
+    if let Some(key) = &link.connection_key {
+        let row = app.store.get_connection(key).await?;
+        return Ok(HostedStatus { status: "connected".into(), connection_id: Some(key.clone()), connection: row.as_ref().map(|r| r.record()) });
+    }
+    let status = if link.revoked_at.is_some() || link.expires_at <= now() { "expired" } else { "pending" };
+    Ok(HostedStatus { status: status.into(), connection_id: None, connection: None })
+}
+
+/// Whether a session opened from a link may be used from `origin`: only Plugboard's own page (the link page).
+pub fn link_page_origin(app: &AppState) -> String {
+    url::Url::parse(&app.public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+}

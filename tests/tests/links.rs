@@ -1,0 +1,267 @@
+//! Connecting without an embed (SPEC §3.10): auth links opened as a page (StackOne's way) and hosted connection
+//! sessions opened by `connect.js` in a popup (One Runtime's way), in headless Chromium against the mock provider.
+
+use plugboard_tests::{eventually, fantoccini::Locator, http, spawn_host, spawn_with_provider, upstream::spawn_receiver, Browser, TestApp};
+use serde_json::{json, Value};
+
+const SECRET: &str = "whsec_links_0123456789abcdef";
+/// An origin the project allows, for `redirectUrl` (nothing listens there: the test reads where the browser went).
+const HOST_ORIGIN: &str = "http://127.0.0.9:9";
+
+/// A server whose project allows [`HOST_ORIGIN`] and sends webhooks to `hooks`.
+async fn app(hooks: &str) -> (TestApp, plugboard::demo::provider::MockProvider) {
+    let var = format!("PB_LINKS_WEBHOOK_{}", std::process::id() as u128 * 1_000_000 + u128::from(rand_u32()));
+    std::env::set_var(&var, SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugboard.toml");
+    std::fs::write(&path, format!("[[projects]]\nid = \"test-project\"\n[projects.webhook]\nurl = \"{hooks}\"\nsecretEnv = \"{var}\"\n")).unwrap();
+    let out = spawn_with_provider(|s, _| {
+        s.config = Some(path.clone());
+        s.retry_base_ms = 50;
+    })
+    .await;
+    std::mem::forget(dir);
+    out
+}
+
+fn rand_u32() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+}
+
+async fn create_link(app: &TestApp, body: Value) -> reqwest::Response {
+    http().post(format!("{}/v1/connect-sessions", app.url)).header("X-One-Secret", app.key.expose()).json(&body).send().await.unwrap()
+}
+
+async fn link(app: &TestApp, body: Value) -> Value {
+    let res = create_link(app, body).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn connections(app: &TestApp) -> u64 {
+    app.store.count_connections("test-project").await.unwrap()
+}
+
+async fn page_text(b: &Browser) -> String {
+    b.js("return document.body.innerText").await.as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auth_link_on_a_phone_lists_by_category_connects_by_form_and_reaches_the_webhook() {
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, _provider) = app(&receiver.url).await;
+    // StackOne's names.
+    let made = link(&app, json!({ "origin_owner_id": "user-7", "origin_owner_name": "Taylor", "origin_username": "taylor@example.com",
+                                  "categories": ["developer tools"], "expires_in": 432000 })).await;
+    let url = made["auth_link_url"].as_str().unwrap();
+    assert_eq!(made["authLinkUrl"], made["auth_link_url"]);
+    assert!(url.starts_with(&format!("{}/link#token=pbl_", app.url)), "{url}");
+    let expires = time::OffsetDateTime::parse(made["expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    assert!(((expires - time::OffsetDateTime::now_utc()).whole_seconds() - 432_000).abs() < 10);
+
+    let b = Browser::start().await;
+    b.client.set_window_size(320, 640).await.unwrap();
+    b.client.goto(url).await.unwrap();
+    b.wait_js("the list", "return document.querySelectorAll('.pb-row').length > 0").await;
+    // Only the link's category is listed, and the page fits a 320 px screen.
+    let listed: Value = b.js("return [...document.querySelectorAll('.pb-row')].map(r => r.dataset.platform)").await;
+    let listed: Vec<&str> = listed.as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(listed.contains(&"mock-api-key") && listed.contains(&"github"), "{listed:?}");
+    for other in ["gmail", "slack", "hubspot", "stripe"] {
+        assert!(!listed.contains(&other), "{other} is not a developer tool: {listed:?}");
+    }
+    assert_eq!(b.js("return window.innerWidth <= 320").await, true, "a phone-sized window");
+    assert_eq!(b.js("return document.documentElement.scrollWidth <= window.innerWidth").await, true, "no sideways scrolling at 320 px");
+    b.click("[data-platform=mock-api-key]").await;
+    b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
+    b.client.find(Locator::Css("input[name=api_key]")).await.unwrap().send_keys("mock-key-0123456789").await.unwrap();
+    b.click(".pb-form button[type=submit]").await;
+    let done = b.wait_js("the done screen", "return document.querySelector('.pb-done h2')?.textContent").await;
+    assert_eq!(done, "Mock API Key is connected");
+    assert!(page_text(&b).await.contains("You can close this page."));
+
+    // The vault row, for the link's end user; the webhook names who connected.
+    let rows: Value = http().get(format!("{}/v1/vault/connections?identity=user-7", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(rows["total"], 1);
+    let (_, body) = eventually("connection.created delivered", || async { receiver.received.lock().unwrap().first().cloned() }).await;
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["type"], "connection.created");
+    assert_eq!(event["endUser"], json!({ "id": "user-7", "name": "Taylor", "username": "taylor@example.com" }));
+    assert_eq!(event["data"]["key"], rows["rows"][0]["key"]);
+
+    // A link serves one connection: opening it again says so.
+    b.client.goto("about:blank").await.unwrap();
+    b.client.goto(url).await.unwrap();
+    let alert = b.wait_js("the used-link page", "return document.querySelector('[role=alert]')?.textContent").await;
+    assert!(alert.as_str().unwrap().contains("already used"), "{alert}");
+    assert_eq!(connections(&app).await, 1);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auth_link_runs_oauth_in_the_same_tab_and_returns_to_the_redirect_url() {
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, _provider) = app(&receiver.url).await;
+    // Allow the host's origin for the redirect URL.
+    app.store.set_project_config("test-project", &json!({ "allowedOrigins": [HOST_ORIGIN] }).to_string()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // the per-node settings memory (2 s)
+    let made = link(&app, json!({ "identity": "user-8", "integration": "mock-oauth", "redirectUrl": format!("{HOST_ORIGIN}/settings?tab=apps") })).await;
+    let b = Browser::start().await;
+    b.client.goto(made["authLinkUrl"].as_str().unwrap()).await.unwrap();
+    // The link names the integration: straight to its connect screen, then to the provider in this tab.
+    b.wait_js("the connect screen", "return document.querySelector('.pb-form button[type=submit]')").await;
+    b.click(".pb-form button[type=submit]").await;
+    b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page, in the same tab");
+    assert_eq!(b.client.windows().await.unwrap().len(), 1, "no popup");
+    b.click("#allow").await;
+    let landed = eventually("the redirect URL", || async {
+        let u = b.client.current_url().await.ok()?;
+        u.as_str().starts_with(HOST_ORIGIN).then_some(u)
+    })
+    .await;
+    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    assert_eq!((landed.path(), q["tab"].as_str(), q["plugboard_status"].as_str()), ("/settings", "apps", "connected"));
+    let record: Value = http().get(format!("{}/v1/vault/connections/{}", app.url, q["connection_key"])).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    assert_eq!((record["platform"].as_str(), record["identity"].as_str()), (Some("mock-oauth"), Some("user-8")));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn links_are_checked_when_made_and_refused_clearly_when_expired_revoked_or_used() {
+    let (app, _provider) = app("http://127.0.0.1:9/hooks").await;
+    for (body, code) in [
+        (json!({ "origin_owner_id": "u", "expires_in": 31 * 86400 }), "invalid_expiry"),
+        (json!({ "identity": "u", "redirectUrl": "https://evil.example/x" }), "invalid_redirect_url"),
+        (json!({ "identity": "u", "provider": "nope" }), "unknown_integration"),
+        (json!({ "identity": "u", "categories": ["Nope"] }), "unknown_category"),
+        (json!({ "name": "no identity" }), "invalid_identity"),
+    ] {
+        let res = create_link(&app, body.clone()).await;
+        assert_eq!(res.status(), 400, "{body}");
+        assert_eq!(res.json::<Value>().await.unwrap()["code"], code, "{body}");
+    }
+    let open = |token: String| {
+        let url = format!("{}/v1/links/session", app.url);
+        async move { http().post(url).json(&json!({ "token": token })).send().await.unwrap() }
+    };
+    let revoked = link(&app, json!({ "identity": "u" })).await;
+    let token = revoked["token"].as_str().unwrap().to_owned();
+    assert_eq!(open(token.clone()).await.status(), 200, "usable until revoked");
+    let res = http().post(format!("{}/v1/connect-sessions/revoke", app.url)).header("X-One-Secret", app.key.expose()).json(&json!({ "token": token })).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let res = open(token).await;
+    assert_eq!(res.status(), 410);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "link_revoked");
+
+    let expired = link(&app, json!({ "identity": "u", "expiresIn": 60 })).await;
+    let url = format!("sqlite://{}", app.data_dir.path().join("plugboard.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE connect_links SET expires_at = 1").execute(&pool).await.unwrap();
+    let res = open(expired["token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(res.status(), 410);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "link_expired");
+    let res = open("pbl_unknown".into()).await;
+    assert_eq!(res.status(), 404);
+
+    // Used: a second connection through the same link is refused, atomically, even from a session opened before.
+    let once = link(&app, json!({ "identity": "u2" })).await;
+    let s1: Value = open(once["token"].as_str().unwrap().to_owned()).await.json().await.unwrap();
+    let s2: Value = open(once["token"].as_str().unwrap().to_owned()).await.json().await.unwrap();
+    let connect = |session: &Value| {
+        http()
+            .post(format!("{}/v1/widget/connect/mock-api-key", app.url))
+            .bearer_auth(session["session"]["token"].as_str().unwrap())
+            .header("Plugboard-Origin", app.url.clone())
+            .json(&json!({ "fields": { "api_key": "mock-key-0123456789" } }))
+            .send()
+    };
+    assert_eq!(connect(&s1).await.unwrap().status(), 200);
+    let second = connect(&s2).await.unwrap();
+    assert_eq!(second.status(), 409);
+    assert_eq!(second.json::<Value>().await.unwrap()["code"], "link_used");
+    assert_eq!(app.store.count_connections("test-project").await.unwrap(), 1);
+    let res = open(once["token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(res.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconnect_link_updates_the_connection_in_place() {
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, _provider) = app(&receiver.url).await;
+    let first = plugboard_tests::connect_fields(&app, "user-9", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
+    let made = link(&app, json!({ "identity": "user-9", "reconnect": first.key, "integration": "mock-api-key" })).await;
+    let s: Value = http().post(format!("{}/v1/links/session", app.url)).json(&json!({ "token": made["token"] })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(s["reconnect"], first.key.as_str());
+    assert_eq!(s["integrationName"], "Mock API Key");
+    let res = http()
+        .post(format!("{}/v1/widget/connect/mock-api-key", app.url))
+        .bearer_auth(s["session"]["token"].as_str().unwrap())
+        .header("Plugboard-Origin", app.url.clone())
+        .json(&json!({ "fields": { "api_key": "mock-key-0123456789" }, "reconnect": first.key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let updated: Value = res.json().await.unwrap();
+    assert_eq!(updated["key"], first.key.as_str(), "the record keeps its key");
+    assert_eq!(app.store.count_connections("test-project").await.unwrap(), 1);
+    let types = eventually("connection.updated delivered", || async {
+        let r = receiver.received.lock().unwrap();
+        let types: Vec<String> = r.iter().map(|(_, b)| serde_json::from_str::<Value>(b).unwrap()["type"].as_str().unwrap().to_owned()).collect();
+        types.contains(&"connection.updated".to_string()).then_some(types)
+    })
+    .await;
+    assert!(types.contains(&"connection.created".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seed_004_page_connects_by_form_and_by_oauth_through_connect_js() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    b.client.goto(&format!("{host}/hosted")).await.unwrap();
+    let main = b.client.window().await.unwrap();
+
+    // API key: the popup asks for the key; the promise resolves with the connection.
+    b.click("#connect-mock-api-key").await;
+    let popup = eventually("the popup", || async { b.client.windows().await.ok()?.into_iter().find(|w| *w != main) }).await;
+    b.client.switch_to_window(popup).await.unwrap();
+    b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
+    b.client.find(Locator::Css("input[name=api_key]")).await.unwrap().send_keys("mock-key-0123456789").await.unwrap();
+    b.click(".pb-form button[type=submit]").await;
+    eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
+    b.client.switch_to_window(main.clone()).await.unwrap();
+    let line = b.wait_js("the result", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('result '))").await;
+    let result: Value = serde_json::from_str(line.as_str().unwrap().trim_start_matches("result ")).unwrap();
+    assert_eq!(result["status"], "connected");
+    assert_eq!(result["connection"]["platform"], "mock-api-key");
+    assert_eq!(result["connection"]["name"], "Taylor's mock-api-key");
+    assert_eq!(result["connectionId"], result["connection"]["key"]);
+
+    // OAuth2: the popup goes to the provider and back by itself.
+    b.js("document.getElementById('log').textContent = ''; return 1").await;
+    b.click("#connect-mock-oauth").await;
+    let popup = eventually("the popup", || async { b.client.windows().await.ok()?.into_iter().find(|w| *w != main) }).await;
+    b.client.switch_to_window(popup).await.unwrap();
+    b.wait_js("the connect screen", "return document.querySelector('.pb-form button[type=submit]')").await;
+    b.click(".pb-form button[type=submit]").await;
+    b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page in the popup");
+    b.click("#allow").await;
+    eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
+    b.client.switch_to_window(main.clone()).await.unwrap();
+    let line = b.wait_js("the result", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('result '))").await;
+    let result: Value = serde_json::from_str(line.as_str().unwrap().trim_start_matches("result ")).unwrap();
+    assert_eq!((result["status"].as_str(), result["connection"]["platform"].as_str()), (Some("connected"), Some("mock-oauth")));
+
+    // Closing the popup without connecting resolves {status: "closed"}.
+    b.js("document.getElementById('log').textContent = ''; return 1").await;
+    b.click("#connect-mock-api-key").await;
+    let popup = eventually("the popup", || async { b.client.windows().await.ok()?.into_iter().find(|w| *w != main) }).await;
+    b.client.switch_to_window(popup).await.unwrap();
+    b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
+    b.client.close_window().await.unwrap();
+    b.client.switch_to_window(main).await.unwrap();
+    b.wait_js("closed", "return document.getElementById('log').textContent.includes('result {\"status\":\"closed\"}')").await;
+    assert_eq!(app.store.count_connections("test-project").await.unwrap(), 2);
+    b.close().await;
+}
