@@ -273,6 +273,26 @@ async fn available_connectors_lists_the_catalog_like_the_seeds() {
     assert_eq!(keys, ["authMethod", "category", "description", "image", "name", "platform"]);
     let gmail = rows.iter().find(|r| r["platform"] == "gmail").unwrap();
     assert_eq!((gmail["name"].as_str(), gmail["category"].as_str()), (Some("Gmail"), Some("Email")));
+    // Every row has an image a host directory can show: the brand logo, else a monogram in the widget's colours.
+    let mut monograms = 0;
+    for r in rows {
+        let image = r["image"].as_str().unwrap();
+        assert!(image.starts_with(&app.url), "{}: {image:?}", r["platform"]);
+        if image.contains("/assets/monograms/") {
+            monograms += 1;
+            if monograms <= 3 {
+                let res = reqwest::get(image).await.unwrap();
+                assert_eq!((res.status(), res.headers()["content-type"].to_str().unwrap()), (StatusCode::OK, "image/svg+xml"));
+                let svg = res.text().await.unwrap();
+                let name = r["name"].as_str().unwrap();
+                let initial = name.chars().find(|c| c.is_ascii_alphanumeric()).unwrap().to_ascii_uppercase();
+                assert!(svg.starts_with("<svg") && svg.contains(&format!(">{initial}")) && !svg.contains("<script"), "{name}: {svg}");
+            }
+        }
+    }
+    assert!(monograms > 50, "integrations without a brand logo get a monogram: {monograms}");
+    let res = reqwest::get(format!("{}/assets/monograms/%3Cscript%3E.svg", app.url)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     let ai: Value = get("?category=AI").await.unwrap().json().await.unwrap();
     assert!(ai["rows"].as_array().unwrap().iter().all(|r| r["category"] == "AI") && ai["total"].as_u64() >= Some(2));

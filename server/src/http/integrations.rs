@@ -101,7 +101,7 @@ pub async fn list_available_connectors(
             platform: e.platform.clone(),
             name: e.name.clone(),
             category: e.category.clone(),
-            image: super::assets::logo_url(&app.public_url, &e.platform),
+            image: super::assets::image_url(&app.public_url, &e.platform),
             description: e.description.clone(),
             auth_method: e.auth_method,
         })

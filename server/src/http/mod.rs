@@ -162,6 +162,7 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
         .routes(routes!(oauth_pages::authorize_js))
         .routes(routes!(oauth_pages::callback_js))
         .routes(routes!(assets::logo))
+        .routes(routes!(assets::monogram_svg))
         .routes(routes!(healthz))
         .routes(routes!(openapi_json))
         .split_for_parts();
