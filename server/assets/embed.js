@@ -125,5 +125,30 @@
     return { open: open, close: function () { if (active) active.close(); } };
   }
 
-  w.Plugboard = { create: create };
+  // Hosted connection sessions (seed 004), as connect.js's connections.open: the session's page in a popup opened
+  // from the click; settles once the server says the session has its connection, or the popup is closed.
+  function openHosted(options) {
+    var base = ((options && options.baseUrl) || defaultBase).replace(/\/+$/, ""), token = options && options.sessionToken;
+    return new Promise(function (resolve, reject) {
+      if (!token) return reject(new Error("open needs { sessionToken }"));
+      var popup = w.open(base + "/link#token=" + encodeURIComponent(token), "plugboard-connect", "popup,width=520,height=720");
+      if (!popup) return reject(new Error("The browser blocked the connection window: call open() from a click."));
+      var done = false, closedAt = 0, timer = setInterval(function () {
+        fetch(base + "/v1/hosted-connection-sessions/status", { method: "POST", headers: { "Content-Type": "text/plain" }, body: JSON.stringify({ session_token: token }) })
+          .then(function (r) { return r.json(); })
+          .then(function (s) {
+            if (s.status === "connected") {
+              try { popup.close(); } catch (e) { /* gone */ }
+              finish({ status: "connected", connectionId: s.connectionId, connection: s.connection });
+            } else if (popup.closed) {
+              closedAt = closedAt || Date.now();
+              if (s.status !== "pending" || Date.now() - closedAt > 1500) finish({ status: "closed" });
+            }
+          }, function () { if (popup.closed) finish({ status: "closed" }); });
+      }, 600);
+      function finish(result) { if (!done) { done = true; clearInterval(timer); resolve(result); } }
+    });
+  }
+
+  w.Plugboard = { create: create, open: openHosted };
 })(window, document);

@@ -260,8 +260,21 @@ async fn the_seed_004_page_connects_by_form_and_by_oauth_through_connect_js() {
     b.client.switch_to_window(popup).await.unwrap();
     b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
     b.client.close_window().await.unwrap();
-    b.client.switch_to_window(main).await.unwrap();
+    b.client.switch_to_window(main.clone()).await.unwrap();
     b.wait_js("closed", "return document.getElementById('log').textContent.includes('result {\"status\":\"closed\"}')").await;
     assert_eq!(app.store.count_connections("test-project").await.unwrap(), 2);
+
+    // embed.js offers the same: Plugboard.open({ sessionToken }).
+    b.click("#embed-mock-api-key").await;
+    let popup = eventually("the popup", || async { b.client.windows().await.ok()?.into_iter().find(|w| *w != main) }).await;
+    b.client.switch_to_window(popup).await.unwrap();
+    b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
+    b.client.find(Locator::Css("input[name=api_key]")).await.unwrap().send_keys("mock-key-0123456789").await.unwrap();
+    b.click(".pb-form button[type=submit]").await;
+    eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
+    b.client.switch_to_window(main).await.unwrap();
+    let line = b.wait_js("the embed result", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('embed result '))").await;
+    let result: Value = serde_json::from_str(line.as_str().unwrap().trim_start_matches("embed result ")).unwrap();
+    assert_eq!((result["status"].as_str(), result["connection"]["platform"].as_str()), (Some("connected"), Some("mock-api-key")));
     b.close().await;
 }
