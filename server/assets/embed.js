@@ -7,6 +7,19 @@
   var defaultProject = me && me.getAttribute("data-project");
   var active = null; // one modal at a time
 
+  // Back from a same-tab sign-in (the widget's fallback when popups cannot open): the outcome is in this page's
+  // fragment. Take it out of the address bar at once; the next create() hands it to the widget, which claims it.
+  var returned = (function () {
+    var params = new URLSearchParams(location.hash.slice(1));
+    var flow = params.get("plugboard_flow");
+    if (!flow) return null;
+    var out = { flowId: flow, result: params.get("plugboard_result"), error: params.get("plugboard_error") };
+    ["plugboard_flow", "plugboard_result", "plugboard_error"].forEach(function (k) { params.delete(k); });
+    var rest = params.toString();
+    history.replaceState(history.state, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+    return out;
+  })();
+
   function nonce() {
     var b = new Uint8Array(16);
     crypto.getRandomValues(b);
@@ -22,7 +35,7 @@
     var base = (options.baseUrl || defaultBase).replace(/\/+$/, "");
     var origin = new URL(base, location.href).origin;
 
-    function open() {
+    function open(claim) {
       if (active) active.close();
       // A modal <dialog>: it joins the browser's top layer above anything already there (a host's own
       // showModal() dialog included), and the browser makes the rest of the page inert while it is open.
@@ -56,7 +69,8 @@
           options: {
             title: options.title, companyName: options.companyName, imageUrl: options.imageUrl,
             appTheme: options.appTheme, selectedConnection: options.selectedConnection,
-            showNameInput: options.showNameInput, pageSize: options.pageSize, reconnect: options.reconnect
+            showNameInput: options.showNameInput, pageSize: options.pageSize, reconnect: options.reconnect,
+            returnUrl: location.href, claim: claim && claim.flowId ? claim : undefined
           }
         });
         if (token.error) fail(token.error);
@@ -122,7 +136,14 @@
       return promise;
     }
 
-    return { open: open, close: function () { if (active) active.close(); } };
+    if (returned) {
+      // Finish what the same-tab sign-in started: an error is reported, a result is claimed in the widget.
+      var back = returned;
+      returned = null;
+      if (back.error) setTimeout(function () { call(options.onError, back.error); });
+      else if (back.result) setTimeout(function () { open({ flowId: back.flowId, result: back.result }).catch(function () {}); });
+    }
+    return { open: function () { return open(); }, close: function () { if (active) active.close(); } };
   }
 
   // Hosted connection sessions (seed 004), as connect.js's connections.open: the session's page in a popup opened

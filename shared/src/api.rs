@@ -291,6 +291,17 @@ pub struct ConnectRequest {
     /// OAuth only: `popup` (default; the widget's popup window) or `page` (the page itself goes to the provider and
     /// the callback page is the end: auth links and hosted sessions). OpenID Connect's `display` values.
     pub display: Option<Display>,
+    /// OAuth with `display: page` from the embedded widget (its popup could not open): the host page to come back
+    /// to, on the host page's own origin. The result then waits there for this widget to claim it.
+    pub return_to: Option<String>,
+}
+
+/// Body of `POST /v1/widget/oauth/flows/{id}/claim`: what came back to the host page and the flow's proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Claim {
+    pub result: String,
+    pub proof: String,
 }
 
 /// How an OAuth sign-in is shown (OpenID Connect Core §3.1.2.1 `display`).

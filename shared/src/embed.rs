@@ -27,6 +27,18 @@ pub struct WidgetOptions {
     pub page_size: Option<u64>,
     /// Key of a connection to update instead of creating a new one.
     pub reconnect: Option<String>,
+    /// The host page's URL, where a same-tab sign-in (when popups cannot open) comes back to.
+    pub return_url: Option<String>,
+    /// Back from a same-tab sign-in: the flow and its one-time result, for the widget to claim.
+    pub claim: Option<ClaimOption>,
+}
+
+/// `options.claim` of `plugboard:init`: what `embed.js` found in the host page's URL on return.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimOption {
+    pub flow_id: String,
+    pub result: String,
 }
 
 /// A message with no payload (`plugboard:ready`, `plugboard:close`).

@@ -311,3 +311,34 @@ async fn a_page_on_another_origin_that_opens_the_link_and_posts_the_proof_gets_n
     assert_eq!(connections(&app).await, 0);
     victim.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_popup_blocked_twice_signs_in_in_the_same_tab_and_the_host_page_gets_on_success_on_return() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    open_widget(&b, &host, "?user=alice&tab=apps").await;
+    pick(&b, "mock-oauth").await;
+    // An in-app browser: no popup ever opens.
+    b.js("window.open = () => null; return 1").await;
+    b.click(".pb-form button[type=submit]").await;
+    b.wait_js("the Continue button", "const c = document.querySelector('.pb-continue'); return c && !c.hidden").await;
+    b.click(".pb-continue").await;
+    b.wait_js("the same-tab offer", "return document.querySelector('.pb-same-tab')").await;
+    b.click(".pb-same-tab").await;
+    b.leave_widget().await;
+    // The whole tab goes to the provider, and comes back to the very page it left.
+    b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page, in this tab");
+    assert_eq!(b.client.windows().await.unwrap().len(), 1);
+    b.click("#allow").await;
+    let record = success_record(&b).await;
+    assert_eq!((record.platform.as_str(), record.identity.as_deref()), ("mock-oauth", Some("alice")));
+    let url = b.client.current_url().await.unwrap();
+    assert_eq!(url.query(), Some("user=alice&tab=apps"), "the user's place is kept");
+    assert!(!url.as_str().contains("plugboard_"), "the one-time result is taken out of the address bar: {url}");
+    b.enter_widget().await;
+    b.wait_js("the success screen", "return document.querySelector('.pb-done h2')?.textContent === 'Mock OAuth is connected'").await;
+    b.leave_widget().await;
+    assert_eq!(connections(&app).await, 1);
+    b.close().await;
+}

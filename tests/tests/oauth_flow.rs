@@ -342,3 +342,58 @@ async fn an_authorize_link_without_its_widgets_proof_goes_nowhere_and_costs_no_w
     assert_eq!(status, StatusCode::OK);
     assert_eq!(connections(&app).await, 1);
 }
+
+#[tokio::test]
+async fn a_same_tab_result_needs_both_what_came_back_and_the_widgets_proof_and_works_once() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let host = "http://127.0.0.2:4000";
+    let token = session(&app, "alice").await;
+    let start_with = |return_to: &str| {
+        client()
+            .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
+            .bearer_auth(&token)
+            .header("Plugboard-Origin", host)
+            .json(&serde_json::json!({ "display": "page", "returnTo": return_to }))
+            .send()
+    };
+    // Back only to the page the widget is on.
+    let res = start_with("https://evil.example/steal").await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["code"], "invalid_return_to");
+    let start: OAuthStart = start_with(&format!("{host}/settings?tab=apps")).await.unwrap().json().await.unwrap();
+    // The tab itself goes on (no opener to ask), then the provider, then back to the host page with a result.
+    let proceed = client().post(&start.authorize_url).json(&serde_json::json!({ "proof": "" })).send().await.unwrap();
+    assert_eq!(proceed.status(), StatusCode::OK);
+    let cookie = proceed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let location = proceed.json::<serde_json::Value>().await.unwrap()["location"].as_str().unwrap().to_owned();
+    let back = consent(&location, true).await;
+    let res = client().get(&back).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let landed = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!((landed.origin().ascii_serialization(), landed.query()), (host.to_string(), Some("tab=apps")));
+    let fragment: std::collections::HashMap<String, String> = url::form_urlencoded::parse(landed.fragment().unwrap().as_bytes()).into_owned().collect();
+    assert_eq!(fragment["plugboard_flow"], start.flow_id);
+    assert_eq!(connections(&app).await, 0, "parked, not saved, until the widget claims it");
+
+    let claim = |session: String, result: String, proof: String| {
+        let url = format!("{}/v1/widget/oauth/flows/{}/claim", app.url, start.flow_id);
+        async move {
+            client().post(url).bearer_auth(session).header("Plugboard-Origin", host).json(&serde_json::json!({ "result": result, "proof": proof })).send().await.unwrap()
+        }
+    };
+    let result = fragment["plugboard_result"].clone();
+    // What came back alone (the victim of a forwarded link has it) is not enough…
+    assert_eq!(claim(session(&app, "alice").await, result.clone(), "guess".into()).await.status(), StatusCode::FORBIDDEN);
+    // …nor the proof alone (the one who started it has that)…
+    assert_eq!(claim(session(&app, "alice").await, "guess".into(), start.proof.clone()).await.status(), StatusCode::NOT_FOUND);
+    // …nor both from another end user.
+    assert_eq!(claim(session(&app, "mallory").await, result.clone(), start.proof.clone()).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(connections(&app).await, 0);
+    // The widget back on the host page, for the same user (a new session after the reload), has both: once.
+    let res = claim(session(&app, "alice").await, result.clone(), start.proof.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let record: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((record["platform"].as_str(), record["identity"].as_str()), (Some("mock-oauth"), Some("alice")));
+    assert_eq!(claim(session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND, "once");
+    assert_eq!(connections(&app).await, 1);
+}

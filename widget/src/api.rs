@@ -116,3 +116,12 @@ pub async fn prove(authorize_url: &str, proof: &str) -> ApiResult<String> {
     }
     post::<Proceed>("", authorize_url, &Proof { proof }).await.map(|p| p.location)
 }
+
+/// `POST /v1/widget/oauth/flows/{id}/claim`: back from a same-tab sign-in, saves its connection; answers the
+/// record as a JS object.
+pub async fn claim(token: &str, flow_id: &str, result: &str, proof: &str) -> ApiResult<JsValue> {
+    #[derive(Deserialize)]
+    struct Raw(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue);
+    let body = plugboard_shared::Claim { result: result.to_owned(), proof: proof.to_owned() };
+    post::<Raw>(token, &format!("/v1/widget/oauth/flows/{flow_id}/claim"), &body).await.map(|r| r.0)
+}

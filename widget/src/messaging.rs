@@ -108,3 +108,23 @@ pub fn link_token() -> Option<String> {
     let params = web_sys::UrlSearchParams::new_with_str(hash.trim_start_matches('#')).ok()?;
     params.get("token").filter(|t| t.starts_with("pbl_") || t.starts_with("pbh_"))
 }
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// Keeps a same-tab flow's proof in this widget's storage (the browser partitions it by the host's site).
+pub fn keep_proof(flow_id: &str, proof: &str) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(&format!("plugboard:flow:{flow_id}"), proof);
+    }
+}
+
+/// Takes (and forgets) the proof kept for `flow_id`.
+pub fn take_proof(flow_id: &str) -> Option<String> {
+    let s = storage()?;
+    let key = format!("plugboard:flow:{flow_id}");
+    let proof = s.get_item(&key).ok().flatten();
+    let _ = s.remove_item(&key);
+    proof
+}

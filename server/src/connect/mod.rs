@@ -71,6 +71,8 @@ impl From<ProjectError> for ConnectError {
 pub struct FlowSecrets {
     pub authorize_url: Option<SecretString>,
     pub pkce_verifier: Option<SecretString>,
+    /// A same-tab flow's result, waiting for its widget's claim: the connection's config and credentials.
+    pub parked: Option<(BTreeMap<String, String>, Credentials)>,
 }
 
 /// Everything connecting needs; shared by the HTTP handlers.

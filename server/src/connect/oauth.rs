@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use oauth2::{basic::BasicClient, AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
-use plugboard_shared::{ConnectRequest, FlowState, FlowStatus, OAuthStart};
+use plugboard_shared::{ConnectRequest, ConnectionRecord, FlowState, FlowStatus, OAuthStart};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
@@ -132,10 +132,13 @@ impl Connector {
             redirected_at: None,
             consumed_at: None,
             link_hash: session.link_hash.clone(),
-            display: match req.display {
-                Some(plugboard_shared::Display::Page) => FlowDisplay::Page,
+            display: match (req.display, &req.return_to) {
+                (Some(plugboard_shared::Display::Page), _) | (_, Some(_)) => FlowDisplay::Page,
                 _ => FlowDisplay::Popup,
             },
+            return_to: req.return_to.clone(),
+            result_hash: None,
+            parked_at: None,
         };
         self.store.insert_flow(&flow).await?;
         Ok(OAuthStart { authorize_url: format!("{}/oauth/authorize/{id}", self.public_url), flow_id: id, proof })
@@ -148,12 +151,13 @@ impl Connector {
 
     /// `GET /oauth/authorize/{id}`: whether the link can still be used (pending, unexpired, not yet opened).
     /// Reads only: opening a link costs no write, whoever opens it.
-    pub async fn check_authorize_link(&self, flow_id: &str) -> Result<(), ConnectError> {
+    /// Answers whether it is a same-tab flow of the embedded widget (its page then goes on without an opener).
+    pub async fn check_authorize_link(&self, flow_id: &str) -> Result<bool, ConnectError> {
         self.store
             .get_flow(flow_id)
             .await?
             .filter(|f| f.status == FlowStatus::Pending && f.redirected_at.is_none() && f.expires_at > now())
-            .map(|_| ())
+            .map(|f| f.return_to.is_some())
             .ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))
     }
 
@@ -164,7 +168,9 @@ impl Connector {
     pub async fn begin_redirect(&self, flow_id: &str, proof: &str) -> Result<(String, String), ConnectError> {
         let flow = self.store.get_flow(flow_id).await?.ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
         let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(proof).as_bytes())));
-        if !proven {
+        // A same-tab flow of the embedded widget has no opener to ask: its proof is checked when its parked result
+        // is claimed instead (the result comes back only to this browser, the proof stays in the widget's storage).
+        if !proven && flow.return_to.is_none() {
             return Err(ConnectError::Forbidden(NOT_YOURS.into()));
         }
         let binding = random_token();
@@ -191,18 +197,64 @@ impl Connector {
             Some(hash) => self.store.find_link(hash).await.map_err(CallbackFailure::internal)?.and_then(|l| l.redirect_url),
             None => None,
         };
-        let result = self.check_and_exchange(&flow, q, &cookie).await;
+        let result = match &flow.return_to {
+            Some(_) => self.check_and_park(&flow, q, &cookie).await.map(Outcome::Parked),
+            None => self.check_and_exchange(&flow, q, &cookie).await.map(Outcome::Saved),
+        };
         match result {
-            Ok(key) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, connection_key: key }),
+            Ok(outcome) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, return_to: flow.return_to.clone(), outcome }),
             Err((status, message)) => {
                 self.store.fail_flow(&flow.id, &message).await.map_err(CallbackFailure::internal)?;
                 tracing::info!(flow = %flow.id, platform = %flow.platform, %message, "oauth flow failed");
-                Err(CallbackFailure { status, flow_id: Some(flow.id.clone()), message, display: flow.display, redirect_url })
+                Err(CallbackFailure { status, flow_id: Some(flow.id.clone()), message, display: flow.display, redirect_url, return_to: flow.return_to.clone() })
             }
         }
     }
 
     async fn check_and_exchange(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<String, (u16, String)> {
+        let (config, creds) = self.check_and_get_tokens(flow, q, cookie).await?;
+        self.save_from_flow(flow, config, &creds).await
+    }
+
+    /// The same-tab fallback: checks and exchanges as usual, then parks the tokens sealed in the flow until the
+    /// widget claims them ([`Connector::claim`]); answers the one-time result for the host page.
+    async fn check_and_park(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<String, (u16, String)> {
+        let (config, creds) = self.check_and_get_tokens(flow, q, cookie).await?;
+        let mut secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
+        secrets.parked = Some((config, creds));
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(&secrets).expect("serializable"));
+        let sealed = self.vault.seal(&json, flow.id.as_bytes());
+        let result = random_token();
+        if !self.store.park_flow(&flow.id, &sealed, &digest(&result), now()).await.map_err(|e| (500, e.to_string()))? {
+            return Err((409, "This sign-in was already completed. Start again from the app.".into()));
+        }
+        Ok(result)
+    }
+
+    /// `POST /v1/widget/oauth/flows/{id}/claim`: saves a parked same-tab flow for the widget that started it. Needs
+    /// the one-time `result` (it came back to this browser only) and the flow's `proof` (kept by the widget), and
+    /// a session of the same project, environment and end user.
+    pub async fn claim(&self, session: &Session, flow_id: &str, claim: &plugboard_shared::Claim) -> Result<ConnectionRecord, ConnectError> {
+        let unknown = || ConnectError::NotFound("There is no sign-in to finish here. Start again.".into());
+        let flow = self.store.get_flow(flow_id).await?.ok_or_else(unknown)?;
+        let same_user = flow.project_id == session.project_id && flow.environment == session.environment && flow.identity == session.identity && flow.identity_type == session.identity_type;
+        let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(&claim.proof).as_bytes())));
+        if !same_user || !proven {
+            return Err(ConnectError::Forbidden(NOT_YOURS.into()));
+        }
+        let flow = self.store.claim_parked(flow_id, &digest(&claim.result)).await?.ok_or_else(unknown)?;
+        let (config, creds) = self.open_flow_secrets(&flow)?.parked.ok_or_else(unknown)?;
+        let key = self.save_from_flow(&flow, config, &creds).await.map_err(|(status, message)| match status {
+            404 => ConnectError::NotFound(message),
+            409 => ConnectError::BadInput(message),
+            _ => ConnectError::ProviderFailed(message),
+        })?;
+        let row = self.store.get_connection(&key).await?.ok_or_else(unknown)?;
+        Ok(row.record())
+    }
+
+    /// Checks the callback and exchanges its code: the connection's config and credentials, not yet saved.
+    async fn check_and_get_tokens(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<(BTreeMap<String, String>, Credentials), (u16, String)> {
         if flow.status != FlowStatus::Pending {
             return Err((409, "This sign-in was already completed or abandoned. Start again from the app.".into()));
         }
@@ -262,12 +314,18 @@ impl Connector {
         config.extend(metadata::from_token(entry, &answer.extra).map_err(|m| (502, m))?);
         let creds = credentials_from(answer, Default::default(), None);
         config.extend(self.metadata_requests(entry, &config, &creds).await.map_err(|m| (502, m))?);
+        Ok((config, creds))
+    }
 
+    /// Saves the connection a flow produced (a reconnect updates in place), marking the flow connected.
+    async fn save_from_flow(&self, flow: &FlowRow, config: BTreeMap<String, String>, creds: &Credentials) -> Result<String, (u16, String)> {
+        let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
+        let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
         let owner = Owner { project_id: flow.project_id.clone(), environment: flow.environment, identity: flow.identity.clone(), identity_type: flow.identity_type };
         let previous = self.reconnect_target(&owner, &flow.platform, flow.reconnect_key.as_deref()).await.map_err(|e| (404, e.to_string()))?;
         let update = previous.is_some();
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
-        let row = self.build_row(&owner, entry, name, config, &creds, previous);
+        let row = self.build_row(&owner, entry, name, config, creds, previous);
         let event = self.saved_event(&row, update, flow.link_hash.as_deref()).await.map_err(|e| (500, e.to_string()))?;
         self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref()).await.map_err(|e| {
             let f = CallbackFailure::internal(e);
@@ -350,14 +408,24 @@ impl CallbackQuery {
     }
 }
 
-/// A callback that connected.
+/// A callback that connected (or parked its result for the widget's claim).
 #[derive(Debug)]
 pub struct Finished {
     pub flow_id: String,
     pub display: FlowDisplay,
     /// An auth link's `redirectUrl`, for a same-tab flow.
     pub redirect_url: Option<String>,
-    pub connection_key: String,
+    /// The host page a same-tab flow of the embedded widget returns to.
+    pub return_to: Option<String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// The connection is saved; its key.
+    Saved(String),
+    /// The one-time result for the host page, which the widget claims.
+    Parked(String),
 }
 
 /// A callback that did not connect: what the popup page says and posts back.
@@ -368,11 +436,12 @@ pub struct CallbackFailure {
     pub message: String,
     pub display: FlowDisplay,
     pub redirect_url: Option<String>,
+    pub return_to: Option<String>,
 }
 
 impl CallbackFailure {
     fn page(status: u16, message: &str) -> Self {
-        Self { status, flow_id: None, message: message.into(), display: FlowDisplay::Popup, redirect_url: None }
+        Self { status, flow_id: None, message: message.into(), display: FlowDisplay::Popup, redirect_url: None, return_to: None }
     }
 
     /// A store failure: 503 while the database is unavailable (the user can try again shortly), else 500.

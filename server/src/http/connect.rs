@@ -77,9 +77,33 @@ pub async fn start_oauth(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
     Path(platform): Path<String>,
+    headers: axum::http::HeaderMap,
     JsonBody(req): JsonBody<ConnectRequest>,
 ) -> Result<Json<OAuthStart>, ApiError> {
+    // The same-tab fallback comes back to the host page: only to the page the widget is on (its origin).
+    if let Some(back) = &req.return_to {
+        let origin = headers.get("plugboard-origin").and_then(|v| v.to_str().ok());
+        let back_origin = url::Url::parse(back).ok().filter(|u| matches!(u.scheme(), "http" | "https")).map(|u| u.origin().ascii_serialization());
+        if back_origin.is_none() || back_origin.as_deref() != origin || session.link_hash.is_some() {
+            return Err(ApiError::bad_request("invalid_return_to", "returnTo must be a page on the host page's own origin"));
+        }
+    }
     Ok(Json(app.connector.start_oauth(&session, &platform, &req).await?))
+}
+
+/// `POST /v1/widget/oauth/flows/{id}/claim` `{result, proof}`: the embedded widget's same-tab fallback, back on the
+/// host page, saves its parked connection.
+#[utoipa::path(post, path = "/v1/widget/oauth/flows/{id}/claim", tag = "widget",
+    params(("id" = String, Path)), request_body = plugboard_shared::Claim,
+    responses((status = 200, body = plugboard_shared::ConnectionRecord), crate::http::openapi::ErrorResponses),
+    security(("session" = [])))]
+pub async fn claim_flow(
+    State(app): State<AppState>,
+    SessionAuth(session): SessionAuth,
+    Path(id): Path<String>,
+    JsonBody(claim): JsonBody<plugboard_shared::Claim>,
+) -> Result<Json<ConnectionRecord>, ApiError> {
+    Ok(Json(app.connector.claim(&session, &id, &claim).await?))
 }
 
 /// `GET /v1/widget/oauth/flows/{id}`.

@@ -134,6 +134,7 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
         .routes(routes!(connect::connect_with_fields))
         .routes(routes!(connect::start_oauth))
         .routes(routes!(connect::get_flow))
+        .routes(routes!(connect::claim_flow))
         .routes(routes!(oauth_pages::authorize, oauth_pages::prove))
         .routes(routes!(oauth_pages::callback))
         .routes(routes!(links::open_link))

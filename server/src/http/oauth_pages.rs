@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, extract::JsonBody, AppState};
 use crate::{
-    connect::oauth::{binding_cookie, CallbackQuery, FLOW_TTL_SECS},
+    connect::oauth::{binding_cookie, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
     store::FlowDisplay,
 };
 
@@ -33,15 +33,20 @@ const AUTHORIZE_JS: &str = r#"(function () {
   var flow = document.body.dataset.flow, status = document.querySelector("[role=status]"), done = false;
   function refuse(text) { if (!done) { done = true; status.textContent = text; } }
   if (!flow) return;
+  function go(proof) {
+    done = true;
+    fetch(location.pathname, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ proof: proof }), credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
+      .then(function (a) { if (a[0] && a[1].location) { location.replace(a[1].location); } else { done = false; refuse(a[1].error || "This sign-in cannot continue."); } })
+      .catch(function () { done = false; refuse("Plugboard could not be reached. Close this window and try again."); });
+  }
+  // The embedded widget's same-tab fallback: no opener to ask; the widget proves itself when it claims the result.
+  if (document.body.dataset.sameTab) { go(""); return; }
   if (!window.opener) { refuse("This sign-in link works only in the window your app opened for it. Close this window and start again from the app."); return; }
   window.addEventListener("message", function (e) {
     var d = e.data;
     if (done || e.origin !== location.origin || e.source !== window.opener || !d || d.type !== "plugboard:oauth-proof" || d.flowId !== flow) return;
-    done = true;
-    fetch(location.pathname, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ proof: String(d.proof) }), credentials: "same-origin" })
-      .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
-      .then(function (a) { if (a[0] && a[1].location) { location.replace(a[1].location); } else { done = false; refuse(a[1].error || "This sign-in cannot continue."); } })
-      .catch(function () { done = false; refuse("Plugboard could not be reached. Close this window and try again."); });
+    go(String(d.proof));
   });
   try { window.opener.postMessage({ type: "plugboard:oauth-claim", flowId: flow }, location.origin); } catch (e) {}
   setTimeout(function () { refuse("This sign-in link works only in the window your app opened for it. Close this window and start again from the app."); }, 5000);
@@ -96,12 +101,12 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
               (status = 503, description = "briefly unavailable", body = plugboard_shared::ErrorBody)))]
 pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     match app.connector.check_authorize_link(&id).await {
-        Ok(()) => render(
+        Ok(same_tab) => render(
             StatusCode::OK,
             AUTHORIZE_CSP,
             "Connecting…",
             "Taking you to sign in…",
-            &format!(r#" data-flow="{}""#, escape(&id)),
+            &format!(r#" data-flow="{}"{}"#, escape(&id), if same_tab { r#" data-same-tab="1""# } else { "" }),
             "/oauth/authorize.js",
         ),
         Err(e) => page(StatusCode::GONE, "This sign-in link cannot be used", &e.to_string(), None),
@@ -158,9 +163,13 @@ pub async fn callback(
 ) -> Response {
     let q = CallbackQuery::parse(query.as_deref().unwrap_or_default());
     match app.connector.finish_callback(&q, |name| cookie(&headers, name)).await {
-        Ok(done) if done.display == FlowDisplay::Page => match &done.redirect_url {
-            Some(url) => outcome_redirect(url, &[("plugboard_status", "connected"), ("connection_key", &done.connection_key)]),
-            None => page(StatusCode::OK, "Connected", "Your account is connected. You can close this tab.", None),
+        // The embedded widget's same-tab fallback: back to the host page, which claims the parked result.
+        Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) => {
+            return_redirect(&back, &[("plugboard_flow", &flow_id), ("plugboard_result", &result)])
+        }
+        Ok(done) if done.display == FlowDisplay::Page => match (&done.redirect_url, &done.outcome) {
+            (Some(url), Outcome::Saved(key)) => outcome_redirect(url, &[("plugboard_status", "connected"), ("connection_key", key)]),
+            _ => page(StatusCode::OK, "Connected", "Your account is connected. You can close this tab.", None),
         },
         Ok(done) => page(
             StatusCode::OK,
@@ -170,12 +179,26 @@ pub async fn callback(
         ),
         Err(f) => {
             let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
-            match (&f.display, &f.redirect_url) {
-                (FlowDisplay::Page, Some(url)) => outcome_redirect(url, &[("plugboard_status", "failed"), ("plugboard_error", &f.message)]),
-                (FlowDisplay::Page, None) => page(status, "Could not connect", &f.message, None),
+            match (&f.display, &f.redirect_url, &f.return_to) {
+                (_, _, Some(back)) => return_redirect(back, &[("plugboard_flow", f.flow_id.as_deref().unwrap_or_default()), ("plugboard_error", &f.message)]),
+                (FlowDisplay::Page, Some(url), _) => outcome_redirect(url, &[("plugboard_status", "failed"), ("plugboard_error", &f.message)]),
+                (FlowDisplay::Page, None, _) => page(status, "Could not connect", &f.message, None),
                 _ => page(status, "Could not connect", &f.message, f.flow_id.as_deref().map(|id| (id, "failed"))),
             }
         }
+    }
+}
+
+/// 303 back to the host page (its origin was checked when the flow started) with the outcome in the fragment,
+/// which never reaches a server log or a `Referer`; `embed.js` reads it and removes it.
+fn return_redirect(back: &str, outcome: &[(&str, &str)]) -> Response {
+    match url::Url::parse(back) {
+        Ok(mut u) => {
+            let fragment = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(outcome).finish();
+            u.set_fragment(Some(&fragment));
+            Redirect::to(u.as_str()).into_response()
+        }
+        Err(_) => page(StatusCode::OK, "Done", "Go back to the app.", None),
     }
 }
 

@@ -349,6 +349,11 @@ pub struct FlowRow {
     pub link_hash: Option<String>,
     /// Where the flow ends: the widget's popup, or the page itself (same-tab redirect).
     pub display: FlowDisplay,
+    /// The host page a same-tab flow of the embedded widget returns to (its result is then parked for a claim).
+    pub return_to: Option<String>,
+    /// Digest of the parked result, until it is claimed.
+    pub result_hash: Option<String>,
+    pub parked_at: Option<i64>,
 }
 
 /// How an OAuth flow is shown: in the widget's popup (the callback page tells the widget and closes), or in the
@@ -524,6 +529,10 @@ pub trait Store: Send + Sync + 'static {
     /// Consumes the flow whose state digest is `state_hash`, atomically: exactly one caller gets `Fresh`.
     async fn consume_flow(&self, state_hash: &str, now: i64) -> StoreResult<Consumed>;
     async fn fail_flow(&self, id: &str, error: &str) -> StoreResult<()>;
+    /// Parks a flow's result: its sealed secrets now hold the provider's tokens; once only.
+    async fn park_flow(&self, id: &str, sealed: &Sealed, result_hash: &str, now: i64) -> StoreResult<bool>;
+    /// Takes a parked result for good if `result_hash` is its digest: exactly one caller gets the flow.
+    async fn claim_parked(&self, id: &str, result_hash: &str) -> StoreResult<Option<FlowRow>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -156,6 +156,9 @@ fn flow_row(row: &SqliteRow) -> StoreResult<FlowRow> {
         consumed_at: row.get("consumed_at"),
         link_hash: row.get("link_hash"),
         display: if row.get::<String, _>("display") == "page" { FlowDisplay::Page } else { FlowDisplay::Popup },
+        return_to: row.get("return_to"),
+        result_hash: row.get("result_hash"),
+        parked_at: row.get("parked_at"),
     })
 }
 
@@ -489,9 +492,9 @@ impl Store for SqliteStore {
             "INSERT INTO oauth_flows (id, state_hash, binding_hash, session_hash, project_id, environment, identity,
                     identity_type, platform, name, reconnect_key, config, secret_key_id, secret_nonce,
                     secret_ciphertext, redirect_uri, status, error, connection_key, created_at,
-                    expires_at, redirected_at, consumed_at, proof_hash, link_hash, display)
+                    expires_at, redirected_at, consumed_at, proof_hash, link_hash, display, return_to)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                     $22, $23, $24, $25, $26)",
+                     $22, $23, $24, $25, $26, $27)",
         )
         .bind(&f.id)
         .bind(&f.state_hash)
@@ -526,6 +529,7 @@ impl Store for SqliteStore {
             FlowDisplay::Popup => "popup",
             FlowDisplay::Page => "page",
         })
+        .bind(&f.return_to)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -533,6 +537,34 @@ impl Store for SqliteStore {
 
     async fn get_flow(&self, id: &str) -> StoreResult<Option<FlowRow>> {
         let row = sqlx::query("SELECT * FROM oauth_flows WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(flow_row).transpose()
+    }
+
+    async fn park_flow(&self, id: &str, sealed: &Sealed, result_hash: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE oauth_flows SET secret_key_id = $1, secret_nonce = $2, secret_ciphertext = $3, result_hash = $4, parked_at = $5
+             WHERE id = $6 AND parked_at IS NULL AND status = 'pending'",
+        )
+        .bind(&sealed.key_id)
+        .bind(&sealed.nonce)
+        .bind(&sealed.ciphertext)
+        .bind(result_hash)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_parked(&self, id: &str, result_hash: &str) -> StoreResult<Option<FlowRow>> {
+        let row = sqlx::query(
+            "UPDATE oauth_flows SET result_hash = NULL
+             WHERE id = $1 AND result_hash = $2 AND parked_at IS NOT NULL AND status = 'pending' RETURNING *",
+        )
+        .bind(id)
+        .bind(result_hash)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(flow_row).transpose()
     }
 

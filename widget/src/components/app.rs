@@ -113,6 +113,27 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
     let ctx = Ctx::new(session.token.clone(), options, handshake, page);
     provide_context(ctx);
     let notice = RwSignal::new(None::<String>);
+    // Back from a same-tab sign-in: claim what it brought, with the proof this widget kept.
+    if let Some(claim) = options.with_untracked(|o| o.claim.clone()) {
+        let token = session.token.clone();
+        leptos::task::spawn_local(async move {
+            let answer = match crate::messaging::take_proof(&claim.flow_id) {
+                Some(proof) => api::claim(&token, &claim.flow_id, &claim.result, &proof).await,
+                None => Err("This sign-in was started somewhere else, so it cannot be finished here. Start again.".into()),
+            };
+            match answer {
+                Ok(connection) => {
+                    let name = js_sys::Reflect::get(&connection, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
+                    ctx.with_handshake(|h| h.post_success(&connection));
+                    ctx.screen.set(Screen::Connected(name));
+                }
+                Err(message) => {
+                    ctx.with_handshake(|h| h.post_error(&message));
+                    notice.set(Some(message));
+                }
+            }
+        });
+    }
     // `selectedConnection` (a display name, any case) skips the list.
     if let Some(wanted) = options.with_untracked(|o| o.selected_connection.clone()).filter(|w| !w.trim().is_empty()) {
         let token = session.token.clone();

@@ -17,6 +17,8 @@ enum Phase {
     Working,
     /// Waiting for the OAuth popup; `Some(url)` when the popup was blocked and needs a fresh click.
     Waiting(Option<String>),
+    /// The popup was blocked twice: offer to sign in in this tab; `Some(url)` once the same-tab flow is ready.
+    SameTab(Option<String>),
     Failed(String),
 }
 
@@ -171,6 +173,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             fields: values.get_untracked(),
             reconnect: ctx.options.with_untracked(|o| o.reconnect.clone()),
             display: None,
+            return_to: None,
         };
         let token = ctx.token.get_value();
         let label = d.name.clone();
@@ -235,6 +238,33 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
         if opened.is_some() {
             popup.set_value(opened);
             phase.set(Phase::Waiting(None));
+            return;
+        }
+        // Blocked again (an in-app browser, a strict blocker): prepare a sign-in in this tab that comes back here.
+        phase.set(Phase::SameTab(None));
+        let Some(Ok(d)) = detail.get_untracked() else { return };
+        let req = ConnectRequest {
+            reconnect: ctx.options.with_untracked(|o| o.reconnect.clone()),
+            display: Some(plugboard_shared::Display::Page),
+            return_to: ctx.options.with_untracked(|o| o.return_url.clone()),
+            ..ConnectRequest::default()
+        };
+        let token = ctx.token.get_value();
+        spawn_local(async move {
+            match api::start_oauth(&token, &d.platform, &req).await {
+                Ok(start) => {
+                    // The proof stays in this widget's storage (partitioned to the host's site): only this widget,
+                    // back on the host page, can claim what the sign-in brings back.
+                    crate::messaging::keep_proof(&start.flow_id, &start.proof);
+                    let _ = phase.try_set(Phase::SameTab(Some(start.authorize_url)));
+                }
+                Err(message) => fail(message),
+            }
+        });
+    };
+    let same_tab = move |url: String| {
+        if let Ok(Some(top)) = window().top() {
+            let _ = top.location().set_href(&url);
         }
     };
 
@@ -285,6 +315,13 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
                                 Phase::Waiting(Some(url)) => view! {
                                     <p class="pb-muted" role="status">"Your browser blocked the sign-in window."</p>
                                     <button type="button" class="pb-button pb-primary pb-continue" on:click=move |_| reopen(url.clone())>"Continue"</button>
+                                }.into_any(),
+                                Phase::SameTab(None) => view! {
+                                    <p class="pb-status" role="status">"Preparing to sign in in this tab…"</p>
+                                }.into_any(),
+                                Phase::SameTab(Some(url)) => view! {
+                                    <p class="pb-muted" role="status">"Your browser keeps blocking the sign-in window. You can sign in in this tab instead and come back here."</p>
+                                    <button type="button" class="pb-button pb-primary pb-same-tab" on:click=move |_| same_tab(url.clone())>"Continue in this tab"</button>
                                 }.into_any(),
                                 Phase::Failed(message) => view! {
                                     <div class="pb-error" role="alert"><p>{message}</p></div>
