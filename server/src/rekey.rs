@@ -75,6 +75,8 @@ pub async fn rewrap(store: &DynStore, vault: &Vault) -> Result<Rewrapped, RekeyE
             }
         }
     }
+    // The old ciphertexts must not outlive the rewrap in the write-ahead log (the old key may leak later).
+    store.forget_overwritten().await?;
     Ok(done)
 }
 

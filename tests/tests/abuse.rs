@@ -68,12 +68,22 @@ async fn one_project_minting_too_fast_is_slowed_and_another_project_is_not() {
 
 #[tokio::test]
 async fn a_session_may_keep_only_so_many_sign_ins_open() {
-    let (app, _provider) = spawn_with_provider(|s, _| s.limits.max_open_flows = 3).await;
+    let (app, _provider) = spawn_with_provider(|s, _| {
+        s.limits.max_open_flows = 3;
+        s.limits.rate_limit_ip = 0;
+    })
+    .await;
     let token = session_token(&app, "alice").await;
     let start = |token: &str| http().post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url)).bearer_auth(token).json(&serde_json::json!({}));
-    for _ in 0..3 {
-        assert_eq!(start(&token).send().await.unwrap().status(), StatusCode::OK);
+    // Twelve at once: the cap holds under concurrency (count and insert are one statement).
+    let calls: Vec<_> = (0..12).map(|_| tokio::spawn(start(&token).send())).collect();
+    let mut ok = 0;
+    for c in calls {
+        if c.await.unwrap().unwrap().status() == StatusCode::OK {
+            ok += 1;
+        }
     }
+    assert_eq!(ok, 3, "exactly the cap, however many arrive together");
     let refused = start(&token).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let body: serde_json::Value = refused.json().await.unwrap();
@@ -97,10 +107,17 @@ async fn big_bodies_are_refused_and_silent_connections_are_closed() {
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["code"], "payload_too_large");
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // A client that connects and sends half a request line, then nothing (slowloris): cut off.
+    // Clients that connect and send nothing at all, a single byte, or half a request line (slowloris): cut off.
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), silent.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the server kept a connection that never sent a byte");
+    let mut one = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    one.write_all(b"P").await.unwrap();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), one.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the server kept a connection that sent one byte");
     let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     slow.write_all(b"GET /healthz HT").await.unwrap();
-    let mut buf = Vec::new();
     let closed = tokio::time::timeout(std::time::Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "the server kept a silent connection open");
     // A kept-alive connection that goes quiet after a request is closed too.

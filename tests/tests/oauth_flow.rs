@@ -397,3 +397,48 @@ async fn a_same_tab_result_needs_both_what_came_back_and_the_widgets_proof_and_w
     assert_eq!(claim(session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND, "once");
     assert_eq!(connections(&app).await, 1);
 }
+
+#[tokio::test]
+async fn only_the_authorize_pages_own_json_binds_and_over_https_a_tossed_cookie_counts_for_nothing() {
+    // Served as https (a proxy in front terminates TLS): the binding cookie is `__Host-`, so no sibling subdomain
+    // can plant one, and a plain cookie of that name is ignored.
+    let (app, _provider) = spawn_with_provider(|s, cfg| {
+        s.public_url = Some(format!("https://{}", s.bind));
+        cfg.redirect_uri = format!("https://{}/oauth/callback", s.bind);
+    })
+    .await;
+    let http_url = app.url.replacen("https://", "http://", 1);
+    let plain = |u: &str| u.replacen("https://", "http://", 1);
+    let token = client()
+        .post(format!("{http_url}/v1/authkit/token"))
+        .header("X-One-Secret", app.key.expose())
+        .json(&serde_json::json!({ "identity": "attacker", "identityType": "user" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<TokenResponse>()
+        .await
+        .unwrap()
+        .token;
+    let start: OAuthStart = client().post(format!("{http_url}/v1/widget/oauth/mock-oauth/start")).bearer_auth(&token).body("{}").send().await.unwrap().json().await.unwrap();
+    let authorize = plain(&start.authorize_url);
+    // Another site cannot post the proof: not as a form or text (no preflight), not with its Origin.
+    let res = client().post(&authorize).header("content-type", "text/plain").body(format!(r#"{{"proof":"{}"}}"#, start.proof)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = client().post(&authorize).header("origin", "https://evil.example").json(&serde_json::json!({ "proof": start.proof })).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["code"], "cross_site");
+    // The attacker's own browser binds the flow…
+    let res = client().post(&authorize).json(&serde_json::json!({ "proof": start.proof })).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-pb_flow_") && set.contains("Path=/;") && set.contains("Secure"), "{set}");
+    let value = set.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+    let location = res.json::<serde_json::Value>().await.unwrap()["location"].as_str().unwrap().to_owned();
+    // …and tosses a plain cookie with its value into the victim's browser, who then consents.
+    let back = plain(&consent(&location, true).await);
+    let tossed = format!("{}={value}", plugboard::connect::oauth::binding_cookie(&start.flow_id));
+    let (status, page) = callback(&back, Some(&tossed)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert_eq!(connections(&app).await, 0);
+}

@@ -59,6 +59,8 @@ async fn rotate_rewrap_beside_live_refreshes_and_remove_the_old_key() {
     let token = session_token(&app, "dave").await;
     let start = plugboard_tests::start_oauth(&app, &token, "mock-oauth").await;
 
+    let under_old = app.store.get_connection(&form.key).await.unwrap().unwrap().sealed;
+    assert_eq!(under_old.key_id, "old");
     let (ok, out, err) = vault_cli(&app, &old, &["status"]);
     assert!(ok, "{err}");
     let before = counts(&out);
@@ -97,6 +99,10 @@ async fn rotate_rewrap_beside_live_refreshes_and_remove_the_old_key() {
     provider.knobs.token_delay_ms.store(0, Ordering::SeqCst);
     let (_, out, _) = vault_cli(&app, &new, &["status"]);
     assert!(counts(&out).iter().all(|(k, _, _)| k == "new"), "{out}");
+    // The old ciphertexts are gone from the files too (a leaked old key later opens nothing).
+    let mut bytes = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap();
+    bytes.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    assert!(!bytes.windows(32).any(|w| w == &under_old.ciphertext[..32]), "a ciphertext under the retired key is still on disk");
 
     // Retire the old key: everything still opens and works.
     let master = SecretString::new(new.clone());

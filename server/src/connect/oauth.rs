@@ -68,12 +68,6 @@ impl Connector {
         let name = Self::connection_name(req.name.as_deref(), session, entry)?;
         self.reconnect_target(&owner, platform, req.reconnect.as_deref()).await?;
         let (config, _secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
-        if self.store.count_open_flows(&session.token_hash, now()).await? >= u64::from(self.max_open_flows) {
-            return Err(ConnectError::TooMany(format!(
-                "{} sign-ins are already open in this window; finish or close one, or wait ten minutes",
-                self.max_open_flows
-            )));
-        }
 
         let state = random_token();
         let authorize = AuthUrl::new(fields::render(&oauth.authorization_url, &config))
@@ -140,7 +134,12 @@ impl Connector {
             result_hash: None,
             parked_at: None,
         };
-        self.store.insert_flow(&flow).await?;
+        if !self.store.insert_flow(&flow, self.max_open_flows).await? {
+            return Err(ConnectError::TooMany(format!(
+                "{} sign-ins are already open in this window; finish or close one, or wait ten minutes",
+                self.max_open_flows
+            )));
+        }
         Ok(OAuthStart { authorize_url: format!("{}/oauth/authorize/{id}", self.public_url), flow_id: id, proof })
     }
 

@@ -66,6 +66,9 @@ impl Connector {
             Some(r) => self.attempt_revocation(r).await,
             None => Revoked::NotSupported,
         };
+        if let Err(e) = self.store.forget_overwritten().await {
+            tracing::warn!(error = %e, "could not fold the write-ahead log after a delete");
+        }
         tracing::info!(key = %row.key, platform = %row.platform, ?revoked, "connection deleted");
         Ok((gone.record(), revoked))
     }
@@ -104,7 +107,10 @@ impl Connector {
         let outcome = self.call_revoke(&r).await;
         let attempts = r.attempts + 1;
         let result = match &outcome {
-            Ok(()) => self.store.finish_revocation(&r.id).await,
+            Ok(()) => match self.store.finish_revocation(&r.id).await {
+                Ok(()) => self.store.forget_overwritten().await,
+                Err(e) => Err(e),
+            },
             Err(why) if attempts >= MAX_ATTEMPTS => {
                 tracing::warn!(key = %r.connection_key, platform = %r.platform, attempts, %why, "giving up revoking the token at the provider");
                 self.store.finish_revocation(&r.id).await

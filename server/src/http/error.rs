@@ -177,7 +177,14 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
             let status = res.status();
             let (parts, body) = res.into_parts();
             let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned()).unwrap_or_default();
-            let code = if status.is_client_error() { "bad_request" } else { "internal" };
+            let code = match status.as_u16() {
+                408 => "timeout",
+                413 => "payload_too_large",
+                414 => "uri_too_long",
+                415 => "unsupported_media_type",
+                s if s < 500 => "bad_request",
+                _ => "internal",
+            };
             let message = if status.is_client_error() && !text.is_empty() { text } else { status.canonical_reason().unwrap_or("error").to_lowercase() };
             return json_error(parts, PendingError { code, message }, request_id);
         }

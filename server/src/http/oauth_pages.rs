@@ -81,6 +81,17 @@ fn render(status: StatusCode, csp: &'static str, title: &str, message: &str, dat
         .into_response()
 }
 
+/// The cookie binding a flow to the browser that went to the provider: over https a `__Host-` cookie (Secure,
+/// `Path=/`, no `Domain`, so no other host of the site can plant one; RFC 6265bis §4.1.3.2), else a plain one
+/// limited to the callback path (local development).
+fn binding_set_cookie(public_url: &str, flow_id: &str, value: &str) -> String {
+    if public_url.starts_with("https://") {
+        format!("__Host-{}={value}; Path=/; Max-Age={FLOW_TTL_SECS}; HttpOnly; Secure; SameSite=Lax", binding_cookie(flow_id))
+    } else {
+        format!("{}={value}; Path=/oauth/callback; Max-Age={FLOW_TTL_SECS}; HttpOnly; SameSite=Lax", binding_cookie(flow_id))
+    }
+}
+
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -132,10 +143,21 @@ pub struct Proceed {
 /// binds (the flow can be sent to the provider once).
 #[utoipa::path(post, path = "/oauth/authorize/{id}", tag = "pages", params(("id" = String, Path)), request_body = Proof,
     responses((status = 200, description = "where to go (and the binding cookie)", body = Proceed), crate::http::openapi::ErrorResponses))]
-pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody<Proof>) -> Result<Response, ApiError> {
+pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap, JsonBody(body): JsonBody<Proof>) -> Result<Response, ApiError> {
+    // Only the authorize page's own script may post here: a JSON body (which another site cannot send without a
+    // CORS preflight, and gets none) from this very origin (`Origin`, `Sec-Fetch-Site` where the browser sends them).
+    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let own = url::Url::parse(&app.public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let origin_ok = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|o| o == own);
+    let site_ok = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s == "same-origin");
+    if !json {
+        return Err(ApiError::bad_request("json_required", "send the proof as application/json"));
+    }
+    if !origin_ok || !site_ok {
+        return Err(ApiError::Denied { code: "cross_site", message: "only Plugboard's own authorize page may send this".into() });
+    }
     let (location, binding) = app.connector.begin_redirect(&id, &body.proof).await?;
-    let secure = if app.public_url.starts_with("https://") { "; Secure" } else { "" };
-    let cookie = format!("{}={binding}; Path=/oauth/callback; Max-Age={FLOW_TTL_SECS}; HttpOnly; SameSite=Lax{secure}", binding_cookie(&id));
+    let cookie = binding_set_cookie(&app.public_url, &id, &binding);
     let mut res = Json(Proceed { location }).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
@@ -162,7 +184,10 @@ pub async fn callback(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = CallbackQuery::parse(query.as_deref().unwrap_or_default());
-    match app.connector.finish_callback(&q, |name| cookie(&headers, name)).await {
+    let secure = app.public_url.starts_with("https://");
+    // Over https only the `__Host-` cookie counts: no sibling subdomain can set one (cookie tossing).
+    let binding = |name: &str| if secure { cookie(&headers, &format!("__Host-{name}")) } else { cookie(&headers, name) };
+    match app.connector.finish_callback(&q, binding).await {
         // The embedded widget's same-tab fallback: back to the host page, which claims the parked result.
         Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) => {
             return_redirect(&back, &[("plugboard_flow", &flow_id), ("plugboard_result", &result)])

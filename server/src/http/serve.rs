@@ -1,14 +1,16 @@
-//! The accept loop: HTTP/1.1 and HTTP/2 by hyper-util's auto builder, each request tagged with its peer address
-//! (`ConnectInfo`, for per-IP limits), a header-read timeout that also closes idle kept-alive connections
-//! (slowloris), and a graceful stop: no new connections, in-flight requests finish (bounded).
+//! The accept loop: HTTP/1.1 by hyper (TLS and HTTP/2 belong to the proxy in front), each request tagged with its
+//! peer address (`ConnectInfo`, for per-IP limits), a header-read timeout that runs from the moment a connection
+//! is accepted and again whenever it is idle — so a client that connects and sends nothing, a byte, or half a
+//! request is cut off (slowloris) — and a graceful stop: no new connections, in-flight requests finish (bounded).
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use axum::{extract::ConnectInfo, Router};
 use hyper::{body::Incoming, Request};
+use hyper::server::conn::http1;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
 };
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -20,9 +22,8 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// `header_read_timeout` of connecting or of its previous response (hyper's `header_read_timeout`), else the
 /// connection is closed.
 pub async fn serve(listener: TcpListener, router: Router, header_read_timeout: Duration, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(header_read_timeout)).keep_alive_timeout(header_read_timeout);
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -44,8 +45,7 @@ pub async fn serve(listener: TcpListener, router: Router, header_read_timeout: D
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(req)
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let conn = graceful.watch(conn);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = conn.await;
         });

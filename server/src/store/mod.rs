@@ -476,6 +476,12 @@ pub trait Store: Send + Sync + 'static {
     /// else (a refresh, a reconnect) rewrote it meanwhile. Nothing else in the row changes.
     async fn replace_sealed(&self, cell: &SealedCell, new: &Sealed) -> StoreResult<bool>;
 
+    /// Makes what was overwritten or deleted unrecoverable from the files: SQLite folds its write-ahead log into the
+    /// database (where `secure_delete` zeroes freed content) and truncates the log, which would otherwise keep
+    /// older page images — earlier versions of sealed secrets — until some later checkpoint. Called after a delete,
+    /// a finished revocation and a rewrap. Backups taken before keep what they hold.
+    async fn forget_overwritten(&self) -> StoreResult<()>;
+
     /// Revocations whose next attempt is due at `now_ms`, oldest first.
     async fn due_revocations(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<RevocationRow>>;
     /// Takes a due revocation for this process until `until_ms` (a conditional update on its `next_attempt_at`):
@@ -520,10 +526,10 @@ pub trait Store: Send + Sync + 'static {
     /// Queues deliveries again: the one event `event_id`, or every failed one; answers how many.
     async fn replay_deliveries(&self, project_id: &str, event_id: Option<&str>, now_ms: i64, give_up_at: i64) -> StoreResult<u64>;
 
-    async fn insert_flow(&self, flow: &FlowRow) -> StoreResult<()>;
+    /// Inserts a flow unless its session already has `max_open` open ones (pending, unconsumed, unexpired at the
+    /// flow's creation): one statement, so concurrent starts cannot overshoot. Answers whether it was inserted.
+    async fn insert_flow(&self, flow: &FlowRow, max_open: u32) -> StoreResult<bool>;
     async fn get_flow(&self, id: &str) -> StoreResult<Option<FlowRow>>;
-    /// Flows of the session with this digest still open at `now` (pending, not consumed, not expired).
-    async fn count_open_flows(&self, session_hash: &str, now: i64) -> StoreResult<u64>;
     /// Records the popup's browser binding; only once, only while pending and unexpired.
     async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64) -> StoreResult<Option<FlowRow>>;
     /// Consumes the flow whose state digest is `state_hash`, atomically: exactly one caller gets `Fresh`.

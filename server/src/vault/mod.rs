@@ -60,7 +60,7 @@ impl Vault {
         let mut keys = HashMap::new();
         let mut current = None;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (id, b64) = part.split_once(':').unwrap_or(("k1", part));
+            let (id, b64) = part.split_once(':').map_or(("k1", part), |(id, b64)| (id.trim(), b64.trim()));
             let bytes = zeroize::Zeroizing::new(STANDARD.decode(b64).map_err(|_| VaultError::BadKeySpec)?);
             if bytes.len() != 32 || id.is_empty() {
                 return Err(VaultError::BadKeySpec);
@@ -184,6 +184,9 @@ mod tests {
         let a = Vault::generate_spec();
         let b = Vault::generate_spec();
         assert!(matches!(Vault::from_spec(&format!("{a},{b}")), Err(VaultError::DuplicateKeyId(id)) if id == "k1"));
+        // Spaces around an id do not make it another id.
+        let spaced = b.replacen("k1:", "k1 : ", 1);
+        assert!(matches!(Vault::from_spec(&format!("{a},{spaced}")), Err(VaultError::DuplicateKeyId(id)) if id == "k1"));
     }
 
     #[test]
