@@ -278,3 +278,45 @@ async fn the_seed_004_page_connects_by_form_and_by_oauth_through_connect_js() {
     assert_eq!((result["status"].as_str(), result["connection"]["platform"].as_str()), (Some("connected"), Some("mock-api-key")));
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosted_session_connects_a_no_credential_integration_and_an_expired_link_page_says_so() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let made: Value = http()
+        .post(format!("{}/v1/hosted-connection-sessions", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .json(&json!({ "integration_slug": "hackernews", "end_user_id": "user_5", "suggested_connection_name": "HN" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = made["session_token"].as_str().unwrap().to_owned();
+    let status = || async {
+        http().post(format!("{}/v1/hosted-connection-sessions/status", app.url)).body(json!({ "session_token": token }).to_string()).send().await.unwrap()
+    };
+    let res = status().await;
+    assert_eq!(res.headers()["access-control-allow-origin"], "*", "connect.js asks from the host's page");
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "pending");
+
+    let b = Browser::start().await;
+    b.client.goto(made["url"].as_str().unwrap()).await.unwrap();
+    // Nothing to ask: one click connects.
+    b.wait_js("the connect button", "return document.querySelector('.pb-form button[type=submit]')?.textContent === 'Connect Hacker News'").await;
+    b.click(".pb-form button[type=submit]").await;
+    b.wait_js("the done screen", "return document.querySelector('.pb-done h2')?.textContent === 'Hacker News is connected'").await;
+    let after: Value = status().await.json().await.unwrap();
+    assert_eq!((after["status"].as_str(), after["connection"]["name"].as_str()), (Some("connected"), Some("HN")));
+    assert_eq!(after["connectionId"], after["connection"]["key"]);
+
+    // An expired auth link: a clear page, not a list.
+    let expired = link(&app, json!({ "identity": "u" })).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir.path().join("plugboard.db").display())).await.unwrap();
+    sqlx::query("UPDATE connect_links SET expires_at = 1 WHERE used_at IS NULL").execute(&pool).await.unwrap();
+    b.client.goto(expired["authLinkUrl"].as_str().unwrap()).await.unwrap();
+    let alert = b.wait_js("the expired page", "return document.querySelector('[role=alert]')?.textContent").await;
+    assert_eq!(alert, "This link has expired. Ask for a new one.");
+    assert_eq!(b.js("return document.querySelectorAll('.pb-row').length").await, 0);
+    b.close().await;
+}

@@ -26,6 +26,13 @@ pub fn App() -> impl IntoView {
             if let Some(origin) = web_sys::window().and_then(|w| w.location().origin().ok()) {
                 api::set_host_origin(&origin);
             }
+            // Another link opened in this tab changes only the fragment: start over with it.
+            let on_hash = window_event_listener(ev::hashchange, |_| {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.location().reload();
+                }
+            });
+            on_cleanup(move || on_hash.remove());
             leptos::task::spawn_local(async move {
                 match api::open_link(&link).await {
                     Ok(ls) => {
