@@ -214,6 +214,17 @@ async fn a_reconnect_link_updates_the_connection_in_place() {
     assert!(types.contains(&"connection.created".to_string()));
 }
 
+/// In the hosted popup: types the mock key, connects, and waits for the popup to close; back on `main`.
+async fn enter_key_in_popup(b: &Browser, main: &plugboard_tests::fantoccini::wd::WindowHandle) {
+    let popup = eventually("the popup", || async { b.client.windows().await.ok()?.into_iter().find(|w| w != main) }).await;
+    b.client.switch_to_window(popup).await.unwrap();
+    b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
+    b.client.find(Locator::Css("input[name=api_key]")).await.unwrap().send_keys("mock-key-0123456789").await.unwrap();
+    b.click(".pb-form button[type=submit]").await;
+    eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
+    b.client.switch_to_window(main.clone()).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seed_004_page_connects_by_form_and_by_oauth_through_connect_js() {
     let (app, _provider) = spawn_with_provider(|_, _| {}).await;
@@ -224,13 +235,7 @@ async fn the_seed_004_page_connects_by_form_and_by_oauth_through_connect_js() {
 
     // API key: the popup asks for the key; the promise resolves with the connection.
     b.click("#connect-mock-api-key").await;
-    let popup = eventually("the popup", || async { b.client.windows().await.ok()?.into_iter().find(|w| *w != main) }).await;
-    b.client.switch_to_window(popup).await.unwrap();
-    b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
-    b.client.find(Locator::Css("input[name=api_key]")).await.unwrap().send_keys("mock-key-0123456789").await.unwrap();
-    b.click(".pb-form button[type=submit]").await;
-    eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
-    b.client.switch_to_window(main.clone()).await.unwrap();
+    enter_key_in_popup(&b, &main).await;
     let line = b.wait_js("the result", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('result '))").await;
     let result: Value = serde_json::from_str(line.as_str().unwrap().trim_start_matches("result ")).unwrap();
     assert_eq!(result["status"], "connected");
@@ -266,13 +271,7 @@ async fn the_seed_004_page_connects_by_form_and_by_oauth_through_connect_js() {
 
     // embed.js offers the same: Plugboard.open({ sessionToken }).
     b.click("#embed-mock-api-key").await;
-    let popup = eventually("the popup", || async { b.client.windows().await.ok()?.into_iter().find(|w| *w != main) }).await;
-    b.client.switch_to_window(popup).await.unwrap();
-    b.wait_js("the form", "return document.querySelector('input[name=api_key]')").await;
-    b.client.find(Locator::Css("input[name=api_key]")).await.unwrap().send_keys("mock-key-0123456789").await.unwrap();
-    b.click(".pb-form button[type=submit]").await;
-    eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
-    b.client.switch_to_window(main).await.unwrap();
+    enter_key_in_popup(&b, &main).await;
     let line = b.wait_js("the embed result", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('embed result '))").await;
     let result: Value = serde_json::from_str(line.as_str().unwrap().trim_start_matches("embed result ")).unwrap();
     assert_eq!((result["status"].as_str(), result["connection"]["platform"].as_str()), (Some("connected"), Some("mock-api-key")));

@@ -170,7 +170,7 @@ where
         let origin = parts.headers.get("plugboard-origin").and_then(|v| v.to_str().ok());
         // A session opened from an auth link or hosted session lives on Plugboard's own link page.
         let allowed = match &session.link_hash {
-            Some(_) => origin == Some(super::links::link_page_origin(&app).as_str()),
+            Some(_) => origin == Some(app.own_origin().as_str()),
             None => app.projects.view(&session.project_id).await?.allows_origin(origin),
         };
         if !allowed {

@@ -19,7 +19,7 @@ use crate::{
     catalog::Query,
     clock::now,
     keys::{self, digest},
-    store::{LinkKind, LinkRow, Session},
+    store::{KeyGrant, LinkKind, LinkRow, Session},
 };
 
 /// An auth link lasts 7 days unless asked otherwise, 30 days at most (StackOne's limit).
@@ -40,6 +40,35 @@ fn text(name: &str, value: Option<&str>, required: bool) -> Result<Option<String
         Some(v) if v.chars().count() > MAX_TEXT => Err(ApiError::bad_request("invalid_field", format!("{name} is limited to {MAX_TEXT} characters"))),
         Some(v) => Ok(Some(v.to_owned())),
     }
+}
+
+/// A fresh link of `kind` for one end user of the key's project, living `lifetime` seconds: its token (shown once,
+/// `pbl_…` or `pbh_…`) and its row (the token's digest only).
+fn new_link(kind: LinkKind, grant: &KeyGrant, identity: String, identity_type: IdentityType, lifetime: i64) -> (String, LinkRow) {
+    let prefix = if kind == LinkKind::Link { "pbl" } else { "pbh" };
+    let token = format!("{prefix}_{}", keys::random_token());
+    let created = now();
+    let link = LinkRow {
+        token_hash: digest(&token),
+        kind,
+        project_id: grant.project.id.clone(),
+        environment: grant.environment,
+        identity,
+        identity_type,
+        end_user_name: None,
+        end_user_username: None,
+        categories: None,
+        integration: None,
+        reconnect_key: None,
+        connection_name: None,
+        redirect_url: None,
+        created_at: created,
+        expires_at: created + lifetime,
+        used_at: None,
+        connection_key: None,
+        revoked_at: None,
+    };
+    (token, link)
 }
 
 /// The page a link opens: the widget, full page, reading its token from the fragment (never sent to a server,
@@ -98,28 +127,13 @@ pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretA
             Some(u.clone())
         }
     };
-    let token = format!("pbl_{}", keys::random_token());
-    let created = now();
-    let link = LinkRow {
-        token_hash: digest(&token),
-        kind: LinkKind::Link,
-        project_id: grant.project.id.clone(),
-        environment: grant.environment,
-        identity,
-        identity_type,
-        end_user_name: text("name", req.name.as_deref(), false)?,
-        end_user_username: text("username", req.username.as_deref(), false)?,
-        categories,
-        integration: req.integration.clone(),
-        reconnect_key: req.reconnect.clone(),
-        connection_name: None,
-        redirect_url,
-        created_at: created,
-        expires_at: created + lifetime,
-        used_at: None,
-        connection_key: None,
-        revoked_at: None,
-    };
+    let (token, mut link) = new_link(LinkKind::Link, &grant, identity, identity_type, lifetime);
+    link.end_user_name = text("name", req.name.as_deref(), false)?;
+    link.end_user_username = text("username", req.username.as_deref(), false)?;
+    link.categories = categories;
+    link.integration = req.integration.clone();
+    link.reconnect_key = req.reconnect.clone();
+    link.redirect_url = redirect_url;
     app.store.insert_link(&link).await?;
     let url = link_url(&app, &token);
     let expires = rfc3339(link.expires_at);
@@ -148,28 +162,11 @@ pub async fn create_hosted(State(app): State<AppState>, SecretAuth(grant): Secre
     if view.catalog.get(platform).is_none() || !visible {
         return Err(ApiError::bad_request("unknown_integration", format!("no integration {platform:?}")));
     }
-    let token = format!("pbh_{}", keys::random_token());
-    let created = now();
-    let link = LinkRow {
-        token_hash: digest(&token),
-        kind: LinkKind::Hosted,
-        project_id: grant.project.id.clone(),
-        environment: grant.environment,
-        identity,
-        identity_type: IdentityType::User,
-        end_user_name: text("end_user_name", req.end_user_name.as_deref(), false)?,
-        end_user_username: text("end_user_email", req.end_user_email.as_deref(), false)?,
-        categories: None,
-        integration: Some(platform.to_owned()),
-        reconnect_key: None,
-        connection_name: text("suggested_connection_name", req.suggested_connection_name.as_deref(), false)?,
-        redirect_url: None,
-        created_at: created,
-        expires_at: created + HOSTED_SECS,
-        used_at: None,
-        connection_key: None,
-        revoked_at: None,
-    };
+    let (token, mut link) = new_link(LinkKind::Hosted, &grant, identity, IdentityType::User, HOSTED_SECS);
+    link.end_user_name = text("end_user_name", req.end_user_name.as_deref(), false)?;
+    link.end_user_username = text("end_user_email", req.end_user_email.as_deref(), false)?;
+    link.integration = Some(platform.to_owned());
+    link.connection_name = text("suggested_connection_name", req.suggested_connection_name.as_deref(), false)?;
     app.store.insert_link(&link).await?;
     Ok(Json(HostedSession { url: link_url(&app, &token), session_token: token, expires_at: rfc3339(link.expires_at) }))
 }
@@ -253,9 +250,4 @@ async fn status_of(app: &AppState, token: &str) -> Result<HostedStatus, ApiError
     }
     let status = if link.revoked_at.is_some() || link.expires_at <= now() { "expired" } else { "pending" };
     Ok(HostedStatus { status: status.into(), connection_id: None, connection: None })
-}
-
-/// Whether a session opened from a link may be used from `origin`: only Plugboard's own page (the link page).
-pub fn link_page_origin(app: &AppState) -> String {
-    url::Url::parse(&app.public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
 }

@@ -5,7 +5,7 @@ mod connect;
 pub mod error;
 mod extract;
 mod integrations;
-pub mod links;
+mod links;
 pub mod limits;
 mod oauth_pages;
 pub mod openapi;
@@ -56,6 +56,13 @@ pub struct AppState {
     pub grants: moka::sync::Cache<String, crate::store::KeyGrant>,
     /// Per-project rate limits, caps and the memory of refused credentials.
     pub guard: limits::Guard,
+}
+
+impl AppState {
+    /// Plugboard's own origin (`scheme://host[:port]` of the public URL): where its pages, the link page included, run.
+    pub fn own_origin(&self) -> String {
+        url::Url::parse(&self.public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+    }
 }
 
 pub use crate::store::HOT_TTL;

@@ -147,7 +147,7 @@ pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, headers:
     // Only the authorize page's own script may post here: a JSON body (which another site cannot send without a
     // CORS preflight, and gets none) from this very origin (`Origin`, `Sec-Fetch-Site` where the browser sends them).
     let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
-    let own = url::Url::parse(&app.public_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let own = app.own_origin();
     let origin_ok = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|o| o == own);
     let site_ok = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s == "same-origin");
     if !json {
