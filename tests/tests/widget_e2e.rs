@@ -74,7 +74,7 @@ async fn host_page_opens_pages_searches_and_closes_the_widget() {
     assert!(shown.as_array().unwrap().iter().all(|c| c == "AI") && !shown.as_array().unwrap().is_empty(), "{shown}");
     assert_eq!(b.js("return document.querySelector('.pb-chip[aria-pressed=true]').textContent").await, "AI");
 
-    b.click(".pb-close").await;
+    b.js("document.querySelector('.pb-close').click(); return 1").await;
     b.leave_widget().await;
     b.wait_js("onClose on the host page", "return document.getElementById('log').textContent.includes('onClose')").await;
     b.wait_js("the promise to resolve", "return document.getElementById('log').textContent.includes('promise closed')").await;
@@ -157,7 +157,8 @@ async fn opened_from_the_hosts_own_modal_dialog_the_widget_is_on_top_and_the_dia
     b.wait_js("rows", "return document.querySelectorAll('.pb-row').length > 5").await;
     b.click(".pb-row").await;
     b.wait_js("the connect screen", "return document.querySelector('.pb-back')").await;
-    b.click(".pb-close").await;
+    // Clicked from a script: the frame is removed while a WebDriver click would still be waiting on it.
+    b.js("document.querySelector('.pb-close').click(); return 1").await;
     b.leave_widget().await;
     b.wait_js("the widget to close", "return document.querySelectorAll('iframe').length === 0").await;
 
