@@ -10,13 +10,13 @@
   // Back from a same-tab sign-in (the widget's fallback when popups cannot open): the outcome is in this page's
   // fragment. Take it out of the address bar at once; the next create() hands it to the widget, which claims it.
   var returned = (function () {
-    var params = new URLSearchParams(location.hash.slice(1));
-    var flow = params.get("plugboard_flow");
-    if (!flow) return null;
-    var out = { flowId: flow, result: params.get("plugboard_result"), error: params.get("plugboard_error") };
-    ["plugboard_flow", "plugboard_result", "plugboard_error"].forEach(function (k) { params.delete(k); });
-    var rest = params.toString();
-    history.replaceState(history.state, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+    var hash = location.hash.slice(1), at = hash.indexOf("plugboard_flow=");
+    if (at < 0) return null;
+    var params = new URLSearchParams(hash.slice(at));
+    var out = { flowId: params.get("plugboard_flow"), result: params.get("plugboard_result"), error: params.get("plugboard_error") };
+    // Whatever fragment the page had before (a hash route) is left exactly as it was.
+    var theirs = hash.slice(0, at).replace(/&$/, "");
+    history.replaceState(history.state, "", location.pathname + location.search + (theirs ? "#" + theirs : ""));
     return out;
   })();
 

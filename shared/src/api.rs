@@ -335,7 +335,9 @@ pub struct LinkRequest {
     /// A platform id to open directly (`provider`).
     #[serde(alias = "provider")]
     pub integration: Option<String>,
-    /// A connection key of this end user: the link updates it in place (a reconnect link).
+    /// A connection key of this end user: the link opens its integration and updates it in place (a reconnect
+    /// link; StackOne's `account_id`).
+    #[serde(alias = "account_id")]
     pub reconnect: Option<String>,
     /// Seconds, at most 30 days; default 7 days (`expires_in`).
     #[serde(alias = "expires_in")]
@@ -368,10 +370,15 @@ pub struct LinkCreated {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct HostedSessionRequest {
+    #[serde(alias = "integrationSlug")]
     pub integration_slug: String,
+    #[serde(alias = "endUserId")]
     pub end_user_id: String,
+    #[serde(alias = "endUserName")]
     pub end_user_name: Option<String>,
+    #[serde(alias = "endUserEmail")]
     pub end_user_email: Option<String>,
+    #[serde(alias = "suggestedConnectionName")]
     pub suggested_connection_name: Option<String>,
 }
 

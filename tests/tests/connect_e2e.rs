@@ -317,7 +317,7 @@ async fn a_popup_blocked_twice_signs_in_in_the_same_tab_and_the_host_page_gets_o
     let (app, _provider) = spawn_with_provider(|_, _| {}).await;
     let host = spawn_host(&app).await;
     let b = Browser::start().await;
-    open_widget(&b, &host, "?user=alice&tab=apps").await;
+    open_widget(&b, &host, "?user=alice&tab=apps#/settings/integrations").await;
     pick(&b, "mock-oauth").await;
     // An in-app browser: no popup ever opens.
     b.js("window.open = () => null; return 1").await;
@@ -334,7 +334,7 @@ async fn a_popup_blocked_twice_signs_in_in_the_same_tab_and_the_host_page_gets_o
     let record = success_record(&b).await;
     assert_eq!((record.platform.as_str(), record.identity.as_deref()), ("mock-oauth", Some("alice")));
     let url = b.client.current_url().await.unwrap();
-    assert_eq!(url.query(), Some("user=alice&tab=apps"), "the user's place is kept");
+    assert_eq!((url.query(), url.fragment()), (Some("user=alice&tab=apps"), Some("/settings/integrations")), "the user's place is kept, hash route included");
     assert!(!url.as_str().contains("plugboard_"), "the one-time result is taken out of the address bar: {url}");
     b.enter_widget().await;
     b.wait_js("the success screen", "return document.querySelector('.pb-done h2')?.textContent === 'Mock OAuth is connected'").await;

@@ -144,6 +144,32 @@ async fn links_are_checked_when_made_and_refused_clearly_when_expired_revoked_or
         let url = format!("{}/v1/links/session", app.url);
         async move { http().post(url).json(&json!({ "token": token })).send().await.unwrap() }
     };
+    // A link can only offer what the project shows (as hosted sessions).
+    app.store.set_project_config("test-project", &json!({ "visibleIntegrations": ["mock-api-key", "mock-oauth"] }).to_string()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    for (body, code) in [
+        (json!({ "identity": "u", "integration": "gmail" }), "integration_not_offered"),
+        (json!({ "identity": "u", "categories": ["Email"] }), "unknown_category"),
+    ] {
+        let res = create_link(&app, body.clone()).await;
+        assert_eq!(res.status(), 400, "{body}");
+        assert_eq!(res.json::<Value>().await.unwrap()["code"], code, "{body}");
+    }
+    // Withdrawn while its page is open: the next step says so, before anything is asked of the provider.
+    let withdrawn = link(&app, json!({ "identity": "u3", "integration": "mock-oauth" })).await;
+    let open_page: Value = open(withdrawn["token"].as_str().unwrap().to_owned()).await.json().await.unwrap();
+    let res = http().post(format!("{}/v1/connect-sessions/revoke", app.url)).header("X-One-Secret", app.key.expose()).json(&json!({ "token": withdrawn["token"] })).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let res = http()
+        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
+        .bearer_auth(open_page["session"]["token"].as_str().unwrap())
+        .header("Plugboard-Origin", app.url.clone())
+        .json(&json!({ "display": "page" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 410);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "link_revoked");
     let revoked = link(&app, json!({ "identity": "u" })).await;
     let token = revoked["token"].as_str().unwrap().to_owned();
     assert_eq!(open(token.clone()).await.status(), 200, "usable until revoked");
@@ -175,9 +201,13 @@ async fn links_are_checked_when_made_and_refused_clearly_when_expired_revoked_or
             .json(&json!({ "fields": { "api_key": "mock-key-0123456789" } }))
             .send()
     };
-    assert_eq!(connect(&s1).await.unwrap().status(), 200);
-    let second = connect(&s2).await.unwrap();
-    assert_eq!(second.status(), 409);
+    // Both pages connect at once: exactly one connection; the other is told the link was used.
+    let (a, b) = tokio::join!(connect(&s1), connect(&s2));
+    let mut statuses = vec![a.unwrap(), b.unwrap()];
+    statuses.sort_by_key(|r| r.status());
+    assert_eq!(statuses[0].status(), 200);
+    let second = statuses.pop().unwrap();
+    assert!(matches!(second.status().as_u16(), 409 | 410), "{}", second.status());
     assert_eq!(second.json::<Value>().await.unwrap()["code"], "link_used");
     assert_eq!(app.store.count_connections("test-project").await.unwrap(), 1);
     let res = open(once["token"].as_str().unwrap().to_owned()).await;
@@ -189,10 +219,22 @@ async fn a_reconnect_link_updates_the_connection_in_place() {
     let receiver = spawn_receiver("127.0.0.7", 0).await;
     let (app, _provider) = app(&receiver.url).await;
     let first = plugboard_tests::connect_fields(&app, "user-9", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
-    let made = link(&app, json!({ "identity": "user-9", "reconnect": first.key, "integration": "mock-api-key" })).await;
+    // StackOne's way: its path, the key as the Basic-auth username, `account_id` naming the account to reconnect.
+    let res = http()
+        .post(format!("{}/connect_sessions", app.url))
+        .basic_auth(app.key.expose(), Some(""))
+        .json(&json!({ "origin_owner_id": "user-9", "origin_owner_name": "Taylor", "account_id": first.key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let made: Value = res.json().await.unwrap();
     let s: Value = http().post(format!("{}/v1/links/session", app.url)).json(&json!({ "token": made["token"] })).send().await.unwrap().json().await.unwrap();
     assert_eq!(s["reconnect"], first.key.as_str());
-    assert_eq!(s["integrationName"], "Mock API Key");
+    assert_eq!(s["integrationName"], "Mock API Key", "a reconnect link opens the connection's own app");
+    assert_eq!(s["session"]["total"], 1);
+    // The page's session lasts as long as the link (a page left open still works).
+    assert_eq!(s["session"]["expiresAt"], made["expiresAt"]);
     let res = http()
         .post(format!("{}/v1/widget/connect/mock-api-key", app.url))
         .bearer_auth(s["session"]["token"].as_str().unwrap())

@@ -103,10 +103,12 @@ pub fn answer_claim(event: &MessageEvent, popup: &web_sys::Window, flow_id: &str
 }
 
 /// The token of an auth link or hosted session, from this page's fragment (`#token=pbl_…` / `#token=pbh_…`).
+/// The embedded widget's fragment never has one (`#origin=…&nonce=…`).
 pub fn link_token() -> Option<String> {
     let hash = web_sys::window()?.location().hash().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(hash.trim_start_matches('#')).ok()?;
-    params.get("token").filter(|t| t.starts_with("pbl_") || t.starts_with("pbh_"))
+    // Any value: a garbled or cut-off link is then told apart by the server ("This link is not valid").
+    params.get("token").filter(|t| !t.is_empty())
 }
 
 fn storage() -> Option<web_sys::Storage> {

@@ -42,6 +42,9 @@ pub enum ConnectError {
     /// A cap was reached (429).
     #[error("{0}")]
     TooMany(String),
+    /// What the session came from can no longer be used (410 with this code), e.g. a withdrawn auth link.
+    #[error("{1}")]
+    Gone(&'static str, String),
     /// The provider looked at the credential and said no (422).
     #[error("{0}")]
     ProviderRefused(String),
@@ -235,8 +238,26 @@ impl Connector {
         Ok(crate::webhooks::event_by(kind, row, &self.webhooks, end_user))
     }
 
+    /// For a session opened from an auth link or hosted session: that the link can still connect (checked before
+    /// anything is asked of the user or the provider; the save checks again, atomically).
+    pub async fn link_still_open(&self, session: &Session) -> Result<(), ConnectError> {
+        let Some(hash) = &session.link_hash else { return Ok(()) };
+        let link = self.store.find_link(hash).await?.ok_or_else(|| ConnectError::NotFound("This link is not valid. Ask for a new one.".into()))?;
+        if link.revoked_at.is_some() {
+            return Err(ConnectError::Gone("link_revoked", "This link was withdrawn. Ask for a new one.".into()));
+        }
+        if link.used_at.is_some() {
+            return Err(ConnectError::Gone("link_used", "This link was already used to connect an account. A link works once: ask for a new one.".into()));
+        }
+        if link.expires_at <= crate::clock::now() {
+            return Err(ConnectError::Gone("link_expired", "This link has expired. Ask for a new one.".into()));
+        }
+        Ok(())
+    }
+
     /// `POST /v1/widget/connect/{platform}`: API key, basic, custom fields, client credentials or nothing.
     pub async fn connect_with_fields(&self, session: &Session, platform: &str, req: &ConnectRequest) -> Result<ConnectionRecord, ConnectError> {
+        self.link_still_open(session).await?;
         let entry = &self.entry(session, platform).await?;
         if entry.auth_method == AuthMethod::Oauth2 {
             return Err(ConnectError::BadInput(format!("{} connects through its sign-in window (OAuth)", entry.name)));

@@ -58,6 +58,7 @@ impl Connector {
 
     /// `POST /v1/widget/oauth/{platform}/start`: records the flow and answers the URL the popup opens.
     pub async fn start_oauth(&self, session: &Session, platform: &str, req: &ConnectRequest) -> Result<OAuthStart, ConnectError> {
+        self.link_still_open(session).await?;
         let entry = &self.entry(session, platform).await?;
         if entry.auth_method != plugboard_shared::AuthMethod::Oauth2 {
             return Err(ConnectError::BadInput(format!("{} does not use a sign-in window", entry.name)));

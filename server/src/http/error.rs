@@ -105,6 +105,7 @@ impl From<crate::connect::ConnectError> for ApiError {
             E::NotConfigured(m) => Self::NotConfigured(m),
             E::Forbidden(message) => Self::Denied { code: "flow_not_proven", message },
             E::TooMany(message) => Self::Capped(message),
+            E::Gone(code, message) => Self::Gone { code, message },
             E::ProviderRefused(m) => Self::ProviderRefused(m),
             E::ProviderFailed(m) => Self::ProviderFailed(m),
             E::Store(e) => e.into(),

@@ -94,6 +94,19 @@ fn number(params: &HashMap<String, String>, name: &str, default: u64, max: u64) 
     }
 }
 
+/// The username of `Authorization: Basic base64(user:password)` (StackOne's clients send the API key so).
+fn basic_user(parts: &Parts) -> Option<String> {
+    use base64::Engine;
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(text.split_once(':').map_or(text.as_str(), |(user, _)| user).to_owned())
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -111,10 +124,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
+        let basic = basic_user(parts);
         let presented = ["x-one-secret", "x-pica-secret"]
             .iter()
             .find_map(|h| parts.headers.get(*h).and_then(|v| v.to_str().ok()))
             .or_else(|| bearer(parts))
+            .or(basic.as_deref())
             .ok_or_else(|| {
                 ApiError::Unauthorized("missing secret key: send X-One-Secret: sk_… or Authorization: Bearer sk_…".into())
             })?;

@@ -42,6 +42,18 @@ fn text(name: &str, value: Option<&str>, required: bool) -> Result<Option<String
     }
 }
 
+/// Whether the project offers `platform` (it exists and is among its visible integrations), with a clear 400.
+fn offered(view: &crate::projects::ProjectView, visible: Option<&[String]>, platform: &str) -> Result<(), ApiError> {
+    let shown: String = platform.chars().take(64).collect();
+    if view.catalog.get(platform).is_none() {
+        return Err(ApiError::bad_request("unknown_integration", format!("no integration {shown:?}")));
+    }
+    if visible.is_some_and(|v| !v.iter().any(|p| p == platform)) {
+        return Err(ApiError::bad_request("integration_not_offered", format!("{shown:?} is not among this project's visibleIntegrations")));
+    }
+    Ok(())
+}
+
 /// A fresh link of `kind` for one end user of the key's project, living `lifetime` seconds: its token (shown once,
 /// `pbl_…` or `pbh_…`) and its row (the token's digest only).
 fn new_link(kind: LinkKind, grant: &KeyGrant, identity: String, identity_type: IdentityType, lifetime: i64) -> (String, LinkRow) {
@@ -89,12 +101,13 @@ pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretA
         Some(n) if (60..=LINK_MAX_SECS).contains(&n) => n,
         Some(_) => return Err(ApiError::bad_request("invalid_expiry", format!("expiresIn must be from 60 to {LINK_MAX_SECS} seconds (30 days)"))),
     };
+    let visible = view.only(None);
     if let Some(p) = &req.integration {
-        view.catalog.get(p).ok_or_else(|| ApiError::bad_request("unknown_integration", format!("no integration {p:?}")))?;
+        offered(&view, visible.as_deref(), p)?;
     }
     let categories = match &req.categories {
         Some(wanted) if !wanted.is_empty() => {
-            let known = view.catalog.categories(None);
+            let known = view.catalog.categories(visible.as_deref());
             let mut out = Vec::new();
             for w in wanted {
                 let found = known.iter().find(|(c, _)| c.eq_ignore_ascii_case(w.trim()));
@@ -104,19 +117,25 @@ pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretA
         }
         _ => None,
     };
+    // A reconnect link opens the connection's own integration.
+    let mut integration = req.integration.clone();
     if let Some(key) = &req.reconnect {
         let live = app.store.get_connection(key).await?.filter(|c| {
             c.project_id == grant.project.id && c.environment == grant.environment && c.identity == identity && c.identity_type == identity_type && !c.deleted
         });
         let live = live.ok_or_else(|| ApiError::NotFound(format!("no connection {key:?} of this end user to reconnect")))?;
-        if req.integration.as_ref().is_some_and(|p| *p != live.platform) {
+        if integration.as_ref().is_some_and(|p| *p != live.platform) {
             return Err(ApiError::bad_request("invalid_reconnect", "reconnect names a connection of another integration"));
         }
+        integration = Some(live.platform);
     }
     let redirect_url = match &req.redirect_url {
         None => None,
         Some(u) => {
-            let origin = url::Url::parse(u).ok().filter(|u| matches!(u.scheme(), "https" | "http")).map(|u| u.origin().ascii_serialization());
+            let origin = url::Url::parse(u)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "https" | "http") && u.username().is_empty() && u.password().is_none())
+                .map(|u| u.origin().ascii_serialization());
             let allowed = origin.as_ref().is_some_and(|o| view.settings.allowed_origins.iter().any(|a| a == o));
             if !allowed {
                 return Err(ApiError::bad_request(
@@ -131,13 +150,20 @@ pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretA
     link.end_user_name = text("name", req.name.as_deref(), false)?;
     link.end_user_username = text("username", req.username.as_deref(), false)?;
     link.categories = categories;
-    link.integration = req.integration.clone();
+    link.integration = integration;
     link.reconnect_key = req.reconnect.clone();
     link.redirect_url = redirect_url;
     app.store.insert_link(&link).await?;
     let url = link_url(&app, &token);
     let expires = rfc3339(link.expires_at);
     Ok(Json(LinkCreated { token, auth_link_url: url.clone(), auth_link_url_snake: url, expires_at: expires.clone(), expires_at_snake: expires }))
+}
+
+/// `POST /connect_sessions`: StackOne's path for the same (its clients send the key as the Basic-auth username).
+#[utoipa::path(post, path = "/connect_sessions", tag = "links", request_body = LinkRequest,
+    responses((status = 200, body = LinkCreated), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
+pub async fn create_link_stackone(state: State<AppState>, auth: SecretAuth, body: JsonBody<LinkRequest>) -> Result<Json<LinkCreated>, ApiError> {
+    create_link(state, auth, body).await
 }
 
 /// `POST /v1/connect-sessions/revoke` `{token}` (secret key): the link stops working at once.
@@ -156,12 +182,10 @@ pub async fn revoke_link(State(app): State<AppState>, SecretAuth(grant): SecretA
     responses((status = 200, body = HostedSession), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
 pub async fn create_hosted(State(app): State<AppState>, SecretAuth(grant): SecretAuth, JsonBody(req): JsonBody<HostedSessionRequest>) -> Result<Json<HostedSession>, ApiError> {
     let identity = text("end_user_id", Some(&req.end_user_id), true)?.unwrap_or_default();
+    let platform = text("integration_slug", Some(&req.integration_slug), true)?.unwrap_or_default();
     let view = app.projects.view(&grant.project.id).await?;
-    let platform = req.integration_slug.trim();
-    let visible = view.only(None).is_none_or(|only| only.iter().any(|p| p == platform));
-    if view.catalog.get(platform).is_none() || !visible {
-        return Err(ApiError::bad_request("unknown_integration", format!("no integration {platform:?}")));
-    }
+    offered(&view, view.only(None).as_deref(), &platform)?;
+    let platform = platform.as_str();
     let (token, mut link) = new_link(LinkKind::Hosted, &grant, identity, IdentityType::User, HOSTED_SECS);
     link.end_user_name = text("end_user_name", req.end_user_name.as_deref(), false)?;
     link.end_user_username = text("end_user_email", req.end_user_email.as_deref(), false)?;
@@ -201,7 +225,6 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
         (None, None) => None,
     };
     let created = now();
-    let ttl = view.settings.session_ttl_secs.map_or(app.session_ttl.as_secs() as i64, |s| s as i64);
     let token = keys::new_session_token();
     let session = Session {
         token_hash: digest(&token),
@@ -212,7 +235,9 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
         allowed_integrations: allowed,
         name: link.connection_name.clone(),
         created_at: created,
-        expires_at: (created + ttl).min(link.expires_at),
+        // As long as the link: whoever holds the link could open a new session anyway, and a page left open for
+        // an hour must still work.
+        expires_at: link.expires_at,
         link_hash: Some(link.token_hash.clone()),
     };
     app.guard.project(&session.project_id)?;

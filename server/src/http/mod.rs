@@ -156,6 +156,7 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
         .routes(routes!(vault::list_connections))
         .routes(routes!(vault::get_connection, vault::delete_connection))
         .routes(routes!(links::create_link))
+        .routes(routes!(links::create_link_stackone))
         .routes(routes!(links::revoke_link))
         .routes(routes!(links::create_hosted))
         .layer(DefaultBodyLimit::max(64 * 1024));

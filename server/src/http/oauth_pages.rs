@@ -194,7 +194,7 @@ pub async fn callback(
         }
         Ok(done) if done.display == FlowDisplay::Page => match (&done.redirect_url, &done.outcome) {
             (Some(url), Outcome::Saved(key)) => outcome_redirect(url, &[("plugboard_status", "connected"), ("connection_key", key)]),
-            _ => page(StatusCode::OK, "Connected", "Your account is connected. You can close this tab.", None),
+            _ => page(StatusCode::OK, "Connected", "Your account is connected.", None),
         },
         Ok(done) => page(
             StatusCode::OK,
@@ -219,7 +219,12 @@ pub async fn callback(
 fn return_redirect(back: &str, outcome: &[(&str, &str)]) -> Response {
     match url::Url::parse(back) {
         Ok(mut u) => {
-            let fragment = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(outcome).finish();
+            // After the page's own fragment (a hash route stays as it was); embed.js cuts ours off again.
+            let ours = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(outcome).finish();
+            let fragment = match u.fragment().filter(|f| !f.is_empty()) {
+                Some(theirs) => format!("{theirs}&{ours}"),
+                None => ours,
+            };
             u.set_fragment(Some(&fragment));
             Redirect::to(u.as_str()).into_response()
         }

@@ -98,7 +98,7 @@ pub fn App() -> impl IntoView {
 
     view! {
         <div class=theme>
-            <Header options=options on_close=close/>
+            <Header options=options closable=handshake.is_some() on_close=close/>
             {move || match boot.get() {
                 Boot::Waiting => view! { <p class="pb-status" role="status">"Loading…"</p> }.into_any(),
                 Boot::Failed(message) => view! {

@@ -291,7 +291,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
                             </div>
                         </div>
                         {(oauth && !d.scopes.is_empty()).then(|| view! {
-                            <p class="pb-muted">{format!("A {} window will ask you to allow access to:", d.name)}</p>
+                            <p class="pb-muted">{format!("{} will ask you to allow access to:", d.name)}</p>
                             <ul class="pb-scopes">{d.scopes.iter().map(|s| view! { <li><code>{s.clone()}</code></li> }).collect_view()}</ul>
                         })}
                         {(!oauth && d.auth_method != AuthMethod::None).then(|| view! {

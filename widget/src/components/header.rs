@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use plugboard_shared::embed::WidgetOptions;
 
 #[component]
-pub fn Header(options: RwSignal<WidgetOptions>, on_close: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
+pub fn Header(options: RwSignal<WidgetOptions>, closable: bool, on_close: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
     let title = move || options.with(|o| o.title.clone()).unwrap_or_else(|| "Connect an app".into());
     let company = move || options.with(|o| o.company_name.clone());
     let image = move || options.with(|o| o.image_url.clone());
@@ -15,7 +15,8 @@ pub fn Header(options: RwSignal<WidgetOptions>, on_close: impl Fn() + Clone + Se
                 {move || company().map(|c| view! { <p class="pb-company">{c}</p> })}
                 <h1 id="pb-title">{title}</h1>
             </div>
-            <button class="pb-close" type="button" aria-label="Close" on:click=move |_| on_close()>"×"</button>
+            // A whole page (an auth link) has nothing to close into: no button.
+            {closable.then(|| view! { <button class="pb-close" type="button" aria-label="Close" on:click=move |_| on_close()>"×"</button> })}
         </header>
     }
 }
