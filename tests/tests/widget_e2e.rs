@@ -171,3 +171,25 @@ async fn opened_from_the_hosts_own_modal_dialog_the_widget_is_on_top_and_the_dia
     assert!(host_log(&b).await.contains("onClose"));
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_answering_like_picas_authkit_token_opens_the_widget() {
+    let app = spawn_app().await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    b.client.goto(&host).await.unwrap();
+    // The host backend answers as @picahq/authkit-token's merged result does: no `token`, the session in `requestId`.
+    b.js(
+        "const f = window.fetch; window.fetch = (...a) => f(...a).then(async (r) => { \
+           const { token, ...rest } = await r.json(); \
+           return new Response(JSON.stringify({ ...rest, requestId: token, isWhiteLabel: false }), { status: r.status, headers: { 'content-type': 'application/json' } }); \
+         }); return 1",
+    )
+    .await;
+    b.click("#connect").await;
+    b.enter_widget().await;
+    b.wait_js("the list", "return document.querySelectorAll('.pb-row').length > 5").await;
+    b.leave_widget().await;
+    assert!(!host_log(&b).await.contains("onError"));
+    b.close().await;
+}

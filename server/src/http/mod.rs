@@ -135,6 +135,8 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
     use utoipa::OpenApi;
     let public = OpenApiRouter::new()
         .routes(routes!(token::create_token))
+        .routes(routes!(token::authkit_page))
+        .routes(routes!(token::user_flags))
         .routes(routes!(integrations::list_widget_categories))
         .routes(routes!(integrations::list_widget_integrations))
         .routes(routes!(connect::get_integration))

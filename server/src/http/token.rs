@@ -30,8 +30,54 @@ pub async fn create_token(
     rid: Option<axum::Extension<RequestId>>,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    mint(&app, &grant, &params, request_id(rid), req).await.map(Json)
+}
+
+/// Body of `POST /v1/authkit` as `@picahq/authkit-token` sends it: everything optional (its README calls
+/// `create()` with no argument), `group` the deprecated name of `identity`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthkitPage {
+    pub identity: Option<String>,
+    pub identity_type: Option<plugboard_shared::IdentityType>,
+    pub group: Option<String>,
+    pub label: Option<String>,
+}
+
+/// `POST /v1/authkit?limit&page` — what `@picahq/authkit-token` calls (every page, 100 rows each, 3 at a time)
+/// and merges. The merge keeps `rows`, `total` and the *last* page's `requestId` only, so each page's `requestId`
+/// is a live session token, which `embed.js` takes when the token endpoint's answer has no `token`. Without an
+/// identity the session is the project's `default` user.
+#[utoipa::path(post, path = "/v1/authkit", tag = "sessions",
+    params(("page" = Option<String>, Query), ("limit" = Option<String>, Query)),
+    request_body = AuthkitPage,
+    responses((status = 200, description = "a page of integrations; `requestId` is a session token", body = plugboard_shared::TokenResponse), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
+pub async fn authkit_page(
+    State(app): State<AppState>,
+    SecretAuth(grant): SecretAuth,
+    Params(params): Params,
+    JsonBody(req): JsonBody<AuthkitPage>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let identity = req.identity.or(req.group).filter(|i| !i.trim().is_empty()).unwrap_or_else(|| "default".into());
+    let req = TokenRequest { identity, identity_type: req.identity_type.unwrap_or(plugboard_shared::IdentityType::User), allowed_integrations: None, name: req.label };
+    let mut answer = mint(&app, &grant, &params, String::new(), req).await?;
+    answer.request_id = answer.token.clone();
+    Ok(Json(answer))
+}
+
+/// `GET /v1/users/flags` — asked by `@picahq/authkit-token` before it lists: nothing is white-labelled here.
+#[utoipa::path(get, path = "/v1/users/flags", tag = "sessions",
+    responses((status = 200, description = "Pica's account flags, as its client expects them", body = Object), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
+pub async fn user_flags(SecretAuth(_grant): SecretAuth) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "accessList": [], "authkitWhitelist": false, "earlyAccess": [], "completedQuickstart": true }))
+}
+
+/// Mints a session for `req` and answers the first page of integrations (`page`/`limit` from `params`).
+async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::collections::HashMap<String, String>, request_id: String, req: TokenRequest) -> Result<TokenResponse, ApiError> {
     app.guard.project(&grant.project.id)?;
-    let paging = Paging::from_params(&params)?;
+    let paging = Paging::from_params(params)?;
     let identity = req.identity.trim();
     if identity.is_empty() || identity.len() > MAX_IDENTITY_LEN {
         return Err(ApiError::bad_request(
@@ -74,14 +120,14 @@ pub async fn create_token(
 
     let only = view.only(session.allowed_integrations.as_deref());
     let query = Query { only: only.as_deref(), ..Default::default() };
-    let (rows, total, pages) = page(&app, &view.catalog, &session.project_id, session.environment, &query, paging);
-    Ok(Json(TokenResponse {
+    let (rows, total, pages) = page(app, &view.catalog, &session.project_id, session.environment, &query, paging);
+    Ok(TokenResponse {
         token,
         expires_at: expires.replace_nanosecond(0).unwrap_or(expires).format(&Rfc3339).unwrap_or_default(),
         rows,
         total,
         pages,
         page: paging.page,
-        request_id: request_id(rid),
-    }))
+        request_id,
+    })
 }
