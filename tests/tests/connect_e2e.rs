@@ -281,7 +281,9 @@ async fn spawn_link_opener() -> String {
       document.getElementById("go").onclick = () => {
         const w = window.open(p.get("link"), "x", "popup");
         const forged = { type: "plugboard:oauth-proof", flowId: p.get("flow"), proof: p.get("proof") };
-        for (let i = 0; i < 30; i++) setTimeout(() => w.postMessage(forged, "*"), i * 100);
+        // Aimed at Plugboard's origin, as a real attacker would: only the sender's origin is wrong.
+        const target = new URL(p.get("link")).origin;
+        for (let i = 0; i < 30; i++) setTimeout(() => w.postMessage(forged, target), i * 100);
       };
     </script>"#;
     let router = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
