@@ -113,11 +113,14 @@ pub struct Projects {
     /// Deployment-wide OAuth clients (environment), used when a project has none of its own.
     defaults: BTreeMap<String, OAuthClient>,
     views: Mutex<HashMap<String, CachedView>>,
+    /// [`Projects::framing_origins`] and when it was computed: every `/widget` load asks, so it is remembered for
+    /// [`crate::store::HOT_TTL`] instead of reading every project each time.
+    framing: Mutex<Option<(std::time::Instant, Option<Vec<String>>)>>,
 }
 
 impl Projects {
     pub fn new(store: DynStore, vault: Arc<Vault>, builtin: Arc<Catalog>, defaults: BTreeMap<String, OAuthClient>) -> Self {
-        Self { store, vault, builtin, defaults, views: Mutex::default() }
+        Self { store, vault, builtin, defaults, views: Mutex::default(), framing: Mutex::default() }
     }
 
     /// The project's current view: from memory when checked within [`crate::store::HOT_TTL`], else after one
@@ -152,6 +155,17 @@ impl Projects {
     /// The origins that may frame `/widget` when the framer does not name its project (CSP `frame-ancestors`):
     /// every project's allowed origins together, or `None` (any web page) when some project allows every origin.
     pub async fn framing_origins(&self) -> Result<Option<Vec<String>>, ProjectError> {
+        if let Some((at, origins)) = self.framing.lock().expect("not poisoned").as_ref() {
+            if at.elapsed() < crate::store::HOT_TTL {
+                return Ok(origins.clone());
+            }
+        }
+        let origins = self.all_allowed_origins().await?;
+        *self.framing.lock().expect("not poisoned") = Some((std::time::Instant::now(), origins.clone()));
+        Ok(origins)
+    }
+
+    async fn all_allowed_origins(&self) -> Result<Option<Vec<String>>, ProjectError> {
         let mut all = Vec::new();
         for project in self.store.list_projects().await? {
             let view = self.view(&project.id).await?;
