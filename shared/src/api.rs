@@ -113,7 +113,8 @@ pub struct IntegrationRow {
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
     pub token: String,
-    /// RFC 3339, UTC.
+    /// RFC 3339, UTC. Absent from `@picahq/authkit-token`'s merged answer (it keeps `rows`, `total`, `requestId`).
+    #[serde(default)]
     pub expires_at: String,
     pub rows: Vec<IntegrationRow>,
     pub total: u64,

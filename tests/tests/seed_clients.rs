@@ -50,3 +50,32 @@ async fn pica_authkit_token_merges_every_page_and_its_answer_starts_a_widget_ses
     let refused = tokio::task::spawn_blocking(move || authkit_token(&url, "sk_test_wrong", None)).await.unwrap();
     assert_eq!(refused["code"], "unauthorized");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_frontend_packages_iframe_url_serves_the_widget_allowed_to_call_only_the_hosts_token_endpoint() {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    // What `useOneAuth({ baseUrl })` opens: `${baseUrl}?data=<btoa(JSON)>`.
+    let payload = STANDARD.encode(r#"{"linkTokenEndpoint":"https://api.acme.example/one-auth","linkHeaders":{"x-user-id":"u1"},"title":"Connect"}"#);
+    let page = http().get(format!("{}?data={}", app.url, urlencoding(&payload))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("connect-src 'self' https://api.acme.example;"), "{csp}");
+    assert!(csp.contains("frame-ancestors "), "{csp}");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer", "the payload never leaves in a Referer");
+    assert!(page.text().await.unwrap().contains("/widget/parent-messages-"), "the widget page, with its early listener");
+
+    // A payload naming no usable endpoint widens nothing; no payload at all is not a page.
+    for bad in ["%%%", &STANDARD.encode(r#"{"linkTokenEndpoint":"javascript:alert(1)"}"#)] {
+        let page = http().get(format!("{}/?data={}", app.url, urlencoding(bad))).send().await.unwrap();
+        let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("connect-src 'self';"), "{bad}: {csp}");
+    }
+    let root = http().get(format!("{}/", app.url)).send().await.unwrap();
+    assert_eq!(root.status(), 404);
+    assert_eq!(root.json::<Value>().await.unwrap()["code"], "not_found");
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

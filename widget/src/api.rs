@@ -1,9 +1,9 @@
 //! The widget's only HTTP client: calls `/v1/widget/*` on its own origin with the session token.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
-use plugboard_shared::{CategoryCount, ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, LinkSession, LinkToken, OAuthStart};
+use plugboard_shared::{CategoryCount, ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, LinkSession, LinkToken, OAuthStart, TokenResponse};
 use serde::{de::DeserializeOwned, Deserialize};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Human-readable failure, ready to show.
 pub type ApiResult<T> = Result<T, String>;
@@ -124,4 +124,48 @@ pub async fn claim(token: &str, flow_id: &str, result: &str, proof: &str) -> Api
     struct Raw(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue);
     let body = plugboard_shared::Claim { result: result.to_owned(), proof: proof.to_owned() };
     post::<Raw>(token, &format!("/v1/widget/oauth/flows/{flow_id}/claim"), &body).await.map(|r| r.0)
+}
+
+/// The seeds' way to a session, as their hosted widgets do it: `POST <linkTokenEndpoint>?page=1&limit=<limit>`
+/// on the host's backend (a full URL; the host sends CORS headers, seed 000) with the payload's `linkHeaders`,
+/// no cookies. Takes `{token, ...}` (`/v1/authkit/token` forwarded) or `@picahq/authkit-token`'s merged answer,
+/// whose `requestId` is the session (see `/v1/authkit`). `Err`: the endpoint's `error`/`message`, or its status.
+pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiResult<TokenResponse> {
+    let url = web_sys::Url::new(endpoint).map_err(|_| format!("The token URL {endpoint:?} is not a full URL (https://…)."))?;
+    url.search_params().set("page", "1");
+    url.search_params().set("limit", &limit.to_string());
+    let mut req = Request::post(&url.href()).credentials(web_sys::RequestCredentials::Omit);
+    if headers.is_object() {
+        for entry in js_sys::Object::entries(headers.unchecked_ref()).iter() {
+            let pair = js_sys::Array::from(&entry);
+            let (Some(name), value) = (pair.get(0).as_string(), pair.get(1)) else { continue };
+            let value = match value.as_string() {
+                Some(v) => v,
+                None if value.is_null() || value.is_undefined() => continue,
+                None => js_sys::JSON::stringify(&value).ok().and_then(|v| v.as_string()).unwrap_or_default(),
+            };
+            req = req.header(&name, &value);
+        }
+    }
+    let res = req.send().await.map_err(|_| "Could not reach the app's token endpoint.".to_string())?;
+    let body = res.text().await.ok().and_then(|t| js_sys::JSON::parse(&t).ok()).filter(JsValue::is_object);
+    let field = |name: &str| body.as_ref().and_then(|b| js_sys::Reflect::get(b, &name.into()).ok()).and_then(|v| v.as_string());
+    let token = field("token").or_else(|| field("requestId").filter(|r| r.starts_with("pbs_")));
+    match token {
+        Some(token) if res.ok() => {
+            // The first page of the list, when the answer has one in the usual shape.
+            let mut session: TokenResponse = body.and_then(|b| serde_wasm_bindgen::from_value(b).ok()).unwrap_or(TokenResponse {
+                token: String::new(),
+                expires_at: String::new(),
+                rows: Vec::new(),
+                total: 0,
+                pages: 0,
+                page: 0,
+                request_id: String::new(),
+            });
+            session.token = token;
+            Ok(session)
+        }
+        _ => Err(field("error").or_else(|| field("message")).unwrap_or_else(|| format!("The app's token endpoint answered {}.", res.status()))),
+    }
 }

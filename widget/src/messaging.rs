@@ -1,16 +1,60 @@
 //! postMessage with the host page: the only place that talks to `window.parent`. Target origin is always the
-//! exact host origin from the handshake; received messages must come from the parent window, that origin and
-//! this open's nonce.
+//! exact host origin; received messages must come from the parent window and that origin.
+//!
+//! Two protocols. `embed.js` (ours): the iframe URL's fragment names the host origin and a per-open nonce, the
+//! widget says `plugboard:ready` and gets `plugboard:init`. The seeds' frontend packages (`@withone/auth`'s
+//! `useOneAuth`, `@picahq/authkit`'s `useAuthKit`): the iframe URL is `?data=<base64 JSON>`, the parent posts the
+//! same JSON once on the frame's load event (its origin is the host's), and the widget answers with
+//! `{messageType: "LINK_SUCCESS" | "LINK_ERROR" | "EXIT_EVENT_LINK" | "OAUTH_REDIRECT", ...}`.
 
 use plugboard_shared::embed::{InitMessage, Signal, MSG_CLOSE, MSG_ERROR, MSG_INIT, MSG_READY, MSG_SUCCESS};
+use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use web_sys::MessageEvent;
 
-/// Where the host page is and which open this is, from the iframe URL's fragment (`#origin=…&nonce=…`).
+/// Which host-side script opened this widget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// `embed.js`, with this open's nonce.
+    Plugboard { nonce: String },
+    /// A seed package. `oauth_redirect`: the parent takes `OAUTH_REDIRECT` and sends the whole tab to the provider
+    /// (`@withone/auth` ≥ 1.0.3 unless `authWindow: "popup"`); otherwise OAuth runs in a popup.
+    Seed { oauth_redirect: bool },
+}
+
+/// Where the host page is and how to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handshake {
     pub origin: String,
-    pub nonce: String,
+    pub protocol: Protocol,
+}
+
+/// The seed packages' payload (`@withone/auth` 1.1 / `@picahq/authkit` 1.0, `EventLinkWindow`), as posted by the
+/// parent window.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedPayload {
+    /// The host backend's token endpoint (a full URL); the widget POSTs to it with `link_headers`.
+    pub link_token_endpoint: String,
+    #[serde(with = "serde_wasm_bindgen::preserve", default)]
+    pub link_headers: JsValue,
+    pub title: Option<String>,
+    pub image_url: Option<String>,
+    pub company_name: Option<String>,
+    pub selected_connection: Option<String>,
+    pub show_name_input: Option<bool>,
+    pub app_theme: Option<String>,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Back from a same-tab sign-in: the `one_auth_state` Plugboard put on the return URL (`<flow id>.<result>`).
+    pub check_state: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    #[serde(default)]
+    pub oauth_redirect: bool,
 }
 
 impl Handshake {
@@ -18,60 +62,124 @@ impl Handshake {
         let params = web_sys::UrlSearchParams::new_with_str(fragment.trim_start_matches('#')).ok()?;
         let origin = params.get("origin").filter(|o| o.starts_with("http://") || o.starts_with("https://"))?;
         let nonce = params.get("nonce").filter(|n| !n.is_empty())?;
-        Some(Self { origin, nonce })
+        Some(Self { origin, protocol: Protocol::Plugboard { nonce } })
     }
 
     pub fn from_location() -> Option<Self> {
         Self::from_fragment(&web_sys::window()?.location().hash().ok()?)
     }
 
-    fn post(&self, kind: &str) {
+    /// Whether this page was opened the seeds' way (`?data=` in an iframe).
+    pub fn seed_opened() -> bool {
+        let Some(window) = web_sys::window() else { return false };
+        let framed = window.parent().ok().flatten().is_some_and(|p| !js_sys::Object::is(&p, &window));
+        let search = window.location().search().unwrap_or_default();
+        framed && web_sys::UrlSearchParams::new_with_str(&search).is_ok_and(|p| p.has("data"))
+    }
+
+    /// The seed payload in `event`, with the handshake it makes: only from the parent window, only from an
+    /// http(s) origin (the host page's: replies go there and nowhere else).
+    pub fn accept_seed(event: &MessageEvent) -> Option<(Self, SeedPayload)> {
+        let origin = event.origin();
+        if !(origin.starts_with("http://") || origin.starts_with("https://")) || !from_parent(event) {
+            return None;
+        }
+        let payload: SeedPayload = serde_wasm_bindgen::from_value(event.data()).ok()?;
+        let protocol = Protocol::Seed { oauth_redirect: payload.capabilities.oauth_redirect };
+        Some((Self { origin, protocol }, payload))
+    }
+
+    pub fn is_seed(&self) -> bool {
+        matches!(self.protocol, Protocol::Seed { .. })
+    }
+
+    /// Whether OAuth goes through the parent page (`OAUTH_REDIRECT`) instead of a popup.
+    pub fn oauth_redirect(&self) -> bool {
+        self.protocol == Protocol::Seed { oauth_redirect: true }
+    }
+
+    /// Posts `fields` to the parent window, at the host origin only: `{type, nonce, ...}` for embed.js,
+    /// `{messageType, ...}` for the seeds. `kind` is ours; the seed's name is taken from it.
+    fn post(&self, kind: &str, fields: &[(&str, &JsValue)]) {
         let Some(window) = web_sys::window() else { return };
         let Ok(Some(parent)) = window.parent() else { return };
-        if let Ok(value) = serde_wasm_bindgen::to_value(&Signal { kind, nonce: &self.nonce }) {
-            let _ = parent.post_message(&value, &self.origin);
+        let msg = match &self.protocol {
+            Protocol::Plugboard { nonce } => match serde_wasm_bindgen::to_value(&Signal { kind, nonce }) {
+                Ok(v) => v,
+                Err(_) => return,
+            },
+            Protocol::Seed { .. } => {
+                let seed_kind = match kind {
+                    MSG_SUCCESS => "LINK_SUCCESS",
+                    MSG_ERROR => "LINK_ERROR",
+                    MSG_CLOSE => "EXIT_EVENT_LINK",
+                    MSG_OAUTH_REDIRECT => "OAUTH_REDIRECT",
+                    _ => return,
+                };
+                let o = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(&o, &"messageType".into(), &seed_kind.into());
+                o.into()
+            }
+        };
+        for (key, value) in fields {
+            let _ = js_sys::Reflect::set(&msg, &JsValue::from_str(key), value);
         }
+        let _ = parent.post_message(&msg, &self.origin);
     }
 
     pub fn post_ready(&self) {
-        self.post(MSG_READY);
+        self.post(MSG_READY, &[]);
     }
 
     pub fn post_close(&self) {
-        self.post(MSG_CLOSE);
-    }
-
-    fn post_with(&self, kind: &str, key: &str, value: &JsValue) {
-        let Some(window) = web_sys::window() else { return };
-        let Ok(Some(parent)) = window.parent() else { return };
-        let Ok(msg) = serde_wasm_bindgen::to_value(&Signal { kind, nonce: &self.nonce }) else { return };
-        let _ = js_sys::Reflect::set(&msg, &JsValue::from_str(key), value);
-        let _ = parent.post_message(&msg, &self.origin);
+        self.post(MSG_CLOSE, &[]);
     }
 
     /// Hands the new connection record to the host page (`onSuccess`).
     pub fn post_success(&self, connection: &JsValue) {
-        self.post_with(MSG_SUCCESS, "connection", connection);
+        let key = if self.is_seed() { "message" } else { "connection" };
+        self.post(MSG_SUCCESS, &[(key, connection)]);
     }
 
     /// Tells the host page why connecting failed (`onError`).
     pub fn post_error(&self, message: &str) {
-        self.post_with(MSG_ERROR, "message", &JsValue::from_str(message));
+        self.post(MSG_ERROR, &[("message", &JsValue::from_str(message))]);
+    }
+
+    /// `@withone/auth`'s same-tab sign-in: the parent sets `state` on `url` (Plugboard's authorize page) to
+    /// `<state>~<base64url of its own URL>` and navigates its tab there.
+    pub fn post_oauth_redirect(&self, url: &str, state: &str) {
+        self.post(MSG_OAUTH_REDIRECT, &[("url", &JsValue::from_str(url)), ("state", &JsValue::from_str(state))]);
     }
 
     /// The `plugboard:init` message in `event`, if it is one and it really comes from our host page.
     pub fn accept_init(&self, event: &MessageEvent) -> Option<InitMessage> {
-        if event.origin() != self.origin {
-            return None;
-        }
-        let parent: JsValue = web_sys::window()?.parent().ok()??.into();
-        let source: JsValue = event.source()?.into();
-        if !js_sys::Object::is(&source, &parent) {
+        let Protocol::Plugboard { nonce } = &self.protocol else { return None };
+        if event.origin() != self.origin || !from_parent(event) {
             return None;
         }
         let init: InitMessage = serde_wasm_bindgen::from_value(event.data()).ok()?;
-        (init.kind == MSG_INIT && init.nonce == self.nonce).then_some(init)
+        (init.kind == MSG_INIT && &init.nonce == nonce).then_some(init)
     }
+}
+
+/// Internal name of the seeds' `OAUTH_REDIRECT` (embed.js has no such message).
+const MSG_OAUTH_REDIRECT: &str = "plugboard:oauth-redirect";
+
+fn from_parent(event: &MessageEvent) -> bool {
+    let parent: Option<JsValue> = web_sys::window().and_then(|w| w.parent().ok().flatten()).map(Into::into);
+    let source: Option<JsValue> = event.source().map(Into::into);
+    matches!((parent, source), (Some(p), Some(s)) if js_sys::Object::is(&s, &p))
+}
+
+/// What the parent window posted before the app was running (kept by `parent-messages.js`), oldest first.
+pub fn early_parent_messages() -> Vec<MessageEvent> {
+    let Some(window) = web_sys::window() else { return Vec::new() };
+    let kept = js_sys::Reflect::get(&window, &"__plugboardParent".into()).unwrap_or(JsValue::UNDEFINED);
+    if !js_sys::Array::is_array(&kept) {
+        return Vec::new();
+    }
+    js_sys::Array::from(&kept).iter().filter_map(|e| wasm_bindgen::JsCast::dyn_into::<MessageEvent>(e).ok()).collect()
 }
 
 /// Whether `event` is the OAuth popup (our own origin, the window we opened) reporting back.
@@ -129,4 +237,13 @@ pub fn take_proof(flow_id: &str) -> Option<String> {
     let proof = s.get_item(&key).ok().flatten();
     let _ = s.remove_item(&key);
     proof
+}
+
+/// `@withone/auth`'s `checkState` (Plugboard's `one_auth_state` on the return URL): `<flow id>.<result>` after a
+/// sign-in that brought tokens back, `<flow id>` alone after one that failed.
+pub fn parse_return_state(state: &str) -> Option<plugboard_shared::embed::ClaimOption> {
+    let (flow_id, result) = state.split_once('.').unwrap_or((state, ""));
+    let ok = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (!flow_id.is_empty() && ok(flow_id) && ok(result))
+        .then(|| plugboard_shared::embed::ClaimOption { flow_id: flow_id.to_owned(), result: result.to_owned() })
 }

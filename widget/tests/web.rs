@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use plugboard_shared::{AuthMethod, IntegrationRow, TokenResponse};
 use plugboard_widget::{
     components::{app::App, integration_list::IntegrationList, logo::monogram},
-    messaging::Handshake,
+    messaging::{parse_return_state, Handshake, Protocol},
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -91,10 +91,21 @@ fn opened_without_the_embed_it_explains_itself() {
 fn the_handshake_needs_an_http_origin_and_a_nonce() {
     let ok = Handshake::from_fragment("#origin=https%3A%2F%2Fapp.example.com&nonce=abc").unwrap();
     assert_eq!(ok.origin, "https://app.example.com");
-    assert_eq!(ok.nonce, "abc");
+    assert_eq!(ok.protocol, Protocol::Plugboard { nonce: "abc".into() });
     assert!(Handshake::from_fragment("#origin=javascript%3Aalert(1)&nonce=abc").is_none());
     assert!(Handshake::from_fragment("#origin=https%3A%2F%2Fa.example&nonce=").is_none());
     assert!(Handshake::from_fragment("").is_none());
+}
+
+#[wasm_bindgen_test]
+fn a_same_tab_return_state_is_a_flow_id_and_an_optional_result_and_nothing_else() {
+    let back = parse_return_state("3f1c6c3e-1b1a-4d3e-9a55-0b5d8d1e2f3a.Ab-_09").unwrap();
+    assert_eq!((back.flow_id.as_str(), back.result.as_str()), ("3f1c6c3e-1b1a-4d3e-9a55-0b5d8d1e2f3a", "Ab-_09"));
+    let failed = parse_return_state("3f1c6c3e-1b1a-4d3e-9a55-0b5d8d1e2f3a").unwrap();
+    assert_eq!(failed.result, "", "a failed sign-in comes back without a result");
+    for bad in ["", ".abc", "../x.y", "a b.c", "id.<script>"] {
+        assert!(parse_return_state(bad).is_none(), "{bad:?}");
+    }
 }
 
 #[wasm_bindgen_test]

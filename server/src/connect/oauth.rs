@@ -165,8 +165,24 @@ impl Connector {
     /// this browser (a cookie only it holds) and answers the provider URL and the cookie value. Works once per
     /// flow, and only with the proof that `start_oauth` gave the widget which started the flow, so a link sent to
     /// someone else (or opened by any page other than that widget) cannot be completed.
-    pub async fn begin_redirect(&self, flow_id: &str, proof: &str) -> Result<(String, String), ConnectError> {
+    ///
+    /// `seed_state`: `@withone/auth`'s same-tab sign-in sends its tab here with `?state=<ours>~<base64url of the
+    /// host page's URL>` (the package appends its return URL to whatever state it was given). That suffix goes on
+    /// to the provider with the real state, so the callback knows where to send the browser back; it must name a
+    /// page on the origin the flow started from (400 otherwise).
+    pub async fn begin_redirect(&self, flow_id: &str, proof: &str, seed_state: Option<&str>) -> Result<(String, String), ConnectError> {
         let flow = self.store.get_flow(flow_id).await?.ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
+        let suffix = match seed_state.and_then(|s| s.split_once('~')) {
+            Some((_, suffix)) => {
+                let back = flow.return_to.as_deref().and_then(|r| url::Url::parse(r).ok());
+                let wanted = seed_return_url(suffix).and_then(|w| url::Url::parse(&w).ok());
+                match (back, wanted) {
+                    (Some(b), Some(w)) if b.origin() == w.origin() => Some(suffix.to_owned()),
+                    _ => return Err(ConnectError::BadInput("the return page is not on the page this sign-in started from".into())),
+                }
+            }
+            None => None,
+        };
         let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(proof).as_bytes())));
         // A same-tab flow of the embedded widget has no opener to ask: its proof is checked when its parked result
         // is claimed instead (the result comes back only to this browser, the proof stays in the widget's storage).
@@ -180,7 +196,11 @@ impl Connector {
             .await?
             .ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
         let url = self.open_flow_secrets(&flow)?.authorize_url.ok_or_else(|| ConnectError::NotFound("no provider URL".into()))?;
-        Ok((url.expose().to_owned(), binding))
+        let url = match suffix {
+            Some(suffix) => with_state_suffix(url.expose(), &suffix),
+            None => url.expose().to_owned(),
+        };
+        Ok((url, binding))
     }
 
     /// `GET /oauth/callback`: checks state, browser binding, expiry, `iss` and the provider's answer, exchanges
@@ -237,7 +257,7 @@ impl Connector {
     pub async fn claim(&self, session: &Session, flow_id: &str, claim: &plugboard_shared::Claim) -> Result<ConnectionRecord, ConnectError> {
         let unknown = || ConnectError::NotFound("There is no sign-in to finish here. Start again.".into());
         let flow = self.store.get_flow(flow_id).await?.ok_or_else(unknown)?;
-        let same_user = flow.project_id == session.project_id && flow.environment == session.environment && flow.identity == session.identity && flow.identity_type == session.identity_type;
+        let same_user = same_user(&flow, session);
         let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(&claim.proof).as_bytes())));
         if !same_user || !proven {
             return Err(ConnectError::Forbidden(NOT_YOURS.into()));
@@ -337,13 +357,15 @@ impl Connector {
     }
 
     /// `GET /v1/widget/oauth/flows/{id}`: the widget polls this, so a flow finishes even when the popup cannot
-    /// message back (a `Cross-Origin-Opener-Policy` on the provider severs `window.opener`).
+    /// message back (a `Cross-Origin-Opener-Policy` on the provider severs `window.opener`). Only for the session
+    /// that started the flow, or, for a same-tab flow (the widget comes back with a new session), a session of the
+    /// same project, environment and end user.
     pub async fn flow_state(&self, session: &Session, flow_id: &str) -> Result<FlowState, ConnectError> {
         let flow = self
             .store
             .get_flow(flow_id)
             .await?
-            .filter(|f| bool::from(f.session_hash.as_bytes().ct_eq(session.token_hash.as_bytes())))
+            .filter(|f| bool::from(f.session_hash.as_bytes().ct_eq(session.token_hash.as_bytes())) || (f.return_to.is_some() && same_user(f, session)))
             .ok_or_else(|| ConnectError::NotFound("no such sign-in".into()))?;
         Ok(match flow.status {
             FlowStatus::Connected => {
@@ -406,6 +428,27 @@ impl CallbackQuery {
         }
         q
     }
+}
+
+/// Whether `flow` was started for the project, environment and end user of `session`.
+fn same_user(flow: &FlowRow, session: &Session) -> bool {
+    flow.project_id == session.project_id && flow.environment == session.environment && flow.identity == session.identity && flow.identity_type == session.identity_type
+}
+
+/// The host page's URL in `@withone/auth`'s state suffix (`<state>~<base64url of the URL>`), if it decodes.
+pub fn seed_return_url(suffix: &str) -> Option<String> {
+    URL_SAFE_NO_PAD.decode(suffix.trim_end_matches('=')).ok().and_then(|b| String::from_utf8(b).ok())
+}
+
+/// `url` with `~<suffix>` appended to its `state` parameter (every other parameter as it was).
+fn with_state_suffix(url: &str, suffix: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else { return url.to_owned() };
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| if k == "state" { (k.into_owned(), format!("{v}~{suffix}")) } else { (k.into_owned(), v.into_owned()) })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.into()
 }
 
 /// A callback that connected (or parked its result for the widget's claim).

@@ -165,6 +165,7 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
     let (pages, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api)
         .routes(routes!(widget::index))
+        .routes(routes!(widget::seed_page))
         .routes(routes!(widget::link_page))
         .routes(routes!(assets::connect_js))
         .route("/widget/", get(widget::index))

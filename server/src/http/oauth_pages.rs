@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, extract::JsonBody, AppState};
 use crate::{
-    connect::oauth::{binding_cookie, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
+    connect::oauth::{binding_cookie, seed_return_url, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
     store::FlowDisplay,
 };
 
@@ -33,15 +33,16 @@ const AUTHORIZE_JS: &str = r#"(function () {
   var flow = document.body.dataset.flow, status = document.querySelector("[role=status]"), done = false;
   function refuse(text) { if (!done) { done = true; status.textContent = text; } }
   if (!flow) return;
-  function go(proof) {
+  function go(proof, state) {
     done = true;
-    fetch(location.pathname, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ proof: proof }), credentials: "same-origin" })
+    fetch(location.pathname, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ proof: proof, state: state || undefined }), credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
       .then(function (a) { if (a[0] && a[1].location) { location.replace(a[1].location); } else { done = false; refuse(a[1].error || "This sign-in cannot continue."); } })
       .catch(function () { done = false; refuse("Plugboard could not be reached. Close this window and try again."); });
   }
-  // The embedded widget's same-tab fallback: no opener to ask; the widget proves itself when it claims the result.
-  if (document.body.dataset.sameTab) { go(""); return; }
+  // A same-tab sign-in of the embedded widget (or of @withone/auth, whose state names its return page): no opener
+  // to ask; the widget proves itself when it claims the result.
+  if (document.body.dataset.sameTab) { go("", new URLSearchParams(location.search).get("state")); return; }
   if (!window.opener) { refuse("This sign-in link works only in the window your app opened for it. Close this window and start again from the app."); return; }
   window.addEventListener("message", function (e) {
     var d = e.data;
@@ -129,6 +130,10 @@ pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> R
 pub struct Proof {
     /// The `proof` from `POST /v1/widget/oauth/{platform}/start`, handed over by the widget.
     pub proof: String,
+    /// A same-tab sign-in of `@withone/auth`: the `state` the package put on this page's URL,
+    /// `<anything>~<base64url of the host page's URL>`; the page it names is where the browser comes back to.
+    #[serde(default)]
+    pub state: Option<String>,
 }
 
 /// Answer of `POST /oauth/authorize/{id}`.
@@ -156,7 +161,7 @@ pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, headers:
     if !origin_ok || !site_ok {
         return Err(ApiError::Denied { code: "cross_site", message: "only Plugboard's own authorize page may send this".into() });
     }
-    let (location, binding) = app.connector.begin_redirect(&id, &body.proof).await?;
+    let (location, binding) = app.connector.begin_redirect(&id, &body.proof, body.state.as_deref()).await?;
     let cookie = binding_set_cookie(&app.public_url, &id, &binding);
     let mut res = Json(Proceed { location }).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -183,11 +188,22 @@ pub async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let q = CallbackQuery::parse(query.as_deref().unwrap_or_default());
+    let mut q = CallbackQuery::parse(query.as_deref().unwrap_or_default());
+    // @withone/auth's same-tab sign-in appends `~<base64url of the host page's URL>` to the state before sending
+    // its tab to the provider (`OAUTH_REDIRECT`); ours never holds `~`. The flow is found by our part alone.
+    let seed_back = q.state.as_deref().and_then(|s| s.split_once('~')).map(|(ours, theirs)| (ours.to_owned(), theirs.to_owned()));
+    let seed_back = seed_back.map(|(ours, theirs)| {
+        q.state = Some(ours);
+        seed_return_url(&theirs).unwrap_or_default()
+    });
     let secure = app.public_url.starts_with("https://");
     // Over https only the `__Host-` cookie counts: no sibling subdomain can set one (cookie tossing).
     let binding = |name: &str| if secure { cookie(&headers, &format!("__Host-{name}")) } else { cookie(&headers, name) };
     match app.connector.finish_callback(&q, binding).await {
+        // @withone/auth's same-tab sign-in: back to the host page, whose package opens the widget with our state.
+        Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) if seed_back.is_some() => {
+            seed_return(&back, seed_back.as_deref(), &[("one_auth_state", &format!("{flow_id}.{result}"))])
+        }
         // The embedded widget's same-tab fallback: back to the host page, which claims the parked result.
         Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) => {
             return_redirect(&back, &[("plugboard_flow", &flow_id), ("plugboard_result", &result)])
@@ -205,6 +221,11 @@ pub async fn callback(
         Err(f) => {
             let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
             match (&f.display, &f.redirect_url, &f.return_to) {
+                (_, _, Some(back)) if seed_back.is_some() => seed_return(
+                    back,
+                    seed_back.as_deref(),
+                    &[("one_auth_state", f.flow_id.as_deref().unwrap_or_default()), ("one_auth_error", &f.message)],
+                ),
                 (_, _, Some(back)) => return_redirect(back, &[("plugboard_flow", f.flow_id.as_deref().unwrap_or_default()), ("plugboard_error", &f.message)]),
                 (FlowDisplay::Page, Some(url), _) => outcome_redirect(url, &[("plugboard_status", "failed"), ("plugboard_error", &f.message)]),
                 (FlowDisplay::Page, None, _) => page(status, "Could not connect", &f.message, None),
@@ -230,6 +251,26 @@ fn return_redirect(back: &str, outcome: &[(&str, &str)]) -> Response {
         }
         Err(_) => page(StatusCode::OK, "Done", "Go back to the app.", None),
     }
+}
+
+/// 303 back to the host page of `@withone/auth` with `one_auth_state` (and `one_auth_error`) in the query, where
+/// the package looks (it then opens the widget with `checkState`). `wanted` is the page the package put in the
+/// state; it is used only on the origin the flow started from (checked against the project's allowed origins
+/// then), else the browser goes to that origin's root. The state alone cannot finish anything: the widget's claim
+/// also needs the flow's proof, which never left the widget's storage.
+fn seed_return(back: &str, wanted: Option<&str>, outcome: &[(&str, &str)]) -> Response {
+    let Ok(base) = url::Url::parse(back) else { return page(StatusCode::OK, "Done", "Go back to the app.", None) };
+    let mut target = wanted
+        .and_then(|w| url::Url::parse(w).ok())
+        .filter(|w| w.origin() == base.origin() && w.username().is_empty() && w.password().is_none())
+        .unwrap_or(base);
+    let kept: Vec<(String, String)> =
+        target.query_pairs().filter(|(k, _)| k != "one_auth_state" && k != "one_auth_error").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    target.set_query(None);
+    if !kept.is_empty() || !outcome.is_empty() {
+        target.query_pairs_mut().extend_pairs(kept).extend_pairs(outcome);
+    }
+    Redirect::to(target.as_str()).into_response()
 }
 
 /// 303 to an auth link's `redirectUrl` (checked against the project's allowed origins when the link was made)

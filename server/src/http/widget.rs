@@ -57,10 +57,13 @@ fn page() -> Option<&'static Page> {
     .as_ref()
 }
 
-/// `GET /widget[?project=<id>]` — the modal's page, loaded in the embed's iframe. Only allowed origins may frame
-/// it (CSP `frame-ancestors`): the named project's, else every project's together; a deployment with a project
-/// that allows every origin lets any web page frame an unnamed `/widget`. 404 for an unknown project.
-#[utoipa::path(get, path = "/widget", tag = "pages", params(("project" = Option<String>, Query, description = "the framing project, for its allowed origins")),
+/// `GET /widget[?project=<id>][&data=…]` — the modal's page, loaded in the embed's iframe. Only allowed origins
+/// may frame it (CSP `frame-ancestors`): the named project's, else every project's together; a deployment with a
+/// project that allows every origin lets any web page frame an unnamed `/widget`. 404 for an unknown project.
+/// With `data` (the seeds' frontend packages, see [`seed_page`]) the page may also call the origin of the
+/// payload's `linkTokenEndpoint` (CSP `connect-src`), and nothing else beyond Plugboard.
+#[utoipa::path(get, path = "/widget", tag = "pages", params(("project" = Option<String>, Query, description = "the framing project, for its allowed origins"),
+        ("data" = Option<String>, Query, description = "a seed package's payload: base64 of its JSON")),
     responses((status = 200, description = "the widget page", content_type = "text/html", body = String),
               (status = 503, description = "the widget was not built into this binary", content_type = "text/html", body = String), crate::http::openapi::ErrorResponses))]
 pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
@@ -68,6 +71,9 @@ pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, 
         Some(p) => p.csp.to_str().unwrap_or_default().to_owned(),
         None => String::new(),
     };
+    if let Some(origin) = q.get("data").and_then(|d| token_endpoint_origin(d)) {
+        csp = csp.replacen("connect-src 'self'", &format!("connect-src 'self' {origin}"), 1);
+    }
     let ancestors = match q.get("project") {
         Some(project) => {
             let view = app.projects.view(project).await.map_err(|_| ApiError::NotFound(format!("no project {project:?}")))?;
@@ -82,6 +88,31 @@ pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, 
         None => "http: https:".to_owned(),
     });
     Ok(serve_page(&csp))
+}
+
+/// `GET /?data=…` — what `useOneAuth({baseUrl})` (`@withone/auth`) and `useAuthKit({baseUrl})` (`@picahq/authkit`)
+/// open in their iframe when `baseUrl` is Plugboard's URL: the widget page, as [`index`] serves it. Without `data`
+/// there is nothing here (404).
+#[utoipa::path(get, path = "/", tag = "pages", params(("data" = String, Query, description = "the seed package's payload: base64 of its JSON")),
+    responses((status = 200, description = "the widget page", content_type = "text/html", body = String),
+              (status = 503, description = "the widget was not built into this binary", content_type = "text/html", body = String), crate::http::openapi::ErrorResponses))]
+pub async fn seed_page(state: State<AppState>, q: Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    if !q.contains_key("data") {
+        return Err(ApiError::NotFound("nothing here: the API is under /v1, the widget at /widget".into()));
+    }
+    index(state, q).await
+}
+
+/// The origin (`https://host[:port]`) of `linkTokenEndpoint` in a seed payload: base64 (padding optional) of JSON,
+/// its text Latin-1 as `btoa` requires. `None` for anything else, so a bad payload widens nothing.
+fn token_endpoint_origin(data: &str) -> Option<String> {
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+    let engine = GeneralPurpose::new(&base64::alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
+    let bytes = engine.decode(data.trim()).ok()?;
+    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+    let payload: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = url::Url::parse(payload.get("linkTokenEndpoint")?.as_str()?).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
 }
 
 /// `GET /link#token=…` — an auth link or hosted session: the widget as a whole page (its token stays in the
@@ -130,6 +161,19 @@ pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+
+    #[test]
+    fn a_seed_payload_adds_only_its_token_endpoints_origin() {
+        let data = STANDARD.encode(r#"{"linkTokenEndpoint":"https://api.example.com:8443/one-auth?x=1","title":"Caf\u00e9"}"#);
+        assert_eq!(super::token_endpoint_origin(&data).as_deref(), Some("https://api.example.com:8443"));
+        assert_eq!(super::token_endpoint_origin(data.trim_end_matches('=')).as_deref(), Some("https://api.example.com:8443"));
+        for bad in ["", "%%%", &STANDARD.encode("{}"), &STANDARD.encode(r#"{"linkTokenEndpoint":"javascript:alert(1)"}"#),
+                    &STANDARD.encode(r#"{"linkTokenEndpoint":"/relative"}"#), &STANDARD.encode("[1]")] {
+            assert_eq!(super::token_endpoint_origin(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn csp_allows_exactly_the_inline_scripts_by_hash() {
         let csp = super::csp(r#"<script src="/widget/a.js"></script><script type="module">boot()</script>"#);

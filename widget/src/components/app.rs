@@ -1,10 +1,14 @@
-//! The root: waits for the host page's `plugboard:init`, then shows the modal (or why it cannot).
+//! The root: waits for the host page's `plugboard:init` (embed.js) or payload (the seeds' packages), then shows
+//! the modal (or why it cannot).
 
 use leptos::{ev, prelude::*};
 use plugboard_shared::{embed::WidgetOptions, TokenResponse};
 
 use super::{connect::ConnectScreen, header::Header, integration_list::IntegrationList, Ctx, PageMode, Screen};
-use crate::{api, messaging::Handshake};
+use crate::{
+    api,
+    messaging::{self, Handshake, SeedPayload},
+};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Boot {
@@ -15,12 +19,45 @@ enum Boot {
 
 #[component]
 pub fn App() -> impl IntoView {
-    let handshake = Handshake::from_location();
+    let from_embed = Handshake::from_location();
+    // A seed package's frame learns its host from the payload the parent posts, so the handshake comes later.
+    let seed = from_embed.is_none() && Handshake::seed_opened();
+    let framed = from_embed.is_some() || seed;
+    let handshake = RwSignal::new(from_embed.clone());
     let boot = RwSignal::new(Boot::Waiting);
     let options = RwSignal::new(WidgetOptions::default());
     let page = RwSignal::new(None::<PageMode>);
 
-    match (handshake.clone(), crate::messaging::link_token()) {
+    match (from_embed, crate::messaging::link_token()) {
+        (None, _) if seed => {
+            let started = StoredValue::new(false);
+            let take = move |event: &web_sys::MessageEvent| {
+                if started.get_value() {
+                    return;
+                }
+                let Some((hs, payload)) = Handshake::accept_seed(event) else { return };
+                started.set_value(true);
+                forget_payload_url();
+                options.set(seed_options(&payload));
+                handshake.set(Some(hs.clone()));
+                leptos::task::spawn_local(async move {
+                    match api::seed_token(&payload.link_token_endpoint, &payload.link_headers, 20).await {
+                        Ok(session) => boot.set(Boot::Ready(session)),
+                        Err(message) => {
+                            // @picahq/authkit ignores messages until it shows the frame, 100 ms after its load event.
+                            crate::sleep(300).await;
+                            hs.post_error(&message);
+                            boot.set(Boot::Failed(message));
+                        }
+                    }
+                });
+            };
+            for event in messaging::early_parent_messages() {
+                take(&event);
+            }
+            let listener = window_event_listener(ev::message, move |event| take(&event));
+            on_cleanup(move || listener.remove());
+        }
         // An auth link or hosted session: this page is the whole experience.
         (None, Some(link)) => {
             if let Some(origin) = web_sys::window().and_then(|w| w.location().origin().ok()) {
@@ -69,20 +106,16 @@ pub fn App() -> impl IntoView {
         }
     }
 
-    let close = {
-        let hs = handshake.clone();
-        move || {
-            if let Some(hs) = &hs {
+    let close = move || {
+        handshake.with_untracked(|hs| {
+            if let Some(hs) = hs {
                 hs.post_close();
             }
-        }
+        })
     };
-    let on_escape = window_event_listener(ev::keydown, {
-        let close = close.clone();
-        move |e| {
-            if e.key() == "Escape" {
-                close();
-            }
+    let on_escape = window_event_listener(ev::keydown, move |e| {
+        if e.key() == "Escape" {
+            close();
         }
     });
     on_cleanup(move || on_escape.remove());
@@ -96,17 +129,51 @@ pub fn App() -> impl IntoView {
         }
     };
 
-    view! {
-        <div class=theme>
-            <Header options=options closable=handshake.is_some() on_close=close/>
+    let modal = view! {
+        <div class=theme role=seed.then_some("dialog") aria-modal=seed.then_some("true") aria-labelledby="pb-title">
+            <Header options=options closable=framed on_close=close/>
             {move || match boot.get() {
                 Boot::Waiting => view! { <p class="pb-status" role="status">"Loading…"</p> }.into_any(),
                 Boot::Failed(message) => view! {
                     <div class="pb-error" role="alert"><p>{message}</p></div>
                 }.into_any(),
-                Boot::Ready(session) => view! { <Ready session=session options=options handshake=handshake.clone() page=page.get_untracked()/> }.into_any(),
+                Boot::Ready(session) => view! { <Ready session=session options=options handshake=handshake.get_untracked() page=page.get_untracked()/> }.into_any(),
             }}
         </div>
+    };
+    if !seed {
+        return modal.into_any();
+    }
+    // The seeds' frame covers the host page: the widget draws its own backdrop (a click on it closes, as embed.js's).
+    view! {
+        <div class="pb-backdrop" on:click=move |e| {
+            if e.target() == e.current_target() {
+                close();
+            }
+        }>{modal}</div>
+    }
+    .into_any()
+}
+
+/// The seed payload's display options (the same names as embed.js's), and its `checkState` as a claim.
+fn seed_options(payload: &SeedPayload) -> WidgetOptions {
+    WidgetOptions {
+        title: payload.title.clone(),
+        company_name: payload.company_name.clone(),
+        image_url: payload.image_url.clone(),
+        app_theme: payload.app_theme.clone(),
+        selected_connection: payload.selected_connection.clone(),
+        show_name_input: payload.show_name_input,
+        claim: payload.check_state.as_deref().and_then(messaging::parse_return_state),
+        ..WidgetOptions::default()
+    }
+}
+
+/// Drops `?data=` from this frame's URL: it can carry the host's token headers, and nothing should keep it.
+fn forget_payload_url() {
+    let Some(w) = web_sys::window() else { return };
+    if let (Ok(history), Ok(path)) = (w.history(), w.location().pathname()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
     }
 }
 
@@ -124,7 +191,13 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
     if let Some(claim) = options.with_untracked(|o| o.claim.clone()) {
         let token = session.token.clone();
         leptos::task::spawn_local(async move {
-            let answer = match crate::messaging::take_proof(&claim.flow_id) {
+            let proof = crate::messaging::take_proof(&claim.flow_id);
+            let answer = match proof {
+                // Back without a result: the sign-in failed; the flow says why.
+                _ if claim.result.is_empty() => match api::flow(&token, &claim.flow_id).await {
+                    Ok(flow) => Err(flow.error.unwrap_or_else(|| "Connecting failed. Start again.".into())),
+                    Err(message) => Err(message),
+                },
                 Some(proof) => api::claim(&token, &claim.flow_id, &claim.result, &proof).await,
                 None => Err("This sign-in was started somewhere else, so it cannot be finished here. Start again.".into()),
             };

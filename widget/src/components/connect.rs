@@ -9,7 +9,7 @@ use plugboard_shared::{AuthMethod, ConnectRequest, FieldSpec, FlowStatus, Integr
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::{logo::Logo, Ctx, Screen};
-use crate::{api, messaging};
+use crate::{api, messaging, sleep};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Phase {
@@ -24,15 +24,6 @@ enum Phase {
 
 /// How long the widget keeps asking about a flow (the server expires flows after 10 minutes).
 const POLL_LIMIT: u32 = 600;
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
 
 /// The first problem with `value` for `field`, as the user should read it.
 pub fn field_error(field: &FieldSpec, value: &str) -> Option<String> {
@@ -177,7 +168,24 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
         };
         let token = ctx.token.get_value();
         let label = d.name.clone();
-        if d.auth_method == AuthMethod::Oauth2 && ctx.is_page() {
+        if d.auth_method == AuthMethod::Oauth2 && ctx.oauth_redirect() {
+            // @withone/auth's same-tab sign-in: the host page sends its whole tab to Plugboard's authorize page
+            // (after adding its own URL to `state`), which binds that tab and goes on to the provider; back from
+            // the callback, the package opens this widget again with the result. The proof stays in this widget's
+            // storage (partitioned to the host's site), for the claim.
+            phase.set(Phase::Working);
+            let platform = d.platform.clone();
+            let req = ConnectRequest { display: Some(plugboard_shared::Display::Page), return_to: ctx.host_root(), ..req };
+            spawn_local(async move {
+                match api::start_oauth(&token, &platform, &req).await {
+                    Ok(start) => {
+                        messaging::keep_proof(&start.flow_id, &start.proof);
+                        ctx.with_handshake(|h| h.post_oauth_redirect(&start.authorize_url, &start.flow_id));
+                    }
+                    Err(message) => fail(message),
+                }
+            });
+        } else if d.auth_method == AuthMethod::Oauth2 && ctx.is_page() {
             // A whole page (an auth link, a hosted session): the sign-in runs in this tab, so no popup can be
             // blocked. This page holds the flow's proof, so it binds the flow itself, then goes to the provider.
             phase.set(Phase::Working);

@@ -52,6 +52,16 @@ impl Ctx {
         self.page.with_value(Option::is_some)
     }
 
+    /// Whether OAuth runs through the host page's tab (`@withone/auth`'s `OAUTH_REDIRECT`) instead of a popup.
+    pub fn oauth_redirect(&self) -> bool {
+        self.handshake.with_value(|h| h.as_ref().is_some_and(Handshake::oauth_redirect))
+    }
+
+    /// The host page's origin as a URL (`https://app.example/`): where a same-tab sign-in may come back to.
+    pub fn host_root(&self) -> Option<String> {
+        self.handshake.with_value(|h| h.as_ref().map(|h| format!("{}/", h.origin)))
+    }
+
     pub fn with_handshake(&self, f: impl FnOnce(&Handshake)) {
         self.handshake.with_value(|h| {
             if let Some(h) = h {
