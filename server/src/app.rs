@@ -48,8 +48,9 @@ impl Application {
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind, source })?;
         let public_url = settings.public_url.clone().map_or_else(|| format!("http://{addr}"), |u| u.trim_end_matches('/').to_owned());
 
+        http::metrics::init();
         let catalog = Arc::new(Catalog::with_extra(settings.extra_integrations.clone())?);
-        let store = store::connect(&settings.database_url()).await?;
+        let store = store::connect(&settings.database_url(), &settings.pool_settings()).await?;
         seed_project(&store, settings).await?;
         let vault = Arc::new(open_vault(settings)?);
         for (key_id, values) in crate::rekey::unconfigured(&store, &vault).await? {
@@ -118,9 +119,10 @@ impl Application {
             http: connect::provider_client(),
             policy: connector.webhooks.clone(),
         };
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let refresher = tokio::spawn(connector.clone().run_refresher(self.refresh_interval, stopping));
         let workers = [
             tokio::spawn(purge(self.state.store.clone())),
-            tokio::spawn(connector.clone().run_refresher(self.refresh_interval)),
             // One cheap indexed read every 2 s; a revocation's backoff starts at 1 s.
             tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2))),
             tokio::spawn(deliverer.run()),
@@ -129,8 +131,20 @@ impl Application {
         let header_read_timeout = Duration::from_secs(self.limits.header_read_timeout_secs.max(1));
         let router = http::router(self.state, &self.limits);
         let served = http::serve::serve(self.listener, router, header_read_timeout, shutdown).await;
+        // In-flight requests are done. The refresher finishes the refresh in hand; the others stop where they
+        // are (a revocation or delivery they held is retried by any node once its short claim runs out).
         for worker in workers {
             worker.abort();
+        }
+        let _ = stop.send(true);
+        if tokio::time::timeout(Duration::from_secs(10), refresher).await.is_err() {
+            tracing::warn!("the refresher was still busy 10 s after shutdown began");
+        }
+        // Leases this node still holds (a request cut off mid-refresh) go now, not when they run out.
+        match connector.store.release_leases(&format!("{}:", connector.node_id)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(leases = n, "released refresh leases at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "could not release refresh leases at shutdown"),
         }
         served
     }

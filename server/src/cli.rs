@@ -149,7 +149,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Project { settings, action } => project(settings, action).await?,
         Command::Vault { settings, action } => vault(settings, action).await?,
         Command::Migrate(settings) => {
-            crate::store::connect(&settings.database_url()).await?;
+            crate::store::connect(&settings.database_url(), &settings.pool_settings()).await?;
             tracing::info!("database is up to date");
         }
         Command::Demo { settings, demo_bind, provider_bind } => {
@@ -202,7 +202,7 @@ async fn shutdown_signal() {
 }
 
 async fn vault(settings: Settings, action: VaultAction) -> Result<(), Box<dyn std::error::Error>> {
-    let store = crate::store::connect(&settings.database_url()).await?;
+    let store = crate::store::connect(&settings.database_url(), &settings.pool_settings()).await?;
     let vault = crate::app::open_vault(&settings)?;
     match action {
         VaultAction::Status => {
@@ -230,7 +230,7 @@ async fn project(settings: Settings, action: ProjectAction) -> Result<(), Box<dy
         keys::Environment,
         store::{self, Project},
     };
-    let store = store::connect(&settings.database_url()).await?;
+    let store = store::connect(&settings.database_url(), &settings.pool_settings()).await?;
     let env = |live: bool| if live { Environment::Live } else { Environment::Test };
     let new_key = |id: &str, live: bool| {
         let store = store.clone();

@@ -35,9 +35,18 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// Database URL (default: sqlite://<data-dir>/plugboard.db).
+    /// Database URL: `sqlite://<file>` (default: sqlite://<data-dir>/plugboard.db) for one node, or
+    /// `postgres://user:password@host/db` for any number of nodes sharing it.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+
+    /// Most connections this node opens to the database.
+    #[arg(long, env = "PLUGBOARD_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+
+    /// Seconds a request waits for a free database connection before it answers 503.
+    #[arg(long, env = "PLUGBOARD_DB_ACQUIRE_TIMEOUT", default_value_t = 5)]
+    pub db_acquire_timeout_secs: u64,
 
     /// Id of the project created at start.
     #[arg(long, env = "PLUGBOARD_PROJECT_ID", default_value = "default")]
@@ -165,6 +174,14 @@ impl Settings {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}/plugboard.db", self.data_dir.display()))
+    }
+
+    /// The database pool's bounds.
+    pub fn pool_settings(&self) -> crate::store::PoolSettings {
+        crate::store::PoolSettings {
+            max_connections: self.db_max_connections.max(1),
+            acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
+        }
     }
 
     pub fn session_ttl(&self) -> Duration {

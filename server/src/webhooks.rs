@@ -183,6 +183,12 @@ impl Deliverer {
         let n = due.len();
         let attempts = due.into_iter().map(|row| async move {
             let outcome = self.attempt(&row).await;
+            let label = match outcome {
+                DeliveryOutcome::Delivered { .. } => "delivered",
+                DeliveryOutcome::Retry { .. } => "retry",
+                DeliveryOutcome::GiveUp { .. } => "gave_up",
+            };
+            metrics::counter!("plugboard_webhook_deliveries_total", "outcome" => label).increment(1);
             if let Err(e) = self.store.finish_delivery(&row.id, &outcome).await {
                 tracing::warn!(event = %row.id, error = %e, "recording a webhook delivery failed");
             }

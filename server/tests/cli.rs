@@ -32,7 +32,7 @@ async fn keys_are_shown_once_stored_hashed_rotated_and_revoked() {
     let second = key_in(&out);
     assert!(second.expose().starts_with("sk_live_"));
 
-    let db = store::connect(&format!("sqlite://{}/plugboard.db", dir.path().display())).await.unwrap();
+    let db = store::connect(&format!("sqlite://{}/plugboard.db", dir.path().display()), &Default::default()).await.unwrap();
     for key in [&first, &second] {
         let grant = db.find_key(&key.digest()).await.unwrap().expect("both keys work at once");
         assert_eq!((grant.project.id.as_str(), grant.project.name.as_str()), ("acme", "Acme Inc"));
@@ -50,7 +50,7 @@ async fn keys_are_shown_once_stored_hashed_rotated_and_revoked() {
     let (_, listed, _) = plugboard(dir.path(), &["key", "list", "acme"]);
     assert!(listed.contains(&format!("{}…\ttest\trevoked", &first.expose()[..12])), "a revoked key is listed as such: {listed}");
     assert!(listed.contains(&format!("{}…\tlive\tactive", &second.expose()[..12])), "the other key stays active: {listed}");
-    let fresh = store::connect(&format!("sqlite://{}/plugboard.db", dir.path().display())).await.unwrap();
+    let fresh = store::connect(&format!("sqlite://{}/plugboard.db", dir.path().display()), &Default::default()).await.unwrap();
     assert!(fresh.find_key(&second.digest()).await.unwrap().is_some());
 
     let (ok, _, err) = plugboard(dir.path(), &["create", "acme"]);

@@ -20,6 +20,7 @@ use tokio::{net::TcpListener, sync::oneshot};
 
 pub use fantoccini;
 
+pub mod db;
 pub mod oidc;
 pub mod quirks;
 pub mod upstream;
@@ -58,12 +59,15 @@ impl Server for ServerProcess {
 }
 
 impl ServerProcess {
-    /// Runs `binary serve` on `addr` with `args` and `envs`; answers once `/healthz` does.
+    /// Runs `binary serve` on `addr` with `args` and `envs`; answers once `/healthz` does. Its public URL is its own
+    /// address unless `args` names one (nodes behind one load balancer share theirs).
     pub async fn serve(binary: &str, addr: SocketAddr, key: &SecretKey, args: &[String], envs: &[(String, String)]) -> Self {
         let url = format!("http://{addr}");
+        let public = if args.iter().any(|a| a == "--public-url") { Vec::new() } else { vec!["--public-url".to_owned(), url.clone()] };
         let child = Command::new(binary)
             .arg("serve")
-            .args(["--bind", &addr.to_string(), "--public-url", &url, "--secret-key", key.expose()])
+            .args(["--bind", &addr.to_string(), "--secret-key", key.expose()])
+            .args(public)
             .args(args)
             .envs(envs.iter().cloned())
             .env("RUST_LOG", "plugboard=warn")
@@ -81,6 +85,20 @@ impl ServerProcess {
 }
 
 impl ServerProcess {
+    /// `kill -TERM`, then waits up to `within` for the process to exit; answers its exit code (`None`: it did not
+    /// exit in time, or died of a signal).
+    pub fn terminate_and_wait(&mut self, within: Duration) -> Option<i32> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// `kill -9`: the process gets no chance to finish anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -102,6 +120,8 @@ pub struct TestApp {
     pub key: SecretKey,
     pub store: DynStore,
     pub data_dir: tempfile::TempDir,
+    /// Its database (SQLite in `data_dir`, or PostgreSQL: see [`db`]).
+    pub db: std::sync::Arc<db::TestDb>,
     settings: Settings,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -111,13 +131,13 @@ impl TestApp {
     /// Stops the server (in-flight requests finish, workers stop) and starts it again on the same address and
     /// data directory with settings changed by `tweak` — a restart with a new configuration.
     pub async fn restart(self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-        let TestApp { key, data_dir, mut settings, stop, task, addr, .. } = self;
+        let TestApp { key, data_dir, db, mut settings, stop, task, addr, .. } = self;
         let _ = stop.send(());
         let _ = task.await;
         settings.bind = addr;
         settings.public_url = None;
         tweak(&mut settings);
-        start(settings, key, data_dir).await
+        start(settings, key, data_dir, db).await
     }
 }
 
@@ -127,6 +147,8 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         public_url: None,
         data_dir: data_dir.to_owned(),
         database_url: None,
+        db_max_connections: 8,
+        db_acquire_timeout_secs: 5,
         project_id: "test-project".into(),
         project_name: "Test project".into(),
         secret_key: vec![key.clone()],
@@ -151,19 +173,21 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let key = SecretKey::generate(Environment::Test);
+    let db = std::sync::Arc::new(db::TestDb::fresh(data_dir.path()).await);
     let mut s = settings(data_dir.path(), &key);
+    s.database_url = Some(db.url.clone());
     tweak(&mut s);
-    start(s, key, data_dir).await
+    start(s, key, data_dir, db).await
 }
 
-async fn start(s: Settings, key: SecretKey, data_dir: tempfile::TempDir) -> TestApp {
+async fn start(s: Settings, key: SecretKey, data_dir: tempfile::TempDir, db: std::sync::Arc<db::TestDb>) -> TestApp {
     let app = Application::build(&s).await.expect("the app starts");
     let (addr, url, store) = (app.local_addr(), app.public_url().to_owned(), app.store());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    TestApp { url, addr, key, store, data_dir, settings: s, stop, task }
+    TestApp { url, addr, key, store, data_dir, db, settings: s, stop, task }
 }
 
 /// A server wired to a strict mock OAuth2 provider (catalog entries `mock-oauth` and `mock-api-key`).
@@ -310,7 +334,12 @@ where
 
 /// A client that follows no redirect (the tests look at each hop).
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        // A request stuck behind a lock fails the test instead of hanging it.
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
 }
 
 /// A passthrough call `{method} /v1/passthrough/{path}` with the project's secret key and connection `key`.

@@ -154,6 +154,8 @@ pub struct Receiver {
     pub url: String,
     pub received: Arc<std::sync::Mutex<Vec<(HeaderMap, String)>>>,
     pub attempts: Arc<AtomicU64>,
+    /// Milliseconds the receiver takes before it answers (0: at once); a slow receiver keeps deliveries in flight.
+    pub delay_ms: Arc<AtomicU64>,
 }
 
 pub async fn spawn_receiver(ip: &str, fail_first: u64) -> Receiver {
@@ -161,13 +163,18 @@ pub async fn spawn_receiver(ip: &str, fail_first: u64) -> Receiver {
     let addr = listener.local_addr().expect("bound");
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
     let attempts = Arc::new(AtomicU64::new(0));
-    let (r, a) = (received.clone(), attempts.clone());
+    let delay_ms = Arc::new(AtomicU64::new(0));
+    let (r, a, d) = (received.clone(), attempts.clone(), delay_ms.clone());
     let router = Router::new().route(
         "/hooks",
         post(move |headers: HeaderMap, body: String| {
-            let (r, a) = (r.clone(), a.clone());
+            let (r, a, d) = (r.clone(), a.clone(), d.clone());
             async move {
                 let n = a.fetch_add(1, Ordering::SeqCst);
+                let delay = d.load(Ordering::SeqCst);
+                if delay > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                }
                 if n < fail_first {
                     return StatusCode::INTERNAL_SERVER_ERROR;
                 }
@@ -177,5 +184,5 @@ pub async fn spawn_receiver(ip: &str, fail_first: u64) -> Receiver {
         }),
     );
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Receiver { url: format!("http://{addr}/hooks"), received, attempts }
+    Receiver { url: format!("http://{addr}/hooks"), received, attempts, delay_ms }
 }

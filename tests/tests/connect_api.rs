@@ -54,8 +54,7 @@ async fn a_valid_api_key_connects_and_is_stored_encrypted() {
     assert_eq!((record.identity.as_deref(), record.name.as_str()), (Some("user-7"), "Mock API Key"));
     assert!(!record.settings.oauth && record.active && !record.updated);
     assert!(!body.to_string().contains(GOOD_KEY));
-    let mut db = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap();
-    db.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    let db = app.db.stored_bytes().await;
     assert!(!db.windows(GOOD_KEY.len()).any(|w| w == GOOD_KEY.as_bytes()), "the key is encrypted at rest");
 }
 

@@ -73,8 +73,7 @@ async fn oauth_in_a_popup_ends_in_on_success_with_the_record_and_an_encrypted_va
 
     let row = app.store.get_connection(&record.key).await.unwrap().expect("the vault row");
     assert_eq!(row.identity, "alice");
-    let mut db = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap();
-    db.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    let db = app.db.stored_bytes().await;
     assert!(!db.windows(8).any(|w| w == b"mock-at-" || w == b"mock-rt-"), "no plaintext token at rest");
     assert!(!log(&b).await.contains("onError"));
     b.close().await;

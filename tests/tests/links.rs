@@ -180,8 +180,7 @@ async fn links_are_checked_when_made_and_refused_clearly_when_expired_revoked_or
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "link_revoked");
 
     let expired = link(&app, json!({ "identity": "u", "expiresIn": 60 })).await;
-    let url = format!("sqlite://{}", app.data_dir.path().join("plugboard.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let pool = app.db.pool().await;
     sqlx::query("UPDATE connect_links SET expires_at = 1").execute(&pool).await.unwrap();
     let res = open(expired["token"].as_str().unwrap().to_owned()).await;
     assert_eq!(res.status(), 410);
@@ -353,7 +352,7 @@ async fn a_hosted_session_connects_a_no_credential_integration_and_an_expired_li
 
     // An expired auth link: a clear page, not a list.
     let expired = link(&app, json!({ "identity": "u" })).await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir.path().join("plugboard.db").display())).await.unwrap();
+    let pool = app.db.pool().await;
     sqlx::query("UPDATE connect_links SET expires_at = 1 WHERE used_at IS NULL").execute(&pool).await.unwrap();
     b.client.goto(expired["authLinkUrl"].as_str().unwrap()).await.unwrap();
     let alert = b.wait_js("the expired page", "return document.querySelector('[role=alert]')?.textContent").await;

@@ -9,7 +9,8 @@ use plugboard_tests::{spawn_with_provider, TestApp};
 use reqwest::{redirect::Policy, Client, StatusCode};
 
 fn client() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
+    // A request stuck behind a lock fails the test instead of hanging it.
+    Client::builder().redirect(Policy::none()).timeout(std::time::Duration::from_secs(60)).build().unwrap()
 }
 
 async fn session(app: &TestApp, identity: &str) -> String {
@@ -73,10 +74,8 @@ async fn connections(app: &TestApp) -> u64 {
     app.store.count_connections("test-project").await.unwrap()
 }
 
-fn database_bytes(app: &TestApp) -> Vec<u8> {
-    let mut all = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap_or_default();
-    all.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
-    all
+async fn database_bytes(app: &TestApp) -> Vec<u8> {
+    app.db.stored_bytes().await
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -129,7 +128,7 @@ async fn a_completed_flow_stores_the_tokens_encrypted_and_reports_the_record() {
     assert_eq!(f.provider.counters.codes_exchanged.load(Ordering::SeqCst), 1);
     let json = serde_json::to_string(&record).unwrap();
     assert!(!json.contains("mock-at-") && !json.contains("mock-rt-"), "no secret in the record: {json}");
-    let db = database_bytes(&f.app);
+    let db = database_bytes(&f.app).await;
     assert!(!contains(&db, "mock-at-") && !contains(&db, "mock-rt-"), "tokens are not stored in plaintext");
 }
 
@@ -176,7 +175,7 @@ async fn a_callback_in_another_browser_is_refused() {
 async fn an_expired_flow_is_refused() {
     let f = begin().await;
     let back = consent(&f.provider_url, true).await;
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}/plugboard.db", f.app.data_dir.path().display())).await.unwrap();
+    let db = f.app.db.pool().await;
     sqlx::query("UPDATE oauth_flows SET expires_at = 0").execute(&db).await.unwrap();
     let (status, page) = callback(&back, Some(&f.cookie)).await;
     assert_eq!(status, StatusCode::GONE, "{page}");
@@ -298,12 +297,17 @@ async fn a_provider_that_requires_pkce_refuses_a_flow_without_it() {
     assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), 0);
 }
 
-/// Holds SQLite's write lock on the app's database until dropped: any request that writes would wait for it.
-async fn hold_write_lock(app: &TestApp) -> sqlx::SqliteConnection {
-    use sqlx::Connection;
-    let url = format!("sqlite://{}", app.data_dir.path().join("plugboard.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+/// Holds a write lock on the app's database until dropped: any request that writes would wait for it. SQLite: the
+/// database's one write lock; PostgreSQL: every table locked against writes (reads go on).
+async fn hold_write_lock(app: &TestApp) -> sqlx::pool::PoolConnection<sqlx::Any> {
+    let pool = app.db.pool().await;
+    let mut conn = pool.acquire().await.unwrap();
+    if app.db.is_postgres() {
+        sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
+        sqlx::query("LOCK TABLE oauth_flows, sessions, connections, projects IN EXCLUSIVE MODE").execute(&mut *conn).await.unwrap();
+    } else {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.unwrap();
+    }
     conn
 }
 
@@ -360,41 +364,53 @@ async fn a_same_tab_result_needs_both_what_came_back_and_the_widgets_proof_and_w
     let res = start_with("https://evil.example/steal").await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["code"], "invalid_return_to");
-    let start: OAuthStart = start_with(&format!("{host}/settings?tab=apps")).await.unwrap().json().await.unwrap();
     // The tab itself goes on (no opener to ask), then the provider, then back to the host page with a result.
-    let proceed = client().post(&start.authorize_url).json(&serde_json::json!({ "proof": "" })).send().await.unwrap();
-    assert_eq!(proceed.status(), StatusCode::OK);
-    let cookie = proceed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let location = proceed.json::<serde_json::Value>().await.unwrap()["location"].as_str().unwrap().to_owned();
-    let back = consent(&location, true).await;
-    let res = client().get(&back).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let landed = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-    assert_eq!((landed.origin().ascii_serialization(), landed.query()), (host.to_string(), Some("tab=apps")));
-    let fragment: std::collections::HashMap<String, String> = url::form_urlencoded::parse(landed.fragment().unwrap().as_bytes()).into_owned().collect();
-    assert_eq!(fragment["plugboard_flow"], start.flow_id);
-    assert_eq!(connections(&app).await, 0, "parked, not saved, until the widget claims it");
-
-    let claim = |session: String, result: String, proof: String| {
-        let url = format!("{}/v1/widget/oauth/flows/{}/claim", app.url, start.flow_id);
+    let parked = || async {
+        let start: OAuthStart = start_with(&format!("{host}/settings?tab=apps")).await.unwrap().json().await.unwrap();
+        let proceed = client().post(&start.authorize_url).json(&serde_json::json!({ "proof": "" })).send().await.unwrap();
+        assert_eq!(proceed.status(), StatusCode::OK);
+        let cookie = proceed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let location = proceed.json::<serde_json::Value>().await.unwrap()["location"].as_str().unwrap().to_owned();
+        let back = consent(&location, true).await;
+        let res = client().get(&back).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let landed = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+        assert_eq!((landed.origin().ascii_serialization(), landed.query()), (host.to_string(), Some("tab=apps")));
+        let fragment: std::collections::HashMap<String, String> = url::form_urlencoded::parse(landed.fragment().unwrap().as_bytes()).into_owned().collect();
+        assert_eq!(fragment["plugboard_flow"], start.flow_id);
+        (start, fragment["plugboard_result"].clone())
+    };
+    let claim = |flow: String, session: String, result: String, proof: String| {
+        let url = format!("{}/v1/widget/oauth/flows/{flow}/claim", app.url);
         async move {
             client().post(url).bearer_auth(session).header("Plugboard-Origin", host).json(&serde_json::json!({ "result": result, "proof": proof })).send().await.unwrap()
         }
     };
-    let result = fragment["plugboard_result"].clone();
-    // What came back alone (the victim of a forwarded link has it) is not enough…
-    assert_eq!(claim(session(&app, "alice").await, result.clone(), "guess".into()).await.status(), StatusCode::FORBIDDEN);
-    // …nor the proof alone (the one who started it has that)…
-    assert_eq!(claim(session(&app, "alice").await, "guess".into(), start.proof.clone()).await.status(), StatusCode::NOT_FOUND);
-    // …nor both from another end user.
-    assert_eq!(claim(session(&app, "mallory").await, result.clone(), start.proof.clone()).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(connections(&app).await, 0);
-    // The widget back on the host page, for the same user (a new session after the reload), has both: once.
-    let res = claim(session(&app, "alice").await, result.clone(), start.proof.clone()).await;
+
+    let (start, result) = parked().await;
+    assert_eq!(connections(&app).await, 0, "parked, not saved, until the widget claims it");
+    // The proof alone (the one who started it has that) is not enough…
+    assert_eq!(claim(start.flow_id.clone(), session(&app, "alice").await, "guess".into(), start.proof.clone()).await.status(), StatusCode::NOT_FOUND);
+    // …the widget back on the host page, for the same user (a new session after the reload), has both: once.
+    let res = claim(start.flow_id.clone(), session(&app, "alice").await, result.clone(), start.proof.clone()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let record: serde_json::Value = res.json().await.unwrap();
     assert_eq!((record["platform"].as_str(), record["identity"].as_str()), (Some("mock-oauth"), Some("alice")));
-    assert_eq!(claim(session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND, "once");
+    assert_eq!(claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND, "once");
+    assert_eq!(connections(&app).await, 1);
+
+    // What came back, presented without the proof (the victim of a forwarded sign-in link has only that), is
+    // refused and voids the sign-in: whoever holds the proof cannot claim it afterwards.
+    for (wrong_user, wrong_proof) in [("alice", "guess"), ("mallory", "")] {
+        let (start, result) = parked().await;
+        let voiding = claim(start.flow_id.clone(), session(&app, wrong_user).await, result.clone(), wrong_proof.into()).await;
+        assert_eq!(voiding.status(), StatusCode::FORBIDDEN);
+        let late = claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await;
+        assert_eq!(late.status(), StatusCode::NOT_FOUND, "voided");
+    }
+    // Both halves from another end user are refused the same way.
+    let (start, result) = parked().await;
+    assert_eq!(claim(start.flow_id.clone(), session(&app, "mallory").await, result, start.proof.clone()).await.status(), StatusCode::FORBIDDEN);
     assert_eq!(connections(&app).await, 1);
 }
 

@@ -1,15 +1,15 @@
 //! Against a certified OpenID provider (panva's `oidc-provider`): connect with PKCE and RFC 9207 `iss`, endpoints
 //! from discovery, refresh with rotating refresh tokens (a reused one revokes the whole grant), revocation on
-//! delete, and exactly one refresh for 100 concurrent calls on an expired 60 s token over two server processes.
+//! delete. Two server processes against it: tests/tests/nodes.rs.
 
 use std::time::Duration;
 
-use plugboard::{config::OAuthClient, keys::Environment, keys::SecretKey, vault::SecretString};
+use plugboard::{config::OAuthClient, vault::SecretString};
 use plugboard_shared::{ConnectionState, FlowStatus};
 use plugboard_tests::{
-    concurrent_gets, free_addr, http, oauth_connect,
+    free_addr, http, oauth_connect,
     oidc::{Oidc, CLIENT_ID, CLIENT_SECRET},
-    passthrough, spawn_app_with, Server, ServerProcess, TestApp,
+    passthrough, spawn_app_with, Server, TestApp,
 };
 use serde_json::Value;
 
@@ -92,76 +92,3 @@ async fn a_denied_consent_and_a_foreign_issuer_end_the_flow_with_a_clear_message
     assert_eq!(oidc.stats().await.token_requests, 0);
 }
 
-/// Writes the config file both server processes read: the `oidc` entry as the project's custom integration and
-/// its OAuth client (secret from the environment).
-fn config_file(dir: &std::path::Path, oidc: &Oidc) -> std::path::PathBuf {
-    let path = dir.join("plugboard.toml");
-    let text = format!(
-        r#"
-[[projects]]
-id = "test-project"
-name = "Test project"
-
-[projects.oauth.oidc]
-clientId = "{CLIENT_ID}"
-clientSecretEnv = "OIDC_TEST_CLIENT_SECRET"
-
-[[projects.customIntegrations]]
-platform = "oidc"
-name = "Certified OIDC"
-category = "Developer tools"
-description = "panva's oidc-provider."
-authMethod = "oauth2"
-apiBaseUrl = "{url}/api"
-[projects.customIntegrations.oauth]
-discoveryUrl = "{url}/.well-known/openid-configuration"
-scopes = ["openid", "offline_access"]
-tokenAuth = "client_secret_basic"
-"#,
-        url = oidc.url
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-#[tokio::test]
-async fn a_hundred_concurrent_calls_on_an_expired_60_s_token_cause_one_refresh_over_two_server_processes() {
-    let binary = env!("CARGO_BIN_EXE_plugboard-node");
-    let ((addr_a, url_a), (addr_b, _)) = (free_addr(), free_addr());
-    let oidc = Oidc::start(&format!("{url_a}/oauth/callback"), 60);
-    let data = tempfile::tempdir().unwrap();
-    let config = config_file(data.path(), &oidc);
-    let key = SecretKey::generate(Environment::Test);
-    let args: Vec<String> = [
-        "--data-dir", &data.path().display().to_string(),
-        "--project-id", "test-project",
-        "--config", &config.display().to_string(),
-        "--master-key", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-        "--refresh-interval-secs", "3600",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let envs = [("OIDC_TEST_CLIENT_SECRET".to_string(), CLIENT_SECRET.to_string())];
-    // One after the other: the first creates the database.
-    let node_a = ServerProcess::serve(binary, addr_a, &key, &args, &envs).await;
-    let node_b = ServerProcess::serve(binary, addr_b, &key, &args, &envs).await;
-
-    let out = oauth_connect(&node_a, "alice", "oidc", None, async |url: String| oidc.consent(&url, true, &node_a.url).await).await;
-    assert_eq!(out.status, 200, "{}", out.page);
-    let conn = out.connection();
-    let connected = std::time::Instant::now();
-    assert_eq!(me(&node_b, &conn.key).await.status(), 200, "the other process serves the connection too");
-
-    // Past the token's 60 s: every call needs the refreshed token. The slow token endpoint keeps the one refresh
-    // in flight while the other calls arrive, half of them at the other process.
-    tokio::time::sleep(Duration::from_secs(61).saturating_sub(connected.elapsed())).await;
-    oidc.delay_token_requests(300).await;
-    let before = oidc.stats().await;
-    let statuses = concurrent_gets(&[&node_a, &node_b], &conn.key, "oidc/me", 100).await;
-    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
-    let after = oidc.stats().await;
-    assert_eq!(after.refreshes - before.refreshes, 1, "exactly one refresh at the provider");
-    assert_eq!(after.token_requests - before.token_requests, 1, "and no other token request");
-    assert_eq!(after.api_calls - before.api_calls, 100, "no call needed a retry");
-}

@@ -127,8 +127,7 @@ async fn a_projects_own_oauth_client_is_used_before_the_deployments() {
     assert_eq!(param("client_id").as_deref(), Some("acme-own-client"));
     assert_eq!(param("scope").as_deref(), Some("profile"));
     // The secret is sealed in the database, never stored as given.
-    let mut db = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap();
-    db.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    let db = app.db.stored_bytes().await;
     assert!(!db.windows(14).any(|w| w == b"project-secret"));
 }
 

@@ -167,7 +167,7 @@ async fn oauth_in_a_popup_ends_in_on_success_with_either_package() {
         b.click(".pb-form button[type=submit]").await;
         b.leave_widget().await;
         let main = switch_to_popup(&b).await;
-        b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page");
+        b.wait_js("the provider's consent page", "return document.querySelector('#allow')").await;
         b.click("#allow").await;
         plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
         b.client.switch_to_window(main).await.unwrap();
@@ -189,7 +189,7 @@ async fn one_auth_redirect_mode_signs_in_in_the_same_tab_and_on_success_fires_on
     pick(&b, "mock-oauth").await;
     b.click(".pb-form button[type=submit]").await;
     b.leave_widget().await;
-    b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page, in this tab");
+    b.wait_js("the provider's consent page, in this tab", "return document.querySelector('#allow')").await;
     assert_eq!(b.client.windows().await.unwrap().len(), 1, "no popup");
     b.click("#allow").await;
 
@@ -215,7 +215,7 @@ async fn one_auth_redirect_mode_signs_in_in_the_same_tab_and_on_success_fires_on
     pick(&b, "mock-oauth").await;
     b.click(".pb-form button[type=submit]").await;
     b.leave_widget().await;
-    b.client.wait().for_element(Locator::Css("#deny")).await.expect("the consent page again");
+    b.wait_js("the consent page again", "return document.querySelector('#deny')").await;
     b.click("#deny").await;
     b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError You declined to connect Mock OAuth.')").await;
     assert!(!log(&b).await.contains("onSuccess"), "a fresh page: only what this return brought");
@@ -224,53 +224,60 @@ async fn one_auth_redirect_mode_signs_in_in_the_same_tab_and_on_success_fires_on
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_state_on_the_return_url_is_useless_in_another_browser_and_the_sign_in_link_too() {
+async fn a_sign_in_link_finished_in_another_browser_connects_nothing_for_anyone() {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     let (app, _provider) = spawn_with_provider(|_, _| {}).await;
     let host = SeedHost::start(&app, "127.0.0.2");
-    let b = Browser::start().await;
-    // `hold`: the host page leaves the package alone until the test says, so the return URL can be read first.
-    b.client.goto(&format!("{}/one?user=erin&hold=1", host.url)).await.unwrap();
-    b.js("startOneAuth(); return 1").await;
-    b.click("#connect").await;
-    b.enter_widget().await;
-    pick(&b, "mock-oauth").await;
-    b.click(".pb-form button[type=submit]").await;
-    b.leave_widget().await;
-    b.client.wait().for_element(Locator::Css("#allow")).await.unwrap();
 
-    // The provider URL this tab was sent to, completed anywhere else (here: plain HTTP, no browser binding).
-    let consent = b.client.current_url().await.unwrap().to_string();
-    let elsewhere = plugboard_tests::follow_redirect(plugboard_tests::mock_consent(consent).await).await;
-    assert!(elsewhere.contains("one_auth_error=This+sign-in+was+started+in+a+different+browser"), "{elsewhere}");
+    // Mallory starts a same-tab sign-in as the widget on the host page does (she holds its proof), and sends its
+    // authorize link, with a return page of her choosing on the host, to a victim ("please reconnect").
+    let mallory = plugboard_tests::session_token(&app, "mallory").await;
+    let start: plugboard_shared::OAuthStart = plugboard_tests::http()
+        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
+        .bearer_auth(&mallory)
+        .header("Plugboard-Origin", &host.url)
+        .json(&serde_json::json!({ "display": "page", "returnTo": format!("{}/", host.url) }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let back_to = format!("{}/one?user=victim&hold=1", host.url);
+    let link = format!("{}?state={}~{}", start.authorize_url, start.flow_id, URL_SAFE_NO_PAD.encode(&back_to));
 
-    // That attempt used the state up: start over, and this time let the tab come back.
-    b.client.goto(&format!("{}/one?user=erin&hold=1", host.url)).await.unwrap();
-    b.js("startOneAuth(); return 1").await;
-    b.click("#connect").await;
-    b.enter_widget().await;
-    pick(&b, "mock-oauth").await;
-    b.click(".pb-form button[type=submit]").await;
-    b.leave_widget().await;
-    b.client.wait().for_element(Locator::Css("#allow")).await.unwrap();
-    b.click("#allow").await;
-    let back = b.wait_js("the return", "return location.search.includes('one_auth_state=') && location.href").await;
-    let back = back.as_str().unwrap().replace("&hold=1", "");
+    // The victim opens it and allows access at the provider; the tab comes back to the host page with the state.
+    let victim = Browser::start().await;
+    victim.client.goto(&link).await.unwrap();
+    victim.wait_js("the provider's consent page", "return document.querySelector('#allow')").await;
+    victim.click("#allow").await;
+    let back = victim.wait_js("the return", "return location.search.includes('one_auth_state=') && location.href").await;
+    let state = url::Url::parse(back.as_str().unwrap()).unwrap().query_pairs().find(|(k, _)| k == "one_auth_state").unwrap().1.into_owned();
+    let (flow, result) = state.split_once('.').expect("<flow>.<result>");
+    assert_eq!(flow, start.flow_id);
 
-    // Another browser with the return URL (leaked from the address bar, a log, a Referer): the package opens the
-    // widget there with the state, but that widget has no proof, so nothing is claimed.
-    let other = Browser::start().await;
-    other.client.goto(&back).await.unwrap();
-    other.wait_js("onError", "return document.getElementById('log').textContent.includes('onError')").await;
-    assert!(log(&other).await.contains("started somewhere else"), "{}", log(&other).await);
+    // The package opens the widget there; that widget did not start the sign-in, so it says so and voids it.
+    victim.js("startOneAuth(); return 1").await;
+    victim.wait_js("onError", "return document.getElementById('log').textContent.includes('onError')").await;
+    assert!(log(&victim).await.contains("started somewhere else"), "{}", log(&victim).await);
+
+    // Mallory, holding the proof and (from a leak of the return URL) the result, gets nothing.
+    let claim = plugboard_tests::http()
+        .post(format!("{}/v1/widget/oauth/flows/{flow}/claim", app.url))
+        .bearer_auth(plugboard_tests::session_token(&app, "mallory").await)
+        .header("Plugboard-Origin", &host.url)
+        .json(&serde_json::json!({ "result": result, "proof": start.proof }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(claim.status(), 404, "voided");
     assert_eq!(connections(&app).await, 0);
-    other.close().await;
 
-    // The browser that started it still can.
-    b.js("startOneAuth(); return 1").await;
-    let record = success_record(&b).await;
-    assert_eq!(record.identity.as_deref(), Some("erin"));
-    assert_eq!(connections(&app).await, 1);
-    b.close().await;
+    // A return page elsewhere on the host is refused before the provider is even asked.
+    let elsewhere = format!("{}?state={}~{}", start.authorize_url, start.flow_id, URL_SAFE_NO_PAD.encode("http://127.0.0.9/steal"));
+    let refused = plugboard_tests::http().post(elsewhere.split('?').next().unwrap()).json(&serde_json::json!({ "proof": "", "state": elsewhere.split("state=").nth(1).unwrap() })).send().await.unwrap();
+    assert_eq!(refused.status(), 400, "only pages on the origin the sign-in started from");
+    victim.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,7 +19,7 @@ fn spec(id: &str) -> String {
 fn vault_cli(app: &TestApp, master: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_plugboard-node"))
         .arg("vault")
-        .args(["--data-dir", app.data_dir.path().to_str().unwrap()])
+        .args(["--data-dir", app.data_dir.path().to_str().unwrap(), "--database-url", &app.db.url])
         .args(args)
         .env("PLUGBOARD_MASTER_KEY", master)
         .env("RUST_LOG", "plugboard=warn")
@@ -81,10 +81,10 @@ async fn rotate_rewrap_beside_live_refreshes_and_remove_the_old_key() {
     provider.expire_access_tokens();
     provider.knobs.token_delay_ms.store(200, Ordering::SeqCst);
     let rotating = format!("{new},{old}");
-    let data_dir = app.data_dir.path().to_owned();
+    let (data_dir, db_url) = (app.data_dir.path().to_owned(), app.db.url.clone());
     let rewrap = tokio::task::spawn_blocking(move || {
         let out = Command::new(env!("CARGO_BIN_EXE_plugboard-node"))
-            .args(["vault", "--data-dir", data_dir.to_str().unwrap(), "rewrap"])
+            .args(["vault", "--data-dir", data_dir.to_str().unwrap(), "--database-url", &db_url, "rewrap"])
             .env("PLUGBOARD_MASTER_KEY", rotating)
             .output()
             .unwrap();
@@ -100,8 +100,7 @@ async fn rotate_rewrap_beside_live_refreshes_and_remove_the_old_key() {
     let (_, out, _) = vault_cli(&app, &new, &["status"]);
     assert!(counts(&out).iter().all(|(k, _, _)| k == "new"), "{out}");
     // The old ciphertexts are gone from the files too (a leaked old key later opens nothing).
-    let mut bytes = std::fs::read(app.data_dir.path().join("plugboard.db")).unwrap();
-    bytes.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    let bytes = app.db.stored_bytes().await;
     assert!(!bytes.windows(32).any(|w| w == &under_old.ciphertext[..32]), "a ciphertext under the retired key is still on disk");
 
     // Retire the old key: everything still opens and works.

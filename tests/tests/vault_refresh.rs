@@ -87,9 +87,10 @@ async fn a_hundred_concurrent_calls_on_an_expired_connection_cause_exactly_one_r
     // A second node on the same database: the calls are split between the two, so only the database lease can
     // keep them from refreshing twice.
     let cfg = (*provider.config).clone();
-    let data_dir = app.data_dir.path().to_owned();
+    let (data_dir, db_url) = (app.data_dir.path().to_owned(), app.db.url.clone());
     let node_b = spawn_app_with(|s| {
         s.data_dir = data_dir.clone();
+        s.database_url = Some(db_url.clone());
         plugboard::demo::register_mock_client(s, &cfg, &cfg.issuer);
     })
     .await;
@@ -232,9 +233,7 @@ async fn a_deleted_connection_keeps_no_secrets_in_the_database_file() {
     let row = app.store.get_connection(&conn.key).await.unwrap().unwrap();
     assert!(row.deleted && row.sealed.ciphertext.is_empty() && row.sealed.nonce.is_empty(), "the sealed columns are overwritten");
     // Nothing of either version is left in the database file or its write-ahead log, as the server left them.
-    let path = app.data_dir.path().join("plugboard.db");
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend(std::fs::read(app.data_dir.path().join("plugboard.db-wal")).unwrap_or_default());
+    let bytes = app.db.stored_bytes().await;
     for (which, s) in [("the current", &sealed), ("an earlier", &first)] {
         let needle = &s.ciphertext[..32];
         assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{which} ciphertext of the deleted connection is still on disk");
@@ -254,8 +253,7 @@ async fn a_revocation_the_provider_cannot_take_now_is_retried_from_the_queue_unt
     assert_eq!(provider.counters.revocations.load(Ordering::SeqCst), 0);
     assert_eq!(provider.valid_refresh_tokens(), 1, "the grant is still alive at the provider");
     let queued = || async {
-        let url = format!("sqlite://{}", app.data_dir.path().join("plugboard.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let pool = app.db.pool().await;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revocations").fetch_one(&pool).await.unwrap();
         pool.close().await;
         n

@@ -144,10 +144,24 @@ pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiRes
                 None if value.is_null() || value.is_undefined() => continue,
                 None => js_sys::JSON::stringify(&value).ok().and_then(|v| v.as_string()).unwrap_or_default(),
             };
+            // What the browser's Headers would refuse (by throwing): an RFC 9110 §5.1 token name, a value
+            // without control characters.
+            let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !name_ok || value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+                return Err(format!("The token header {name:?} is not a valid HTTP header."));
+            }
             req = req.header(&name, &value);
         }
     }
-    let res = req.send().await.map_err(|_| "Could not reach the app's token endpoint.".to_string())?;
+    // A token endpoint that never answers: give up after 20 s, and say so.
+    let abort = web_sys::AbortController::new().ok();
+    if let (Some(a), Some(w)) = (&abort, web_sys::window()) {
+        let signal_abort = a.clone();
+        let cb = wasm_bindgen::closure::Closure::once_into_js(move || signal_abort.abort());
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 20_000);
+    }
+    let req = req.abort_signal(abort.as_ref().map(|a| a.signal()).as_ref());
+    let res = req.send().await.map_err(|_| "Could not reach the app's token endpoint (or it did not answer within 20 s).".to_string())?;
     let body = res.text().await.ok().and_then(|t| js_sys::JSON::parse(&t).ok()).filter(JsValue::is_object);
     let field = |name: &str| body.as_ref().and_then(|b| js_sys::Reflect::get(b, &name.into()).ok()).and_then(|v| v.as_string());
     let token = field("token").or_else(|| field("requestId").filter(|r| r.starts_with("pbs_")));

@@ -78,15 +78,24 @@ impl Handshake {
     }
 
     /// The seed payload in `event`, with the handshake it makes: only from the parent window, only from an
-    /// http(s) origin (the host page's: replies go there and nowhere else).
-    pub fn accept_seed(event: &MessageEvent) -> Option<(Self, SeedPayload)> {
+    /// http(s) origin (the host page's: replies go there and nowhere else). `Err(Some(handshake))`: the parent
+    /// posted something that is no payload (it can still be told so); `Err(None)`: not a message to answer.
+    pub fn accept_seed(event: &MessageEvent) -> Result<(Self, SeedPayload), Option<Self>> {
         let origin = event.origin();
         if !(origin.starts_with("http://") || origin.starts_with("https://")) || !from_parent(event) {
-            return None;
+            return Err(None);
         }
-        let payload: SeedPayload = serde_wasm_bindgen::from_value(event.data()).ok()?;
-        let protocol = Protocol::Seed { oauth_redirect: payload.capabilities.oauth_redirect };
-        Some((Self { origin, protocol }, payload))
+        let data = event.data();
+        // Only an object that looks like the packages' payload (their other keys, without a usable token URL).
+        let looks_like_payload = data.is_object() && js_sys::Reflect::has(&data, &"linkHeaders".into()).unwrap_or(false);
+        match serde_wasm_bindgen::from_value::<SeedPayload>(data) {
+            Ok(payload) => {
+                let protocol = Protocol::Seed { oauth_redirect: payload.capabilities.oauth_redirect };
+                Ok((Self { origin, protocol }, payload))
+            }
+            Err(_) if looks_like_payload => Err(Some(Self { origin, protocol: Protocol::Seed { oauth_redirect: false } })),
+            Err(_) => Err(None),
+        }
     }
 
     pub fn is_seed(&self) -> bool {
@@ -224,10 +233,16 @@ fn storage() -> Option<web_sys::Storage> {
 }
 
 /// Keeps a same-tab flow's proof in this widget's storage (the browser partitions it by the host's site).
-pub fn keep_proof(flow_id: &str, proof: &str) {
-    if let Some(s) = storage() {
-        let _ = s.set_item(&format!("plugboard:flow:{flow_id}"), proof);
-    }
+/// Answers whether it was kept (storage can be blocked: then a same-tab sign-in could not be finished).
+pub fn keep_proof(flow_id: &str, proof: &str) -> bool {
+    let key = format!("plugboard:flow:{flow_id}");
+    storage().is_some_and(|s| s.set_item(&key, proof).is_ok() && s.get_item(&key).ok().flatten().as_deref() == Some(proof))
+}
+
+/// Whether this widget can keep a proof across a same-tab sign-in (its storage works).
+pub fn can_keep_proofs() -> bool {
+    let probe = "plugboard:probe";
+    storage().is_some_and(|s| s.set_item(probe, "1").is_ok() && s.remove_item(probe).is_ok())
 }
 
 /// Takes (and forgets) the proof kept for `flow_id`.

@@ -27,6 +27,9 @@ use crate::{
 /// How long a user has between clicking Connect and finishing at the provider.
 pub const FLOW_TTL_SECS: i64 = 600;
 
+/// How long a same-tab sign-in's result can be claimed after it came back (the host page opens the widget at once).
+pub const CLAIM_WITHIN_SECS: i64 = 120;
+
 fn random_token() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -221,6 +224,14 @@ impl Connector {
             Some(_) => self.check_and_park(&flow, q, &cookie).await.map(Outcome::Parked),
             None => self.check_and_exchange(&flow, q, &cookie).await.map(Outcome::Saved),
         };
+        let counted = match &result {
+            Ok(Outcome::Saved(_)) => Some("connected"),
+            Ok(Outcome::Parked(_)) => None, // counted when claimed
+            Err(_) => Some("failed"),
+        };
+        if let Some(outcome) = counted {
+            count_connect(&flow.platform, outcome);
+        }
         match result {
             Ok(outcome) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, return_to: flow.return_to.clone(), outcome }),
             Err((status, message)) => {
@@ -254,15 +265,20 @@ impl Connector {
     /// `POST /v1/widget/oauth/flows/{id}/claim`: saves a parked same-tab flow for the widget that started it. Needs
     /// the one-time `result` (it came back to this browser only) and the flow's `proof` (kept by the widget), and
     /// a session of the same project, environment and end user.
+    ///
+    /// The result is spent by the first claim that presents it, whether or not the proof and user match: a result
+    /// that came back to a browser whose widget did not start the flow (an attacker's sign-in link, finished by a
+    /// victim) is voided by that widget at once, so the attacker, who holds the proof, cannot claim it later from
+    /// wherever the return URL leaked to. A result must be claimed within [`CLAIM_WITHIN_SECS`] of its return.
     pub async fn claim(&self, session: &Session, flow_id: &str, claim: &plugboard_shared::Claim) -> Result<ConnectionRecord, ConnectError> {
         let unknown = || ConnectError::NotFound("There is no sign-in to finish here. Start again.".into());
-        let flow = self.store.get_flow(flow_id).await?.ok_or_else(unknown)?;
+        let flow = self.store.claim_parked(flow_id, &digest(&claim.result), now() - CLAIM_WITHIN_SECS).await?.ok_or_else(unknown)?;
         let same_user = same_user(&flow, session);
         let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(&claim.proof).as_bytes())));
         if !same_user || !proven {
+            self.store.fail_flow(&flow.id, "This sign-in was finished in a browser that did not start it, so it was voided.").await?;
             return Err(ConnectError::Forbidden(NOT_YOURS.into()));
         }
-        let flow = self.store.claim_parked(flow_id, &digest(&claim.result)).await?.ok_or_else(unknown)?;
         let (config, creds) = self.open_flow_secrets(&flow)?.parked.ok_or_else(unknown)?;
         let key = self.save_from_flow(&flow, config, &creds).await.map_err(|(status, message)| match status {
             404 => ConnectError::NotFound(message),
@@ -270,6 +286,7 @@ impl Connector {
             _ => ConnectError::ProviderFailed(message),
         })?;
         let row = self.store.get_connection(&key).await?.ok_or_else(unknown)?;
+        count_connect(&row.platform, "connected");
         Ok(row.record())
     }
 
@@ -428,6 +445,11 @@ impl CallbackQuery {
         }
         q
     }
+}
+
+/// `plugboard_connects_total{integration, outcome}` (`/metrics`).
+pub(crate) fn count_connect(platform: &str, outcome: &'static str) {
+    metrics::counter!("plugboard_connects_total", "integration" => platform.to_owned(), "outcome" => outcome).increment(1);
 }
 
 /// Whether `flow` was started for the project, environment and end user of `session`.

@@ -253,6 +253,7 @@ impl Connector {
                 // database answers. It is a compare-and-set on the secret version, so a reconnect that landed
                 // meanwhile wins (its tokens are newer than ours).
                 let stored = self.finish_with_retries(&row, owner, &outcome, None).await?;
+                metrics::counter!("plugboard_refreshes_total", "outcome" => "refreshed").increment(1);
                 if stored {
                     tracing::info!(key = %row.key, platform = %row.platform, "access token refreshed");
                 } else {
@@ -283,6 +284,8 @@ impl Connector {
             }
         };
         let outcome = RefreshOutcome::Failed { state, failures, next_refresh_at: next };
+        let label = if state == ConnectionState::Failed { "expired" } else { "failed" };
+        metrics::counter!("plugboard_refreshes_total", "outcome" => label).increment(1);
         self.finish_with_retries(&row, owner, &outcome, event.as_ref()).await?;
         tracing::warn!(key = %row.key, platform = %row.platform, state = state.as_str(), error = %err, "refresh failed");
         Err(err)
@@ -343,11 +346,15 @@ impl Connector {
     }
 
     /// The background refresher: every `every`, refreshes connections whose tokens are due ([`refresh_at`]).
-    pub async fn run_refresher(self: Arc<Self>, every: Duration) {
-        loop {
+    /// Returns once `stop` turns true, after the refresh in hand (a rotated refresh token must be stored).
+    pub async fn run_refresher(self: Arc<Self>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        while !*stop.borrow() {
             match self.store.due_refreshes(now(), 100).await {
                 Ok(keys) => {
                     for key in keys {
+                        if *stop.borrow() {
+                            return;
+                        }
                         let Ok(Some(row)) = self.store.get_connection(&key).await else { continue };
                         if let Err(e) = self.refresh(&key, row.secret_version, Cause::Due).await {
                             tracing::debug!(%key, error = %e, "background refresh did not succeed");
@@ -356,7 +363,10 @@ impl Connector {
                 }
                 Err(e) => tracing::warn!(error = %e, "looking for connections to refresh failed"),
             }
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.changed() => {}
+            }
         }
     }
 }

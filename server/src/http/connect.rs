@@ -65,7 +65,14 @@ pub async fn connect_with_fields(
     Path(platform): Path<String>,
     JsonBody(req): JsonBody<ConnectRequest>,
 ) -> Result<Json<ConnectionRecord>, ApiError> {
-    Ok(Json(app.connector.connect_with_fields(&session, &platform, &req).await?))
+    let saved = app.connector.connect_with_fields(&session, &platform, &req).await;
+    // Not for a name that is no integration (anyone can send any): labels stay as many as the integrations.
+    match &saved {
+        Ok(_) => crate::connect::oauth::count_connect(&platform, "connected"),
+        Err(crate::connect::ConnectError::NotFound(_)) => {}
+        Err(_) => crate::connect::oauth::count_connect(&platform, "failed"),
+    }
+    Ok(Json(saved?))
 }
 
 /// `POST /v1/widget/oauth/{platform}/start`.

@@ -6,6 +6,7 @@ pub mod error;
 mod extract;
 mod integrations;
 mod links;
+pub mod metrics;
 pub mod limits;
 mod oauth_pages;
 pub mod openapi;
@@ -114,6 +115,7 @@ pub fn router(state: AppState, limits: &crate::config::Limits) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
             }))
             .layer(middleware::from_fn(error::render_errors))
+            .layer(middleware::from_fn(metrics::track))
             .layer(CatchPanicLayer::custom(|_| {
                 axum::response::IntoResponse::into_response(error::ApiError::Internal("handler panicked".into()))
             })),
@@ -176,6 +178,8 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
         .routes(routes!(assets::logo))
         .routes(routes!(assets::monogram_svg))
         .routes(routes!(healthz))
+        .routes(routes!(metrics::readyz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
         .split_for_parts();
     doc.merge(CatchAllDoc::openapi());

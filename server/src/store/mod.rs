@@ -1,12 +1,14 @@
-//! The storage seam: everything that must survive a restart goes through [`Store`]. SQLite implements it now;
-//! PostgreSQL implements the same trait for multi-node deployments (SPEC §8).
+//! The storage seam: everything that must survive a restart goes through [`Store`]. One implementation
+//! ([`SqlStore`]) serves SQLite (one node) and PostgreSQL (any number of nodes, SPEC §8); the few differences
+//! between them are in [`dialect`].
 
-mod sqlite;
+pub mod dialect;
+mod sql;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 
 use std::collections::BTreeMap;
 
@@ -20,7 +22,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL (expected sqlite://…)")]
+    #[error("unsupported database URL (expected sqlite://… or postgres://…)")]
     UnsupportedUrl,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -526,6 +528,14 @@ pub trait Store: Send + Sync + 'static {
     /// Queues deliveries again: the one event `event_id`, or every failed one; answers how many.
     async fn replay_deliveries(&self, project_id: &str, event_id: Option<&str>, now_ms: i64, give_up_at: i64) -> StoreResult<u64>;
 
+    /// Releases every refresh lease whose owner starts with `owner_prefix` (a node's id, at shutdown); answers
+    /// how many.
+    async fn release_leases(&self, owner_prefix: &str) -> StoreResult<u64>;
+    /// Whether the database answers now (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+    /// The pool's open and idle connections (`/metrics`).
+    fn pool_usage(&self) -> (u32, u32);
+
     /// Inserts a flow unless its session already has `max_open` open ones (pending, unconsumed, unexpired at the
     /// flow's creation): one statement, so concurrent starts cannot overshoot. Answers whether it was inserted.
     async fn insert_flow(&self, flow: &FlowRow, max_open: u32) -> StoreResult<bool>;
@@ -537,17 +547,30 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_flow(&self, id: &str, error: &str) -> StoreResult<()>;
     /// Parks a flow's result: its sealed secrets now hold the provider's tokens; once only.
     async fn park_flow(&self, id: &str, sealed: &Sealed, result_hash: &str, now: i64) -> StoreResult<bool>;
-    /// Takes a parked result for good if `result_hash` is its digest: exactly one caller gets the flow.
-    async fn claim_parked(&self, id: &str, result_hash: &str) -> StoreResult<Option<FlowRow>>;
+    /// Takes a parked result for good if `result_hash` is its digest and it was parked at or after `parked_since`
+    /// (unix seconds): exactly one caller gets the flow.
+    async fn claim_parked(&self, id: &str, result_hash: &str, parked_since: i64) -> StoreResult<Option<FlowRow>>;
 }
 
 pub type DynStore = Arc<dyn Store>;
 
-/// Opens the database named by `url`, creating it when missing, and runs migrations.
-pub async fn connect(url: &str) -> StoreResult<DynStore> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl)
+/// The connection pool's bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// At most this many connections to the database.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails (then 503 `database_unavailable`).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_connections: 8, acquire_timeout: Duration::from_secs(5) }
     }
+}
+
+/// Opens the database named by `url` (`sqlite://…`, created when missing, or `postgres://…`) and runs its
+/// migrations.
+pub async fn connect(url: &str, pool: &PoolSettings) -> StoreResult<DynStore> {
+    Ok(Arc::new(SqlStore::connect(url, pool).await?))
 }

@@ -35,7 +35,19 @@ pub fn App() -> impl IntoView {
                 if started.get_value() {
                     return;
                 }
-                let Some((hs, payload)) = Handshake::accept_seed(event) else { return };
+                let (hs, payload) = match Handshake::accept_seed(event) {
+                    Ok(accepted) => accepted,
+                    Err(Some(hs)) => {
+                        // The parent posted something that is not a usable payload (no token URL): say so.
+                        started.set_value(true);
+                        let message = "The app opened this widget without a token URL (token.url).".to_string();
+                        handshake.set(Some(hs.clone()));
+                        hs.post_error(&message);
+                        boot.set(Boot::Failed(message));
+                        return;
+                    }
+                    Err(None) => return,
+                };
                 started.set_value(true);
                 forget_payload_url();
                 options.set(seed_options(&payload));
@@ -106,9 +118,15 @@ pub fn App() -> impl IntoView {
         }
     }
 
+    // Once: a second click or Escape while the host removes the frame would call its onClose again.
+    let closed = StoredValue::new(false);
     let close = move || {
+        if closed.get_value() {
+            return;
+        }
         handshake.with_untracked(|hs| {
             if let Some(hs) = hs {
+                closed.set_value(true);
                 hs.post_close();
             }
         })
@@ -199,7 +217,11 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
                     Err(message) => Err(message),
                 },
                 Some(proof) => api::claim(&token, &claim.flow_id, &claim.result, &proof).await,
-                None => Err("This sign-in was started somewhere else, so it cannot be finished here. Start again.".into()),
+                // Not started here: the server is still told, and voids the result, so that whoever holds the
+                // proof (the page that started it, maybe not this user's) cannot claim it either.
+                None => api::claim(&token, &claim.flow_id, &claim.result, "").await.and_then(|_| Err(String::new())).map_err(|_| {
+                    "This sign-in was started somewhere else, so it cannot be finished here. Start again.".to_string()
+                }),
             };
             match answer {
                 Ok(connection) => {
@@ -214,8 +236,10 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
             }
         });
     }
-    // `selectedConnection` (a display name, any case) skips the list.
-    if let Some(wanted) = options.with_untracked(|o| o.selected_connection.clone()).filter(|w| !w.trim().is_empty()) {
+    // `selectedConnection` (a display name, any case) skips the list; not when back from a sign-in, whose outcome
+    // (shown on the list) comes first.
+    let returning = options.with_untracked(|o| o.claim.is_some());
+    if let Some(wanted) = options.with_untracked(|o| o.selected_connection.clone()).filter(|w| !w.trim().is_empty() && !returning) {
         let token = session.token.clone();
         leptos::task::spawn_local(async move {
             let wanted = wanted.trim().to_string();

@@ -168,7 +168,8 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
         };
         let token = ctx.token.get_value();
         let label = d.name.clone();
-        if d.auth_method == AuthMethod::Oauth2 && ctx.oauth_redirect() {
+        // Without working storage the proof could not wait for the return: the popup then.
+        if d.auth_method == AuthMethod::Oauth2 && ctx.oauth_redirect() && messaging::can_keep_proofs() {
             // @withone/auth's same-tab sign-in: the host page sends its whole tab to Plugboard's authorize page
             // (after adding its own URL to `state`), which binds that tab and goes on to the provider; back from
             // the callback, the package opens this widget again with the result. The proof stays in this widget's
@@ -178,10 +179,10 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             let req = ConnectRequest { display: Some(plugboard_shared::Display::Page), return_to: ctx.host_root(), ..req };
             spawn_local(async move {
                 match api::start_oauth(&token, &platform, &req).await {
-                    Ok(start) => {
-                        messaging::keep_proof(&start.flow_id, &start.proof);
+                    Ok(start) if messaging::keep_proof(&start.flow_id, &start.proof) => {
                         ctx.with_handshake(|h| h.post_oauth_redirect(&start.authorize_url, &start.flow_id));
                     }
+                    Ok(_) => fail("This browser does not let the widget keep what it needs to sign in in this tab. Try again.".into()),
                     Err(message) => fail(message),
                 }
             });
@@ -260,12 +261,12 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
         let token = ctx.token.get_value();
         spawn_local(async move {
             match api::start_oauth(&token, &d.platform, &req).await {
-                Ok(start) => {
-                    // The proof stays in this widget's storage (partitioned to the host's site): only this widget,
-                    // back on the host page, can claim what the sign-in brings back.
-                    crate::messaging::keep_proof(&start.flow_id, &start.proof);
+                // The proof stays in this widget's storage (partitioned to the host's site): only this widget,
+                // back on the host page, can claim what the sign-in brings back.
+                Ok(start) if crate::messaging::keep_proof(&start.flow_id, &start.proof) => {
                     let _ = phase.try_set(Phase::SameTab(Some(start.authorize_url)));
                 }
+                Ok(_) => fail("This browser blocks both the sign-in window and the storage a sign-in in this tab needs. Allow pop-ups for this site and try again.".into()),
                 Err(message) => fail(message),
             }
         });

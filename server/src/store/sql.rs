@@ -1,15 +1,11 @@
-//! SQLite implementation of [`Store`]: one file, WAL journal, migrations from `migrations/sqlite`.
-
-use std::str::FromStr;
+//! The one implementation of [`Store`], over SQL that SQLite and PostgreSQL agree on (`$n` parameters,
+//! `ON CONFLICT`, `RETURNING`, conditional updates), through sqlx's `Any` driver. What differs between the two is
+//! in [`Dialect`] and the two migration folders.
 
 use async_trait::async_trait;
-use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Row, SqlitePool,
-};
+use sqlx::{any::AnyRow, AnyConnection, AnyPool, Row};
 
 use plugboard_shared::{ConnectionState, FlowStatus, IdentityType};
-use sqlx::sqlite::SqliteRow;
 
 use super::{
     ConnectionFilter, ConnectionRow, Consumed, DeliveryOutcome, DeliveryStatus, FlowRow, KeyGrant, KeyInfo, OutboxEvent,
@@ -17,16 +13,14 @@ use super::{
     SealedTable, Session, Store,
     StoreError, StoreResult, WebhookRow, DELIVERED_KEEP_SECS, FLOW_KEEP_SECS,
 };
-use crate::{keys::Environment, vault::Sealed};
+use super::dialect::Dialect;
+use crate::{clock::now, keys::Environment, vault::Sealed};
 
-pub struct SqliteStore {
-    pool: SqlitePool,
+/// A store on SQLite (`sqlite://…`) or PostgreSQL (`postgres://…`).
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
 }
-
-use crate::clock::now;
-
-/// The database's clock in unix milliseconds: leases are judged by one clock, whatever the nodes' clocks say.
-const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 fn environment(s: &str) -> StoreResult<Environment> {
     Environment::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown environment {s:?}")))
@@ -53,11 +47,11 @@ fn sealed_row_id(table: SealedTable) -> (&'static str, &'static str) {
     }
 }
 
-fn sealed(row: &SqliteRow) -> Sealed {
+fn sealed(row: &AnyRow) -> Sealed {
     Sealed { key_id: row.get("secret_key_id"), nonce: row.get("secret_nonce"), ciphertext: row.get("secret_ciphertext") }
 }
 
-fn connection_row(row: &SqliteRow) -> StoreResult<ConnectionRow> {
+fn connection_row(row: &AnyRow) -> StoreResult<ConnectionRow> {
     Ok(ConnectionRow {
         id: row.get("id"),
         key: row.get("key"),
@@ -85,7 +79,7 @@ fn connection_row(row: &SqliteRow) -> StoreResult<ConnectionRow> {
     })
 }
 
-fn outbox_row(row: &SqliteRow) -> StoreResult<OutboxRow> {
+fn outbox_row(row: &AnyRow) -> StoreResult<OutboxRow> {
     let status: String = row.get("status");
     Ok(OutboxRow {
         id: row.get("id"),
@@ -104,7 +98,7 @@ fn outbox_row(row: &SqliteRow) -> StoreResult<OutboxRow> {
 }
 
 /// Queues `event` inside `tx`, only when the project has a webhook endpoint (decided in the same transaction).
-async fn queue_event(tx: &mut sqlx::SqliteConnection, event: Option<&OutboxEvent>) -> StoreResult<()> {
+async fn queue_event(tx: &mut AnyConnection, event: Option<&OutboxEvent>) -> StoreResult<()> {
     let Some(e) = event else { return Ok(()) };
     sqlx::query(
         "INSERT INTO webhook_outbox (id, project_id, event_type, body, created_at, status, next_attempt_at, give_up_at)
@@ -130,7 +124,7 @@ fn flow_status(s: &str) -> StoreResult<FlowStatus> {
     }
 }
 
-fn flow_row(row: &SqliteRow) -> StoreResult<FlowRow> {
+fn flow_row(row: &AnyRow) -> StoreResult<FlowRow> {
     Ok(FlowRow {
         id: row.get("id"),
         state_hash: row.get("state_hash"),
@@ -162,30 +156,22 @@ fn flow_row(row: &SqliteRow) -> StoreResult<FlowRow> {
     })
 }
 
-impl SqliteStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            // Freed space is overwritten with zeros: a deleted connection's sealed secrets do not linger in free
-            // pages of the file (SPEC §9: deleted connections keep no secrets).
-            .pragma("secure_delete", "ON")
-            .busy_timeout(std::time::Duration::from_secs(5));
-        if let Some(dir) = options.get_filename().parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-            }
-        }
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+impl SqlStore {
+    /// Opens (creating when missing) the database at `url` and runs its dialect's migrations.
+    pub async fn connect(url: &str, pool: &super::PoolSettings) -> StoreResult<Self> {
+        let dialect = Dialect::of(url)?;
+        let pool = dialect.open(url, pool).await?;
+        Ok(Self { pool, dialect })
+    }
+
+    /// The pool, for health checks and metrics.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn upsert_project(&self, project: &Project) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)
@@ -488,6 +474,9 @@ impl Store for SqliteStore {
     }
 
     async fn insert_flow(&self, f: &FlowRow, max_open: u32) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The count and the insert must not interleave with another start of the same session.
+        self.dialect.serialize_on(&mut tx, &f.session_hash).await?;
         let done = sqlx::query(
             "INSERT INTO oauth_flows (id, state_hash, binding_hash, session_hash, project_id, environment, identity,
                     identity_type, platform, name, reconnect_key, config, secret_key_id, secret_nonce,
@@ -533,8 +522,9 @@ impl Store for SqliteStore {
         })
         .bind(&f.return_to)
         .bind(i64::from(max_open))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -559,13 +549,14 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn claim_parked(&self, id: &str, result_hash: &str) -> StoreResult<Option<FlowRow>> {
+    async fn claim_parked(&self, id: &str, result_hash: &str, parked_since: i64) -> StoreResult<Option<FlowRow>> {
         let row = sqlx::query(
             "UPDATE oauth_flows SET result_hash = NULL
-             WHERE id = $1 AND result_hash = $2 AND parked_at IS NOT NULL AND status = 'pending' RETURNING *",
+             WHERE id = $1 AND result_hash = $2 AND parked_at >= $3 AND status = 'pending' RETURNING *",
         )
         .bind(id)
         .bind(result_hash)
+        .bind(parked_since)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(flow_row).transpose()
@@ -650,13 +641,14 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             // The sealed secrets go in the same statement: a deleted connection keeps nothing that could be opened.
             "UPDATE connections SET deleted_at = $1, updated_at = $1, version = version + 1,
-                    secret_key_id = '', secret_nonce = x'', secret_ciphertext = x'', secret_version = secret_version + 1,
+                    secret_key_id = '', secret_nonce = $3, secret_ciphertext = $3, secret_version = secret_version + 1,
                     refreshable = 0, token_expires_at = NULL, token_refresh_at = NULL, hold_401_until = NULL,
                     lease_owner = NULL, lease_until = NULL
              WHERE id = $2 AND deleted_at IS NULL",
         )
         .bind(now_ms)
         .bind(id)
+        .bind(Vec::<u8>::new())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -798,10 +790,28 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn forget_overwritten(&self) -> StoreResult<()> {
-        // A reader in the middle of a transaction can keep part of the log busy: that part is folded in later.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+    async fn release_leases(&self, owner_prefix: &str) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE connections SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner IS NOT NULL AND substr(lease_owner, 1, length($1)) = $1",
+        )
+        .bind(owner_prefix)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    fn pool_usage(&self) -> (u32, u32) {
+        (self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX))
+    }
+
+    async fn forget_overwritten(&self) -> StoreResult<()> {
+        self.dialect.forget_overwritten(&self.pool).await
     }
 
     async fn due_revocations(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<RevocationRow>> {
@@ -854,9 +864,10 @@ impl Store for SqliteStore {
     }
 
     async fn try_lease(&self, id: &str, owner: &str, lease_ms: i64) -> StoreResult<bool> {
+        let db_now = self.dialect.now_ms();
         let done = sqlx::query(&format!(
-            "UPDATE connections SET lease_owner = $1, lease_until = {DB_NOW_MS} + $2
-             WHERE id = $3 AND (lease_until IS NULL OR lease_until < {DB_NOW_MS})"
+            "UPDATE connections SET lease_owner = $1, lease_until = {db_now} + $2
+             WHERE id = $3 AND (lease_until IS NULL OR lease_until < {db_now})"
         ))
         .bind(owner)
         .bind(lease_ms)
@@ -999,14 +1010,16 @@ impl Store for SqliteStore {
     }
 
     async fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: u64) -> StoreResult<Vec<OutboxRow>> {
-        let rows = sqlx::query(
+        // The outer conditions are checked again on each row as it is updated, so two nodes never both lease one.
+        let skip_locked = self.dialect.skip_locked();
+        let rows = sqlx::query(&format!(
             "UPDATE webhook_outbox SET lease_until = $1
              WHERE id IN (SELECT id FROM webhook_outbox
                           WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
-                          ORDER BY next_attempt_at LIMIT $3)
+                          ORDER BY next_attempt_at LIMIT $3{skip_locked})
                AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2)
-             RETURNING *",
-        )
+             RETURNING *"
+        ))
         .bind(lease_until_ms)
         .bind(now_ms)
         .bind(limit as i64)

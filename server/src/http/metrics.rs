@@ -1,0 +1,76 @@
+//! `GET /metrics` (Prometheus text format) and `GET /readyz`, and the request metrics every route records.
+//!
+//! Names and labels (all counters end in `_total`; times are seconds):
+//! - `plugboard_http_requests_total{route, method, status}` and `plugboard_http_request_duration_seconds{route,
+//!   method}` (histogram): `route` is the route's template (`/v1/passthrough/{platform}/{*path}`), never the raw path.
+//! - `plugboard_connects_total{integration, outcome}`: `outcome` is `connected` or `failed`.
+//! - `plugboard_refreshes_total{outcome}`: `refreshed`, `failed` (will be retried) or `expired` (needs the user).
+//! - `plugboard_webhook_deliveries_total{outcome}`: `delivered`, `retry` or `gave_up`.
+//! - `plugboard_db_pool_connections{state}`: `open` and `idle` connections of this node's database pool.
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use super::{error::ApiError, AppState};
+
+/// The process's recorder (one per process: metrics are global; every node is its own process).
+fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            .expect("static buckets are valid");
+        match builder.install_recorder() {
+            Ok(h) => h,
+            // Another recorder is installed (an embedding program's): ours still renders what it was given.
+            Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+        }
+    })
+}
+
+/// Installs the recorder; call once at start, before any request is counted.
+pub fn init() {
+    let _ = handle();
+}
+
+/// Middleware: counts each request by route template, method and status, and times it.
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("plugboard_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
+    metrics::histogram!("plugboard_http_request_duration_seconds", "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
+    res
+}
+
+/// `GET /metrics`: this node's metrics in the Prometheus text format (version 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let (open, idle) = app.store.pool_usage();
+    metrics::gauge!("plugboard_db_pool_connections", "state" => "open").set(f64::from(open));
+    metrics::gauge!("plugboard_db_pool_connections", "state" => "idle").set(f64::from(idle));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle().render()).into_response()
+}
+
+/// `GET /readyz`: whether this node can serve, i.e. its database answers within 2 s. 200 `ready`, else 503
+/// (`ErrorBody`, with `Retry-After`), so a load balancer sends traffic to the other nodes. `/healthz` says only
+/// that the process runs.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "`ready`", content_type = "text/plain", body = String),
+              (status = 503, description = "the database does not answer", body = plugboard_shared::ErrorBody)))]
+pub async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => Ok("ready"),
+        _ => Err(ApiError::DatabaseUnavailable),
+    }
+}
