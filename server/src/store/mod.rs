@@ -520,7 +520,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn set_webhook(&self, project_id: &str, webhook: Option<&WebhookRow>) -> StoreResult<()>;
     async fn webhook(&self, project_id: &str) -> StoreResult<Option<WebhookRow>>;
-    /// Leases up to `limit` pending deliveries that are due, so one worker (of any node) attempts each.
+    /// Leases up to `limit` pending deliveries due at `now_ms`, so one worker (of any node) attempts each. The lease
+    /// lasts `lease_until_ms - now_ms` on the database's clock.
     async fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: u64) -> StoreResult<Vec<OutboxRow>>;
     async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> StoreResult<()>;
     /// A project's outbox, newest first, optionally only one status.

@@ -1011,16 +1011,18 @@ impl Store for SqlStore {
 
     async fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: u64) -> StoreResult<Vec<OutboxRow>> {
         // The outer conditions are checked again on each row as it is updated, so two nodes never both lease one.
-        let skip_locked = self.dialect.skip_locked();
+        // The lease is judged by the database's clock (like the refresh lease): nodes whose clocks disagree still
+        // never hold one delivery at once. When it is due stays the node's business.
+        let (skip_locked, db_now) = (self.dialect.skip_locked(), self.dialect.now_ms());
         let rows = sqlx::query(&format!(
-            "UPDATE webhook_outbox SET lease_until = $1
+            "UPDATE webhook_outbox SET lease_until = {db_now} + $1
              WHERE id IN (SELECT id FROM webhook_outbox
-                          WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+                          WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < {db_now})
                           ORDER BY next_attempt_at LIMIT $3{skip_locked})
-               AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2)
+               AND status = 'pending' AND (lease_until IS NULL OR lease_until < {db_now})
              RETURNING *"
         ))
-        .bind(lease_until_ms)
+        .bind(lease_until_ms - now_ms)
         .bind(now_ms)
         .bind(limit as i64)
         .fetch_all(&self.pool)
