@@ -29,6 +29,10 @@ pub enum StartError {
     Project(#[from] ProjectError),
     #[error("config file {path}: {message}")]
     Config { path: String, message: String },
+    /// On a shared database every node must seal with the same key: one generated here would open nothing sealed
+    /// by the others, and they nothing sealed by it.
+    #[error("set PLUGBOARD_MASTER_KEY (--master-key) to the same key(s) on every node: on PostgreSQL a node does not generate its own")]
+    MasterKeyRequired,
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
 }
@@ -127,7 +131,7 @@ impl Application {
             tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2))),
             tokio::spawn(deliverer.run()),
         ];
-        tracing::info!(url = %self.state.public_url, "plugboard listening");
+        tracing::info!(url = %self.state.public_url, bind = %self.local_addr(), "plugboard listening");
         let header_read_timeout = Duration::from_secs(self.limits.header_read_timeout_secs.max(1));
         let router = http::router(self.state, &self.limits);
         let served = http::serve::serve(self.listener, router, header_read_timeout, shutdown).await;
@@ -195,6 +199,9 @@ async fn apply_config_file(store: &DynStore, projects: &Projects, path: &Path) -
 pub fn open_vault(settings: &Settings) -> Result<Vault, StartError> {
     if let Some(spec) = &settings.master_key {
         return Ok(Vault::from_spec(spec.expose())?);
+    }
+    if crate::store::dialect::Dialect::of(&settings.database_url()).is_ok_and(|d| d == crate::store::dialect::Dialect::Postgres) {
+        return Err(StartError::MasterKeyRequired);
     }
     let path = settings.data_dir.join("master-key");
     let (vault, created) = Vault::load_or_create(&path)?;

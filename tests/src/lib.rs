@@ -113,6 +113,9 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The master key of test servers on PostgreSQL (`id:base64 of 32 bytes`).
+pub const TEST_MASTER_KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// A running Plugboard server; stops when dropped.
 pub struct TestApp {
     pub url: String,
@@ -176,6 +179,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let db = std::sync::Arc::new(db::TestDb::fresh(data_dir.path()).await);
     let mut s = settings(data_dir.path(), &key);
     s.database_url = Some(db.url.clone());
+    if db.is_postgres() {
+        // A shared database needs the master key given (nodes do not generate their own there).
+        s.master_key = Some(plugboard::vault::SecretString::new(TEST_MASTER_KEY.to_owned()));
+    }
     tweak(&mut s);
     start(s, key, data_dir, db).await
 }

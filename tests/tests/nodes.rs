@@ -311,6 +311,12 @@ async fn readyz_follows_the_database_and_metrics_count_what_happened() {
     assert!(has("plugboard_connects_total{", &[r#"integration="mock-api-key""#, r#"outcome="connected""#]), "{text}");
     assert!(has("plugboard_db_pool_connections{", &[r#"state="open""#]), "{text}");
     assert!(!text.contains("sk_test_") && !text.contains("mock-key-0123456789"), "no secret in the metrics");
+    // Labels stay bounded whatever clients send: an invented method, an unknown path.
+    let (status, _) = plugboard_tests::raw_request(app.addr, "FROBNICATEXYZ", "/no/such/path/qwerty", &[]).await;
+    assert!(status >= 400);
+    let text = http().get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("FROBNICATEXYZ") && !text.contains("qwerty"), "{text}");
+    assert!(text.lines().any(|l| l.contains(r#"method="other""#) && l.contains(r#"route="unmatched""#)), "{text}");
 
     if let Some(proxy) = &proxy {
         proxy.cut();
@@ -322,4 +328,22 @@ async fn readyz_follows_the_database_and_metrics_count_what_happened() {
         let res = http().get(format!("{}/v1/vault/connections", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
         assert_eq!(res.status(), 200, "back without a restart");
     }
+}
+
+#[tokio::test]
+async fn on_postgresql_a_node_without_the_master_key_refuses_to_start() {
+    if !on_postgres() {
+        return; // a single SQLite node may keep a generated key in its data directory
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::fresh(dir.path()).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plugboard-node"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url, "--data-dir", &dir.path().display().to_string()])
+        .env_remove("PLUGBOARD_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("PLUGBOARD_MASTER_KEY"), "{said}");
+    assert!(!dir.path().join("master-key").exists(), "no key of its own was made");
 }

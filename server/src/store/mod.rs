@@ -36,13 +36,18 @@ impl StoreError {
     /// connection lost) rather than refusing this request: worth a 503 and a retry, not a 500.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
+            // A broken wire answers nonsense (`Protocol`: e.g. a connection cut during PostgreSQL's SSLRequest).
+            Self::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed,
+            ) => true,
             // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with or without an extended code; PostgreSQL: class 08
-            // (connection exception), 57P01-03 (shutdown), 53300 (too many connections).
+            // (connection exception), 57P01-03 (shutdown), 53300 (too many connections), and what a new
+            // connection meets when the database or the role was switched off meanwhile: 28000/28P01 (login
+            // refused), 3D000 (no such database), 55000 (the database does not allow connections).
             Self::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|c| {
                 let c = c.as_ref();
                 let sqlite_busy = c.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
-                sqlite_busy || c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300")
+                sqlite_busy || c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300" | "28000" | "28P01" | "3D000" | "55000")
             }),
             _ => false,
         }
