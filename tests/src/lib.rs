@@ -310,6 +310,36 @@ impl Browser {
         self.client.enter_parent_frame().await.expect("leave the frame");
     }
 
+    /// The host page's log of callbacks (`#log`): one line each, `onSuccess <record>`, `onError <message>`, `onClose`.
+    pub async fn host_log(&self) -> String {
+        self.js("return document.getElementById('log').textContent").await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The record the host page's onSuccess received (waits for it).
+    pub async fn success_record(&self) -> plugboard_shared::ConnectionRecord {
+        let line = self
+            .wait_js("onSuccess", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('onSuccess '))")
+            .await;
+        serde_json::from_str(line.as_str().unwrap_or_default().trim_start_matches("onSuccess ")).expect("a connection record")
+    }
+
+    /// In the widget: searches "mock", picks `platform` from the list and waits for its connect screen.
+    pub async fn pick(&self, platform: &str) {
+        self.wait_js("the search box", "return document.querySelector('input[type=search]')").await;
+        self.client.find(Locator::Css("input[type=search]")).await.expect("the search box").send_keys("mock").await.expect("typing");
+        self.wait_js("the row", &format!("return document.querySelector('[data-platform={platform}]')")).await;
+        self.click(&format!("[data-platform={platform}]")).await;
+        self.wait_js("the connect screen", "return document.querySelector('.pb-form button[type=submit]')").await;
+    }
+
+    /// Waits for the OAuth popup and switches to it; answers the main window's handle.
+    pub async fn switch_to_popup(&self) -> fantoccini::wd::WindowHandle {
+        let main = self.client.window().await.expect("the main window");
+        let popup = eventually("the popup window", || async { self.client.windows().await.ok()?.into_iter().find(|w| *w != main) }).await;
+        self.client.switch_to_window(popup).await.expect("switch to the popup");
+        main
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();

@@ -1,20 +1,7 @@
 //! Connecting accounts end to end in headless Chromium: host page on another origin → widget → OAuth popup on the
 //! mock provider → popup closes → the host page's onSuccess gets the record; API-key forms; failures users see.
 
-use plugboard_shared::ConnectionRecord;
 use plugboard_tests::{fantoccini::Locator, spawn_host, spawn_with_provider, Browser, TestApp};
-
-async fn log(b: &Browser) -> String {
-    b.js("return document.getElementById('log').textContent").await.as_str().unwrap_or_default().to_owned()
-}
-
-/// The record the host page's onSuccess received.
-async fn success_record(b: &Browser) -> ConnectionRecord {
-    let line = b
-        .wait_js("onSuccess", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('onSuccess '))")
-        .await;
-    serde_json::from_str(line.as_str().unwrap().trim_start_matches("onSuccess ")).expect("a connection record")
-}
 
 async fn open_widget(b: &Browser, host: &str, query: &str) {
     b.client.goto(&format!("{host}/{query}")).await.unwrap();
@@ -22,27 +9,8 @@ async fn open_widget(b: &Browser, host: &str, query: &str) {
     b.enter_widget().await;
 }
 
-async fn pick(b: &Browser, platform: &str) {
-    b.wait_js("the search box", "return document.querySelector('input[type=search]')").await;
-    b.client.find(Locator::Css("input[type=search]")).await.unwrap().send_keys("mock").await.unwrap();
-    b.wait_js("the row", &format!("return document.querySelector('[data-platform={platform}]')")).await;
-    b.click(&format!("[data-platform={platform}]")).await;
-    b.wait_js("the connect screen", "return document.querySelector('.pb-form button[type=submit]')").await;
-}
-
 async fn connections(app: &TestApp) -> u64 {
     app.store.count_connections("test-project").await.unwrap()
-}
-
-/// Waits for the OAuth popup and switches to it; answers the main window's handle.
-async fn switch_to_popup(b: &Browser) -> fantoccini::wd::WindowHandle {
-    let main = b.client.window().await.unwrap();
-    let popup = plugboard_tests::eventually("the popup window", || async {
-        b.client.windows().await.ok()?.into_iter().find(|w| *w != main)
-    })
-    .await;
-    b.client.switch_to_window(popup).await.unwrap();
-    main
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,19 +19,19 @@ async fn oauth_in_a_popup_ends_in_on_success_with_the_record_and_an_encrypted_va
     let host = spawn_host(&app).await;
     let b = Browser::start().await;
     open_widget(&b, &host, "?user=alice").await;
-    pick(&b, "mock-oauth").await;
+    b.pick("mock-oauth").await;
     let scopes = b.js("return [...document.querySelectorAll('.pb-scopes li')].map(l => l.textContent)").await;
     assert_eq!(scopes, serde_json::json!(["profile", "email"]), "the user sees what will be shared");
     b.click(".pb-form button[type=submit]").await;
 
-    let main = switch_to_popup(&b).await;
+    let main = b.switch_to_popup().await;
     b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page");
     b.click("#allow").await;
     // The callback page tells the widget and closes itself.
     plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
     b.client.switch_to_window(main).await.unwrap();
 
-    let record = success_record(&b).await;
+    let record = b.success_record().await;
     assert_eq!((record.platform.as_str(), record.identity.as_deref(), record.environment.as_str()), ("mock-oauth", Some("alice"), "test"));
     assert!(record.key.starts_with("test::mock-oauth::default::") && record.settings.oauth);
     b.wait_js("the promise", "return document.getElementById('log').textContent.includes('promise connected')").await;
@@ -75,7 +43,7 @@ async fn oauth_in_a_popup_ends_in_on_success_with_the_record_and_an_encrypted_va
     assert_eq!(row.identity, "alice");
     let db = app.db.stored_bytes().await;
     assert!(!db.windows(8).any(|w| w == b"mock-at-" || w == b"mock-rt-"), "no plaintext token at rest");
-    assert!(!log(&b).await.contains("onError"));
+    assert!(!b.host_log().await.contains("onError"));
     b.close().await;
 }
 
@@ -85,9 +53,9 @@ async fn closing_the_popup_goes_back_quietly_and_denying_calls_on_error() {
     let host = spawn_host(&app).await;
     let b = Browser::start().await;
     open_widget(&b, &host, "").await;
-    pick(&b, "mock-oauth").await;
+    b.pick("mock-oauth").await;
     b.click(".pb-form button[type=submit]").await;
-    let main = switch_to_popup(&b).await;
+    let main = b.switch_to_popup().await;
     b.client.wait().for_element(Locator::Css("#allow")).await.unwrap();
     b.client.close_window().await.unwrap();
     b.client.switch_to_window(main.clone()).await.unwrap();
@@ -98,13 +66,13 @@ async fn closing_the_popup_goes_back_quietly_and_denying_calls_on_error() {
     // Second try: the user denies access.
     b.click(".pb-form button[type=submit]").await;
     b.leave_widget().await;
-    switch_to_popup(&b).await;
+    b.switch_to_popup().await;
     b.client.wait().for_element(Locator::Css("#deny")).await.unwrap();
     b.click("#deny").await;
     plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
     b.client.switch_to_window(main).await.unwrap();
     b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError You declined to connect Mock OAuth.')").await;
-    assert!(!log(&b).await.contains("onClose"), "closing the popup is not closing the modal");
+    assert!(!b.host_log().await.contains("onClose"), "closing the popup is not closing the modal");
     b.enter_widget().await;
     let alert = b.wait_js("the error in the widget", "return document.querySelector('[role=alert]')?.textContent").await;
     assert_eq!(alert, "You declined to connect Mock OAuth.");
@@ -118,7 +86,7 @@ async fn a_blocked_popup_offers_continue_and_a_severed_opener_still_completes() 
     let host = spawn_host(&app).await;
     let b = Browser::start().await;
     open_widget(&b, &host, "").await;
-    pick(&b, "mock-oauth").await;
+    b.pick("mock-oauth").await;
     // Simulate a popup blocker for the first attempt.
     b.js("window.__open = window.open; window.open = () => null; return 1").await;
     b.click(".pb-form button[type=submit]").await;
@@ -126,7 +94,7 @@ async fn a_blocked_popup_offers_continue_and_a_severed_opener_still_completes() 
     b.js("window.open = window.__open; return 1").await;
     b.click(".pb-continue").await;
     b.leave_widget().await;
-    let main = switch_to_popup(&b).await;
+    let main = b.switch_to_popup().await;
     b.client.wait().for_element(Locator::Css("#allow")).await.unwrap();
     // As a provider's Cross-Origin-Opener-Policy would: sever window.opener, so the callback page cannot
     // message the widget. The widget's polling must still finish the flow (and close the popup).
@@ -134,7 +102,7 @@ async fn a_blocked_popup_offers_continue_and_a_severed_opener_still_completes() 
     b.click("#allow").await;
     plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
     b.client.switch_to_window(main).await.unwrap();
-    assert_eq!(success_record(&b).await.platform, "mock-oauth");
+    assert_eq!(b.success_record().await.platform, "mock-oauth");
     assert_eq!(connections(&app).await, 1);
     b.close().await;
 }
@@ -173,7 +141,7 @@ async fn selected_connection_opens_the_form_which_checks_inline_and_reports_the_
     name.send_keys("Work key").await.unwrap();
     b.click(".pb-form button[type=submit]").await;
     b.leave_widget().await;
-    let record = success_record(&b).await;
+    let record = b.success_record().await;
     assert_eq!((record.platform.as_str(), record.name.as_str()), ("mock-api-key", "Work key"));
     assert_eq!(connections(&app).await, 1);
     b.close().await;
@@ -303,7 +271,7 @@ async fn a_page_on_another_origin_that_opens_the_link_and_posts_the_proof_gets_n
         .finish();
     victim.client.goto(&format!("{opener}/#{fragment}")).await.unwrap();
     victim.click("#go").await;
-    switch_to_popup(&victim).await;
+    victim.switch_to_popup().await;
     let status = victim.wait_js("the refusal", &format!("return document.querySelector('[role=status]')?.textContent.startsWith({ONLY_ITS_WINDOW:?})")).await;
     assert_eq!(status, true);
     assert!(victim.client.current_url().await.unwrap().as_str().starts_with(&app.url), "never sent to the provider");
@@ -319,7 +287,7 @@ async fn a_popup_blocked_twice_signs_in_in_the_same_tab_and_the_host_page_gets_o
     let host = spawn_host(&app).await;
     let b = Browser::start().await;
     open_widget(&b, &host, "?user=alice&tab=apps#/settings/integrations").await;
-    pick(&b, "mock-oauth").await;
+    b.pick("mock-oauth").await;
     // An in-app browser: no popup ever opens.
     b.js("window.open = () => null; return 1").await;
     b.click(".pb-form button[type=submit]").await;
@@ -332,7 +300,7 @@ async fn a_popup_blocked_twice_signs_in_in_the_same_tab_and_the_host_page_gets_o
     b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page, in this tab");
     assert_eq!(b.client.windows().await.unwrap().len(), 1);
     b.click("#allow").await;
-    let record = success_record(&b).await;
+    let record = b.success_record().await;
     assert_eq!((record.platform.as_str(), record.identity.as_deref()), ("mock-oauth", Some("alice")));
     let url = b.client.current_url().await.unwrap();
     assert_eq!((url.query(), url.fragment()), (Some("user=alice&tab=apps"), Some("/settings/integrations")), "the user's place is kept, hash route included");

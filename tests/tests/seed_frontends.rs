@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use plugboard_shared::ConnectionRecord;
 use plugboard_tests::{fantoccini::Locator, spawn_with_provider, Browser, TestApp};
 
 /// tests/seeds/host.mjs as a child process; killed when dropped.
@@ -40,32 +39,12 @@ impl Drop for SeedHost {
     }
 }
 
-async fn log(b: &Browser) -> String {
-    b.js("return document.getElementById('log').textContent").await.as_str().unwrap_or_default().to_owned()
-}
-
-/// The record the host page's onSuccess received.
-async fn success_record(b: &Browser) -> ConnectionRecord {
-    let line = b
-        .wait_js("onSuccess", "return document.getElementById('log').textContent.split('\\n').find(l => l.startsWith('onSuccess '))")
-        .await;
-    serde_json::from_str(line.as_str().unwrap().trim_start_matches("onSuccess ")).expect("a connection record")
-}
-
 /// Opens `page` (`/one?…` or `/pica?…`) on the host, clicks its button and enters the package's iframe.
 async fn open(b: &Browser, host: &SeedHost, page: &str) {
     b.client.goto(&format!("{}{page}", host.url)).await.unwrap();
     b.click("#connect").await;
     b.wait_js("the package's iframe", "return document.getElementById('event-link')").await;
     b.enter_widget().await;
-}
-
-async fn pick(b: &Browser, platform: &str) {
-    b.wait_js("the search box", "return document.querySelector('input[type=search]')").await;
-    b.client.find(Locator::Css("input[type=search]")).await.unwrap().send_keys("mock").await.unwrap();
-    b.wait_js("the row", &format!("return document.querySelector('[data-platform={platform}]')")).await;
-    b.click(&format!("[data-platform={platform}]")).await;
-    b.wait_js("the connect screen", "return document.querySelector('.pb-form button[type=submit]')").await;
 }
 
 async fn type_into(b: &Browser, css: &str, text: &str) {
@@ -83,16 +62,6 @@ async fn close_with_x(b: &Browser) {
 
 async fn connections(app: &TestApp) -> u64 {
     app.store.count_connections("test-project").await.unwrap()
-}
-
-async fn switch_to_popup(b: &Browser) -> fantoccini::wd::WindowHandle {
-    let main = b.client.window().await.unwrap();
-    let popup = plugboard_tests::eventually("the popup window", || async {
-        b.client.windows().await.ok()?.into_iter().find(|w| *w != main)
-    })
-    .await;
-    b.client.switch_to_window(popup).await.unwrap();
-    main
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,21 +82,21 @@ async fn one_auth_lists_connects_by_form_with_the_hosts_options_and_closes() {
     // The payload (which can hold the host's token headers) is gone from the frame's address.
     assert_eq!(b.js("return location.search").await, "");
 
-    pick(&b, "mock-api-key").await;
+    b.pick("mock-api-key").await;
     type_into(&b, "input[name=api_key]", "mock-key-0123456789").await;
     type_into(&b, "input[name=pb-name]", "Work key").await;
     b.click(".pb-form button[type=submit]").await;
     b.wait_js("the success screen", "return document.querySelector('.pb-done h2')?.textContent === 'Mock API Key is connected'").await;
     b.leave_widget().await;
-    let record = success_record(&b).await;
+    let record = b.success_record().await;
     assert_eq!((record.platform.as_str(), record.identity.as_deref(), record.name.as_str()), ("mock-api-key", Some("alice"), "Work key"));
     assert!(record.key.starts_with("test::mock-api-key::"), "{}", record.key);
     assert_eq!(connections(&app).await, 1);
 
     b.enter_widget().await;
     close_with_x(&b).await;
-    assert_eq!(log(&b).await.matches("onClose").count(), 1);
-    assert!(!log(&b).await.contains("onError"));
+    assert_eq!(b.host_log().await.matches("onClose").count(), 1);
+    assert!(!b.host_log().await.contains("onError"));
     b.close().await;
 }
 
@@ -144,7 +113,7 @@ async fn authkit_with_a_selected_connection_goes_straight_to_its_form_and_escape
     type_into(&b, "input[name=api_key]", "mock-key-0123456789").await;
     b.click(".pb-form button[type=submit]").await;
     b.leave_widget().await;
-    let record = success_record(&b).await;
+    let record = b.success_record().await;
     assert_eq!((record.platform.as_str(), record.identity.as_deref()), ("mock-api-key", Some("bob")));
 
     // Escape in the widget closes it: onClose, and the package removes its frame.
@@ -163,15 +132,15 @@ async fn oauth_in_a_popup_ends_in_on_success_with_either_package() {
     let b = Browser::start().await;
     for (n, page) in ["/pica?user=carol", "/one?user=carol&authWindow=popup"].into_iter().enumerate() {
         open(&b, &host, page).await;
-        pick(&b, "mock-oauth").await;
+        b.pick("mock-oauth").await;
         b.click(".pb-form button[type=submit]").await;
         b.leave_widget().await;
-        let main = switch_to_popup(&b).await;
+        let main = b.switch_to_popup().await;
         b.wait_js("the provider's consent page", "return document.querySelector('#allow')").await;
         b.click("#allow").await;
         plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
         b.client.switch_to_window(main).await.unwrap();
-        let record = success_record(&b).await;
+        let record = b.success_record().await;
         assert_eq!((record.platform.as_str(), record.identity.as_deref()), ("mock-oauth", Some("carol")), "{page}");
         assert!(record.settings.oauth);
         assert_eq!(connections(&app).await, n as u64 + 1, "{page}");
@@ -186,7 +155,7 @@ async fn one_auth_redirect_mode_signs_in_in_the_same_tab_and_on_success_fires_on
     let b = Browser::start().await;
     // @withone/auth's default: the whole tab goes to the provider and comes back to this very page.
     open(&b, &host, "/one?user=dave&tab=apps").await;
-    pick(&b, "mock-oauth").await;
+    b.pick("mock-oauth").await;
     b.click(".pb-form button[type=submit]").await;
     b.leave_widget().await;
     b.wait_js("the provider's consent page, in this tab", "return document.querySelector('#allow')").await;
@@ -195,7 +164,7 @@ async fn one_auth_redirect_mode_signs_in_in_the_same_tab_and_on_success_fires_on
 
     // Back on the host page: the package opens the widget with the state Plugboard put on the URL; the widget
     // claims the sign-in with the proof it kept, and onSuccess fires.
-    let record = success_record(&b).await;
+    let record = b.success_record().await;
     assert_eq!((record.platform.as_str(), record.identity.as_deref()), ("mock-oauth", Some("dave")));
     let url = b.client.current_url().await.unwrap();
     assert_eq!(url.path(), "/one");
@@ -212,13 +181,13 @@ async fn one_auth_redirect_mode_signs_in_in_the_same_tab_and_on_success_fires_on
     // Denied at the provider: back on the page, onError with the reason; nothing is saved.
     b.click("#connect").await;
     b.enter_widget().await;
-    pick(&b, "mock-oauth").await;
+    b.pick("mock-oauth").await;
     b.click(".pb-form button[type=submit]").await;
     b.leave_widget().await;
     b.wait_js("the consent page again", "return document.querySelector('#deny')").await;
     b.click("#deny").await;
     b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError You declined to connect Mock OAuth.')").await;
-    assert!(!log(&b).await.contains("onSuccess"), "a fresh page: only what this return brought");
+    assert!(!b.host_log().await.contains("onSuccess"), "a fresh page: only what this return brought");
     assert_eq!(connections(&app).await, 1);
     b.close().await;
 }
@@ -259,7 +228,7 @@ async fn a_sign_in_link_finished_in_another_browser_connects_nothing_for_anyone(
     // The package opens the widget there; that widget did not start the sign-in, so it says so and voids it.
     victim.js("startOneAuth(); return 1").await;
     victim.wait_js("onError", "return document.getElementById('log').textContent.includes('onError')").await;
-    assert!(log(&victim).await.contains("started somewhere else"), "{}", log(&victim).await);
+    assert!(victim.host_log().await.contains("started somewhere else"), "{}", victim.host_log().await);
 
     // Mallory, holding the proof and (from a leak of the return URL) the result, gets nothing.
     let claim = plugboard_tests::http()
@@ -289,7 +258,7 @@ async fn a_refused_key_calls_on_error_with_either_package() {
         b.client.goto(&format!("{}{page}", host.url)).await.unwrap();
         b.click("#connect").await;
         b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError ')").await;
-        let said = log(&b).await;
+        let said = b.host_log().await;
         assert!(said.contains("secret key"), "{page}: {said}");
         b.enter_widget().await;
         let alert = b.wait_js("the error in the widget", "return document.querySelector('[role=alert]')?.textContent").await;
