@@ -219,9 +219,10 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
                 Some(proof) => api::claim(&token, &claim.flow_id, &claim.result, &proof).await,
                 // Not started here: the server is still told, and voids the result, so that whoever holds the
                 // proof (the page that started it, maybe not this user's) cannot claim it either.
-                None => api::claim(&token, &claim.flow_id, &claim.result, "").await.and_then(|_| Err(String::new())).map_err(|_| {
-                    "This sign-in was started somewhere else, so it cannot be finished here. Start again.".to_string()
-                }),
+                None => {
+                    let _voided = api::claim(&token, &claim.flow_id, &claim.result, "").await;
+                    Err("This sign-in was started somewhere else, so it cannot be finished here. Start again.".to_string())
+                }
             };
             match answer {
                 Ok(connection) => {
