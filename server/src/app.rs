@@ -77,6 +77,7 @@ impl Application {
             public_url: public_url.clone(),
             node_id: format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
             refresh_locks: Default::default(),
+            refresh_concurrency: settings.refresh_concurrency.max(1),
             hot: connect::refresh::hot_cache(),
             refresh_backoff: crate::webhooks::DeliveryPolicy { max_delay: Duration::from_secs(600), ..policy.clone() },
             webhooks: policy,

@@ -77,6 +77,11 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_REFRESH_INTERVAL", default_value_t = 30)]
     pub refresh_interval_secs: u64,
 
+    /// Background token refreshes this node runs at once: the most requests it sends any one provider's token
+    /// endpoint at a time. When more are due than one pass takes, the refresher goes on without pausing.
+    #[arg(long, env = "PLUGBOARD_REFRESH_CONCURRENCY", default_value_t = 16)]
+    pub refresh_concurrency: usize,
+
     /// First retry delay of a failed webhook delivery (and of a failed token refresh), in milliseconds; doubles
     /// with each attempt, with jitter.
     #[arg(long, env = "PLUGBOARD_RETRY_BASE_MS", default_value_t = 10_000)]

@@ -1,6 +1,6 @@
-//! Secret keys (`sk_test_…`) and session tokens (`pbs_…`): generation, parsing and hashing. The plaintext of
-//! either exists only in the request that carries it; the database stores SHA-256 digests (both are 256-bit
-//! random values, so a fast hash is the right tool — there is nothing to brute-force).
+//! Secret keys (`sk_test_…`) and link tokens: generation, parsing and hashing. The plaintext exists only in the
+//! request that carries it; the database stores SHA-256 digests (256-bit random values, so a fast hash is the
+//! right tool — there is nothing to brute-force). Session tokens (`pbs_…`) are signed instead: [`crate::session`].
 
 use std::{fmt, str::FromStr};
 
@@ -99,11 +99,6 @@ impl FromStr for SecretKey {
             Err(BadSecretKey)
         }
     }
-}
-
-/// A widget session token (`pbs_…`), handed to the browser; stored as a digest.
-pub fn new_session_token() -> String {
-    format!("pbs_{}", random_token())
 }
 
 #[cfg(test)]

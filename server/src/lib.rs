@@ -12,6 +12,7 @@ pub mod keys;
 pub mod projects;
 pub mod proxy;
 pub mod rekey;
+pub mod session;
 pub mod store;
 pub mod vault;
 pub mod webhooks;

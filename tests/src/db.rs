@@ -45,8 +45,27 @@ impl TestDb {
     /// A pool on the same database, for a test that looks inside or changes a row by hand (`$n` parameters work
     /// on both).
     pub async fn pool(&self) -> AnyPool {
+        Self::pool_for(&self.url).await
+    }
+
+    /// Holds a write lock on the database until dropped: any request that writes waits for it. SQLite: the
+    /// database's one write lock; PostgreSQL: the tables requests write to, locked against writes (reads go on).
+    pub async fn hold_write_lock(&self) -> sqlx::pool::PoolConnection<sqlx::Any> {
+        let pool = self.pool().await;
+        let mut conn = pool.acquire().await.expect("a connection");
+        if self.is_postgres() {
+            sqlx::query("BEGIN").execute(&mut *conn).await.expect("BEGIN");
+            sqlx::query("LOCK TABLE oauth_flows, revoked_sessions, connections, projects IN EXCLUSIVE MODE").execute(&mut *conn).await.expect("LOCK");
+        } else {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.expect("BEGIN IMMEDIATE");
+        }
+        conn
+    }
+
+    /// A small pool on the database at `url` (SQLite or PostgreSQL).
+    pub async fn pool_for(url: &str) -> AnyPool {
         sqlx::any::install_default_drivers();
-        AnyPoolOptions::new().max_connections(2).connect(&self.url).await.expect("the test database opens")
+        AnyPoolOptions::new().max_connections(2).connect(url).await.expect("the test database opens")
     }
 
     /// Everything the database holds, as bytes, to search for a secret that must not be stored in plaintext:

@@ -20,6 +20,7 @@ use tokio::{net::TcpListener, sync::oneshot};
 
 pub use fantoccini;
 
+pub mod bench;
 pub mod db;
 pub mod oidc;
 pub mod quirks;
@@ -99,6 +100,11 @@ impl ServerProcess {
         None
     }
 
+    /// The process id (for its memory, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `kill -9`: the process gets no chance to finish anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -160,6 +166,7 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         config: None,
         passthrough_timeout_secs: 60,
         refresh_interval_secs: 30,
+        refresh_concurrency: 16,
         retry_base_ms: 10_000,
         webhook_give_up_secs: 259_200,
         limits: Default::default(),

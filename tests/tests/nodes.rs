@@ -229,6 +229,15 @@ async fn a_key_revoked_or_a_connection_deleted_on_one_node_is_refused_by_the_oth
     let get = |node: &ServerProcess| http().get(format!("{}/v1/vault/connections/{}", node.url, conn.key)).header("X-One-Secret", p.key.expose()).send();
     assert_eq!(get(&p.b).await.unwrap().status(), 200);
 
+    // A session minted on A works on B (nothing stored: B checks A's signature); revoked through B, refused by A
+    // at once.
+    let session = session_token(&p.a, "alice").await;
+    let widget = |node: &ServerProcess| http().get(format!("{}/v1/widget/integrations", node.url)).bearer_auth(&session).send();
+    assert_eq!(widget(&p.b).await.unwrap().status(), 200);
+    let res = http().post(format!("{}/v1/authkit/token/revoke", p.b.url)).header("X-One-Secret", p.key.expose()).json(&json!({ "token": session })).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(widget(&p.a).await.unwrap().status(), 401);
+
     // Deleted through A: B answers 404 within 2 s.
     let res = http().delete(format!("{}/v1/vault/connections/{}", p.a.url, conn.key)).header("X-One-Secret", p.key.expose()).send().await.unwrap();
     assert_eq!(res.status(), 200);

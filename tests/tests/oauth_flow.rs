@@ -297,27 +297,13 @@ async fn a_provider_that_requires_pkce_refuses_a_flow_without_it() {
     assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), 0);
 }
 
-/// Holds a write lock on the app's database until dropped: any request that writes would wait for it. SQLite: the
-/// database's one write lock; PostgreSQL: every table locked against writes (reads go on).
-async fn hold_write_lock(app: &TestApp) -> sqlx::pool::PoolConnection<sqlx::Any> {
-    let pool = app.db.pool().await;
-    let mut conn = pool.acquire().await.unwrap();
-    if app.db.is_postgres() {
-        sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
-        sqlx::query("LOCK TABLE oauth_flows, sessions, connections, projects IN EXCLUSIVE MODE").execute(&mut *conn).await.unwrap();
-    } else {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.unwrap();
-    }
-    conn
-}
-
 #[tokio::test]
 async fn an_authorize_link_without_its_widgets_proof_goes_nowhere_and_costs_no_write() {
     let (app, provider) = spawn_with_provider(|_, _| {}).await;
     let token = session(&app, "attacker").await;
     let start = start(&app, &token).await;
 
-    let _lock = hold_write_lock(&app).await;
+    let _lock = app.db.hold_write_lock().await;
     // Opening the link (as a victim would, from a message) answers a page that waits for its opener; no cookie,
     // no provider URL, no write.
     let page = client().get(&start.authorize_url).send().await.unwrap();

@@ -4,6 +4,7 @@ use plugboard::keys::{Environment, SecretKey};
 use plugboard_shared::{ErrorBody, IntegrationsPage, TokenResponse};
 use plugboard_tests::{spawn_app, spawn_app_with, TestApp};
 use reqwest::{Client, Response, StatusCode};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::{json, Value};
 
 const USER: &str = r#"{"identity":"user-42","identityType":"user"}"#;
@@ -181,6 +182,45 @@ async fn allowed_integrations_narrow_what_the_session_lists() {
     assert_eq!(page.rows.len(), 2, "search stays inside the allowed list");
 }
 
+#[tokio::test]
+async fn minting_writes_nothing_so_it_goes_on_while_the_database_is_locked_for_writes() {
+    let app = spawn_app().await;
+    mint(&app, "").await; // the key is known
+    let _lock = app.db.hold_write_lock().await;
+    let session = tokio::time::timeout(std::time::Duration::from_secs(3), mint(&app, "")).await.expect("minted without waiting for the lock");
+    assert_eq!(widget_list(&app, &session.token, "").await.rows, session.rows);
+}
+
+async fn revoke(app: &TestApp, key: &str, token: &str) -> Response {
+    Client::new().post(format!("{}/v1/authkit/token/revoke", app.url)).header("X-One-Secret", key).json(&json!({ "token": token })).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_refused_at_once_and_only_its_project_and_environment_can_revoke_it() {
+    let live = SecretKey::generate(Environment::Live);
+    let app = spawn_app_with({
+        let live = live.clone();
+        move |s| s.secret_key.push(live)
+    })
+    .await;
+    let (kept, revoked) = (mint(&app, "").await.token, mint(&app, "").await.token);
+    let list = |token: String| Client::new().get(format!("{}/v1/widget/integrations", app.url)).bearer_auth(token).send();
+
+    // The live key of the same project does not reach the test environment's sessions.
+    expect_error(revoke(&app, live.expose(), &revoked).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(list(revoked.clone()).await.unwrap().status(), StatusCode::OK);
+
+    assert_eq!(revoke(&app, app.key.expose(), &revoked).await.status(), StatusCode::NO_CONTENT);
+    expect_error(list(revoked.clone()).await.unwrap(), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(list(kept).await.unwrap().status(), StatusCode::OK, "only that session");
+    assert_eq!(revoke(&app, app.key.expose(), &revoked).await.status(), StatusCode::NO_CONTENT, "twice is fine");
+    for junk in ["pbs_forged", "", "sk_test_abc"] {
+        expect_error(revoke(&app, app.key.expose(), junk).await, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let res = Client::new().post(format!("{}/v1/authkit/token/revoke", app.url)).json(&json!({ "token": revoked })).send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
 async fn widget_list(app: &TestApp, token: &str, query: &str) -> IntegrationsPage {
     let res = Client::new()
         .get(format!("{}/v1/widget/integrations{query}", app.url))
@@ -212,6 +252,14 @@ async fn the_widget_api_refuses_missing_forged_and_expired_sessions() {
     let res = Client::new().get(&url).send().await.unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let res = Client::new().get(&url).bearer_auth("pbs_forged").send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // A real token whose claims were rewritten to another user (its signature kept) is refused.
+    let real = mint(&app, "").await.token;
+    let (signed, tag) = real.rsplit_once('.').unwrap();
+    let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(&signed[4..]).unwrap()).unwrap();
+    assert!(claims.contains("user-42"), "{claims}");
+    let forged = format!("pbs_{}.{tag}", URL_SAFE_NO_PAD.encode(claims.replace("user-42", "user-43")));
+    let res = Client::new().get(&url).bearer_auth(&forged).send().await.unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     // A secret key is not a session token.
     let res = Client::new().get(&url).bearer_auth(app.key.expose()).send().await.unwrap();

@@ -142,14 +142,23 @@ async fn without_a_webhook_nothing_is_queued() {
 }
 
 #[tokio::test]
-async fn expired_sessions_flows_and_long_delivered_events_are_purged_and_nothing_else() {
+async fn revocations_of_expired_sessions_flows_and_long_delivered_events_are_purged_and_nothing_else() {
     let receiver = spawn_receiver("127.0.0.7", 0).await;
     let (app, _provider) = app_sending_to(&receiver.url, 259_200).await;
     connect_oauth(&app, "alice").await;
+    let revoked = plugboard_tests::session_token(&app, "bob").await;
+    let res = http()
+        .post(format!("{}/v1/authkit/token/revoke", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .json(&json!({ "token": revoked }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
     let delivered = || async { app.store.list_deliveries("test-project", Some(DeliveryStatus::Delivered), 100).await.unwrap().len() };
     eventually("the event delivered", || async { (delivered().await == 1).then_some(()) }).await;
 
-    // Now: the session is live, the flow just ended, the event was just delivered — nothing goes.
+    // Now: the revoked session is live, the flow just ended, the event was just delivered — nothing goes.
     let now = plugboard::clock::now();
     assert_eq!(app.store.purge_expired(now).await.unwrap(), plugboard::store::Purged::default());
     assert_eq!(delivered().await, 1);

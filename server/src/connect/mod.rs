@@ -91,6 +91,8 @@ pub struct Connector {
     /// Names this process in refresh leases (diagnostics only; each refresh adds a random suffix).
     pub node_id: String,
     pub refresh_locks: refresh::LocalLocks,
+    /// Background refreshes run at once ([`crate::config::Settings::refresh_concurrency`], at least 1).
+    pub refresh_concurrency: usize,
     /// Live connections with their opened credentials, by key, for the passthrough (see [`refresh::HotEntry`]).
     pub hot: moka::sync::Cache<String, refresh::HotEntry>,
     /// Retry schedule after a transient refresh failure.

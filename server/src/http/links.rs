@@ -19,7 +19,8 @@ use crate::{
     catalog::Query,
     clock::now,
     keys::{self, digest},
-    store::{KeyGrant, LinkKind, LinkRow, Session},
+    session::NewSession,
+    store::{KeyGrant, LinkKind, LinkRow},
 };
 
 /// An auth link lasts 7 days unless asked otherwise, 30 days at most (StackOne's limit).
@@ -225,23 +226,23 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
         (None, None) => None,
     };
     let created = now();
-    let token = keys::new_session_token();
-    let session = Session {
-        token_hash: digest(&token),
-        project_id: link.project_id.clone(),
-        environment: link.environment,
-        identity: link.identity.clone(),
-        identity_type: link.identity_type,
-        allowed_integrations: allowed,
-        name: link.connection_name.clone(),
-        created_at: created,
-        // As long as the link: whoever holds the link could open a new session anyway, and a page left open for
-        // an hour must still work.
-        expires_at: link.expires_at,
-        link_hash: Some(link.token_hash.clone()),
-    };
-    app.guard.project(&session.project_id)?;
-    app.store.insert_session(&session).await?;
+    app.guard.project(&link.project_id)?;
+    let (token, session) = crate::session::issue(
+        &app.connector.vault,
+        NewSession {
+            project_id: link.project_id.clone(),
+            environment: link.environment,
+            identity: link.identity.clone(),
+            identity_type: link.identity_type,
+            allowed_integrations: allowed,
+            name: link.connection_name.clone(),
+            created_at: created,
+            // As long as the link: whoever holds the link could open a new session anyway, and a page left open
+            // for an hour must still work.
+            expires_at: link.expires_at,
+            link_hash: Some(link.token_hash.clone()),
+        },
+    );
     let only = view.only(session.allowed_integrations.as_deref());
     let query = Query { only: only.as_deref(), ..Default::default() };
     let paging = Paging { page: 1, limit: 20 };

@@ -162,6 +162,7 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
         .routes(routes!(links::create_link))
         .routes(routes!(links::create_link_stackone))
         .routes(routes!(links::revoke_link))
+        .routes(routes!(token::revoke_session))
         .routes(routes!(links::create_hosted))
         .layer(DefaultBodyLimit::max(64 * 1024));
     let (pages, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

@@ -12,7 +12,10 @@ use super::{
     integrations::{page, request_id},
     AppState,
 };
-use crate::{catalog::Query, keys, store::Session};
+use crate::{
+    catalog::Query,
+    session::{self, NewSession, MAX_ALLOWED_INTEGRATIONS},
+};
 
 const MAX_IDENTITY_LEN: usize = 256;
 const MAX_NAME_LEN: usize = 200;
@@ -74,6 +77,31 @@ pub async fn user_flags(SecretAuth(_grant): SecretAuth) -> Json<serde_json::Valu
     Json(serde_json::json!({ "accessList": [], "authkitWhitelist": false, "earlyAccess": [], "completedQuickstart": true }))
 }
 
+/// Body of `POST /v1/authkit/token/revoke`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct RevokeSession {
+    /// A session token (`pbs_…`) minted with a key of the same project and environment.
+    pub token: String,
+}
+
+/// `POST /v1/authkit/token/revoke` `{token}` (secret key): the session stops working at once, on every node (the
+/// revocation list is in the database; each widget request consults it). 404 when the token is not a session of
+/// this key's project and environment; revoking twice is fine. An expired session needs no revoking.
+#[utoipa::path(post, path = "/v1/authkit/token/revoke", tag = "sessions", request_body = RevokeSession,
+    responses((status = 204, description = "revoked"), crate::http::openapi::ErrorResponses),
+    security(("secret_key" = [])))]
+pub async fn revoke_session(
+    State(app): State<AppState>,
+    SecretAuth(grant): SecretAuth,
+    JsonBody(req): JsonBody<RevokeSession>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let session = session::verify(&app.connector.vault, req.token.trim())
+        .filter(|s| s.project_id == grant.project.id && s.environment == grant.environment)
+        .ok_or_else(|| ApiError::NotFound("no session with this token in this project and environment".into()))?;
+    app.store.revoke_session(&session.id, &session.project_id, session.expires_at).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// Mints a session for `req` and answers the first page of integrations (`page`/`limit` from `params`).
 async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::collections::HashMap<String, String>, request_id: String, req: TokenRequest) -> Result<TokenResponse, ApiError> {
     app.guard.project(&grant.project.id)?;
@@ -90,6 +118,12 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
     }
     let view = app.projects.view(&grant.project.id).await?;
     if let Some(allowed) = &req.allowed_integrations {
+        if allowed.len() > MAX_ALLOWED_INTEGRATIONS {
+            return Err(ApiError::bad_request(
+                "invalid_allowed_integrations",
+                format!("allowedIntegrations names at most {MAX_ALLOWED_INTEGRATIONS} platforms"),
+            ));
+        }
         let unknown: Vec<&str> =
             allowed.iter().filter(|p| view.catalog.get(p).is_none()).map(String::as_str).take(10).collect();
         if !unknown.is_empty() {
@@ -103,20 +137,21 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
     let now = OffsetDateTime::now_utc();
     let ttl = view.settings.session_ttl_secs.map_or(app.session_ttl, std::time::Duration::from_secs);
     let expires = now + ttl;
-    let token = keys::new_session_token();
-    let session = Session {
-        token_hash: keys::digest(&token),
-        project_id: grant.project.id.clone(),
-        environment: grant.environment,
-        identity: identity.to_owned(),
-        identity_type: req.identity_type,
-        allowed_integrations: req.allowed_integrations,
-        name: req.name,
-        created_at: now.unix_timestamp(),
-        expires_at: expires.unix_timestamp(),
-        link_hash: None,
-    };
-    app.store.insert_session(&session).await?;
+    // Signed, not stored: minting writes nothing (see `crate::session`).
+    let (token, session) = session::issue(
+        &app.connector.vault,
+        NewSession {
+            project_id: grant.project.id.clone(),
+            environment: grant.environment,
+            identity: identity.to_owned(),
+            identity_type: req.identity_type,
+            allowed_integrations: req.allowed_integrations,
+            name: req.name,
+            created_at: now.unix_timestamp(),
+            expires_at: expires.unix_timestamp(),
+            link_hash: None,
+        },
+    );
 
     let only = view.only(session.allowed_integrations.as_deref());
     let query = Query { only: only.as_deref(), ..Default::default() };

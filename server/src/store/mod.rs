@@ -86,21 +86,7 @@ pub struct KeyGrant {
     pub environment: Environment,
 }
 
-/// A widget session as stored (the token itself is only kept as a digest).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub token_hash: String,
-    pub project_id: String,
-    pub environment: Environment,
-    pub identity: String,
-    pub identity_type: plugboard_shared::IdentityType,
-    pub allowed_integrations: Option<Vec<String>>,
-    pub name: Option<String>,
-    pub created_at: i64,
-    pub expires_at: i64,
-    /// Digest of the auth link or hosted session this session was opened from: its connection spends the link.
-    pub link_hash: Option<String>,
-}
+pub use crate::session::Session;
 
 /// An auth link or a hosted connection session (SPEC §3.10), by the digest of its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +208,7 @@ pub const DELIVERED_KEEP_SECS: i64 = 7 * 86_400;
 /// What one purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
+    /// Revoked sessions past their expiry (an expired token is refused anyway).
     pub sessions: u64,
     pub flows: u64,
     pub deliveries: u64,
@@ -450,9 +437,12 @@ pub trait Store: Send + Sync + 'static {
     async fn project_client(&self, project_id: &str, platform: &str) -> StoreResult<Option<ProjectClientRow>>;
     /// The project and environment a key digest grants, if the key is active.
     async fn find_key(&self, digest: &str) -> StoreResult<Option<KeyGrant>>;
-    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
-    async fn find_session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
-    /// Removes what is of no more use at `now` (unix seconds): expired sessions, OAuth flows expired for
+    /// Puts session `id` of `project_id` on the revocation list until `expires_at` (unix seconds), when its token
+    /// dies anyway. Revoking twice is one revocation.
+    async fn revoke_session(&self, id: &str, project_id: &str, expires_at: i64) -> StoreResult<()>;
+    /// Whether session `id` is on the revocation list.
+    async fn session_revoked(&self, id: &str) -> StoreResult<bool>;
+    /// Removes what is of no more use at `now` (unix seconds): revocations of expired sessions, OAuth flows expired for
     /// [`FLOW_KEEP_SECS`], deliveries delivered [`DELIVERED_KEEP_SECS`] ago. Failed and pending deliveries stay
     /// (they can be replayed). Answers how many of each.
     async fn purge_expired(&self, now: i64) -> StoreResult<Purged>;

@@ -10,7 +10,7 @@ use plugboard_shared::{ConnectionState, FlowStatus, IdentityType};
 use super::{
     ConnectionFilter, ConnectionRow, Consumed, DeliveryOutcome, DeliveryStatus, FlowRow, KeyGrant, KeyInfo, OutboxEvent,
     FlowDisplay, LinkKind, LinkRow, OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, RevocationRow, SealedCell,
-    SealedTable, Session, Store,
+    SealedTable, Store,
     StoreError, StoreResult, WebhookRow, DELIVERED_KEEP_SECS, FLOW_KEEP_SECS,
 };
 use super::dialect::Dialect;
@@ -310,59 +310,24 @@ impl Store for SqlStore {
         }))
     }
 
-    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        let allowed = s
-            .allowed_integrations
-            .as_ref()
-            .map(|list| serde_json::to_string(list).unwrap_or_else(|_| "[]".into()));
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, project_id, environment, identity, identity_type,
-                                   allowed_integrations, name, created_at, expires_at, link_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&s.token_hash)
-        .bind(&s.project_id)
-        .bind(s.environment.as_str())
-        .bind(&s.identity)
-        .bind(s.identity_type.as_str())
-        .bind(allowed)
-        .bind(&s.name)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .bind(&s.link_hash)
-        .execute(&self.pool)
-        .await?;
+    async fn revoke_session(&self, id: &str, project_id: &str, expires_at: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO revoked_sessions (id, project_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(project_id)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn find_session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let identity_type: String = row.get("identity_type");
-        let allowed: Option<String> = row.get("allowed_integrations");
-        Ok(Some(Session {
-            token_hash: row.get("token_hash"),
-            project_id: row.get("project_id"),
-            environment: environment(row.get("environment"))?,
-            identity: row.get("identity"),
-            identity_type: plugboard_shared::IdentityType::parse(&identity_type)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown identity type {identity_type:?}")))?,
-            allowed_integrations: allowed
-                .map(|json| serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string())))
-                .transpose()?,
-            name: row.get("name"),
-            created_at: row.get("created_at"),
-            expires_at: row.get("expires_at"),
-            link_hash: row.get("link_hash"),
-        }))
+    async fn session_revoked(&self, id: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 AS revoked FROM revoked_sessions WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.is_some())
     }
 
     async fn purge_expired(&self, now: i64) -> StoreResult<Purged> {
         let mut tx = self.pool.begin().await?;
-        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?.rows_affected();
+        let sessions = sqlx::query("DELETE FROM revoked_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?.rows_affected();
         let flows = sqlx::query("DELETE FROM oauth_flows WHERE expires_at < $1")
             .bind(now - FLOW_KEEP_SECS)
             .execute(&mut *tx)

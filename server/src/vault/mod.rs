@@ -46,7 +46,14 @@ impl fmt::Debug for Sealed {
 pub struct Vault {
     current: String,
     keys: HashMap<String, Aes256Gcm>,
+    /// Per master key, its HMAC-SHA256 key for session tokens (HKDF-SHA256, RFC 5869, from the master key with
+    /// [`SESSION_SIGNING_INFO`]): same master keys, same signing keys on every node; current first.
+    signing: Vec<zeroize::Zeroizing<[u8; 32]>>,
 }
+
+/// HKDF `info` of the session-token signing keys: the master key itself never signs, and no other use of it can
+/// produce the same key.
+const SESSION_SIGNING_INFO: &[u8] = b"plugboard session token signing key v1";
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -58,6 +65,7 @@ impl Vault {
     /// Parses `id:base64,id:base64…`; a bare base64 key gets the id `k1`.
     pub fn from_spec(spec: &str) -> Result<Self, VaultError> {
         let mut keys = HashMap::new();
+        let mut signing = Vec::new();
         let mut current = None;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (id, b64) = part.split_once(':').map_or(("k1", part), |(id, b64)| (id.trim(), b64.trim()));
@@ -68,9 +76,14 @@ impl Vault {
             if keys.insert(id.to_owned(), Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes))).is_some() {
                 return Err(VaultError::DuplicateKeyId(id.to_owned()));
             }
+            let mut okm = zeroize::Zeroizing::new([0u8; 32]);
+            hkdf::Hkdf::<sha2::Sha256>::new(None, &bytes)
+                .expand(SESSION_SIGNING_INFO, okm.as_mut())
+                .expect("32 bytes is a valid HKDF-SHA256 output length");
+            signing.push(okm);
             current.get_or_insert_with(|| id.to_owned());
         }
-        Ok(Self { current: current.ok_or(VaultError::BadKeySpec)?, keys })
+        Ok(Self { current: current.ok_or(VaultError::BadKeySpec)?, keys, signing })
     }
 
     /// A new random key spec (`k1:<base64>`).
@@ -102,6 +115,12 @@ impl Vault {
     /// Whether records sealed under `key_id` can be opened.
     pub fn has_key(&self, key_id: &str) -> bool {
         self.keys.contains_key(key_id)
+    }
+
+    /// The session-token signing keys, the current master key's first (the others verify tokens signed before a
+    /// rotation).
+    pub fn signing_keys(&self) -> &[zeroize::Zeroizing<[u8; 32]>] {
+        &self.signing
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Sealed {

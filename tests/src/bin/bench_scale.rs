@@ -69,8 +69,16 @@ async fn main() {
     println!();
     println!("| stored connections | list by identity p50 | p99 |");
     println!("| --- | --- | --- |");
-    for (n, p50, p99) in results {
+    for (n, p50, p99) in &results {
         println!("| {n} | {:.2} ms | {:.2} ms |", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+    }
+    let ms = |d: &Duration| d.as_secs_f64() * 1e3;
+    if let [(a, a50, a99), (b, b50, b99)] = results.as_slice() {
+        plugboard_tests::bench::table_row(
+            &format!("vault list by identity, PostgreSQL: {a} / {b} stored connections"),
+            &format!("p50 {:.2} / {:.2} ms, p99 {:.2} / {:.2} ms (index scan)", ms(a50), ms(b50), ms(a99), ms(b99)),
+            "flat",
+        );
     }
 }
 

@@ -1,0 +1,198 @@
+//! Widget session tokens (`pbs_…`): signed and self-verifying, so minting one writes nothing and checking one reads
+//! nothing but the revocation list.
+//!
+//! Shape: `pbs_<claims>.<tag>`, both base64url without padding. `claims` is the JSON of [`Claims`] (who the
+//! session is for, until when, and a random id); `tag` is HMAC-SHA256 (RFC 2104) over `pbs_<claims>` under a key
+//! derived from the master key ([`crate::vault::Vault::signing_keys`]). Every node with the same master key
+//! verifies every node's tokens; after a master-key rotation tokens signed with the previous key stay valid until
+//! they expire (minutes). A token is bound to its project, environment and identity by the tag, short-lived by
+//! `exp`, and revocable by its id (the store's revocation list, consulted on every use, on every node).
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use hmac::{Hmac, Mac};
+use plugboard_shared::IdentityType;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::{keys::Environment, vault::Vault};
+
+const PREFIX: &str = "pbs_";
+
+/// Longest token accepted (bytes): a session naming 500 allowed integrations still fits.
+pub const MAX_TOKEN_LEN: usize = 32 * 1024;
+
+/// Most integrations one session may be narrowed to.
+pub const MAX_ALLOWED_INTEGRATIONS: usize = 500;
+
+/// A widget session: what its token says, once its tag has been checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Random id (128 bits, base64url): what the revocation list names.
+    pub id: String,
+    /// Hex SHA-256 of the whole token: what sign-ins started from this session are tied to.
+    pub token_hash: String,
+    pub project_id: String,
+    pub environment: Environment,
+    pub identity: String,
+    pub identity_type: IdentityType,
+    pub allowed_integrations: Option<Vec<String>>,
+    pub name: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Digest of the auth link or hosted session this session was opened from: its connection spends the link.
+    pub link_hash: Option<String>,
+}
+
+/// What a token carries (short member names: the token travels in every widget request's header).
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    jti: String,
+    p: String,
+    e: String,
+    i: String,
+    t: IdentityType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
+    iat: i64,
+    exp: i64,
+}
+
+/// What a session is for; [`issue`] adds the id and the token.
+pub struct NewSession {
+    pub project_id: String,
+    pub environment: Environment,
+    pub identity: String,
+    pub identity_type: IdentityType,
+    pub allowed_integrations: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub link_hash: Option<String>,
+}
+
+fn tag(key: &[u8; 32], signed: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(signed.as_bytes());
+    mac
+}
+
+/// Signs a new session with the current master key: the token (a secret: the bearer is the session) and what it
+/// says.
+pub fn issue(vault: &Vault, new: NewSession) -> (String, Session) {
+    let id = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+    let claims = Claims {
+        jti: id.clone(),
+        p: new.project_id,
+        e: new.environment.as_str().to_owned(),
+        i: new.identity,
+        t: new.identity_type,
+        a: new.allowed_integrations,
+        n: new.name,
+        l: new.link_hash,
+        iat: new.created_at,
+        exp: new.expires_at,
+    };
+    let json = serde_json::to_vec(&claims).expect("claims serialize");
+    let signed = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(json));
+    let mac = tag(&vault.signing_keys()[0], &signed).finalize().into_bytes();
+    let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac));
+    let session = into_session(claims, crate::keys::digest(&token)).expect("a session just issued has a known environment");
+    (token, session)
+}
+
+/// The session `token` stands for, if its tag is one of ours (checked in constant time, under every configured
+/// master key). Says nothing about expiry or revocation: the caller checks `expires_at` and the revocation list.
+pub fn verify(vault: &Vault, token: &str) -> Option<Session> {
+    if token.len() > MAX_TOKEN_LEN || !token.starts_with(PREFIX) {
+        return None;
+    }
+    let (signed, tag_b64) = token.rsplit_once('.')?;
+    let presented = URL_SAFE_NO_PAD.decode(tag_b64).ok()?;
+    let ours = vault.signing_keys().iter().any(|key| tag(key, signed).verify_slice(&presented).is_ok());
+    if !ours {
+        return None;
+    }
+    let json = URL_SAFE_NO_PAD.decode(&signed[PREFIX.len()..]).ok()?;
+    let claims: Claims = serde_json::from_slice(&json).ok()?;
+    into_session(claims, crate::keys::digest(token))
+}
+
+fn into_session(c: Claims, token_hash: String) -> Option<Session> {
+    Some(Session {
+        id: c.jti,
+        token_hash,
+        project_id: c.p,
+        environment: Environment::parse(&c.e)?,
+        identity: c.i,
+        identity_type: c.t,
+        allowed_integrations: c.a,
+        name: c.n,
+        created_at: c.iat,
+        expires_at: c.exp,
+        link_hash: c.l,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_session() -> NewSession {
+        NewSession {
+            project_id: "p1".into(),
+            environment: Environment::Live,
+            identity: "alice@example.com".into(),
+            identity_type: IdentityType::Team,
+            allowed_integrations: Some(vec!["gmail".into()]),
+            name: Some("Work".into()),
+            created_at: 1_700_000_000,
+            expires_at: 1_700_000_900,
+            link_hash: None,
+        }
+    }
+
+    #[test]
+    fn a_token_verifies_to_what_was_issued_and_ids_differ() {
+        let vault = Vault::from_spec(&Vault::generate_spec()).unwrap();
+        let (token, issued) = issue(&vault, new_session());
+        assert_eq!(verify(&vault, &token), Some(issued.clone()));
+        assert_eq!((issued.identity.as_str(), issued.environment, issued.expires_at), ("alice@example.com", Environment::Live, 1_700_000_900));
+        let (other, again) = issue(&vault, new_session());
+        assert_ne!((token, issued.id), (other, again.id));
+    }
+
+    #[test]
+    fn a_changed_claim_a_changed_tag_or_another_master_key_is_refused() {
+        let vault = Vault::from_spec(&Vault::generate_spec()).unwrap();
+        let (token, _) = issue(&vault, new_session());
+        let (signed, tag) = token.rsplit_once('.').unwrap();
+        // Claims rewritten to another identity, signed tag kept.
+        let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(&signed[4..]).unwrap()).unwrap().replace("alice", "mallory");
+        let forged = format!("pbs_{}.{tag}", URL_SAFE_NO_PAD.encode(claims));
+        assert_eq!(verify(&vault, &forged), None);
+        let mut bad_tag = token.clone().into_bytes();
+        let last = bad_tag.len() - 2;
+        bad_tag[last] = if bad_tag[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(verify(&vault, &String::from_utf8(bad_tag).unwrap()), None);
+        let stranger = Vault::from_spec(&Vault::generate_spec()).unwrap();
+        assert_eq!(verify(&stranger, &token), None);
+        for junk in ["", "pbs_", "pbs_.", "pbs_x.y", "sk_test_abc", &"pbs_a".repeat(10_000)] {
+            assert_eq!(verify(&vault, junk), None, "{junk:.20}");
+        }
+    }
+
+    #[test]
+    fn tokens_signed_before_a_master_key_rotation_stay_valid() {
+        let old = Vault::generate_spec().replace("k1:", "old:");
+        let new = Vault::generate_spec().replace("k1:", "new:");
+        let (token, issued) = issue(&Vault::from_spec(&old).unwrap(), new_session());
+        assert_eq!(verify(&Vault::from_spec(&format!("{new},{old}")).unwrap(), &token), Some(issued));
+        assert_eq!(verify(&Vault::from_spec(&new).unwrap(), &token), None, "rotated out");
+    }
+}
