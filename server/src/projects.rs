@@ -85,6 +85,18 @@ pub struct ProjectView {
     pub settings: ProjectSettings,
     /// Built-in plus this project's custom integrations.
     pub catalog: Arc<Catalog>,
+    /// The token answer's first page as JSON, by environment and page size, rendered once per view (a changed
+    /// project gets a new view, so nothing stale is served). Only for sessions without their own allow-list.
+    pub first_pages: std::sync::RwLock<HashMap<(crate::keys::Environment, u64), Arc<RenderedPage>>>,
+}
+
+/// One page of the widget's list, serialized.
+#[derive(Debug)]
+pub struct RenderedPage {
+    /// The JSON array of rows.
+    pub rows_json: String,
+    pub total: u64,
+    pub pages: u64,
 }
 
 impl ProjectView {
@@ -147,7 +159,7 @@ impl Projects {
             all.extend(settings.custom_integrations.iter().cloned());
             Arc::new(Catalog::from_entries(all).map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?)
         };
-        let view = Arc::new(ProjectView { settings, catalog });
+        let view = Arc::new(ProjectView { settings, catalog, first_pages: Default::default() });
         self.views.lock().expect("not poisoned").insert(project_id.into(), (json, view.clone(), std::time::Instant::now()));
         Ok(view)
     }
@@ -322,6 +334,7 @@ mod tests {
         let view = ProjectView {
             settings: ProjectSettings { visible_integrations: Some(vec!["a".into(), "b".into()]), ..Default::default() },
             catalog: Arc::new(Catalog::builtin().unwrap()),
+            first_pages: Default::default(),
         };
         assert_eq!(view.only(None), Some(vec!["a".to_string(), "b".to_string()]));
         assert_eq!(view.only(Some(&["b".to_string(), "c".to_string()])), Some(vec!["b".to_string()]));

@@ -270,3 +270,31 @@ async fn a_revocation_the_provider_cannot_take_now_is_retried_from_the_queue_unt
     assert_eq!(queued().await, 0, "done: the queued token is gone too");
     assert_eq!(provider.counters.revocations.load(Ordering::SeqCst), 1, "revoked once");
 }
+
+#[tokio::test]
+async fn more_tokens_due_than_one_pass_takes_are_all_refreshed_without_waiting_for_the_next_interval() {
+    // Two at a time, so a pass takes 16; the next look is an hour away.
+    let (app, provider) = spawn_with_provider(|s, cfg| {
+        s.refresh_interval_secs = 3600;
+        s.refresh_concurrency = 2;
+        s.limits.rate_limit_ip = 0; // 40 sign-ins from one address
+        cfg.access_ttl_secs = 4;
+    })
+    .await;
+    for i in 0..40 {
+        connect_oauth(&app, &format!("user-{i}")).await;
+    }
+    // All 40 tokens are due (a fifth of their 4 s ahead); a node starting now finds them in its first look.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    provider.knobs.refresh_delay_ms.store(20, Ordering::SeqCst);
+    let before = provider.counters.refreshes.load(Ordering::SeqCst);
+    let app = app.restart(|_| {}).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while provider.counters.refreshes.load(Ordering::SeqCst) < before + 40 {
+        assert!(std::time::Instant::now() < deadline, "only {} of 40 refreshed", provider.counters.refreshes.load(Ordering::SeqCst) - before);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let all: Page<ConnectionRecord> = vault_get(&app, "?limit=100").await.json().await.unwrap();
+    assert_eq!(all.total, 40);
+    assert!(all.rows.iter().all(|r| r.state == ConnectionState::Operational));
+}

@@ -12,6 +12,13 @@ async fn rows_when(b: &Browser, n: usize) -> serde_json::Value {
     b.wait_js(&format!("{n} rows"), &js).await
 }
 
+/// Waits until the list shows exactly `names` (a new search's answer, not the last one's still on screen).
+async fn rows_are(b: &Browser, names: &[&str]) -> serde_json::Value {
+    let want = serde_json::to_string(names).unwrap();
+    let js = format!("const n = [...document.querySelectorAll('.pb-row .pb-name')].map(e => e.textContent); return JSON.stringify(n) === {want:?} && n");
+    b.wait_js(&format!("the rows {want}"), &js).await
+}
+
 async fn host_log(b: &Browser) -> String {
     b.js("return document.getElementById('log').textContent").await.as_str().unwrap_or_default().to_owned()
 }
@@ -61,7 +68,7 @@ async fn host_page_opens_pages_searches_and_closes_the_widget() {
     // Brand logos load from the server; an integration without one shows its monogram instead.
     b.wait_js("the logo to load", "const i = document.querySelector('.pb-row img'); return i && i.complete && i.naturalWidth > 0").await;
     search(&b, "freshdesk").await;
-    assert_eq!(rows_when(&b, 1).await, serde_json::json!(["Freshdesk"]));
+    assert_eq!(rows_are(&b, &["Freshdesk"]).await, serde_json::json!(["Freshdesk"]));
     assert_eq!(b.js("return document.querySelector('[data-platform=freshdesk] .pb-monogram').textContent").await, "F");
 
     // Category chips narrow the list; the count says how many.

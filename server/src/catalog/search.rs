@@ -1,6 +1,8 @@
 //! In-memory catalog search: case- and accent-insensitive, over name, id, category and aliases; prefix matches
 //! rank before substring matches, and matches in the name before matches elsewhere.
 
+use std::collections::{HashMap, HashSet};
+
 use super::Integration;
 
 /// What the caller asks for; empty strings mean "no filter".
@@ -17,6 +19,15 @@ pub struct Index {
     /// Per entry: normalised searchable words (name first).
     keys: Vec<Vec<String>>,
     categories: Vec<String>,
+    /// Every run of three characters in any key → the entries having it, ascending. A search of three or more
+    /// characters only looks at the entries that have all of its trigrams, so its cost follows the matches, not
+    /// the catalog's size (10,000 entries search as fast as 375: `scripts/bench`).
+    trigrams: HashMap<[char; 3], Vec<u32>>,
+}
+
+fn trigrams(s: &str) -> impl Iterator<Item = [char; 3]> + '_ {
+    let chars: Vec<char> = s.chars().collect();
+    (0..chars.len().saturating_sub(2)).map(move |i| [chars[i], chars[i + 1], chars[i + 2]])
 }
 
 /// Lowercases and strips the common Latin diacritics so "Zoho Créator" matches "creator".
@@ -39,7 +50,7 @@ pub fn normalise(s: &str) -> String {
 
 impl Index {
     pub fn new(entries: &[Integration]) -> Self {
-        let keys = entries
+        let keys: Vec<Vec<String>> = entries
             .iter()
             .map(|e| {
                 let mut k = vec![normalise(&e.name), normalise(&e.platform), normalise(&e.category)];
@@ -48,18 +59,44 @@ impl Index {
             })
             .collect();
         let categories = entries.iter().map(|e| normalise(&e.category)).collect();
-        Self { keys, categories }
+        let mut index: HashMap<[char; 3], Vec<u32>> = HashMap::new();
+        for (i, entry_keys) in (0u32..).zip(keys.iter()) {
+            for gram in entry_keys.iter().flat_map(|k| trigrams(k)) {
+                let list = index.entry(gram).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        Self { keys, categories, trigrams: index }
+    }
+
+    /// The entries that can match `needle` (all of them for a needle shorter than three characters), ascending.
+    fn candidates(&self, needle: &str, len: usize) -> Vec<usize> {
+        if needle.chars().count() < 3 {
+            return (0..len).collect();
+        }
+        let mut lists = Vec::new();
+        for gram in trigrams(needle) {
+            match self.trigrams.get(&gram) {
+                Some(list) => lists.push(list),
+                None => return Vec::new(),
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let (first, rest) = lists.split_first().expect("a needle of three characters has a trigram");
+        first.iter().filter(|i| rest.iter().all(|l| l.binary_search(i).is_ok())).map(|&i| i as usize).collect()
     }
 
     pub fn find<'e>(&self, entries: &'e [Integration], q: &Query<'_>) -> Vec<&'e Integration> {
         let needle = normalise(q.search.trim());
         let category = normalise(q.category.trim());
+        let only: Option<HashSet<&str>> = q.only.map(|o| o.iter().map(String::as_str).collect());
         let mut hits: Vec<(u8, usize)> = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
-            if let Some(only) = q.only {
-                if !only.iter().any(|p| p == &entry.platform) {
-                    continue;
-                }
+        for i in self.candidates(&needle, entries.len()) {
+            let entry = &entries[i];
+            if only.as_ref().is_some_and(|only| !only.contains(entry.platform.as_str())) {
+                continue;
             }
             if !category.is_empty() && self.categories[i] != category {
                 continue;
@@ -112,6 +149,29 @@ mod tests {
         assert!(goo[first_other..].iter().any(|n| n == "Gmail"), "{goo:?}");
         assert_eq!(names(&c, "claude").first().map(String::as_str), Some("Anthropic"));
         assert!(names(&c, "zzzz-nothing").is_empty());
+        // Across word boundaries and inside words, as a plain substring scan finds them.
+        assert!(names(&c, "e cal").contains(&"Google Calendar".to_owned()));
+        assert!(names(&c, "ogle").contains(&"Google Calendar".to_owned()));
+    }
+
+    #[test]
+    fn the_trigram_index_finds_exactly_what_a_full_scan_finds() {
+        let c = Catalog::builtin().unwrap();
+        let scan = |needle: &str| -> Vec<String> {
+            let n = normalise(needle);
+            c.all().iter().filter(|e| {
+                let mut keys = vec![normalise(&e.name), normalise(&e.platform), normalise(&e.category)];
+                keys.extend(e.aliases.iter().map(|a| normalise(a)));
+                keys.iter().any(|k| k.contains(&n))
+            }).map(|e| e.name.clone()).collect()
+        };
+        for needle in ["mail", "goo", "calendar", "crm", "hub", "ai", "x", "sale", "drive", "book", "Créa", "zzz"] {
+            let mut found = names(&c, needle);
+            found.sort();
+            let mut expected = scan(needle);
+            expected.sort();
+            assert_eq!(found, expected, "{needle}");
+        }
     }
 
     #[test]

@@ -352,12 +352,13 @@ impl Connector {
     /// token must be stored).
     pub async fn run_refresher(self: Arc<Self>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
         use futures_util::StreamExt;
-        const BATCH: u64 = 500;
+        // Enough for every slot to stay busy; a small batch keeps the earliest expiries first.
+        let batch = self.refresh_concurrency as u64 * 8;
         while !*stop.borrow() {
             let mut more = false;
-            match self.store.due_refreshes(now(), BATCH).await {
+            match self.store.due_refreshes(now(), batch).await {
                 Ok(keys) => {
-                    let full = keys.len() as u64 == BATCH;
+                    let full = keys.len() as u64 == batch;
                     let refreshed = std::sync::atomic::AtomicUsize::new(0);
                     let (this, stop, refreshed_ref) = (&self, &stop, &refreshed);
                     futures_util::stream::iter(keys)

@@ -227,14 +227,14 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
     };
     let created = now();
     app.guard.project(&link.project_id)?;
-    let (token, session) = crate::session::issue(
+    let token = crate::session::issue(
         &app.connector.vault,
         NewSession {
             project_id: link.project_id.clone(),
             environment: link.environment,
             identity: link.identity.clone(),
             identity_type: link.identity_type,
-            allowed_integrations: allowed,
+            allowed_integrations: allowed.clone(),
             name: link.connection_name.clone(),
             created_at: created,
             // As long as the link: whoever holds the link could open a new session anyway, and a page left open
@@ -243,12 +243,12 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
             link_hash: Some(link.token_hash.clone()),
         },
     );
-    let only = view.only(session.allowed_integrations.as_deref());
+    let only = view.only(allowed.as_deref());
     let query = Query { only: only.as_deref(), ..Default::default() };
     let paging = Paging { page: 1, limit: 20 };
-    let (rows, total, pages) = page(&app, &view.catalog, &session.project_id, session.environment, &query, paging);
+    let (rows, total, pages) = page(&app, &view.catalog, &link.project_id, link.environment, &query, paging);
     Ok(Json(LinkSession {
-        session: TokenResponse { token, expires_at: rfc3339(session.expires_at), rows, total, pages, page: 1, request_id: String::new() },
+        session: TokenResponse { token, expires_at: rfc3339(link.expires_at), rows, total, pages, page: 1, request_id: String::new() },
         integration_name: link.integration.as_deref().and_then(|p| view.catalog.get(p)).map(|e| e.name.clone()),
         reconnect: link.reconnect_key.clone(),
         end_user_name: link.end_user_name.clone(),

@@ -1,8 +1,15 @@
 //! `POST /v1/authkit/token` (SPEC §3.1): a host backend trades its secret key and a user identity for a
 //! short-lived widget session token plus the first page of integrations.
 
-use axum::{extract::State, Json};
-use plugboard_shared::{TokenRequest, TokenResponse};
+use std::sync::Arc;
+
+use axum::{
+    extract::State,
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+    Json,
+};
+use plugboard_shared::TokenRequest;
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 use tower_http::request_id::RequestId;
 
@@ -14,6 +21,7 @@ use super::{
 };
 use crate::{
     catalog::Query,
+    projects::RenderedPage,
     session::{self, NewSession, MAX_ALLOWED_INTEGRATIONS},
 };
 
@@ -32,8 +40,9 @@ pub async fn create_token(
     Params(params): Params,
     rid: Option<axum::Extension<RequestId>>,
     JsonBody(req): JsonBody<TokenRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
-    mint(&app, &grant, &params, request_id(rid), req).await.map(Json)
+) -> Result<Response, ApiError> {
+    let minted = mint(&app, &grant, &params, req).await?;
+    Ok(minted.answer(&request_id(rid)))
 }
 
 /// Body of `POST /v1/authkit` as `@picahq/authkit-token` sends it: everything optional (its README calls
@@ -61,12 +70,11 @@ pub async fn authkit_page(
     SecretAuth(grant): SecretAuth,
     Params(params): Params,
     JsonBody(req): JsonBody<AuthkitPage>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let identity = req.identity.or(req.group).filter(|i| !i.trim().is_empty()).unwrap_or_else(|| "default".into());
     let req = TokenRequest { identity, identity_type: req.identity_type.unwrap_or(plugboard_shared::IdentityType::User), allowed_integrations: None, name: req.label };
-    let mut answer = mint(&app, &grant, &params, String::new(), req).await?;
-    answer.request_id = answer.token.clone();
-    Ok(Json(answer))
+    let minted = mint(&app, &grant, &params, req).await?;
+    Ok(minted.answer(&minted.token))
 }
 
 /// `GET /v1/users/flags` — asked by `@picahq/authkit-token` before it lists: nothing is white-labelled here.
@@ -102,8 +110,33 @@ pub async fn revoke_session(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-/// Mints a session for `req` and answers the first page of integrations (`page`/`limit` from `params`).
-async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::collections::HashMap<String, String>, request_id: String, req: TokenRequest) -> Result<TokenResponse, ApiError> {
+/// A minted session and the first page of integrations.
+struct Minted {
+    token: String,
+    expires_at: String,
+    page: Arc<RenderedPage>,
+    page_number: u64,
+}
+
+impl Minted {
+    /// The [`TokenResponse`] JSON, written around the page's rows as rendered once (serializing 20 rows is most
+    /// of a mint's work; see `ProjectView::first_pages`).
+    fn answer(&self, request_id: &str) -> Response {
+        let text = |s: &str| serde_json::to_string(s).expect("a string serializes");
+        let RenderedPage { rows_json, total, pages } = &*self.page;
+        let body = format!(
+            r#"{{"token":{},"expiresAt":{},"rows":{rows_json},"total":{total},"pages":{pages},"page":{},"requestId":{}}}"#,
+            text(&self.token),
+            text(&self.expires_at),
+            self.page_number,
+            text(request_id),
+        );
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+    }
+}
+
+/// Mints a session for `req` and renders the first page of integrations (`page`/`limit` from `params`).
+async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::collections::HashMap<String, String>, req: TokenRequest) -> Result<Minted, ApiError> {
     app.guard.project(&grant.project.id)?;
     let paging = Paging::from_params(params)?;
     let identity = req.identity.trim();
@@ -137,8 +170,26 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
     let now = OffsetDateTime::now_utc();
     let ttl = view.settings.session_ttl_secs.map_or(app.session_ttl, std::time::Duration::from_secs);
     let expires = now + ttl;
+    let only = view.only(req.allowed_integrations.as_deref());
+    let render = || {
+        let query = Query { only: only.as_deref(), ..Default::default() };
+        let (rows, total, pages) = page(app, &view.catalog, &grant.project.id, grant.environment, &query, paging);
+        Arc::new(RenderedPage { rows_json: serde_json::to_string(&rows).expect("rows serialize"), total, pages })
+    };
+    // The common answer (page 1, no allow-list of its own) is rendered once per project view.
+    let rendered = if req.allowed_integrations.is_none() && paging.page == 1 {
+        let key = (grant.environment, paging.limit);
+        let cached = view.first_pages.read().expect("not poisoned").get(&key).cloned();
+        cached.unwrap_or_else(|| {
+            let fresh = render();
+            view.first_pages.write().expect("not poisoned").insert(key, fresh.clone());
+            fresh
+        })
+    } else {
+        render()
+    };
     // Signed, not stored: minting writes nothing (see `crate::session`).
-    let (token, session) = session::issue(
+    let token = session::issue(
         &app.connector.vault,
         NewSession {
             project_id: grant.project.id.clone(),
@@ -152,17 +203,10 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
             link_hash: None,
         },
     );
-
-    let only = view.only(session.allowed_integrations.as_deref());
-    let query = Query { only: only.as_deref(), ..Default::default() };
-    let (rows, total, pages) = page(app, &view.catalog, &session.project_id, session.environment, &query, paging);
-    Ok(TokenResponse {
+    Ok(Minted {
         token,
         expires_at: expires.replace_nanosecond(0).unwrap_or(expires).format(&Rfc3339).unwrap_or_default(),
-        rows,
-        total,
-        pages,
-        page: paging.page,
-        request_id,
+        page: rendered,
+        page_number: paging.page,
     })
 }
