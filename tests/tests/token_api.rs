@@ -261,7 +261,7 @@ async fn serves_the_widget_files_precompressed_as_the_browser_accepts() {
     let app = spawn_app().await;
     let html = reqwest::get(format!("{}/widget", app.url)).await.unwrap().text().await.unwrap();
     let mut files: Vec<&str> = html
-        .split(['\'', '"'])
+        .split(['\'', '"', ' ', '=', '>'])
         .filter(|s| s.starts_with("/widget/") && [".wasm", ".js", ".css"].iter().any(|e| s.ends_with(e)))
         .collect();
     files.sort_unstable();

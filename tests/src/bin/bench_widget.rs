@@ -35,7 +35,7 @@ async fn sizes(base: &str) -> (usize, usize) {
     let client = reqwest::Client::builder().no_gzip().no_brotli().no_deflate().build().expect("client");
     let index = client.get(format!("{base}/widget")).send().await.expect("/widget").text().await.expect("the page");
     let mut files: Vec<&str> = index
-        .split(['\'', '"'])
+        .split(['\'', '"', ' ', '=', '>'])
         .filter(|s| s.starts_with("/widget/") && [".js", ".wasm", ".css"].iter().any(|e| s.ends_with(e)))
         .collect();
     files.sort_unstable();
