@@ -34,25 +34,86 @@
     options = options || {};
     var base = (options.baseUrl || defaultBase).replace(/\/+$/, "");
     var origin = new URL(base, location.href).origin;
+    var project = options.project || defaultProject;
+    var early = null; // preload(): a token request and a hidden widget frame, made ahead of open()
+
+    // The token request is made from the host page, so relative URLs and the host's cookies just work.
+    function fetchToken() {
+      var tokenUrl = new URL(options.token && options.token.url || "", location.href), at = Date.now();
+      tokenUrl.searchParams.set("page", "1");
+      tokenUrl.searchParams.set("limit", String(options.pageSize || 20));
+      return fetch(tokenUrl.href, { method: "POST", headers: (options.token && options.token.headers) || {}, credentials: "same-origin" })
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            // @picahq/authkit-token's merged answer keeps no token: its requestId is the session (see /v1/authkit).
+            if (r.ok && !body.token && /^pbs_/.test(body.requestId || "")) body = Object.assign({}, body, { token: body.requestId });
+            if (!r.ok || !body.token) throw new Error(body.error || "The token endpoint answered " + r.status);
+            // Usable until a minute before it expires, and for 5 minutes at most (this page's clock may be off).
+            return { session: body, until: Math.min(Date.parse(body.expiresAt) - 6e4 || 0, at + 3e5) };
+          });
+        })
+        .catch(function (e) { return { error: "Could not start: " + (e && e.message || e) }; });
+    }
+
+    // A widget frame: loads at once, shown when open() adopts it. Its nonce ties its messages to one open.
+    function makeFrame() {
+      var f = { id: nonce(), overlay: d.createElement("dialog"), frame: d.createElement("iframe"), ready: false };
+      f.overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;width:100vw;height:100vh;max-width:none;max-height:none;margin:0;padding:0;border:0;background:rgba(15,18,25,.55);display:flex;align-items:center;justify-content:center";
+      f.overlay.setAttribute("aria-label", options.title || "Connect an app");
+      f.frame.style.cssText = "width:min(440px,100vw);height:min(680px,100vh);border:0;border-radius:14px;box-shadow:0 20px 60px rgba(0,0,0,.35);background:transparent";
+      f.frame.title = options.title || "Connect an app";
+      f.frame.src = base + "/widget" + (project ? "?project=" + encodeURIComponent(project) : "") + "#" +
+        new URLSearchParams({ origin: location.origin, nonce: f.id });
+      f.overlay.appendChild(f.frame);
+      f.listen = function (e) {
+        var m = e.data;
+        if (e.source !== f.frame.contentWindow || e.origin !== origin || !m || m.nonce !== f.id) return;
+        if (m.type === "plugboard:ready") f.ready = true;
+        if (f.on) f.on(m);
+      };
+      w.addEventListener("message", f.listen);
+      return f;
+    }
+    function dropFrame(f) {
+      w.removeEventListener("message", f.listen);
+      f.overlay.remove();
+    }
+
+    // Starts the token request and loads the widget (hidden), so that open() shows the list at once. Cheap to call
+    // again (e.g. on every hover of the button that opens it): a token about to expire is fetched anew.
+    function preload() {
+      if (active) return;
+      if (!early) {
+        early = { shell: makeFrame() };
+        early.shell.overlay.style.display = "none";
+        d.body.appendChild(early.shell.overlay);
+      }
+      if (!fresh(early)) {
+        var ahead = early, mine = ahead.token = fetchToken().then(function (t) {
+          if (ahead.token === mine) ahead.until = t.error ? 0 : t.until;
+          return t;
+        });
+        ahead.until = Infinity; // in flight
+      }
+    }
+    function fresh(ahead) { return ahead && ahead.token && Date.now() < ahead.until; }
 
     function open(claim) {
       if (active) active.close();
+      if (w.performance && performance.mark) performance.mark("plugboard:open");
+      // A preloaded frame is adopted; its token too while it is fresh (a failed or stale one is fetched again).
+      var ahead = early, f = ahead ? ahead.shell : makeFrame(), overlay = f.overlay, frame = f.frame, id = f.id;
+      early = null;
+      var tokenFetch = fresh(ahead) ? ahead.token.then(function (t) {
+        return t.error || Date.now() > t.until ? fetchToken() : t;
+      }) : fetchToken();
       // A modal <dialog>: it joins the browser's top layer above anything already there (a host's own
       // showModal() dialog included), and the browser makes the rest of the page inert while it is open.
-      var id = nonce(), overlay = d.createElement("dialog"), frame = d.createElement("iframe");
-      var opener = d.activeElement, token = null, ready = false, done = false, settle;
+      var opener = d.activeElement, token = null, done = false, settle;
       var promise = new Promise(function (resolve, reject) { settle = { resolve: resolve, reject: reject }; });
-      if (w.performance && performance.mark) performance.mark("plugboard:open");
 
-      overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;width:100vw;height:100vh;max-width:none;max-height:none;margin:0;padding:0;border:0;background:rgba(15,18,25,.55);display:flex;align-items:center;justify-content:center";
-      overlay.setAttribute("aria-label", options.title || "Connect an app");
-      frame.style.cssText = "width:min(440px,100vw);height:min(680px,100vh);border:0;border-radius:14px;box-shadow:0 20px 60px rgba(0,0,0,.35);background:transparent";
-      frame.title = options.title || "Connect an app";
-      var project = options.project || defaultProject;
-      frame.src = base + "/widget" + (project ? "?project=" + encodeURIComponent(project) : "") + "#" +
-        new URLSearchParams({ origin: location.origin, nonce: id });
-      overlay.appendChild(frame);
-      d.body.appendChild(overlay);
+      overlay.style.display = "flex";
+      if (!overlay.isConnected) d.body.appendChild(overlay);
       if (overlay.showModal) overlay.showModal();
       frame.focus();
 
@@ -61,7 +122,7 @@
         frame.contentWindow.postMessage(msg, origin);
       }
       function start() {
-        if (!ready || !token) return;
+        if (!f.ready || !token) return;
         post({
           type: "plugboard:init",
           session: token.session,
@@ -79,27 +140,25 @@
         call(options.onError, message);
         if (!done) { done = true; settle.reject(new Error(message)); }
       }
-      function onMessage(e) {
-        var m = e.data;
-        if (e.source !== frame.contentWindow || e.origin !== origin || !m || m.nonce !== id) return;
-        if (m.type === "plugboard:ready") { ready = true; clearTimeout(readyTimer); start(); }
+      f.on = function (m) {
+        if (m.type === "plugboard:ready") { clearTimeout(readyTimer); start(); }
         else if (m.type === "plugboard:close") close();
         else if (m.type === "plugboard:success") {
           call(options.onSuccess, m.connection);
           if (!done) { done = true; settle.resolve({ status: "connected", connection: m.connection }); }
         } else if (m.type === "plugboard:error") fail(String(m.message));
-      }
+      };
       function onKey(e) { if (e.key === "Escape") close(); }
       function onBackdrop(e) { if (e.target === overlay) close(); }
       function close(failed) {
         if (active !== handle) return;
         active = null;
         clearTimeout(readyTimer);
-        w.removeEventListener("message", onMessage);
         d.removeEventListener("keydown", onKey);
         if (overlay.open && overlay.close) overlay.close();
-        overlay.remove();
+        dropFrame(f);
         if (opener && opener.focus) opener.focus();
+        if (options.preload) setTimeout(preload);
         if (failed === true) return;
         call(options.onClose);
         if (!done) { done = true; settle.resolve({ status: "closed" }); }
@@ -107,34 +166,20 @@
       var handle = { close: close };
       // A widget that never says it is ready was refused (CSP frame-ancestors: this page's origin is not one of
       // the project's allowed origins) or could not load: say so instead of leaving a broken frame up.
-      var readyTimer = setTimeout(function () {
-        if (ready || active !== handle) return;
+      var readyTimer = f.ready ? 0 : setTimeout(function () {
+        if (f.ready || active !== handle) return;
         fail("The Plugboard widget could not be shown on this page (" + location.origin +
           "). Check that this origin is one of the project's allowedOrigins and that " + origin + " is reachable.");
         close(true);
       }, options.readyTimeout || 15000);
       active = handle;
-      w.addEventListener("message", onMessage);
       d.addEventListener("keydown", onKey);
       overlay.addEventListener("click", onBackdrop);
       // Escape on the host page: the dialog's own cancel, which closes the widget as the close button does.
       overlay.addEventListener("cancel", function (e) { e.preventDefault(); close(); });
 
-      // The token request is made from the host page, so relative URLs and the host's cookies just work.
-      var tokenUrl = new URL(options.token && options.token.url || "", location.href);
-      tokenUrl.searchParams.set("page", "1");
-      tokenUrl.searchParams.set("limit", String(options.pageSize || 20));
-      fetch(tokenUrl.href, { method: "POST", headers: (options.token && options.token.headers) || {}, credentials: "same-origin" })
-        .then(function (r) {
-          return r.json().catch(function () { return {}; }).then(function (body) {
-            // @picahq/authkit-token's merged answer keeps no token: its requestId is the session (see /v1/authkit).
-            if (r.ok && !body.token && /^pbs_/.test(body.requestId || "")) body = Object.assign({}, body, { token: body.requestId });
-            if (!r.ok || !body.token) throw new Error(body.error || "The token endpoint answered " + r.status);
-            token = { session: body };
-          });
-        })
-        .catch(function (e) { token = { error: "Could not start: " + (e && e.message || e) }; })
-        .then(start);
+      tokenFetch.then(function (t) { token = t; start(); });
+      start();
       return promise;
     }
 
@@ -144,8 +189,10 @@
       returned = null;
       if (back.error) setTimeout(function () { call(options.onError, back.error); });
       else if (back.result) setTimeout(function () { open({ flowId: back.flowId, result: back.result }).catch(function () {}); });
+    } else if (options.preload) {
+      if (d.body) preload(); else d.addEventListener("DOMContentLoaded", preload);
     }
-    return { open: function () { return open(); }, close: function () { if (active) active.close(); } };
+    return { open: function () { return open(); }, close: function () { if (active) active.close(); }, preload: preload };
   }
 
   // Hosted connection sessions (seed 004), as connect.js's connections.open: the session's page in a popup opened

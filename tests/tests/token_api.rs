@@ -300,6 +300,57 @@ async fn serves_the_widget_with_a_strict_csp_and_the_embed_script() {
     assert!(js.contains("Plugboard") && !js.contains("\"*\""), "never posts to '*'");
 }
 
+/// The widget's wasm, js and css come brotli-compressed to a browser that accepts it, gzip to one that takes only
+/// gzip, and as they are to anything else; always the same bytes once decoded, cached for a year (hashed names),
+/// and marked as varying by `Accept-Encoding` so no cache hands one encoding to a client that asked for another.
+#[tokio::test]
+async fn serves_the_widget_files_precompressed_as_the_browser_accepts() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    let html = reqwest::get(format!("{}/widget", app.url)).await.unwrap().text().await.unwrap();
+    let mut files: Vec<&str> = html
+        .split(['\'', '"', ' ', '=', '>'])
+        .filter(|s| s.starts_with("/widget/") && [".wasm", ".js", ".css"].iter().any(|e| s.ends_with(e)))
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    assert!(files.iter().any(|f| f.ends_with(".wasm")) && files.iter().any(|f| f.ends_with(".js")) && files.iter().any(|f| f.ends_with(".css")), "{files:?}");
+    // What a browser gets is not decoded here: the test looks at the bytes on the wire.
+    let raw = reqwest::Client::builder().no_gzip().no_brotli().no_deflate().build().unwrap();
+    for file in files {
+        let get = |accept: &'static str| raw.get(format!("{}{file}", app.url)).header("accept-encoding", accept).send();
+        let plain = get("identity").await.unwrap();
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(plain.headers().get("content-encoding").is_none(), "{file}");
+        let plain = plain.bytes().await.unwrap();
+        for (accept, coding) in [("gzip, deflate, br, zstd", Some("br")), ("gzip", Some("gzip")), ("br;q=0, gzip;q=0.5", Some("gzip")), ("deflate", None), ("", None)] {
+            let res = get(accept).await.unwrap();
+            let h = res.headers().clone();
+            assert_eq!(h.get("content-encoding").map(|v| v.to_str().unwrap()), coding, "{file} for {accept:?}");
+            assert_eq!(h["vary"].to_str().unwrap().to_ascii_lowercase(), "accept-encoding", "{file}");
+            assert_eq!(h["cache-control"], "public, max-age=31536000, immutable", "{file}");
+            let wire = res.bytes().await.unwrap();
+            let mut decoded = Vec::new();
+            match coding {
+                Some("br") => { brotli::Decompressor::new(&wire[..], 4096).read_to_end(&mut decoded).unwrap(); }
+                Some(_) => { flate2::read::GzDecoder::new(&wire[..]).read_to_end(&mut decoded).unwrap(); }
+                None => decoded = wire.to_vec(),
+            }
+            assert!(decoded == plain, "{file} as {coding:?} decodes to the file");
+            if coding.is_some() {
+                assert!(wire.len() < plain.len() * 2 / 3, "{file} as {coding:?}: {} of {} bytes", wire.len(), plain.len());
+            }
+        }
+        let expected = if file.ends_with(".wasm") { "application/wasm" } else if file.ends_with(".css") { "text/css" } else { "text/javascript" };
+        let res = get("br").await.unwrap();
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with(expected), "{file}: {:?}", res.headers()["content-type"]);
+    }
+    // The compressed copies are not files of their own.
+    let wasm = html.split('\'').find(|s| s.ends_with(".wasm")).unwrap();
+    let res = reqwest::get(format!("{}{wasm}.br", app.url)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn available_connectors_lists_the_catalog_like_the_seeds() {
     let app = spawn_app().await;

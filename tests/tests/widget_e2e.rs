@@ -200,3 +200,71 @@ async fn a_token_endpoint_answering_like_picas_authkit_token_opens_the_widget() 
     assert!(!host_log(&b).await.contains("onError"));
     b.close().await;
 }
+
+/// The host page's token requests so far: (start, end) in ms on the page's clock, oldest first.
+async fn token_requests(b: &Browser) -> Vec<(f64, f64)> {
+    let js = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/plugboard-token')).map(e => [e.startTime, e.responseEnd])";
+    serde_json::from_value(b.js(js).await).unwrap()
+}
+
+async fn open_mark(b: &Browser) -> f64 {
+    b.wait_js("open()", "const m = performance.getEntriesByName('plugboard:open').pop(); return m && m.startTime").await.as_f64().unwrap()
+}
+
+/// `preload`: the token request and the widget start with the page, before any click; the click only shows them.
+/// After closing, the next open is preloaded again.
+#[tokio::test(flavor = "multi_thread")]
+async fn preload_asks_for_the_token_before_the_click_and_opens_with_it() {
+    let app = spawn_app().await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    b.client.goto(&format!("{host}/?preload&pageSize=5")).await.unwrap();
+    b.wait_js("the token answer", "return performance.getEntriesByType('resource').some(e => e.name.includes('/api/plugboard-token') && e.responseEnd > 0)").await;
+    // The widget loads out of sight: nothing covers the page until the user asks.
+    b.wait_js("the hidden frame", "const f = document.querySelector('iframe'); return f && !f.checkVisibility()").await;
+    assert_eq!(b.js("return document.elementFromPoint(10, 10).tagName").await, "HTML", "the page stays usable");
+    b.click("#connect").await;
+    let opened = open_mark(&b).await;
+    b.enter_widget().await;
+    assert_eq!(rows_when(&b, 5).await, serde_json::json!(catalog_names()[..5]));
+    b.leave_widget().await;
+    let requests = token_requests(&b).await;
+    assert_eq!(requests.len(), 1, "the preloaded token is the one used: {requests:?}");
+    assert!(requests[0].0 < opened, "the token request started before open(): {requests:?}, open at {opened}");
+    assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 1);
+
+    // Closed, then opened again: a new session, preloaded again while the page sat there.
+    b.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'})); return 1").await;
+    b.wait_js("onClose", "return document.getElementById('log').textContent.includes('onClose')").await;
+    b.wait_js("the next preload", "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/plugboard-token')).length === 2").await;
+    b.wait_js("one hidden frame", "const f = document.querySelectorAll('iframe'); return f.length === 1 && !f[0].checkVisibility()").await;
+    b.click("#connect").await;
+    b.enter_widget().await;
+    rows_when(&b, 5).await;
+    b.leave_widget().await;
+    assert_eq!(token_requests(&b).await.len(), 2);
+    assert!(!host_log(&b).await.contains("onError"));
+    b.close().await;
+}
+
+/// A preloaded token that is about to expire is not handed to the widget: open() fetches a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn preload_fetches_a_fresh_token_when_the_preloaded_one_is_stale() {
+    // Sessions of 61 s: a preloaded one is kept for use only until a minute before it expires, so after a second.
+    let app = plugboard_tests::spawn_app_with(|s| s.session_ttl_secs = 61).await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    b.client.goto(&format!("{host}/?preload&pageSize=5")).await.unwrap();
+    b.wait_js("the token answer", "return performance.getEntriesByType('resource').some(e => e.name.includes('/api/plugboard-token') && e.responseEnd > 0)").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    b.click("#connect").await;
+    let opened = open_mark(&b).await;
+    b.enter_widget().await;
+    assert_eq!(rows_when(&b, 5).await, serde_json::json!(catalog_names()[..5]));
+    b.leave_widget().await;
+    let requests = token_requests(&b).await;
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(requests[0].0 < opened && requests[1].0 >= opened, "stale at open(), so fetched again: {requests:?}, open at {opened}");
+    assert!(!host_log(&b).await.contains("onError"));
+    b.close().await;
+}

@@ -131,7 +131,7 @@ pub async fn claim(token: &str, flow_id: &str, result: &str, proof: &str) -> Api
 /// no cookies. Takes `{token, ...}` (`/v1/authkit/token` forwarded) or `@picahq/authkit-token`'s merged answer,
 /// whose `requestId` is the session (see `/v1/authkit`). `Err`: the endpoint's `error`/`message`, or its status.
 pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiResult<TokenResponse> {
-    let url = web_sys::Url::new(endpoint).map_err(|_| format!("The token URL {endpoint:?} is not a full URL (https://…)."))?;
+    let url = web_sys::Url::new(endpoint).map_err(|_| format!("The token URL \u{201c}{endpoint}\u{201d} is not a full URL (https://…)."))?;
     url.search_params().set("page", "1");
     url.search_params().set("limit", &limit.to_string());
     let mut req = Request::post(&url.href()).credentials(web_sys::RequestCredentials::Omit);
@@ -148,7 +148,7 @@ pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiRes
             // without control characters.
             let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !name_ok || value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
-                return Err(format!("The token header {name:?} is not a valid HTTP header."));
+                return Err(format!("The token header \u{201c}{name}\u{201d} is not a valid HTTP header."));
             }
             req = req.header(&name, &value);
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::{
     extract::{Path, Query, State},
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -144,19 +144,45 @@ fn serve_page(csp: &str) -> Response {
     }
 }
 
-/// `GET /widget/{file}` — hashed file names, so they are cached for a year.
+/// `GET /widget/{file}` — hashed file names, so they are cached for a year. The wasm, js and css were compressed
+/// at build time (`build.rs`): each is answered brotli- or gzip-encoded as `Accept-Encoding` allows, else as is.
 #[utoipa::path(get, path = "/widget/{file}", tag = "pages", params(("file" = String, Path)),
     responses((status = 200, description = "a hashed widget file (wasm, js, css)", content_type = "application/octet-stream", body = String), crate::http::openapi::ErrorResponses))]
-pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
+pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let found = WidgetDist::get(&file)
-        .filter(|_| file != "index.html")
+        .filter(|_| file != "index.html" && !file.ends_with(".br") && !file.ends_with(".gz"))
         .ok_or_else(|| ApiError::NotFound(format!("no widget file {file:?}")))?;
     let mime = HeaderValue::from_str(found.metadata.mimetype()).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    Ok((
-        [(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"))],
-        found.data,
-    )
-        .into_response())
+    let accepted = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let encoded = [("br", ".br"), ("gzip", ".gz")]
+        .into_iter()
+        .filter(|(coding, _)| accepts(accepted, coding))
+        .find_map(|(coding, suffix)| WidgetDist::get(&format!("{file}{suffix}")).map(|f| (coding, f.data)));
+    let mut res = match encoded {
+        Some((coding, data)) => ([(header::CONTENT_ENCODING, HeaderValue::from_static(coding))], data).into_response(),
+        None => found.data.into_response(),
+    };
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, mime);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    Ok(res)
+}
+
+/// Whether an `Accept-Encoding` value accepts `coding`: named, or by `*`, with a non-zero quality (RFC 9110 §12.5.3).
+fn accepts(accept_encoding: &str, coding: &str) -> bool {
+    let quality = |name: &str| {
+        accept_encoding.split(',').find_map(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let this = parts.next()?;
+            this.eq_ignore_ascii_case(name).then(|| {
+                parts
+                    .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+                    .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0))
+            })
+        })
+    };
+    quality(coding).or_else(|| quality("*")).is_some_and(|q| q > 0.0)
 }
 
 #[cfg(test)]
@@ -172,6 +198,20 @@ mod tests {
                     &STANDARD.encode(r#"{"linkTokenEndpoint":"/relative"}"#), &STANDARD.encode("[1]")] {
             assert_eq!(super::token_endpoint_origin(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn accept_encoding_is_read_with_its_qualities() {
+        use super::accepts;
+        assert!(accepts("gzip, deflate, br, zstd", "br"));
+        assert!(accepts("gzip, deflate, br, zstd", "gzip"));
+        assert!(accepts("BR;q=0.5", "br"));
+        assert!(accepts("*", "br"));
+        assert!(!accepts("br;q=0, *", "br"), "an explicit q=0 wins over *");
+        assert!(!accepts("gzip;q=0", "gzip"));
+        assert!(!accepts("identity", "br"));
+        assert!(!accepts("", "gzip"));
+        assert!(!accepts("brotli, xgzip", "br") && !accepts("brotli, xgzip", "gzip"));
     }
 
     #[test]

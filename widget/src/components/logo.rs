@@ -2,14 +2,16 @@
 
 use leptos::prelude::*;
 
-/// Up to two letters naming the integration: "Google Drive" → "GD", "Stripe" → "S".
+/// Up to two letters naming the integration: "Google Drive" → "GD", "Stripe" → "S". Letters and digits, and their
+/// capitals, as the browser's Unicode tables have them (a copy of those tables in the wasm costs kilobytes).
 pub fn monogram(title: &str) -> String {
-    title
+    let letter_or_digit = js_sys::RegExp::new(r"^[\p{Alphabetic}\p{N}]$", "u");
+    let letters: String = title
         .split(|c: char| c.is_whitespace() || c == '-' || c == '.')
-        .filter_map(|w| w.chars().find(|c| c.is_alphanumeric()))
+        .filter_map(|w| w.chars().find(|c| letter_or_digit.test(c.encode_utf8(&mut [0; 4]))))
         .take(2)
-        .flat_map(char::to_uppercase)
-        .collect()
+        .collect();
+    js_sys::JsString::from(letters).to_upper_case().into()
 }
 
 /// A stable hue for a platform id, so each monogram keeps its colour.
