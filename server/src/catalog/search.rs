@@ -123,7 +123,9 @@ impl Index {
             hits.push((rank, i));
         }
         // Entries are already sorted by name, so a stable sort on rank keeps names in order within a rank.
-        hits.sort_by_key(|&(rank, _)| rank);
+        if !needle.is_empty() {
+            hits.sort_by_key(|&(rank, _)| rank);
+        }
         hits.into_iter().map(|(_, i)| &entries[i]).collect()
     }
 }
