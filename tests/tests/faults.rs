@@ -171,17 +171,12 @@ async fn a_database_that_cannot_be_written_for_ten_seconds_means_503s_then_recov
     let (release, released) = tokio::sync::oneshot::channel();
     let holder = take_database(&app.data_dir.path().join("plugboard.db"), released).await;
     let outage = tokio::time::Instant::now();
+    let connect = || http().post(format!("{}/v1/widget/connect/mock-api-key", app.url)).bearer_auth(&token).json(&serde_json::json!({ "fields": { "api_key": "mock-key-0123456789" } })).send();
     // Minting writes nothing (signed tokens): it goes on.
     assert_eq!(mint().send().await.unwrap().status(), 200);
     // What must write: 503 with Retry-After and the usual JSON error once the busy timeout passes, not a 500 —
     // and nothing half-saved: the user can try again.
-    let res = http()
-        .post(format!("{}/v1/widget/connect/mock-api-key", app.url))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "fields": { "api_key": "mock-key-0123456789" } }))
-        .send()
-        .await
-        .unwrap();
+    let res = connect().await.unwrap();
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
     let body: serde_json::Value = res.json().await.unwrap();
@@ -196,13 +191,7 @@ async fn a_database_that_cannot_be_written_for_ten_seconds_means_503s_then_recov
     release.send(()).unwrap();
     holder.await.unwrap();
     // Back, without a restart.
-    let res = http()
-        .post(format!("{}/v1/widget/connect/mock-api-key", app.url))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "fields": { "api_key": "mock-key-0123456789" } }))
-        .send()
-        .await
-        .unwrap();
+    let res = connect().await.unwrap();
     assert_eq!(res.status(), 200);
 }
 
