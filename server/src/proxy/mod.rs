@@ -1,0 +1,200 @@
+//! The passthrough's rules (SPEC §3.7): which upstream URL a request may reach — only the catalog's API host,
+//! under its base path — and which headers cross in each direction.
+
+pub mod client;
+
+pub use client::{Upstream, UpstreamError};
+
+use axum::http::{header, HeaderMap, HeaderName};
+use url::Url;
+
+/// Builds the upstream URL for `raw_path` (the request's path after `/v1/passthrough/{platform}/`, still
+/// percent-encoded as received) and `raw_query` under the rendered `base`. Refuses anything that could leave the
+/// base: dot segments — plain, encoded, or made by decoding an encoded slash (`a%2F..%2F..%2Fx`), however many
+/// times the provider decodes —, encoded backslashes and NULs, empty segments (`//host`), control characters; and
+/// only ever changes the parsed base URL's path and query, checking the path again afterwards, so a trick not
+/// listed here still cannot change the scheme, host or port, or escape the base path.
+///
+/// An encoded slash is otherwise forwarded verbatim: it is how GitLab names a project (`projects/group%2Fproject`)
+/// and Google Cloud Storage an object (`o/folder%2Ffile.txt`).
+pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url, String> {
+    let base = Url::parse(base).map_err(|_| "the integration's API base URL is not valid".to_string())?;
+    if raw_path.bytes().any(|b| b.is_ascii_control() || b == b'\\' || b == b' ') {
+        return Err("the path has characters that are not allowed".into());
+    }
+    let lower = raw_path.to_ascii_lowercase();
+    if ["%5c", "%00"].iter().any(|enc| lower.contains(enc)) {
+        return Err("encoded backslashes and NULs are not allowed in the path".into());
+    }
+    if raw_path.starts_with('/') || raw_path.contains("//") {
+        // An empty segment is how `//evil.com` would turn into a host name.
+        return Err("empty path segments are not allowed".into());
+    }
+    if raw_path.split('/').any(has_dot_segment) {
+        return Err("dot segments are not allowed in the path".into());
+    }
+    // Only the path and query change: the parsed base keeps its scheme, host and port.
+    let base_path = base.path().trim_end_matches('/').to_owned();
+    let mut url = base.clone();
+    if raw_path.is_empty() {
+        url.set_path(if base_path.is_empty() { "/" } else { &base_path });
+    } else {
+        url.set_path(&format!("{base_path}/{raw_path}"));
+    }
+    url.set_query(raw_query.filter(|q| !q.is_empty()));
+    let under_base = base_path.is_empty() || url.path() == base_path || url.path().starts_with(&format!("{base_path}/"));
+    if !under_base || url.host() != base.host() || url.port_or_known_default() != base.port_or_known_default() {
+        return Err("the path leaves the integration's API".into());
+    }
+    Ok(url)
+}
+
+/// Whether `segment`, decoded once, twice or three times (providers and their proxies differ), is or contains a
+/// `.`/`..` path component once decoded slashes and backslashes split it.
+fn has_dot_segment(segment: &str) -> bool {
+    let mut text = segment.to_owned();
+    for _ in 0..4 {
+        // `..;jsessionid=1` is `..` to Java servers (Tomcat, Spring strip path parameters before resolving).
+        if text.split(['/', '\\']).any(|part| matches!(part.split(';').next().unwrap_or_default(), "." | "..")) {
+            return true;
+        }
+        let decoded = percent_encoding::percent_decode_str(&text).decode_utf8_lossy().into_owned();
+        if decoded == text {
+            return false;
+        }
+        text = decoded;
+    }
+    true
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those named by `Connection`.
+fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        HeaderName::from_static("proxy-connection"),
+    ]
+    .into();
+    for value in headers.get_all(header::CONNECTION) {
+        if let Ok(v) = value.to_str() {
+            names.extend(v.split(',').filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()));
+        }
+    }
+    names
+}
+
+/// Plugboard's own request headers: the host backend's credentials for Plugboard, never for the provider.
+fn is_plugboard_header(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n.starts_with("x-one-") || n.starts_with("x-pica-") || n.starts_with("plugboard-") || n == "x-request-id"
+}
+
+/// What is forwarded upstream: everything but hop-by-hop headers, `Host`, Plugboard's own headers, the
+/// caller's `Authorization` (it carries Plugboard's secret key, or would override the injected credential),
+/// cookies and proxy-chain headers that would leak the caller's network.
+pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
+    let drop = hop_by_hop(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len());
+    for (name, value) in incoming {
+        let n = name.as_str();
+        let excluded = drop.contains(name)
+            || is_plugboard_header(name)
+            || name == header::HOST
+            || name == header::AUTHORIZATION
+            || name == header::COOKIE
+            || n == "forwarded"
+            || n.starts_with("x-forwarded-")
+            || n == "x-real-ip";
+        if !excluded {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// What is answered back: the provider's headers but hop-by-hop ones and any that would pass as Plugboard's.
+pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
+    let drop = hop_by_hop(upstream);
+    let mut out = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream {
+        if !drop.contains(name) && !is_plugboard_header(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "https://api.example.com/v2";
+
+    #[test]
+    fn ordinary_paths_and_queries_reach_the_base() {
+        assert_eq!(target(BASE, "users/me", None).unwrap().as_str(), "https://api.example.com/v2/users/me");
+        assert_eq!(target(BASE, "", Some("a=1")).unwrap().as_str(), "https://api.example.com/v2?a=1");
+        assert_eq!(target(BASE, "files/a%20b.txt", Some("q=x%26y")).unwrap().as_str(), "https://api.example.com/v2/files/a%20b.txt?q=x%26y");
+        assert_eq!(target(BASE, "users/", None).unwrap().as_str(), "https://api.example.com/v2/users/");
+        assert_eq!(target("https://api.example.com", "v1/x@y", None).unwrap().host_str(), Some("api.example.com"));
+    }
+
+    #[test]
+    fn tricks_that_would_leave_the_base_are_refused() {
+        for path in [
+            "/evil.com/x", "//evil.com", "../x", "a/../../x", "%2e%2e/x", "a/%2E%2E/x", ".%2e/x", "a/./b",
+            "..;/x", "a/..;/..;/admin", "%2e%2e;jsessionid=1/x", ".;x=1/y",
+            "a%2F..%2Fb", "a%2F..%2F..%2Fx", "a%252F..%252Fb", "%252e%252e/x", "a%2F.", "a\\b", "a%5cb", "a//b", "x\ny", "a%00b",
+        ] {
+            assert!(target(BASE, path, None).is_err(), "{path:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn encoded_slashes_are_forwarded_verbatim() {
+        let gitlab = target("https://gitlab.com/api/v4", "projects/group%2Fproject/issues", None).unwrap();
+        assert_eq!(gitlab.as_str(), "https://gitlab.com/api/v4/projects/group%2Fproject/issues");
+        let gcs = target("https://storage.googleapis.com/storage/v1", "b/bucket/o/folder%2fa%20b.txt", Some("alt=media")).unwrap();
+        assert_eq!(gcs.as_str(), "https://storage.googleapis.com/storage/v1/b/bucket/o/folder%2fa%20b.txt?alt=media");
+        assert_eq!(target(BASE, "%2Fevil.com", None).unwrap().host_str(), Some("api.example.com"));
+        assert_eq!(target(BASE, "a%2F...%2Fb", None).unwrap().path(), "/v2/a%2F...%2Fb");
+    }
+
+    #[test]
+    fn userinfo_in_the_path_stays_in_the_path() {
+        let url = target(BASE, "@evil.com/x", None).unwrap();
+        assert_eq!(url.host_str(), Some("api.example.com"));
+        assert_eq!(url.path(), "/v2/@evil.com/x");
+    }
+
+    #[test]
+    fn plugboard_and_hop_by_hop_headers_do_not_cross() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-one-secret", "sk_test_x"), ("x-one-connection-key", "k"), ("x-pica-secret", "s"),
+            ("authorization", "Bearer sk_test_x"), ("connection", "close, x-custom-hop"), ("x-custom-hop", "1"),
+            ("te", "trailers"), ("host", "plugboard"), ("cookie", "c=1"), ("x-forwarded-for", "10.0.0.1"),
+            ("accept", "application/json"), ("x-app-header", "kept"),
+        ] {
+            h.insert(HeaderName::from_static(k), v.parse().unwrap());
+        }
+        let out = request_headers(&h);
+        let names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(out.contains_key("accept") && out.contains_key("x-app-header"));
+
+        let mut up = HeaderMap::new();
+        for (k, v) in [("content-type", "application/json"), ("transfer-encoding", "chunked"), ("x-request-id", "theirs"), ("x-rate-limit", "5")] {
+            up.insert(HeaderName::from_static(k), v.parse().unwrap());
+        }
+        let back = response_headers(&up);
+        assert!(back.contains_key("content-type") && back.contains_key("x-rate-limit"));
+        assert!(!back.contains_key("transfer-encoding") && !back.contains_key("x-request-id"));
+    }
+}
