@@ -89,10 +89,10 @@ impl Application {
             public_url,
             session_ttl: settings.session_ttl(),
             connector,
-            passthrough: http::passthrough_client(),
+            passthrough: crate::proxy::Upstream::new(),
             passthrough_timeout: Duration::from_secs(settings.passthrough_timeout_secs.max(1)),
             grants: http::grant_cache(),
-            guard: http::limits::Guard::new(&settings.limits),
+            guard: Arc::new(http::limits::Guard::new(&settings.limits)),
         };
         let refresh_interval = Duration::from_secs(settings.refresh_interval_secs.max(1));
         Ok(Self { listener, state, refresh_interval, limits: settings.limits.clone() })

@@ -24,6 +24,8 @@ use tokio::{net::TcpListener, sync::Notify};
 pub struct Signals {
     /// Counts every request.
     pub hits: AtomicU64,
+    /// Counts every TCP connection accepted (so a test can tell pooled connections from new ones).
+    pub accepted: AtomicU64,
     /// `GET /base/gated` sends its first chunk, then waits for this before the rest.
     pub release_download: Notify,
     /// `POST /base/upload-gated` notifies this when the first chunk of the body arrived.
@@ -42,6 +44,10 @@ pub async fn spawn_upstream(ip: &str) -> Upstream {
     let addr = listener.local_addr().expect("bound");
     let signals = Arc::new(Signals::default());
     let router = router(signals.clone());
+    let counted = signals.clone();
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+        counted.accepted.fetch_add(1, Ordering::SeqCst);
+    });
     tokio::spawn(async move { axum::serve(listener, router).await });
     Upstream { url: format!("http://{addr}"), addr, signals }
 }
@@ -69,13 +75,20 @@ async fn count(State(s): State<Arc<Signals>>, req: Request, next: axum::middlewa
     next.run(req).await
 }
 
-/// What arrived: method, path and query as received, headers, body size and digest.
+/// What arrived: method, path and query as received, headers (a repeated one's values joined by `, `), body size
+/// and digest.
 async fn echo(req: Request) -> Json<serde_json::Value> {
     use sha2::{Digest, Sha256};
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let headers: serde_json::Map<String, serde_json::Value> =
-        parts.headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").into())).collect();
+    let headers: serde_json::Map<String, serde_json::Value> = parts
+        .headers
+        .keys()
+        .map(|k| {
+            let values: Vec<&str> = parts.headers.get_all(k).iter().map(|v| v.to_str().unwrap_or("")).collect();
+            (k.as_str().to_owned(), values.join(", ").into())
+        })
+        .collect();
     let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     Json(serde_json::json!({
         "method": parts.method.as_str(),

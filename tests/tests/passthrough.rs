@@ -82,6 +82,30 @@ async fn forwards_method_path_query_headers_and_body_with_the_credential_injecte
 }
 
 #[tokio::test]
+async fn a_header_credential_replaces_any_the_caller_sent() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "real-key" })).await;
+    let res = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/echo").header("x-api-key", "forged").send().await.unwrap();
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-api-key"], "real-key", "neither overridden nor doubled by the caller");
+}
+
+#[tokio::test]
+async fn sequential_calls_reuse_one_upstream_connection() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let before = up.signals.accepted.load(Ordering::SeqCst);
+    for path in ["json", "echo", "status/404", "json", "gated-free/none"].iter().cycle().take(20) {
+        let res = passthrough(&app, &conn.key, reqwest::Method::GET, &format!("upstream-api/{path}")).send().await.unwrap();
+        assert!(res.status() == 200 || res.status() == 404, "{}", res.status());
+        res.bytes().await.unwrap();
+    }
+    assert_eq!(up.signals.accepted.load(Ordering::SeqCst) - before, 1, "20 sequential calls share one pooled connection to the provider");
+}
+
+#[tokio::test]
 async fn a_query_credential_replaces_any_the_caller_sent() {
     let up = spawn_upstream("127.0.0.5").await;
     let app = app_with(&up, 10).await;

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use url::Url;
+
 use super::fields::render;
 use crate::{catalog::Inject, vault::Credentials};
 
@@ -31,11 +34,58 @@ pub fn apply(req: reqwest::RequestBuilder, inject: &Inject, values: &BTreeMap<St
         Inject::Query { name, value, .. } => req.query(&[(name.as_str(), render(value, values))]),
         Inject::Basic { username, password, .. } => req.basic_auth(render(username, values), Some(render(password, values))),
     };
-    for (name, template) in inject.headers() {
-        let value = render(template, values);
-        if !(value.contains('{') && value.contains('}')) {
-            req = req.header(name.as_str(), value);
-        }
+    for (name, value) in extra_headers(inject, values) {
+        req = req.header(name.as_str(), value);
     }
     req
+}
+
+/// The entry's extra headers, rendered, without those whose template names a value the connection lacks.
+fn extra_headers<'a>(inject: &'a Inject, values: &'a BTreeMap<String, String>) -> impl Iterator<Item = (&'a String, String)> + 'a {
+    inject
+        .headers()
+        .iter()
+        .map(|(name, template)| (name, render(template, values)))
+        .filter(|(_, value)| !(value.contains('{') && value.contains('}')))
+}
+
+/// A credential or catalog header that cannot be sent: names the header, never the value.
+#[derive(Debug, thiserror::Error)]
+#[error("the {0} header the catalog asks for cannot be sent (not a valid header name or value)")]
+pub struct InvalidHeader(pub String);
+
+/// As [`apply`], on a request about to be sent (the passthrough's): the credential and the entry's extra headers
+/// replace whatever the caller sent under those names (so a caller can neither override nor double the credential),
+/// and a query credential is appended to `url`. The credential's header is marked sensitive.
+pub fn present(headers: &mut HeaderMap, url: &mut Url, inject: &Inject, values: &BTreeMap<String, String>) -> Result<(), InvalidHeader> {
+    let invalid = |name: &str| InvalidHeader(name.to_owned());
+    let sensitive = |value: String, name: &str| {
+        HeaderValue::try_from(value).map_err(|_| invalid(name)).map(|mut v| {
+            v.set_sensitive(true);
+            v
+        })
+    };
+    match inject {
+        Inject::Bearer { token, .. } => {
+            headers.insert(header::AUTHORIZATION, sensitive(format!("Bearer {}", render(token, values)), "Authorization")?);
+        }
+        Inject::Header { name, value, .. } => {
+            let header = HeaderName::try_from(name.as_str()).map_err(|_| invalid(name))?;
+            headers.insert(header, sensitive(render(value, values), name)?);
+        }
+        Inject::Query { name, value, .. } => {
+            url.query_pairs_mut().append_pair(name, &render(value, values));
+        }
+        Inject::Basic { username, password, .. } => {
+            use base64::Engine;
+            let pair = zeroize::Zeroizing::new(format!("{}:{}", render(username, values), render(password, values)));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
+            headers.insert(header::AUTHORIZATION, sensitive(format!("Basic {encoded}"), "Authorization")?);
+        }
+    }
+    for (name, value) in extra_headers(inject, values) {
+        let header = HeaderName::try_from(name.as_str()).map_err(|_| invalid(name))?;
+        headers.insert(header, HeaderValue::try_from(value).map_err(|_| invalid(name))?);
+    }
+    Ok(())
 }

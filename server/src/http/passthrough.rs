@@ -7,9 +7,10 @@
 use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
-    http::{header, HeaderMap},
+    http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
     response::Response,
 };
+use http_body_util::BodyExt;
 
 use super::{error::ApiError, extract::SecretAuth, AppState};
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
         fields, inject,
         refresh::{Cause, RefreshError},
     },
-    proxy,
+    proxy::{self, UpstreamError},
     vault::Credentials,
 };
 
@@ -26,6 +27,7 @@ use crate::{
 /// read whole; larger ones stream straight through (and a 401 on a large upload is answered as is).
 const REPLAY_MAX: usize = 256 * 1024;
 const PREFIX: &str = "/v1/passthrough/";
+const USER_AGENT: &str = concat!("Plugboard/", env!("CARGO_PKG_VERSION"));
 
 impl From<RefreshError> for ApiError {
     fn from(e: RefreshError) -> Self {
@@ -59,10 +61,10 @@ enum Outgoing {
 }
 
 impl Outgoing {
-    fn take(&mut self) -> reqwest::Body {
+    fn take(&mut self) -> Body {
         match self {
-            Self::Replayable(bytes) => reqwest::Body::from(bytes.clone()),
-            Self::Streamed(body) => body.take().map_or_else(|| reqwest::Body::from(Bytes::new()), |b| reqwest::Body::wrap_stream(b.into_data_stream())),
+            Self::Replayable(bytes) => Body::from(bytes.clone()),
+            Self::Streamed(body) => body.take().unwrap_or_else(Body::empty),
         }
     }
 }
@@ -121,19 +123,32 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
 
     let (conn, just_refreshed) = app.connector.ensure_fresh(conn).await?;
     let (row, creds) = (&conn.0, &conn.1);
-    let send = |creds: &Credentials, body: reqwest::Body| {
-        let mut request = app.passthrough.request(parts.method.clone(), url.clone()).headers(headers.clone()).body(body);
-        if let Some(how) = &inject {
-            request = inject::apply(request, how, &inject::template_values(&row.config, creds));
-        }
+    let send = |creds: &Credentials, body: Body| {
+        let mut headers = headers.clone();
+        let mut url = url.clone();
+        let presented = match &inject {
+            Some(how) => inject::present(&mut headers, &mut url, how, &inject::template_values(&row.config, creds)),
+            None => Ok(()),
+        };
         let timeout = app.passthrough_timeout;
         let name = entry.name.clone();
+        let method = parts.method.clone();
+        let client = &app.passthrough;
         async move {
-            match tokio::time::timeout(timeout, request.send()).await {
+            presented.map_err(|e| ApiError::ProviderFailed(format!("could not call {name}: {e}")))?;
+            // What reqwest sent by default, so providers see the same request as before.
+            headers.entry(header::USER_AGENT).or_insert(HeaderValue::from_static(USER_AGENT));
+            headers.entry(header::ACCEPT).or_insert(HeaderValue::from_static("*/*"));
+            let uri = Uri::try_from(url.as_str()).map_err(|_| ApiError::bad_request("invalid_path", "the provider's URL is not valid"))?;
+            let mut request = Request::new(body);
+            *request.method_mut() = method;
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers;
+            match tokio::time::timeout(timeout, client.send(request)).await {
                 Err(_) => Err(ApiError::ProviderTimeout(format!("{name} did not answer within {} s", timeout.as_secs()))),
-                Ok(Err(e)) if e.is_timeout() => Err(ApiError::ProviderTimeout(format!("{name} did not answer in time"))),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e.without_url(), "passthrough request failed");
+                Ok(Err(UpstreamError::Timeout)) => Err(ApiError::ProviderTimeout(format!("{name} did not answer in time"))),
+                Ok(Err(UpstreamError::Failed(e))) => {
+                    tracing::warn!(error = %e, "passthrough request failed");
                     Err(ApiError::ProviderFailed(format!("could not reach {name}")))
                 }
                 Ok(Ok(res)) => Ok(res),
@@ -141,7 +156,7 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
         }
     };
     let mut res = send(creds, outgoing.take()).await?;
-    let unauthorized = |res: &reqwest::Response| res.status() == reqwest::StatusCode::UNAUTHORIZED;
+    let unauthorized = |res: &Response| res.status() == StatusCode::UNAUTHORIZED;
     if unauthorized(&res) && row.refreshable {
         let held = row.hold_401_until.is_some_and(|until| until > crate::clock::now());
         if just_refreshed {
@@ -167,17 +182,15 @@ pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretA
         }
     }
 
-    let status = res.status();
-    let headers = proxy::response_headers(res.headers());
+    let (mut head, body) = res.into_parts();
     // A small body of known length is read whole, so headers and body leave in one write; anything else streams.
-    let small = res.content_length().is_some_and(|n| n <= REPLAY_MAX as u64);
+    let length = head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let small = length.is_some_and(|n| n <= REPLAY_MAX as u64);
     let body = if small {
-        Body::from(res.bytes().await.map_err(|_| ApiError::ProviderFailed(format!("{} broke off its answer", entry.name)))?)
+        Body::from(body.collect().await.map_err(|_| ApiError::ProviderFailed(format!("{} broke off its answer", entry.name)))?.to_bytes())
     } else {
-        Body::from_stream(res.bytes_stream())
+        body
     };
-    let mut out = Response::new(body);
-    *out.status_mut() = status;
-    *out.headers_mut() = headers;
-    Ok(out)
+    head.headers = proxy::response_headers(&head.headers);
+    Ok(Response::from_parts(head, body))
 }

@@ -3,7 +3,9 @@
 //! vault), (c) through nginx `proxy_pass` with upstream keep-alive — same load generator (wrk), same settings, one
 //! run. Prints numbers and ratios; asserts nothing.
 //!
-//! Environment: `BENCH_SECS` (default 10) per target, `BENCH_CONNECTIONS` (default 32), `PLUGBOARD_BIN`.
+//! Environment: `BENCH_SECS` (default 10) per target, `BENCH_CONNECTIONS` (default 32), `PLUGBOARD_BIN`, and
+//! `BENCH_TABLE`: a file to which the results are appended as tab-separated `what<TAB>now<TAB>goal` lines (the
+//! table `scripts/bench` prints).
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -183,4 +185,32 @@ async fn main() {
     println!("passthrough / nginx requests/s: {:.2}  (goal >= 0.80)", pb.rps / nginx.rps);
     println!("passthrough added p50 over direct: {:.3} ms  (goal <= 1 ms)", pb.p50_ms - direct.p50_ms);
     println!("nginx added p50 over direct: {:.3} ms", nginx.p50_ms - direct.p50_ms);
+    if let Some(path) = std::env::var_os("BENCH_TABLE") {
+        append_table(Path::new(&path), direct, pb, nginx);
+    }
+}
+
+/// `12345.6` as `12.3k`.
+fn kilo(rps: f64) -> String {
+    format!("{:.1}k", rps / 1000.0)
+}
+
+/// Appends this run's rows to the shared benchmark table (`what<TAB>now<TAB>goal` per line).
+fn append_table(path: &Path, direct: Run, pb: Run, nginx: Run) {
+    use std::io::Write;
+    let rows = [
+        format!(
+            "passthrough ÷ nginx proxy_pass requests/s\t{} ÷ {} = {:.2}, p99 {:.2} ms (nginx {:.2} ms)\t≥ 0.8",
+            kilo(pb.rps),
+            kilo(nginx.rps),
+            pb.rps / nginx.rps,
+            pb.p99_ms,
+            nginx.p99_ms
+        ),
+        format!("passthrough added p50 over direct\t{:.3} ms\t≤ 1 ms", pb.p50_ms - direct.p50_ms),
+    ];
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    for row in rows {
+        writeln!(file, "{row}").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
 }

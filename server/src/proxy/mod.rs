@@ -1,5 +1,9 @@
 //! The passthrough's rules (SPEC §3.7): which upstream URL a request may reach — only the catalog's API host,
-//! under its base path — and which headers cross in each direction.
+//! under its base path — and which headers cross in each direction; and its client ([`client`]).
+
+pub mod client;
+
+pub use client::{Upstream, UpstreamError};
 
 use axum::http::{header, HeaderMap, HeaderName};
 use url::Url;
