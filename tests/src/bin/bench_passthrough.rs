@@ -8,14 +8,17 @@
 //! table `scripts/bench` prints).
 
 use std::{
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use plugboard::keys::{Environment, SecretKey};
-use plugboard_tests::upstream::spawn_upstream;
+use plugboard_tests::{
+    bench::{free_port, table_row, thousands, wrk, Load},
+    upstream::spawn_upstream,
+};
 
 /// A child process stopped with SIGTERM when dropped (SIGKILL would leave nginx's workers running).
 struct Killed(Child);
@@ -30,50 +33,11 @@ impl Drop for Killed {
     }
 }
 
-fn free_port(ip: &str) -> SocketAddr {
-    TcpListener::bind(format!("{ip}:0")).and_then(|l| l.local_addr()).expect("a free port")
-}
-
 async fn wait_up(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(url).await.is_err() {
         assert!(Instant::now() < deadline, "{url} did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-fn millis(s: &str) -> f64 {
-    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
-    let n: f64 = num.parse().unwrap_or(f64::NAN);
-    match unit {
-        "us" => n / 1000.0,
-        "ms" => n,
-        "s" => n * 1000.0,
-        _ => f64::NAN,
-    }
-}
-
-fn wrk(url: &str, headers: &[String], secs: u64, connections: u64) -> Run {
-    let mut cmd = Command::new("wrk");
-    cmd.args(["-t2", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency"]);
-    for h in headers {
-        cmd.args(["-H", h]);
-    }
-    let out = cmd.arg(url).output().expect("wrk runs (scripts/bench-passthrough installs it)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("Non-2xx"), "errors while benchmarking {url}:\n{text}");
-    let field = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim).map(str::to_owned));
-    Run {
-        rps: field("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or(f64::NAN),
-        p50_ms: field("50%").map(|v| millis(&v)).unwrap_or(f64::NAN),
-        p99_ms: field("99%").map(|v| millis(&v)).unwrap_or(f64::NAN),
     }
 }
 
@@ -173,11 +137,11 @@ async fn main() {
         let (url, h) = (url.clone(), headers.clone());
         let _warm = tokio::task::spawn_blocking({
             let (url, h) = (url.clone(), h.clone());
-            move || wrk(&url, &h, 2, connections)
+            move || wrk(&url, &Load::Get { headers: &h }, 2, connections)
         })
         .await
         .expect("warm-up");
-        let run = tokio::task::spawn_blocking(move || wrk(&url, &h, secs, connections)).await.expect("wrk");
+        let run = tokio::task::spawn_blocking(move || wrk(&url, &Load::Get { headers: &h }, secs, connections)).await.expect("wrk");
         println!("{name:<24} {:>9.0} req/s   p50 {:>6.3} ms   p99 {:>6.3} ms", run.rps, run.p50_ms, run.p99_ms);
         runs.push(run);
     }
@@ -185,32 +149,12 @@ async fn main() {
     println!("passthrough / nginx requests/s: {:.2}  (goal >= 0.80)", pb.rps / nginx.rps);
     println!("passthrough added p50 over direct: {:.3} ms  (goal <= 1 ms)", pb.p50_ms - direct.p50_ms);
     println!("nginx added p50 over direct: {:.3} ms", nginx.p50_ms - direct.p50_ms);
-    if let Some(path) = std::env::var_os("BENCH_TABLE") {
-        append_table(Path::new(&path), direct, pb, nginx);
-    }
+    table_row(
+        "passthrough ÷ nginx `proxy_pass` requests/s, wrk -t2 -c32",
+        &format!("{} ÷ {} = **{:.2}**, p99 {:.2} ms (nginx {:.2} ms)", thousands(pb.rps), thousands(nginx.rps), pb.rps / nginx.rps, pb.p99_ms, nginx.p99_ms),
+        "≥ 0.8",
+    );
+    table_row("passthrough's added p50 over calling the upstream directly", &format!("{:.3} ms", pb.p50_ms - direct.p50_ms), "≤ 1 ms");
 }
 
-/// `12345.6` as `12.3k`.
-fn kilo(rps: f64) -> String {
-    format!("{:.1}k", rps / 1000.0)
-}
 
-/// Appends this run's rows to the shared benchmark table (`what<TAB>now<TAB>goal` per line).
-fn append_table(path: &Path, direct: Run, pb: Run, nginx: Run) {
-    use std::io::Write;
-    let rows = [
-        format!(
-            "passthrough ÷ nginx proxy_pass requests/s\t{} ÷ {} = {:.2}, p99 {:.2} ms (nginx {:.2} ms)\t≥ 0.8",
-            kilo(pb.rps),
-            kilo(nginx.rps),
-            pb.rps / nginx.rps,
-            pb.p99_ms,
-            nginx.p99_ms
-        ),
-        format!("passthrough added p50 over direct\t{:.3} ms\t≤ 1 ms", pb.p50_ms - direct.p50_ms),
-    ];
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    for row in rows {
-        writeln!(file, "{row}").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    }
-}
