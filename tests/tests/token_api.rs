@@ -173,13 +173,17 @@ async fn bad_bodies_are_a_400_that_says_what_is_wrong() {
 #[tokio::test]
 async fn allowed_integrations_narrow_what_the_session_lists() {
     let app = spawn_app().await;
-    let body = r#"{"identity":"u","identityType":"team","allowedIntegrations":["slack","gmail"]}"#;
+    let body = r#"{"identity":"u","identityType":"team","allowedIntegrations":["slack","gmail","slack"]}"#;
     let res = token(&app, "", ("X-One-Secret", app.key.expose()), body).await;
     let session: TokenResponse = res.json().await.unwrap();
     let names: Vec<_> = session.rows.iter().map(|r| r.title.as_str()).collect();
     assert_eq!(names, ["Gmail", "Slack"]);
     let page = widget_list(&app, &session.token, "?search=a").await;
     assert_eq!(page.rows.len(), 2, "search stays inside the allowed list");
+    // A repeated name is one platform: the token does not grow with repeats.
+    let many = format!(r#"{{"identity":"u","identityType":"team","allowedIntegrations":[{}]}}"#, vec![r#""slack""#; 500].join(","));
+    let repeated: TokenResponse = token(&app, "", ("X-One-Secret", app.key.expose()), &many).await.json().await.unwrap();
+    assert!(repeated.token.len() < 400, "{} bytes", repeated.token.len());
 }
 
 #[tokio::test]

@@ -136,9 +136,14 @@ impl Minted {
 }
 
 /// Mints a session for `req` and renders the first page of integrations (`page`/`limit` from `params`).
-async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::collections::HashMap<String, String>, req: TokenRequest) -> Result<Minted, ApiError> {
+async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::collections::HashMap<String, String>, mut req: TokenRequest) -> Result<Minted, ApiError> {
     app.guard.project(&grant.project.id)?;
     let paging = Paging::from_params(params)?;
+    if let Some(allowed) = req.allowed_integrations.as_mut() {
+        // A set: each platform once (the token carries the list, so repeats would only make it longer).
+        let mut seen = std::collections::HashSet::new();
+        allowed.retain(|p| seen.insert(p.clone()));
+    }
     let identity = req.identity.trim();
     if identity.is_empty() || identity.len() > MAX_IDENTITY_LEN {
         return Err(ApiError::bad_request(
@@ -157,8 +162,9 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
                 format!("allowedIntegrations names at most {MAX_ALLOWED_INTEGRATIONS} platforms"),
             ));
         }
-        let unknown: Vec<&str> =
-            allowed.iter().filter(|p| view.catalog.get(p).is_none()).map(String::as_str).take(10).collect();
+        // At most 10 names, each cut at 64 characters (no platform id is longer).
+        let unknown: Vec<String> =
+            allowed.iter().filter(|p| view.catalog.get(p).is_none()).map(|p| p.chars().take(64).collect()).take(10).collect();
         if !unknown.is_empty() {
             return Err(ApiError::bad_request(
                 "unknown_integration",
