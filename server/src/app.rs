@@ -134,8 +134,8 @@ impl Application {
         ];
         tracing::info!(url = %self.state.public_url, bind = %self.local_addr(), "plugboard listening");
         let header_read_timeout = Duration::from_secs(self.limits.header_read_timeout_secs.max(1));
-        let router = http::router(self.state, &self.limits);
-        let served = http::serve::serve(self.listener, router, header_read_timeout, shutdown).await;
+        let service = http::Service::new(self.state, &self.limits);
+        let served = http::serve::serve(self.listener, service, header_read_timeout, shutdown).await;
         // In-flight requests are done. The refresher finishes the refresh in hand; the others stop where they
         // are (a revocation or delivery they held is retried by any node once its short claim runs out).
         for worker in workers {

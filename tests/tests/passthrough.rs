@@ -200,8 +200,22 @@ async fn bad_requests_get_clear_errors() {
     for (req, status, code) in cases {
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), status, "{code}");
-        assert_eq!(res.json::<Value>().await.unwrap()["code"], code);
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let body = res.json::<Value>().await.unwrap();
+        assert_eq!(body["code"], code);
+        assert_eq!(body["requestId"], id.as_str(), "the error names the request it answers");
     }
+    // A caller's own request id is kept; a path without an integration is no integration.
+    let res = passthrough(&app, &conn.key, reqwest::Method::GET, "").header("x-request-id", "caller-7").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["x-request-id"], "caller-7");
+    assert_eq!(res.json::<Value>().await.unwrap()["requestId"], "caller-7");
+    // Counted like any route, by its template.
+    let metrics = http().get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    let counted = |route: &str, status: &str| {
+        metrics.lines().any(|l| l.starts_with("plugboard_http_requests_total{") && l.contains(&format!("route=\"{route}\"")) && l.contains(&format!("status=\"{status}\"")))
+    };
+    assert!(counted("/v1/passthrough/{platform}/{*path}", "400") && counted("/v1/passthrough/{platform}", "404"), "{metrics}");
     // The x-pica-* names of the seeds work too.
     let res = http()
         .get(format!("{}/v1/passthrough/upstream-api/json", app.url))

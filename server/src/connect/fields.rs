@@ -73,8 +73,19 @@ fn is_host_label(v: &str) -> bool {
     !v.is_empty() && v.len() <= 63 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// Where a template's `{name}`s are looked up.
+pub trait Values {
+    fn value(&self, name: &str) -> Option<&str>;
+}
+
+impl Values for BTreeMap<String, String> {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
 /// Replaces `{name}` placeholders in `template` with `values`.
-pub fn render(template: &str, values: &BTreeMap<String, String>) -> String {
+pub fn render(template: &str, values: &(impl Values + ?Sized)) -> String {
     // One pass: a value is inserted as it is and never read as a template itself (a value holding `{api_key}`
     // must not pull in the key); unknown placeholders stay as written.
     let mut out = String::with_capacity(template.len());
@@ -82,7 +93,7 @@ pub fn render(template: &str, values: &BTreeMap<String, String>) -> String {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find('}').and_then(|close| values.get(&after[..close]).map(|v| (v, close))) {
+        match after.find('}').and_then(|close| values.value(&after[..close]).map(|v| (v, close))) {
             Some((value, close)) => {
                 out.push_str(value);
                 rest = &after[close + 1..];

@@ -5,19 +5,25 @@ use std::collections::BTreeMap;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use super::fields::render;
+use super::fields::{render, Values};
 use crate::{catalog::Inject, vault::Credentials};
 
-/// Everything a template may name: plain config, secret fields and `{access_token}`.
-pub fn template_values(config: &BTreeMap<String, String>, creds: &Credentials) -> BTreeMap<String, String> {
-    let mut values = config.clone();
-    for (k, v) in &creds.fields {
-        values.insert(k.clone(), v.expose().to_owned());
+/// Everything a template may name: plain config, secret fields and `{access_token}` (in that order of precedence,
+/// the last first), looked up where they are: no copy of a secret is made per call.
+pub struct TemplateValues<'a> {
+    config: &'a BTreeMap<String, String>,
+    creds: &'a Credentials,
+}
+
+pub fn template_values<'a>(config: &'a BTreeMap<String, String>, creds: &'a Credentials) -> TemplateValues<'a> {
+    TemplateValues { config, creds }
+}
+
+impl Values for TemplateValues<'_> {
+    fn value(&self, name: &str) -> Option<&str> {
+        let token = if name == "access_token" { self.creds.access_token.as_ref() } else { None };
+        token.or_else(|| self.creds.fields.get(name)).map(|s| s.expose()).or_else(|| self.config.value(name))
     }
-    if let Some(t) = &creds.access_token {
-        values.insert("access_token".into(), t.expose().to_owned());
-    }
-    values
 }
 
 /// The default for OAuth connections: `Authorization: Bearer {access_token}`.
@@ -27,7 +33,7 @@ pub fn default_for_oauth() -> Inject {
 
 /// Adds the credential and the entry's extra headers to `req`. An extra header whose template names a value the
 /// connection does not have (yet) is left out rather than sent with a `{placeholder}`.
-pub fn apply(req: reqwest::RequestBuilder, inject: &Inject, values: &BTreeMap<String, String>) -> reqwest::RequestBuilder {
+pub fn apply(req: reqwest::RequestBuilder, inject: &Inject, values: &impl Values) -> reqwest::RequestBuilder {
     let mut req = match inject {
         Inject::Bearer { token, .. } => req.bearer_auth(render(token, values)),
         Inject::Header { name, value, .. } => req.header(name.as_str(), render(value, values)),
@@ -41,7 +47,7 @@ pub fn apply(req: reqwest::RequestBuilder, inject: &Inject, values: &BTreeMap<St
 }
 
 /// The entry's extra headers, rendered, without those whose template names a value the connection lacks.
-fn extra_headers<'a>(inject: &'a Inject, values: &'a BTreeMap<String, String>) -> impl Iterator<Item = (&'a String, String)> + 'a {
+fn extra_headers<'a, V: Values>(inject: &'a Inject, values: &'a V) -> impl Iterator<Item = (&'a String, String)> + 'a {
     inject
         .headers()
         .iter()
@@ -57,7 +63,7 @@ pub struct InvalidHeader(pub String);
 /// As [`apply`], on a request about to be sent (the passthrough's): the credential and the entry's extra headers
 /// replace whatever the caller sent under those names (so a caller can neither override nor double the credential),
 /// and a query credential is appended to `url`. The credential's header is marked sensitive.
-pub fn present(headers: &mut HeaderMap, url: &mut Url, inject: &Inject, values: &BTreeMap<String, String>) -> Result<(), InvalidHeader> {
+pub fn present(headers: &mut HeaderMap, url: &mut Url, inject: &Inject, values: &impl Values) -> Result<(), InvalidHeader> {
     let invalid = |name: &str| InvalidHeader(name.to_owned());
     let sensitive = |value: String, name: &str| {
         HeaderValue::try_from(value).map_err(|_| invalid(name)).map(|mut v| {

@@ -1,8 +1,9 @@
 //! Probing a provider with a fresh credential before storing it (the catalog's `verify` request).
 
-use std::collections::BTreeMap;
-
-use super::{fields::render, inject, ConnectError};
+use super::{
+    fields::{render, Values},
+    inject, ConnectError,
+};
 use crate::catalog::{Integration, Verify};
 
 /// Sends the verify request; a 2xx proves the credential, a 4xx is the provider refusing it (with its reason).
@@ -10,7 +11,7 @@ pub async fn probe(
     http: &reqwest::Client,
     entry: &Integration,
     verify: &Verify,
-    values: &BTreeMap<String, String>,
+    values: &impl Values,
 ) -> Result<(), ConnectError> {
     let method = reqwest::Method::from_bytes(verify.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut req = http.request(method, render(&verify.url, values));

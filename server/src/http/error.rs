@@ -161,8 +161,8 @@ impl IntoResponse for ApiError {
 
 /// Middleware that writes the JSON body of every [`ApiError`], with the request's id — and of every other error
 /// answer Plugboard itself makes in plain text (an axum extractor's rejection: a path segment that is not UTF-8, a
-/// malformed query), so a client always gets `{"error", "code", "requestId"}`. The passthrough's answers are the
-/// provider's and pass untouched.
+/// malformed query), so a client always gets `{"error", "code", "requestId"}`. (The passthrough is served beside
+/// the router, with [`render_api_error`]: its answers are the provider's and pass untouched.)
 pub async fn render_errors(req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
@@ -170,11 +170,10 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let passthrough = req.uri().path().starts_with("/v1/passthrough/");
     let res = next.run(req).await;
     let pending = match res.extensions().get::<PendingError>().cloned() {
         Some(p) => p,
-        None if !passthrough && is_plain_error(&res) => {
+        None if is_plain_error(&res) => {
             let status = res.status();
             let (parts, body) = res.into_parts();
             let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned()).unwrap_or_default();
@@ -193,6 +192,15 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     };
     let (parts, _) = res.into_parts();
     json_error(parts, pending, request_id)
+}
+
+/// The JSON body of an [`ApiError`] answer (`{"error", "code", "requestId"}`); any other answer as it is — the
+/// passthrough's way of [`render_errors`], whose provider answers pass untouched whatever their status.
+pub fn render_api_error(res: Response, request_id: &str) -> Response {
+    match res.extensions().get::<PendingError>().cloned() {
+        Some(pending) => json_error(res.into_parts().0, pending, request_id.to_owned()),
+        None => res,
+    }
 }
 
 /// An error status with a plain-text (or no) body: what axum's own rejections look like.

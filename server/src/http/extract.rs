@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::{
     body::Bytes,
     extract::{FromRef, FromRequest, FromRequestParts, Query, Request},
-    http::{header, request::Parts},
+    http::{header, request::Parts, HeaderMap},
 };
 use serde::de::DeserializeOwned;
 
@@ -95,9 +95,9 @@ fn number(params: &HashMap<String, String>, name: &str, default: u64, max: u64) 
 }
 
 /// The username of `Authorization: Basic base64(user:password)` (StackOne's clients send the API key so).
-fn basic_user(parts: &Parts) -> Option<String> {
+fn basic_user(headers: &HeaderMap) -> Option<String> {
     use base64::Engine;
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -107,8 +107,8 @@ fn basic_user(parts: &Parts) -> Option<String> {
     Some(text.split_once(':').map_or(text.as_str(), |(user, _)| user).to_owned())
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -123,32 +123,36 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let app = AppState::from_ref(state);
-        let basic = basic_user(parts);
-        let presented = ["x-one-secret", "x-pica-secret"]
-            .iter()
-            .find_map(|h| parts.headers.get(*h).and_then(|v| v.to_str().ok()))
-            .or_else(|| bearer(parts))
-            .or(basic.as_deref())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("missing secret key: send X-One-Secret: sk_… or Authorization: Bearer sk_…".into())
-            })?;
-        let invalid = || ApiError::Unauthorized("invalid secret key".into());
-        let key: SecretKey = presented.parse().map_err(|_| invalid())?;
-        let digest = key.digest();
-        if let Some(grant) = app.grants.get(&digest) {
-            return Ok(Self(grant));
-        }
-        if app.guard.was_refused(&digest) {
-            return Err(invalid());
-        }
-        let Some(grant) = app.store.find_key(&digest).await? else {
-            app.guard.remember_refused(digest);
-            return Err(invalid());
-        };
-        app.grants.insert(digest, grant.clone());
-        Ok(Self(grant))
+        secret_grant(&AppState::from_ref(state), &parts.headers).await.map(Self)
     }
+}
+
+/// What the project secret key in `headers` grants (`X-One-Secret`, `x-pica-secret`, `Authorization: Bearer` or
+/// Basic's username); 401 without a valid one. Keys seen within [`super::HOT_TTL`] skip the database, and so do
+/// keys refused a moment ago.
+pub async fn secret_grant(app: &AppState, headers: &HeaderMap) -> Result<KeyGrant, ApiError> {
+    let basic = basic_user(headers);
+    let presented = ["x-one-secret", "x-pica-secret"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .or_else(|| bearer(headers))
+        .or(basic.as_deref())
+        .ok_or_else(|| ApiError::Unauthorized("missing secret key: send X-One-Secret: sk_… or Authorization: Bearer sk_…".into()))?;
+    let invalid = || ApiError::Unauthorized("invalid secret key".into());
+    let key: SecretKey = presented.parse().map_err(|_| invalid())?;
+    let digest = key.digest();
+    if let Some(grant) = app.grants.get(&digest) {
+        return Ok(grant);
+    }
+    if app.guard.was_refused(&digest) {
+        return Err(invalid());
+    }
+    let Some(grant) = app.store.find_key(&digest).await? else {
+        app.guard.remember_refused(digest);
+        return Err(invalid());
+    };
+    app.grants.insert(digest, grant.clone());
+    Ok(grant)
 }
 
 /// A widget request authenticated with a live session token (`Authorization: Bearer pbs_…`).
@@ -162,7 +166,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
-        let token = bearer(parts)
+        let token = bearer(&parts.headers)
             .ok_or_else(|| ApiError::Unauthorized("missing session token: send Authorization: Bearer pbs_…".into()))?;
         let invalid = || ApiError::Unauthorized("invalid session token".into());
         // The tag is checked first (no database): a forged or foreign token costs one HMAC.

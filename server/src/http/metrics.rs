@@ -12,7 +12,7 @@ use std::{sync::OnceLock, time::Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{header, Method},
+    http::{header, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -43,8 +43,17 @@ pub fn init() {
 /// Middleware: counts each request by route template, method and status, and times it.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    // Only the methods HTTP defines: anyone can send any token as a method, and each would be a new series.
-    let method: &'static str = match *req.method() {
+    let method = method_label(req.method());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    record(route, method, res.status(), started);
+    res
+}
+
+/// The metric label of `method`: only the methods HTTP defines, as anyone can send any token as a method and each
+/// would be a new series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
         Method::POST => "POST",
@@ -55,13 +64,22 @@ pub async fn track(req: Request, next: Next) -> Response {
         Method::CONNECT => "CONNECT",
         Method::TRACE => "TRACE",
         _ => "other",
-    };
-    let started = Instant::now();
-    let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
+    }
+}
+
+/// Counts one answered request of `route` (its template) and records how long it took since `started`.
+pub fn record(route: impl Into<metrics::SharedString>, method: &'static str, status: StatusCode, started: Instant) {
+    let route = route.into();
+    let status = metrics::SharedString::const_str(status_label(status));
     metrics::counter!("plugboard_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
     metrics::histogram!("plugboard_http_request_duration_seconds", "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
-    res
+}
+
+/// `"200"` for 200 and so on, without formatting a number per request (one static string per status code).
+fn status_label(status: StatusCode) -> &'static str {
+    static LABELS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let labels = LABELS.get_or_init(|| (0..1000u16).map(|n| &*Box::leak(format!("{n:03}").into_boxed_str())).collect());
+    labels.get(usize::from(status.as_u16())).copied().unwrap_or("other")
 }
 
 /// `GET /metrics`: this node's metrics in the Prometheus text format (version 0.0.4).

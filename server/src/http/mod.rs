@@ -88,6 +88,36 @@ pub async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<String>>) ->
     ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
 }
 
+/// Plugboard's HTTP service: every request goes through [`router`], but the passthrough's, which are answered
+/// directly ([`passthrough::serve`]) — the passthrough is on the host backend's critical path, and the router's
+/// layers (matching, request ids by UUID, compression, timeouts, CSP headers, error pages) cost it half its
+/// throughput (`scripts/bench-passthrough`). What of them applies to it, it does itself: request id, JSON errors,
+/// metrics, a caught panic.
+#[derive(Clone)]
+pub struct Service {
+    router: Router,
+    state: Arc<AppState>,
+}
+
+impl Service {
+    pub fn new(state: AppState, limits: &crate::config::Limits) -> Self {
+        Self { router: router(state.clone(), limits), state: Arc::new(state) }
+    }
+
+    /// Answers `req`; never fails (errors are answers).
+    pub async fn call(self, req: axum::http::Request<hyper::body::Incoming>) -> axum::response::Response {
+        if req.uri().path().starts_with(passthrough::PREFIX) {
+            passthrough::serve(self.state, req).await
+        } else {
+            use tower::ServiceExt;
+            match self.router.oneshot(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
 /// Every route, each registered together with its `#[utoipa::path]` documentation (so `/openapi.json` lists
 /// exactly what is served). `limits` sets the per-client-IP rate limit on what anyone can call (token minting,
 /// the widget API, the OAuth pages); the vault API and the passthrough are server to server and not limited here.

@@ -8,9 +8,12 @@ use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
-    response::Response,
+    response::{IntoResponse, Response},
 };
+use futures_util::FutureExt;
 use http_body_util::BodyExt;
+use std::sync::Arc;
+use tracing::Instrument;
 
 use super::{error::ApiError, extract::SecretAuth, AppState};
 use crate::{
@@ -20,13 +23,18 @@ use crate::{
         refresh::{Cause, RefreshError},
     },
     proxy::{self, UpstreamError},
+    store::KeyGrant,
     vault::Credentials,
 };
 
 /// Request bodies up to this size are kept so a 401 can be retried after a refresh, and responses up to it are
 /// read whole; larger ones stream straight through (and a 401 on a large upload is answered as is).
 const REPLAY_MAX: usize = 256 * 1024;
-const PREFIX: &str = "/v1/passthrough/";
+pub const PREFIX: &str = "/v1/passthrough/";
+/// The two routes' templates, as metrics name them.
+const ROUTE: &str = "/v1/passthrough/{platform}/{*path}";
+const ROUTE_ROOT: &str = "/v1/passthrough/{platform}";
+const REQUEST_ID: &str = "x-request-id";
 const USER_AGENT: &str = concat!("Plugboard/", env!("CARGO_PKG_VERSION"));
 
 impl From<RefreshError> for ApiError {
@@ -69,6 +77,35 @@ impl Outgoing {
     }
 }
 
+/// Answers a request whose path starts with [`PREFIX`], straight from the accept loop (see [`super::Service`]):
+/// with the request id (`X-Request-Id`, the caller's or a new UUID) on the answer, Plugboard's own errors as JSON
+/// bodies, the request counted in the metrics like any route's, and a panic answered as a 500.
+pub async fn serve(app: Arc<AppState>, req: axum::http::Request<hyper::body::Incoming>) -> Response {
+    let started = std::time::Instant::now();
+    let method = super::metrics::method_label(req.method());
+    let rest = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();
+    let route = if rest.contains('/') { ROUTE } else { ROUTE_ROOT };
+    let request_id = match req.headers().get(REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => HeaderValue::from_str(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()))
+            .expect("a UUID is a valid header value"),
+    };
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
+    let answer = async {
+        let grant = super::extract::secret_grant(&app, req.headers()).await?;
+        forward(&app, grant, req.map(Body::new)).await
+    };
+    let res = match std::panic::AssertUnwindSafe(answer.instrument(span)).catch_unwind().await {
+        Ok(Ok(res)) => res,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => ApiError::Internal("handler panicked".into()).into_response(),
+    };
+    let mut res = super::error::render_api_error(res, request_id.to_str().unwrap_or_default());
+    res.headers_mut().insert(REQUEST_ID, request_id);
+    super::metrics::record(route, method, res.status(), started);
+    res
+}
+
 /// `ANY /v1/passthrough/{platform}`: the API base URL itself.
 #[utoipa::path(method(get, post, put, patch, delete), path = "/v1/passthrough/{platform}", tag = "passthrough",
     params(("platform" = String, Path, example = "gmail"), ("X-One-Connection-Key" = String, Header, description = "the connection's key (also x-pica-connection-key)")),
@@ -84,8 +121,15 @@ pub async fn passthrough_root(state: State<AppState>, auth: SecretAuth, req: Req
     responses((status = "default", description = "the provider's answer, as it sent it"), crate::http::openapi::ErrorResponses),
     security(("secret_key" = [])))]
 pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretAuth, req: Request) -> Result<Response, ApiError> {
+    forward(&app, grant, req).await
+}
+
+async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Response, ApiError> {
     let rest = req.uri().path().strip_prefix(PREFIX).unwrap_or_default().to_owned();
     let (platform, raw_path) = rest.split_once('/').unwrap_or((&rest, ""));
+    if platform.is_empty() {
+        return Err(ApiError::NotFound("name the integration: /v1/passthrough/{platform}/{path}".into()));
+    }
     let key = connection_key(req.headers())?;
     let conn = app.connector.hot_entry(key).await?;
     let row = &conn.0;

@@ -5,7 +5,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use axum::{extract::ConnectInfo, Router};
+use axum::extract::ConnectInfo;
 use hyper::{body::Incoming, Request};
 use hyper::server::conn::http1;
 use hyper_util::{
@@ -13,15 +13,16 @@ use hyper_util::{
     server::graceful::GracefulShutdown,
 };
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+
+use super::Service;
 
 /// How long in-flight requests get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(30);
 
-/// Serves `router` on `listener` until `shutdown` resolves. A client must send each request's headers within
+/// Serves `service` on `listener` until `shutdown` resolves. A client must send each request's headers within
 /// `header_read_timeout` of connecting or of its previous response (hyper's `header_read_timeout`), else the
 /// connection is closed.
-pub async fn serve(listener: TcpListener, router: Router, header_read_timeout: Duration, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, service: Service, header_read_timeout: Duration, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
     let graceful = GracefulShutdown::new();
@@ -40,12 +41,13 @@ pub async fn serve(listener: TcpListener, router: Router, header_read_timeout: D
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let service = service.clone();
+        let per_connection = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            router.clone().oneshot(req)
+            let answer = service.clone().call(req);
+            async move { Ok::<_, std::convert::Infallible>(answer.await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), per_connection));
         tokio::spawn(async move {
             let _ = conn.await;
         });

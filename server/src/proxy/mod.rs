@@ -52,6 +52,10 @@ pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url
 /// Whether `segment`, decoded once, twice or three times (providers and their proxies differ), is or contains a
 /// `.`/`..` path component once decoded slashes and backslashes split it.
 fn has_dot_segment(segment: &str) -> bool {
+    if !segment.contains(['.', '%']) {
+        // Nothing to decode and no dot: the common case, decided without copying.
+        return false;
+    }
     let mut text = segment.to_owned();
     for _ in 0..4 {
         // `..;jsessionid=1` is `..` to Java servers (Tomcat, Spring strip path parameters before resolving).
@@ -67,26 +71,22 @@ fn has_dot_segment(segment: &str) -> bool {
     true
 }
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those named by `Connection`.
-fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
-    let mut names: Vec<HeaderName> = [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        HeaderName::from_static("proxy-connection"),
-    ]
-    .into();
-    for value in headers.get_all(header::CONNECTION) {
-        if let Ok(v) = value.to_str() {
-            names.extend(v.split(',').filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()));
-        }
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those `Connection` names in
+/// `headers` — usually none, so nothing is allocated.
+fn hop_by_hop(headers: &HeaderMap) -> impl Fn(&HeaderName) -> bool {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    move |name| {
+        matches!(
+            name.as_str(),
+            "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "proxy-connection"
+        ) || listed.contains(name)
     }
-    names
 }
 
 /// Plugboard's own request headers: the host backend's credentials for Plugboard, never for the provider.
@@ -99,11 +99,11 @@ fn is_plugboard_header(name: &HeaderName) -> bool {
 /// caller's `Authorization` (it carries Plugboard's secret key, or would override the injected credential),
 /// cookies and proxy-chain headers that would leak the caller's network.
 pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
-    let drop = hop_by_hop(incoming);
+    let hop = hop_by_hop(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
         let n = name.as_str();
-        let excluded = drop.contains(name)
+        let excluded = hop(name)
             || is_plugboard_header(name)
             || name == header::HOST
             || name == header::AUTHORIZATION
@@ -120,10 +120,10 @@ pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
 
 /// What is answered back: the provider's headers but hop-by-hop ones and any that would pass as Plugboard's.
 pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
-    let drop = hop_by_hop(upstream);
+    let hop = hop_by_hop(upstream);
     let mut out = HeaderMap::with_capacity(upstream.len());
     for (name, value) in upstream {
-        if !drop.contains(name) && !is_plugboard_header(name) {
+        if !hop(name) && !is_plugboard_header(name) {
             out.append(name.clone(), value.clone());
         }
     }
