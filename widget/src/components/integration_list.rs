@@ -3,7 +3,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use plugboard_shared::{IntegrationRow, TokenResponse};
 
-use super::{logo::Logo, Ctx, Screen};
+use super::{logo::Logo, status, Ctx, Screen};
 use crate::api;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,8 +81,9 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
     });
 
     let search_input = NodeRef::<leptos::html::Input>::new();
-    Effect::new(move |_| {
-        if let Some(input) = search_input.get() {
+    // Once the list is mounted (a task runs after this synchronous build and mount), like an effect would.
+    spawn_local(async move {
+        if let Some(input) = search_input.get_untracked() {
             let _ = input.focus();
         }
     });
@@ -132,7 +133,7 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
                 <p class="pb-empty">{format!("No apps match \u{201c}{}\u{201d}.", search.get())}</p>
             })}
             {move || match load.get() {
-                Load::Loading => view! { <p class="pb-status" role="status">"Loading…"</p> }.into_any(),
+                Load::Loading => status("Loading…"),
                 Load::Failed(message) => view! {
                     <div class="pb-error" role="alert">
                         <p>{message}</p>
