@@ -40,7 +40,8 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let detail = RwSignal::new(None::<Result<IntegrationDetail, String>>);
     let values = RwSignal::new(BTreeMap::<String, String>::new());
-    let errors = RwSignal::new(BTreeMap::<String, String>::new());
+    // Each invalid field's message, by field name (a list: a map's removal code is kilobytes of wasm).
+    let errors = RwSignal::new(Vec::<(String, String)>::new());
     let name = RwSignal::new(String::new());
     let phase = RwSignal::new(Phase::Form);
     let popup = StoredValue::new_local(None::<web_sys::Window>);
@@ -148,11 +149,10 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     let submit = move |ev: ev::SubmitEvent| {
         ev.prevent_default();
         let Some(Ok(d)) = detail.get_untracked() else { return };
-        // Inserted one by one: collecting into a map would sort first, and bring a sort into the wasm.
-        let mut found = BTreeMap::new();
+        let mut found = Vec::new();
         for f in &d.fields {
             if let Some(e) = values.with_untracked(|v| field_error(f, v.get(&f.name).map(String::as_str).unwrap_or(""))) {
-                found.insert(f.name.clone(), e);
+                found.push((f.name.clone(), e));
             }
         }
         let invalid = !found.is_empty();
@@ -355,12 +355,12 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     }
 }
 
-fn field_view(f: FieldSpec, values: RwSignal<BTreeMap<String, String>>, errors: RwSignal<BTreeMap<String, String>>) -> impl IntoView {
+fn field_view(f: FieldSpec, values: RwSignal<BTreeMap<String, String>>, errors: RwSignal<Vec<(String, String)>>) -> impl IntoView {
     let error_id = format!("pb-err-{}", f.name);
     let input_name = f.name.clone();
     let error = {
         let n = f.name.clone();
-        move || errors.with(|e| e.get(&n).cloned())
+        move || errors.with(|e| e.iter().find(|(name, _)| *name == n).map(|(_, message)| message.clone()))
     };
     let invalid = {
         let error = error.clone();
@@ -369,12 +369,10 @@ fn field_view(f: FieldSpec, values: RwSignal<BTreeMap<String, String>>, errors: 
     let spec = f.clone();
     let check = move |e: ev::FocusEvent| {
         let value = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default();
-        errors.update(|all| match field_error(&spec, &value) {
-            Some(msg) => {
-                all.insert(spec.name.clone(), msg);
-            }
-            None => {
-                all.remove(&spec.name);
+        errors.update(|all| {
+            all.retain(|(name, _)| *name != spec.name);
+            if let Some(msg) = field_error(&spec, &value) {
+                all.push((spec.name.clone(), msg));
             }
         });
     };
