@@ -1,21 +1,26 @@
 //! The widget's only HTTP client: calls `/v1/widget/*` on its own origin with the session token.
 
-use gloo_net::http::{Request, RequestBuilder, Response};
 use plugboard_shared::{CategoryCount, ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, LinkSession, LinkToken, OAuthStart, TokenResponse};
 use serde::{de::DeserializeOwned, Deserialize};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, RequestInit, Response};
+
+use crate::js_value::from_value;
 
 /// Human-readable failure, ready to show.
 pub type ApiResult<T> = Result<T, String>;
 
 const UNREACHABLE: &str = "Could not reach the server. Check your connection and try again.";
+const NOT_UNDERSTOOD: &str = "The server sent an answer the widget does not understand.";
+const UNPREPARED: &str = "Could not prepare the request.";
 
 /// `GET /v1/widget/oauth/flows/{id}`; the connection stays a plain JS object, handed on to the host page as is.
 #[derive(Deserialize)]
 pub struct Flow {
     pub status: FlowStatus,
     pub error: Option<String>,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(deserialize_with = "crate::js_value::preserve")]
     pub connection: JsValue,
 }
 
@@ -29,64 +34,79 @@ pub fn set_host_origin(origin: &str) {
     HOST_ORIGIN.with(|o| *o.borrow_mut() = origin.to_owned());
 }
 
-fn authorized(req: RequestBuilder, token: &str) -> RequestBuilder {
-    let req = req.header("Authorization", &format!("Bearer {token}"));
-    HOST_ORIGIN.with(|o| if o.borrow().is_empty() { req } else { req.header("Plugboard-Origin", &o.borrow()) })
+/// A request's method and headers: the session token (if any) and the host page's origin, `body` as JSON.
+fn request(method: &str, token: &str, body: Option<&str>) -> Option<(RequestInit, Headers)> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    let headers = Headers::new().ok()?;
+    if !token.is_empty() {
+        headers.set("Authorization", &format!("Bearer {token}")).ok()?;
+        HOST_ORIGIN.with(|o| if o.borrow().is_empty() { Ok(()) } else { headers.set("Plugboard-Origin", &o.borrow()) }).ok()?;
+    }
+    if let Some(body) = body {
+        headers.set("Content-Type", "application/json").ok()?;
+        init.set_body(&JsValue::from_str(body));
+    }
+    Some((init, headers))
 }
 
-async fn answer<T: DeserializeOwned>(res: Result<Response, gloo_net::Error>) -> ApiResult<T> {
-    let res = res.map_err(|_| UNREACHABLE.to_string())?;
+async fn fetch(url: &str, init: &RequestInit, headers: &Headers) -> Result<Response, JsValue> {
+    init.set_headers(headers);
+    let window = web_sys::window().ok_or(JsValue::UNDEFINED)?;
+    Ok(JsFuture::from(window.fetch_with_str_and_init(url, init)).await?.unchecked_into())
+}
+
+/// The answer's body, parsed by the browser's JSON parser (much smaller than serde_json in wasm).
+async fn body(res: &Response) -> Option<JsValue> {
+    let text = JsFuture::from(res.text().ok()?).await.ok()?.as_string()?;
+    js_sys::JSON::parse(&text).ok()
+}
+
+/// Sends the request; answers the JSON body of a success, or the server's error message.
+async fn call(method: &str, token: &str, url: &str, json: Option<&str>) -> ApiResult<JsValue> {
+    let (init, headers) = request(method, token, json).ok_or(UNPREPARED)?;
+    let res = fetch(url, &init, &headers).await.map_err(|_| UNREACHABLE.to_string())?;
+    let answer = body(&res).await;
     if res.ok() {
-        json(&res).await.ok_or_else(|| "The server sent an answer the widget does not understand.".to_string())
+        answer.ok_or_else(|| NOT_UNDERSTOOD.to_string())
     } else {
-        Err(match json::<ErrorBody>(&res).await {
+        Err(match answer.and_then(from_value::<ErrorBody>) {
             Some(body) => body.error,
             None => format!("The server answered {}.", res.status()),
         })
     }
 }
 
-/// Parses with the browser's JSON parser and serde-wasm-bindgen: much smaller than serde_json in wasm.
-async fn json<T: DeserializeOwned>(res: &Response) -> Option<T> {
-    let text = res.text().await.ok()?;
-    serde_wasm_bindgen::from_value(js_sys::JSON::parse(&text).ok()?).ok()
+async fn get<T: DeserializeOwned>(token: &str, url: &str) -> ApiResult<T> {
+    from_value(call("GET", token, url, None).await?).ok_or_else(|| NOT_UNDERSTOOD.to_string())
 }
 
 async fn post<T: DeserializeOwned>(token: &str, url: &str, body: &impl serde::Serialize) -> ApiResult<T> {
-    // json_compatible: maps become plain objects (the default makes a JS Map, which JSON.stringify drops).
-    let body = serde::Serialize::serialize(body, &serde_wasm_bindgen::Serializer::json_compatible())
-        .ok()
-        .and_then(|v| js_sys::JSON::stringify(&v).ok())
-        .and_then(|s| s.as_string())
-        .ok_or("Could not prepare the request.")?;
-    let req = if token.is_empty() { Request::post(url) } else { authorized(Request::post(url), token) };
-    let req = req.header("Content-Type", "application/json").body(body);
-    match req {
-        Ok(req) => answer(req.send().await).await,
-        Err(_) => Err("Could not prepare the request.".into()),
-    }
+    let json = crate::js_value::to_json(body).ok_or(UNPREPARED)?;
+    from_value(call("POST", token, url, Some(&json)).await?).ok_or_else(|| NOT_UNDERSTOOD.to_string())
 }
 
 pub async fn integrations(token: &str, page: u64, limit: u64, search: &str, category: &str) -> ApiResult<IntegrationsPage> {
-    let page = page.to_string();
-    let limit = limit.to_string();
-    let req = authorized(Request::get("/v1/widget/integrations"), token)
-        .query([("page", page.as_str()), ("limit", limit.as_str()), ("search", search), ("category", category)]);
-    answer(req.send().await).await
+    let query = web_sys::UrlSearchParams::new().map_err(|_| UNPREPARED)?;
+    query.append("page", &page.to_string());
+    query.append("limit", &limit.to_string());
+    query.append("search", search);
+    query.append("category", category);
+    get(token, &format!("/v1/widget/integrations?{}", String::from(query.to_string()))).await
 }
 
 pub async fn categories(token: &str) -> ApiResult<Vec<CategoryCount>> {
-    answer(authorized(Request::get("/v1/widget/categories"), token).send().await).await
+    get(token, "/v1/widget/categories").await
 }
 
 pub async fn integration(token: &str, platform: &str) -> ApiResult<IntegrationDetail> {
-    answer(authorized(Request::get(&format!("/v1/widget/integrations/{platform}")), token).send().await).await
+    get(token, &format!("/v1/widget/integrations/{platform}")).await
 }
 
 /// `POST /v1/widget/connect/{platform}`; answers the connection record as a JS object.
 pub async fn connect(token: &str, platform: &str, body: &ConnectRequest) -> ApiResult<JsValue> {
     #[derive(Deserialize)]
-    struct Raw(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue);
+    struct Raw(#[serde(deserialize_with = "crate::js_value::preserve")] JsValue);
     post::<Raw>(token, &format!("/v1/widget/connect/{platform}"), body).await.map(|r| r.0)
 }
 
@@ -95,7 +115,7 @@ pub async fn start_oauth(token: &str, platform: &str, body: &ConnectRequest) -> 
 }
 
 pub async fn flow(token: &str, id: &str) -> ApiResult<Flow> {
-    answer(authorized(Request::get(&format!("/v1/widget/oauth/flows/{id}")), token).send().await).await
+    get(token, &format!("/v1/widget/oauth/flows/{id}")).await
 }
 
 /// `POST /v1/links/session`: opens an auth link or hosted session (the page's token from its fragment).
@@ -121,7 +141,7 @@ pub async fn prove(authorize_url: &str, proof: &str) -> ApiResult<String> {
 /// record as a JS object.
 pub async fn claim(token: &str, flow_id: &str, result: &str, proof: &str) -> ApiResult<JsValue> {
     #[derive(Deserialize)]
-    struct Raw(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue);
+    struct Raw(#[serde(deserialize_with = "crate::js_value::preserve")] JsValue);
     let body = plugboard_shared::Claim { result: result.to_owned(), proof: proof.to_owned() };
     post::<Raw>(token, &format!("/v1/widget/oauth/flows/{flow_id}/claim"), &body).await.map(|r| r.0)
 }
@@ -134,7 +154,8 @@ pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiRes
     let url = web_sys::Url::new(endpoint).map_err(|_| format!("The token URL \u{201c}{endpoint}\u{201d} is not a full URL (https://…)."))?;
     url.search_params().set("page", "1");
     url.search_params().set("limit", &limit.to_string());
-    let mut req = Request::post(&url.href()).credentials(web_sys::RequestCredentials::Omit);
+    let (init, req) = request("POST", "", None).ok_or(UNPREPARED)?;
+    init.set_credentials(web_sys::RequestCredentials::Omit);
     if headers.is_object() {
         for entry in js_sys::Object::entries(headers.unchecked_ref()).iter() {
             let pair = js_sys::Array::from(&entry);
@@ -150,7 +171,7 @@ pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiRes
             if !name_ok || value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
                 return Err(format!("The token header \u{201c}{name}\u{201d} is not a valid HTTP header."));
             }
-            req = req.header(&name, &value);
+            let _ = req.set(&name, &value);
         }
     }
     // A token endpoint that never answers: give up after 20 s, and say so.
@@ -160,15 +181,17 @@ pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiRes
         let cb = wasm_bindgen::closure::Closure::once_into_js(move || signal_abort.abort());
         let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 20_000);
     }
-    let req = req.abort_signal(abort.as_ref().map(|a| a.signal()).as_ref());
-    let res = req.send().await.map_err(|_| "Could not reach the app's token endpoint (or it did not answer within 20 s).".to_string())?;
-    let body = res.text().await.ok().and_then(|t| js_sys::JSON::parse(&t).ok()).filter(JsValue::is_object);
+    init.set_signal(abort.as_ref().map(|a| a.signal()).as_ref());
+    let res = fetch(&url.href(), &init, &req)
+        .await
+        .map_err(|_| "Could not reach the app's token endpoint (or it did not answer within 20 s).".to_string())?;
+    let body = body(&res).await.filter(JsValue::is_object);
     let field = |name: &str| body.as_ref().and_then(|b| js_sys::Reflect::get(b, &name.into()).ok()).and_then(|v| v.as_string());
     let token = field("token").or_else(|| field("requestId").filter(|r| r.starts_with("pbs_")));
     match token {
         Some(token) if res.ok() => {
             // The first page of the list, when the answer has one in the usual shape.
-            let mut session: TokenResponse = body.and_then(|b| serde_wasm_bindgen::from_value(b).ok()).unwrap_or(TokenResponse {
+            let mut session: TokenResponse = body.and_then(from_value).unwrap_or(TokenResponse {
                 token: String::new(),
                 expires_at: String::new(),
                 rows: Vec::new(),

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod components;
+pub mod js_value;
 pub mod messaging;
 
 /// Resolves after `ms` milliseconds (`setTimeout`).

@@ -36,7 +36,7 @@ pub struct Handshake {
 pub struct SeedPayload {
     /// The host backend's token endpoint (a full URL); the widget POSTs to it with `link_headers`.
     pub link_token_endpoint: String,
-    #[serde(with = "serde_wasm_bindgen::preserve", default)]
+    #[serde(deserialize_with = "crate::js_value::preserve", default)]
     pub link_headers: JsValue,
     pub title: Option<String>,
     pub image_url: Option<String>,
@@ -88,13 +88,13 @@ impl Handshake {
         let data = event.data();
         // Only an object that looks like the packages' payload (their other keys, without a usable token URL).
         let looks_like_payload = data.is_object() && js_sys::Reflect::has(&data, &"linkHeaders".into()).unwrap_or(false);
-        match serde_wasm_bindgen::from_value::<SeedPayload>(data) {
-            Ok(payload) => {
+        match crate::js_value::from_value::<SeedPayload>(data) {
+            Some(payload) => {
                 let protocol = Protocol::Seed { oauth_redirect: payload.capabilities.oauth_redirect };
                 Ok((Self { origin, protocol }, payload))
             }
-            Err(_) if looks_like_payload => Err(Some(Self { origin, protocol: Protocol::Seed { oauth_redirect: false } })),
-            Err(_) => Err(None),
+            None if looks_like_payload => Err(Some(Self { origin, protocol: Protocol::Seed { oauth_redirect: false } })),
+            None => Err(None),
         }
     }
 
@@ -113,9 +113,9 @@ impl Handshake {
         let Some(window) = web_sys::window() else { return };
         let Ok(Some(parent)) = window.parent() else { return };
         let msg = match &self.protocol {
-            Protocol::Plugboard { nonce } => match serde_wasm_bindgen::to_value(&Signal { kind, nonce }) {
-                Ok(v) => v,
-                Err(_) => return,
+            Protocol::Plugboard { nonce } => match crate::js_value::to_value(&Signal { kind, nonce }) {
+                Some(v) => v,
+                None => return,
             },
             Protocol::Seed { .. } => {
                 let seed_kind = match kind {
@@ -167,7 +167,7 @@ impl Handshake {
         if event.origin() != self.origin || !from_parent(event) {
             return None;
         }
-        let init: InitMessage = serde_wasm_bindgen::from_value(event.data()).ok()?;
+        let init: InitMessage = crate::js_value::from_value(event.data())?;
         (init.kind == MSG_INIT && &init.nonce == nonce).then_some(init)
     }
 }

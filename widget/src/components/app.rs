@@ -4,7 +4,7 @@
 use leptos::{ev, prelude::*};
 use plugboard_shared::{embed::WidgetOptions, TokenResponse};
 
-use super::{connect::ConnectScreen, header::Header, integration_list::IntegrationList, Ctx, PageMode, Screen};
+use super::{connect::ConnectScreen, error_box, header::Header, integration_list::IntegrationList, status, Ctx, PageMode, Screen};
 use crate::{
     api,
     messaging::{self, Handshake, SeedPayload},
@@ -151,10 +151,8 @@ pub fn App() -> impl IntoView {
         <div class=theme role=seed.then_some("dialog") aria-modal=seed.then_some("true") aria-labelledby="pb-title">
             <Header options=options closable=framed on_close=close/>
             {move || match boot.get() {
-                Boot::Waiting => view! { <p class="pb-status" role="status">"Loading…"</p> }.into_any(),
-                Boot::Failed(message) => view! {
-                    <div class="pb-error" role="alert"><p>{message}</p></div>
-                }.into_any(),
+                Boot::Waiting => status("Loading…"),
+                Boot::Failed(message) => error_box(message),
                 Boot::Ready(session) => view! { <Ready session=session options=options handshake=handshake.get_untracked() page=page.get_untracked()/> }.into_any(),
             }}
         </div>

@@ -8,7 +8,7 @@ use leptos::{ev, prelude::*, task::spawn_local};
 use plugboard_shared::{AuthMethod, ConnectRequest, FieldSpec, FlowStatus, IntegrationDetail};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::{logo::Logo, Ctx, Screen};
+use super::{error_box, logo::Logo, status, Ctx, Screen};
 use crate::{api, messaging, sleep};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -40,7 +40,8 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let detail = RwSignal::new(None::<Result<IntegrationDetail, String>>);
     let values = RwSignal::new(BTreeMap::<String, String>::new());
-    let errors = RwSignal::new(BTreeMap::<String, String>::new());
+    // Each invalid field's message, by field name (a list: a map's removal code is kilobytes of wasm).
+    let errors = RwSignal::new(Vec::<(String, String)>::new());
     let name = RwSignal::new(String::new());
     let phase = RwSignal::new(Phase::Form);
     let popup = StoredValue::new_local(None::<web_sys::Window>);
@@ -148,11 +149,12 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     let submit = move |ev: ev::SubmitEvent| {
         ev.prevent_default();
         let Some(Ok(d)) = detail.get_untracked() else { return };
-        let found: BTreeMap<String, String> = d
-            .fields
-            .iter()
-            .filter_map(|f| values.with_untracked(|v| field_error(f, v.get(&f.name).map(String::as_str).unwrap_or(""))).map(|e| (f.name.clone(), e)))
-            .collect();
+        let mut found = Vec::new();
+        for f in &d.fields {
+            if let Some(e) = values.with_untracked(|v| field_error(f, v.get(&f.name).map(String::as_str).unwrap_or(""))) {
+                found.push((f.name.clone(), e));
+            }
+        }
         let invalid = !found.is_empty();
         errors.set(found);
         if invalid {
@@ -277,12 +279,30 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
         }
     };
 
+    // The sign-in window was blocked: open it again (`in_tab: false`), or after a second block, sign in in this tab.
+    let blocked = move |in_tab: bool, url: String| {
+        let (text, class, label) = if in_tab {
+            (
+                "Your browser keeps blocking the sign-in window. You can sign in in this tab instead and come back here.",
+                "pb-button pb-primary pb-same-tab",
+                "Continue in this tab",
+            )
+        } else {
+            ("Your browser blocked the sign-in window.", "pb-button pb-primary pb-continue", "Continue")
+        };
+        view! {
+            <p class="pb-muted" role="status">{text}</p>
+            <button type="button" class=class on:click=move |_| if in_tab { same_tab(url.clone()) } else { reopen(url.clone()) }>{label}</button>
+        }
+        .into_any()
+    };
+
     view! {
         <div class="pb-body pb-connect">
             <button type="button" class="pb-back" on:click=move |_| ctx.screen.set(Screen::List)>"← All apps"</button>
             {move || match detail.get() {
-                None => view! { <p class="pb-status" role="status">"Loading…"</p> }.into_any(),
-                Some(Err(message)) => view! { <div class="pb-error" role="alert"><p>{message}</p></div> }.into_any(),
+                None => status("Loading…"),
+                Some(Err(message)) => error_box(message),
                 Some(Ok(d)) => {
                     let oauth = d.auth_method == AuthMethod::Oauth2;
                     let show_name = ctx.options.with(|o| o.show_name_input == Some(true));
@@ -317,23 +337,13 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
                             {fields.into_iter().map(|f| field_view(f, values, errors)).collect_view()}
                             {move || match phase.get() {
                                 Phase::Form => view! { <button type="submit" class="pb-button pb-primary">{action.clone()}</button> }.into_any(),
-                                Phase::Working => view! { <p class="pb-status" role="status">"Connecting…"</p> }.into_any(),
-                                Phase::Waiting(None) => view! {
-                                    <p class="pb-status" role="status">"Finish signing in in the window that opened…"</p>
-                                }.into_any(),
-                                Phase::Waiting(Some(url)) => view! {
-                                    <p class="pb-muted" role="status">"Your browser blocked the sign-in window."</p>
-                                    <button type="button" class="pb-button pb-primary pb-continue" on:click=move |_| reopen(url.clone())>"Continue"</button>
-                                }.into_any(),
-                                Phase::SameTab(None) => view! {
-                                    <p class="pb-status" role="status">"Preparing to sign in in this tab…"</p>
-                                }.into_any(),
-                                Phase::SameTab(Some(url)) => view! {
-                                    <p class="pb-muted" role="status">"Your browser keeps blocking the sign-in window. You can sign in in this tab instead and come back here."</p>
-                                    <button type="button" class="pb-button pb-primary pb-same-tab" on:click=move |_| same_tab(url.clone())>"Continue in this tab"</button>
-                                }.into_any(),
+                                Phase::Working => status("Connecting…"),
+                                Phase::Waiting(None) => status("Finish signing in in the window that opened…"),
+                                Phase::Waiting(Some(url)) => blocked(false, url),
+                                Phase::SameTab(None) => status("Preparing to sign in in this tab…"),
+                                Phase::SameTab(Some(url)) => blocked(true, url),
                                 Phase::Failed(message) => view! {
-                                    <div class="pb-error" role="alert"><p>{message}</p></div>
+                                    {error_box(message)}
                                     <button type="submit" class="pb-button pb-primary">"Try again"</button>
                                 }.into_any(),
                             }}
@@ -345,12 +355,12 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     }
 }
 
-fn field_view(f: FieldSpec, values: RwSignal<BTreeMap<String, String>>, errors: RwSignal<BTreeMap<String, String>>) -> impl IntoView {
+fn field_view(f: FieldSpec, values: RwSignal<BTreeMap<String, String>>, errors: RwSignal<Vec<(String, String)>>) -> impl IntoView {
     let error_id = format!("pb-err-{}", f.name);
     let input_name = f.name.clone();
     let error = {
         let n = f.name.clone();
-        move || errors.with(|e| e.get(&n).cloned())
+        move || errors.with(|e| e.iter().find(|(name, _)| *name == n).map(|(_, message)| message.clone()))
     };
     let invalid = {
         let error = error.clone();
@@ -359,12 +369,10 @@ fn field_view(f: FieldSpec, values: RwSignal<BTreeMap<String, String>>, errors: 
     let spec = f.clone();
     let check = move |e: ev::FocusEvent| {
         let value = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default();
-        errors.update(|all| match field_error(&spec, &value) {
-            Some(msg) => {
-                all.insert(spec.name.clone(), msg);
-            }
-            None => {
-                all.remove(&spec.name);
+        errors.update(|all| {
+            all.retain(|(name, _)| *name != spec.name);
+            if let Some(msg) = field_error(&spec, &value) {
+                all.push((spec.name.clone(), msg));
             }
         });
     };

@@ -37,6 +37,18 @@ pub struct PageMode {
     pub redirect_url: Option<String>,
 }
 
+/// A one-line progress message. One function for every such line, so their view code is in the wasm once.
+#[inline(never)]
+pub fn status(text: &'static str) -> AnyView {
+    view! { <p class="pb-status" role="status">{text}</p> }.into_any()
+}
+
+/// Why something failed, as an alert (shared like [`status`]).
+#[inline(never)]
+pub fn error_box(message: String) -> AnyView {
+    view! { <div class="pb-error" role="alert"><p>{message}</p></div> }.into_any()
+}
+
 impl Ctx {
     pub fn new(token: String, options: RwSignal<WidgetOptions>, handshake: Option<Handshake>, page: Option<PageMode>) -> Self {
         Self {
