@@ -2,9 +2,8 @@
 
 use plugboard_shared::{CategoryCount, ConnectRequest, ErrorBody, FlowStatus, IntegrationDetail, IntegrationsPage, LinkSession, LinkToken, OAuthStart, TokenResponse};
 use serde::{de::DeserializeOwned, Deserialize};
+use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, RequestInit, Response};
 
 use crate::js_value::from_value;
 
@@ -34,38 +33,31 @@ pub fn set_host_origin(origin: &str) {
     HOST_ORIGIN.with(|o| *o.borrow_mut() = origin.to_owned());
 }
 
-/// A request's method and headers: the session token (if any) and the host page's origin, `body` as JSON.
-fn request(method: &str, token: &str, body: Option<&str>) -> Option<(RequestInit, Headers)> {
-    let init = RequestInit::new();
-    init.set_method(method);
-    let headers = Headers::new().ok()?;
+/// A request to Plugboard: the session token (if any) and the host page's origin, `body` as JSON.
+fn request(method: Method, token: &str, url: &str, body: Option<&str>) -> Option<Request> {
+    let mut req = RequestBuilder::new(url).method(method);
     if !token.is_empty() {
-        headers.set("Authorization", &format!("Bearer {token}")).ok()?;
-        HOST_ORIGIN.with(|o| if o.borrow().is_empty() { Ok(()) } else { headers.set("Plugboard-Origin", &o.borrow()) }).ok()?;
+        req = req.header("Authorization", &format!("Bearer {token}"));
+        let origin = HOST_ORIGIN.with(|o| o.borrow().clone());
+        if !origin.is_empty() {
+            req = req.header("Plugboard-Origin", &origin);
+        }
     }
-    if let Some(body) = body {
-        headers.set("Content-Type", "application/json").ok()?;
-        init.set_body(&JsValue::from_str(body));
+    match body {
+        Some(body) => req.header("Content-Type", "application/json").body(body).ok(),
+        None => req.build().ok(),
     }
-    Some((init, headers))
-}
-
-async fn fetch(url: &str, init: &RequestInit, headers: &Headers) -> Result<Response, JsValue> {
-    init.set_headers(headers);
-    let window = web_sys::window().ok_or(JsValue::UNDEFINED)?;
-    Ok(JsFuture::from(window.fetch_with_str_and_init(url, init)).await?.unchecked_into())
 }
 
 /// The answer's body, parsed by the browser's JSON parser (much smaller than serde_json in wasm).
 async fn body(res: &Response) -> Option<JsValue> {
-    let text = JsFuture::from(res.text().ok()?).await.ok()?.as_string()?;
-    js_sys::JSON::parse(&text).ok()
+    js_sys::JSON::parse(&res.text().await.ok()?).ok()
 }
 
 /// Sends the request; answers the JSON body of a success, or the server's error message.
-async fn call(method: &str, token: &str, url: &str, json: Option<&str>) -> ApiResult<JsValue> {
-    let (init, headers) = request(method, token, json).ok_or(UNPREPARED)?;
-    let res = fetch(url, &init, &headers).await.map_err(|_| UNREACHABLE.to_string())?;
+async fn call(method: Method, token: &str, url: &str, json: Option<&str>) -> ApiResult<JsValue> {
+    let req = request(method, token, url, json).ok_or(UNPREPARED)?;
+    let res = req.send().await.map_err(|_| UNREACHABLE.to_string())?;
     let answer = body(&res).await;
     if res.ok() {
         answer.ok_or_else(|| NOT_UNDERSTOOD.to_string())
@@ -78,12 +70,12 @@ async fn call(method: &str, token: &str, url: &str, json: Option<&str>) -> ApiRe
 }
 
 async fn get<T: DeserializeOwned>(token: &str, url: &str) -> ApiResult<T> {
-    from_value(call("GET", token, url, None).await?).ok_or_else(|| NOT_UNDERSTOOD.to_string())
+    from_value(call(Method::GET, token, url, None).await?).ok_or_else(|| NOT_UNDERSTOOD.to_string())
 }
 
 async fn post<T: DeserializeOwned>(token: &str, url: &str, body: &impl serde::Serialize) -> ApiResult<T> {
     let json = crate::js_value::to_json(body).ok_or(UNPREPARED)?;
-    from_value(call("POST", token, url, Some(&json)).await?).ok_or_else(|| NOT_UNDERSTOOD.to_string())
+    from_value(call(Method::POST, token, url, Some(&json)).await?).ok_or_else(|| NOT_UNDERSTOOD.to_string())
 }
 
 pub async fn integrations(token: &str, page: u64, limit: u64, search: &str, category: &str) -> ApiResult<IntegrationsPage> {
@@ -154,8 +146,7 @@ pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiRes
     let url = web_sys::Url::new(endpoint).map_err(|_| format!("The token URL \u{201c}{endpoint}\u{201d} is not a full URL (https://…)."))?;
     url.search_params().set("page", "1");
     url.search_params().set("limit", &limit.to_string());
-    let (init, req) = request("POST", "", None).ok_or(UNPREPARED)?;
-    init.set_credentials(web_sys::RequestCredentials::Omit);
+    let mut req = RequestBuilder::new(&url.href()).method(Method::POST).credentials(web_sys::RequestCredentials::Omit);
     if headers.is_object() {
         for entry in js_sys::Object::entries(headers.unchecked_ref()).iter() {
             let pair = js_sys::Array::from(&entry);
@@ -171,7 +162,7 @@ pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiRes
             if !name_ok || value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
                 return Err(format!("The token header \u{201c}{name}\u{201d} is not a valid HTTP header."));
             }
-            let _ = req.set(&name, &value);
+            req = req.header(&name, &value);
         }
     }
     // A token endpoint that never answers: give up after 20 s, and say so.
@@ -181,8 +172,9 @@ pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiRes
         let cb = wasm_bindgen::closure::Closure::once_into_js(move || signal_abort.abort());
         let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 20_000);
     }
-    init.set_signal(abort.as_ref().map(|a| a.signal()).as_ref());
-    let res = fetch(&url.href(), &init, &req)
+    let res = req
+        .abort_signal(abort.as_ref().map(|a| a.signal()).as_ref())
+        .send()
         .await
         .map_err(|_| "Could not reach the app's token endpoint (or it did not answer within 20 s).".to_string())?;
     let body = body(&res).await.filter(JsValue::is_object);
