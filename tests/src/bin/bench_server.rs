@@ -291,11 +291,19 @@ async fn refresher(setup: &Setup, postgres: bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = Duration::from_millis((provider.last_ms.load(Ordering::SeqCst) - base_ms).max(0) as u64);
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE token_expires_at > $1")
-        .bind(base + 3000)
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    // The provider counts a refresh when it answers; the node stores the new token a moment later.
+    let counted = Instant::now();
+    let stored = loop {
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE token_expires_at > $1")
+            .bind(base + 3000)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        if stored as usize >= REFRESHER_N || counted.elapsed() > Duration::from_secs(5) {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let (refreshed, late, max) =
         (provider.refreshed.load(Ordering::SeqCst), provider.late.load(Ordering::SeqCst), provider.max_in_flight.load(Ordering::SeqCst));
     drop(node);
