@@ -131,6 +131,7 @@ impl Application {
             // One cheap indexed read every 2 s; a revocation's backoff starts at 1 s.
             tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2))),
             tokio::spawn(deliverer.run()),
+            tokio::spawn(http::metrics::upkeep()),
         ];
         tracing::info!(url = %self.state.public_url, bind = %self.local_addr(), "plugboard listening");
         let header_read_timeout = Duration::from_secs(self.limits.header_read_timeout_secs.max(1));

@@ -69,7 +69,8 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<SecretString>,
 
-    /// How long a provider has to start answering a passthrough call, in seconds (then 504).
+    /// How long a provider has to start answering a passthrough call — and to finish a small answer (≤ 256 KB),
+    /// which is passed on whole — in seconds (then 504).
     #[arg(long, env = "PLUGBOARD_PASSTHROUGH_TIMEOUT", default_value_t = 60)]
     pub passthrough_timeout_secs: u64,
 

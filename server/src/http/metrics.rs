@@ -40,6 +40,17 @@ pub fn init() {
     let _ = handle();
 }
 
+/// The recorder's upkeep, every 5 s, for as long as the node runs: a recorder installed with `install_recorder`
+/// has none of its own, and its histograms keep every sample until upkeep or a scrape drains them — without it a
+/// node nobody scrapes grows by every request it answers (metrics-exporter-prometheus, "upkeep task").
+pub async fn upkeep() {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        handle().run_upkeep();
+    }
+}
+
 /// Middleware: counts each request by route template, method and status, and times it.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());

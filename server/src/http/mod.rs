@@ -104,12 +104,14 @@ impl Service {
         Self { router: router(state.clone(), limits), state: Arc::new(state) }
     }
 
-    /// Answers `req`; never fails (errors are answers).
-    pub async fn call(self, req: axum::http::Request<hyper::body::Incoming>) -> axum::response::Response {
+    /// Answers `req` from `peer`; never fails (errors are answers).
+    pub async fn call(self, mut req: axum::http::Request<hyper::body::Incoming>, peer: std::net::SocketAddr) -> axum::response::Response {
         if req.uri().path().starts_with(passthrough::PREFIX) {
             passthrough::serve(self.state, req).await
         } else {
             use tower::ServiceExt;
+            // For the per-client-IP limits.
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             match self.router.oneshot(req).await {
                 Ok(res) => res,
                 Err(never) => match never {},

@@ -188,12 +188,24 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
             *request.method_mut() = method;
             *request.uri_mut() = uri;
             *request.headers_mut() = headers;
-            match tokio::time::timeout(timeout, client.send(request)).await {
+            // One deadline for the head and, when it is small, the whole answer (one timer per call).
+            let answer = async {
+                let (head, body) = client.send(request).await?.into_parts();
+                // A small body of known length is read whole, so headers and body leave in one write; anything
+                // else streams, cut off if the provider falls silent for a minute.
+                let length = head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+                let body = match length {
+                    Some(n) if n <= REPLAY_MAX as u64 => Body::from(body.collect().await.map_err(|e| UpstreamError::Failed(e.to_string()))?.to_bytes()),
+                    _ => proxy::stall_guarded(body),
+                };
+                Ok::<_, UpstreamError>(Response::from_parts(head, body))
+            };
+            match tokio::time::timeout(timeout, answer).await {
                 Err(_) => Err(ApiError::ProviderTimeout(format!("{name} did not answer within {} s", timeout.as_secs()))),
                 Ok(Err(UpstreamError::Timeout)) => Err(ApiError::ProviderTimeout(format!("{name} did not answer in time"))),
                 Ok(Err(UpstreamError::Failed(e))) => {
                     tracing::warn!(error = %e, "passthrough request failed");
-                    Err(ApiError::ProviderFailed(format!("could not reach {name}")))
+                    Err(ApiError::ProviderFailed(format!("could not reach {name}, or it broke off its answer")))
                 }
                 Ok(Ok(res)) => Ok(res),
             }
@@ -227,14 +239,6 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
     }
 
     let (mut head, body) = res.into_parts();
-    // A small body of known length is read whole, so headers and body leave in one write; anything else streams.
-    let length = head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    let small = length.is_some_and(|n| n <= REPLAY_MAX as u64);
-    let body = if small {
-        Body::from(body.collect().await.map_err(|_| ApiError::ProviderFailed(format!("{} broke off its answer", entry.name)))?.to_bytes())
-    } else {
-        body
-    };
     head.headers = proxy::response_headers(&head.headers);
     Ok(Response::from_parts(head, body))
 }

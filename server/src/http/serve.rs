@@ -3,9 +3,8 @@
 //! is accepted and again whenever it is idle — so a client that connects and sends nothing, a byte, or half a
 //! request is cut off (slowloris) — and a graceful stop: no new connections, in-flight requests finish (bounded).
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, time::Duration};
 
-use axum::extract::ConnectInfo;
 use hyper::{body::Incoming, Request};
 use hyper::server::conn::http1;
 use hyper_util::{
@@ -42,9 +41,8 @@ pub async fn serve(listener: TcpListener, service: Service, header_read_timeout:
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
-        let per_connection = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            let answer = service.clone().call(req);
+        let per_connection = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let answer = service.clone().call(req, peer);
             async move { Ok::<_, std::convert::Infallible>(answer.await) }
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), per_connection));

@@ -6,7 +6,7 @@
 use std::{error::Error as _, time::Duration};
 
 use axum::body::Body;
-use hyper::{Request, Response};
+use hyper::{body::Incoming, Request, Response};
 use hyper_rustls::HttpsConnector;
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
@@ -57,12 +57,11 @@ impl Upstream {
         Self(client)
     }
 
-    /// Sends `req` (absolute URI) and answers the provider's response head with its body still streaming; the
-    /// body errors if the provider falls silent for [`STALL`]. Waits as long as the provider takes to answer:
-    /// callers bound the whole wait.
-    pub async fn send(&self, req: Request<Body>) -> Result<Response<Body>, UpstreamError> {
+    /// Sends `req` (absolute URI) and answers the provider's response head with its body still streaming (see
+    /// [`stall_guarded`] for passing it on). Waits as long as the provider takes to answer: callers bound the wait.
+    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, UpstreamError> {
         match self.0.request(req).await {
-            Ok(res) => Ok(res.map(|body| Body::new(tower_http::timeout::TimeoutBody::new(STALL, body)))),
+            Ok(res) => Ok(res),
             Err(e) => {
                 let mut source = e.source();
                 let mut chain = e.to_string();
@@ -78,6 +77,11 @@ impl Upstream {
             }
         }
     }
+}
+
+/// A provider's streamed answer body that errors if the provider falls silent for [`STALL`].
+pub fn stall_guarded(body: Incoming) -> Body {
+    Body::new(tower_http::timeout::TimeoutBody::new(STALL, body))
 }
 
 impl Default for Upstream {

@@ -3,7 +3,7 @@
 
 pub mod client;
 
-pub use client::{Upstream, UpstreamError};
+pub use client::{stall_guarded, Upstream, UpstreamError};
 
 use axum::http::{header, HeaderMap, HeaderName};
 use url::Url;
