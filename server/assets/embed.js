@@ -35,7 +35,7 @@
     var base = (options.baseUrl || defaultBase).replace(/\/+$/, "");
     var origin = new URL(base, location.href).origin;
     var project = options.project || defaultProject;
-    var early = null; // preload(): a token request and a hidden widget frame, made ahead of open()
+    var early = null; // warm(): a hidden widget frame made ahead of open(); preload(): also a token request
 
     // The token request is made from the host page, so relative URLs and the host's cookies just work.
     function fetchToken() {
@@ -79,8 +79,16 @@
       f.overlay.remove();
     }
 
-    // Starts the token request and loads the widget (hidden), so that open() shows the list at once. Cheap to call
-    // again (e.g. on every hover of the button that opens it): a token about to expire is fetched anew.
+    // Loads the widget in a hidden frame (no token: the host's endpoint is not called), so that open() does not
+    // wait for the page, its wasm and, on another site, a new renderer process. What create() does by default.
+    function warm() {
+      if (active || early || options.preload === "none") return;
+      early = { shell: makeFrame() };
+      early.shell.overlay.style.display = "none";
+      d.body.appendChild(early.shell.overlay);
+    }
+    // warm() and the token request, so that open() shows the list at once. Cheap to call again (e.g. on every
+    // hover of the button that opens it): a token about to expire is fetched anew.
     function preload() {
       if (active) return;
       if (!early) {
@@ -97,6 +105,8 @@
       }
     }
     function fresh(ahead) { return ahead && ahead.token && Date.now() < ahead.until; }
+    // What is made ahead of each open(): `preload: true` the token too, `"none"` nothing (warm() checks).
+    function prepare() { if (options.preload && options.preload !== "none") preload(); else warm(); }
 
     function open(claim) {
       if (active) active.close();
@@ -158,8 +168,8 @@
         if (overlay.open && overlay.close) overlay.close();
         dropFrame(f);
         if (opener && opener.focus) opener.focus();
-        if (options.preload) setTimeout(preload);
         if (failed === true) return;
+        setTimeout(prepare);
         call(options.onClose);
         if (!done) { done = true; settle.resolve({ status: "closed" }); }
       }
@@ -189,8 +199,8 @@
       returned = null;
       if (back.error) setTimeout(function () { call(options.onError, back.error); });
       else if (back.result) setTimeout(function () { open({ flowId: back.flowId, result: back.result }).catch(function () {}); });
-    } else if (options.preload) {
-      if (d.body) preload(); else d.addEventListener("DOMContentLoaded", preload);
+    } else {
+      if (d.body) setTimeout(prepare); else d.addEventListener("DOMContentLoaded", prepare);
     }
     return { open: function () { return open(); }, close: function () { if (active) active.close(); }, preload: preload };
   }

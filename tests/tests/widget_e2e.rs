@@ -4,6 +4,9 @@
 use plugboard_tests::fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use plugboard_tests::{spawn_app, spawn_host, Browser};
 
+/// No widget on screen (a hidden one, loaded ahead of the next open(), may be there).
+const NOTHING_SHOWN: &str = "return ![...document.querySelectorAll('iframe')].some(f => f.checkVisibility())";
+
 /// Waits until the widget lists exactly `n` rows and answers their names.
 async fn rows_when(b: &Browser, n: usize) -> serde_json::Value {
     let js = format!(
@@ -85,7 +88,7 @@ async fn host_page_opens_pages_searches_and_closes_the_widget() {
     b.leave_widget().await;
     b.wait_js("onClose on the host page", "return document.getElementById('log').textContent.includes('onClose')").await;
     b.wait_js("the promise to resolve", "return document.getElementById('log').textContent.includes('promise closed')").await;
-    assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 0, "the modal is gone");
+    assert_eq!(b.js(NOTHING_SHOWN).await, true, "the modal is gone");
     assert_eq!(b.js("return document.activeElement.id").await, "connect", "focus returns to the opener");
     assert!(!host_log(&b).await.contains("onError"));
     b.close().await;
@@ -109,16 +112,16 @@ async fn escape_closes_and_the_widget_reopens_fresh() {
         b.client.perform_actions(press).await.unwrap();
         b.leave_widget().await;
         b.client.release_actions().await.unwrap();
-        b.wait_js("the modal to close", "return document.querySelectorAll('iframe').length === 0").await;
+        b.wait_js("the modal to close", NOTHING_SHOWN).await;
         let closes = host_log(&b).await.matches("onClose").count();
         assert_eq!(closes, round, "exactly one onClose per open");
     }
 
     // The backdrop closes it too.
     b.click("#connect").await;
-    b.wait_js("the overlay", "return document.querySelector('iframe')").await;
+    b.wait_js("the overlay", "return [...document.querySelectorAll('iframe')].some(f => f.checkVisibility())").await;
     b.js("document.querySelector('iframe').parentElement.dispatchEvent(new MouseEvent('click', {bubbles: true})); return 1").await;
-    b.wait_js("the modal to close", "return document.querySelectorAll('iframe').length === 0").await;
+    b.wait_js("the modal to close", NOTHING_SHOWN).await;
     assert_eq!(host_log(&b).await.matches("onClose").count(), 3);
     b.close().await;
 }
@@ -167,7 +170,7 @@ async fn opened_from_the_hosts_own_modal_dialog_the_widget_is_on_top_and_the_dia
     // Clicked from a script: the frame is removed while a WebDriver click would still be waiting on it.
     b.js("document.querySelector('.pb-close').click(); return 1").await;
     b.leave_widget().await;
-    b.wait_js("the widget to close", "return document.querySelectorAll('iframe').length === 0").await;
+    b.wait_js("the widget to close", NOTHING_SHOWN).await;
 
     // The host's dialog is still open and works: typing, then its own button.
     assert_eq!(b.js("return document.getElementById('settings').open").await, true);
@@ -209,6 +212,43 @@ async fn token_requests(b: &Browser) -> Vec<(f64, f64)> {
 
 async fn open_mark(b: &Browser) -> f64 {
     b.wait_js("open()", "const m = performance.getEntriesByName('plugboard:open').pop(); return m && m.startTime").await.as_f64().unwrap()
+}
+
+/// By default `create()` loads the widget out of sight (no token: the host's endpoint is called only by open()),
+/// so open() waits for no page, wasm or process; after a close the next one is loaded again.
+#[tokio::test(flavor = "multi_thread")]
+async fn by_default_the_widget_loads_hidden_with_the_page_and_the_token_is_asked_for_at_open() {
+    let app = spawn_app().await;
+    let host = spawn_host(&app).await;
+    let b = Browser::start().await;
+    b.client.goto(&format!("{host}/?pageSize=5")).await.unwrap();
+    b.wait_js("the hidden frame", "const f = document.querySelectorAll('iframe'); return f.length === 1 && !f[0].checkVisibility()").await;
+    b.enter_widget().await;
+    b.wait_js("the wasm loaded before open()", "return performance.getEntriesByType('resource').some(e => e.name.endsWith('.wasm') && e.responseEnd > 0)").await;
+    b.leave_widget().await;
+    assert_eq!(b.js("return document.elementFromPoint(10, 10).tagName").await, "HTML", "the page stays usable");
+    assert!(token_requests(&b).await.is_empty(), "no token before open()");
+    b.click("#connect").await;
+    b.enter_widget().await;
+    assert_eq!(rows_when(&b, 5).await, serde_json::json!(catalog_names()[..5]));
+    b.leave_widget().await;
+    assert_eq!(token_requests(&b).await.len(), 1);
+    assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 1, "the hidden frame was the one shown");
+    b.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'})); return 1").await;
+    b.wait_js("onClose", "return document.getElementById('log').textContent.includes('onClose')").await;
+    b.wait_js("the next hidden frame", "const f = document.querySelectorAll('iframe'); return f.length === 1 && !f[0].checkVisibility()").await;
+    assert_eq!(token_requests(&b).await.len(), 1, "still no token until the next open()");
+    assert!(!host_log(&b).await.contains("onError"));
+
+    // `preload: "none"`: nothing is loaded before the click, and the widget still opens.
+    b.client.goto(&format!("{host}/?pageSize=5&preload=none")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 0, "no frame before open()");
+    b.click("#connect").await;
+    b.enter_widget().await;
+    rows_when(&b, 5).await;
+    b.leave_widget().await;
+    b.close().await;
 }
 
 /// `preload`: the token request and the widget start with the page, before any click; the click only shows them.
