@@ -30,12 +30,23 @@
     if (typeof fn === "function") try { fn(arg); } catch (e) { setTimeout(function () { throw e; }); }
   }
 
+  var hidden = null; // the handle whose hidden frame is on the page (see create's hide())
+
   function create(options) {
     options = options || {};
     var base = (options.baseUrl || defaultBase).replace(/\/+$/, "");
     var origin = new URL(base, location.href).origin;
     var project = options.project || defaultProject;
     var early = null; // warm(): a hidden widget frame made ahead of open(); preload(): also a token request
+    // One hidden frame per page, whatever the number of create() calls (a component that re-creates its handle
+    // on every mount): making one drops another handle's unopened one.
+    var self = { drop: function () { if (early) { dropFrame(early.shell); early = null; } } };
+    function hide(f) {
+      if (hidden && hidden !== self) hidden.drop();
+      hidden = self;
+      f.overlay.style.display = "none";
+      d.body.appendChild(f.overlay);
+    }
 
     // The token request is made from the host page, so relative URLs and the host's cookies just work.
     function fetchToken() {
@@ -84,8 +95,7 @@
     function warm() {
       if (active || early || options.preload === "none") return;
       early = { shell: makeFrame() };
-      early.shell.overlay.style.display = "none";
-      d.body.appendChild(early.shell.overlay);
+      hide(early.shell);
     }
     // warm() and the token request, so that open() shows the list at once. Cheap to call again (e.g. on every
     // hover of the button that opens it): a token about to expire is fetched anew.
@@ -93,8 +103,7 @@
       if (active) return;
       if (!early) {
         early = { shell: makeFrame() };
-        early.shell.overlay.style.display = "none";
-        d.body.appendChild(early.shell.overlay);
+        hide(early.shell);
       }
       if (!fresh(early)) {
         var ahead = early, mine = ahead.token = fetchToken().then(function (t) {
@@ -114,6 +123,7 @@
       // A preloaded frame is adopted; its token too while it is fresh (a failed or stale one is fetched again).
       var ahead = early, f = ahead ? ahead.shell : makeFrame(), overlay = f.overlay, frame = f.frame, id = f.id;
       early = null;
+      if (hidden === self) hidden = null;
       var tokenFetch = fresh(ahead) ? ahead.token.then(function (t) {
         return t.error || Date.now() > t.until ? fetchToken() : t;
       }) : fetchToken();
@@ -123,7 +133,8 @@
       var promise = new Promise(function (resolve, reject) { settle = { resolve: resolve, reject: reject }; });
 
       overlay.style.display = "flex";
-      if (!overlay.isConnected) d.body.appendChild(overlay);
+      // A hidden frame the page removed (a framework swapping the body) loads again: wait for its ready.
+      if (!overlay.isConnected) { f.ready = false; d.body.appendChild(overlay); }
       if (overlay.showModal) overlay.showModal();
       frame.focus();
 
@@ -193,15 +204,13 @@
       return promise;
     }
 
-    if (returned) {
-      // Finish what the same-tab sign-in started: an error is reported, a result is claimed in the widget.
-      var back = returned;
-      returned = null;
-      if (back.error) setTimeout(function () { call(options.onError, back.error); });
-      else if (back.result) setTimeout(function () { open({ flowId: back.flowId, result: back.result }).catch(function () {}); });
-    } else {
-      if (d.body) setTimeout(prepare); else d.addEventListener("DOMContentLoaded", prepare);
-    }
+    // Finish what a same-tab sign-in started: an error is reported, a result is claimed in the widget (whose close
+    // prepares the next open); otherwise the next open is prepared.
+    var back = returned;
+    returned = null;
+    if (back && back.error) setTimeout(function () { call(options.onError, back.error); });
+    if (back && !back.error && back.result) setTimeout(function () { open({ flowId: back.flowId, result: back.result }).catch(function () {}); });
+    else if (d.body) setTimeout(prepare); else d.addEventListener("DOMContentLoaded", prepare);
     return { open: function () { return open(); }, close: function () { if (active) active.close(); }, preload: preload };
   }
 

@@ -240,6 +240,22 @@ async fn by_default_the_widget_loads_hidden_with_the_page_and_the_token_is_asked
     assert_eq!(token_requests(&b).await.len(), 1, "still no token until the next open()");
     assert!(!host_log(&b).await.contains("onError"));
 
+    // A page that calls create() again and again (a component re-created on every mount) still holds one hidden
+    // frame, and the first handle still opens.
+    b.js("window.extra = [1, 2, 3].map(() => Plugboard.create({ token: { url: '/api/plugboard-token' } })); return 1").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    b.wait_js("one hidden frame", "const f = document.querySelectorAll('iframe'); return f.length === 1 && !f[0].checkVisibility()").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 1, "one hidden frame per page");
+    b.click("#connect").await;
+    // The first handle's hidden frame went to the last one: it opens a new frame, beside that hidden one.
+    let shown = b.wait_js("the shown frame", "const i = [...document.querySelectorAll('iframe')].findIndex(f => f.checkVisibility()); return i >= 0 && String(i)").await;
+    b.client.enter_frame(Some(shown.as_str().unwrap().parse().unwrap())).await.unwrap();
+    rows_when(&b, 5).await;
+    b.leave_widget().await;
+    b.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'})); return 1").await;
+    b.wait_js("the widget to close", NOTHING_SHOWN).await;
+
     // `preload: "none"`: nothing is loaded before the click, and the widget still opens.
     b.client.goto(&format!("{host}/?pageSize=5&preload=none")).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

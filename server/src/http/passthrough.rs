@@ -195,7 +195,10 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
                 // else streams, cut off if the provider falls silent for a minute.
                 let length = head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
                 let body = match length {
-                    Some(n) if n <= REPLAY_MAX as u64 => Body::from(body.collect().await.map_err(|e| UpstreamError::Failed(e.to_string()))?.to_bytes()),
+                    // Bounded even if the provider sends more than it announced.
+                    Some(n) if n <= REPLAY_MAX as u64 => Body::from(
+                        http_body_util::Limited::new(body, REPLAY_MAX).collect().await.map_err(|e| UpstreamError::Failed(e.to_string()))?.to_bytes(),
+                    ),
                     _ => proxy::stall_guarded(body),
                 };
                 Ok::<_, UpstreamError>(Response::from_parts(head, body))
