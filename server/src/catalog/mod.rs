@@ -46,6 +46,17 @@ pub struct Integration {
     /// host as `connectionConfig`. (Serialized: a project's custom integrations are stored as JSON.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metadata: Vec<Metadata>,
+    /// [`Self::api_base_url`] parsed, when it has no template: parsed once, not on every passthrough call.
+    #[serde(skip)]
+    parsed_base: std::sync::OnceLock<Option<url::Url>>,
+}
+
+impl Integration {
+    /// [`Self::api_base_url`] parsed once, when it has no `{field}` template; `None` when it has one (render it
+    /// with the connection's config) or is not a URL.
+    pub fn fixed_api_base(&self) -> Option<&url::Url> {
+        self.parsed_base.get_or_init(|| url::Url::parse(&self.api_base_url).ok().filter(|_| !self.api_base_url.contains('{'))).as_ref()
+    }
 }
 
 /// One value learned while connecting (see [`Integration::metadata`]).

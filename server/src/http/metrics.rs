@@ -8,7 +8,11 @@
 //! - `plugboard_webhook_deliveries_total{outcome}`: `delivered`, `retry` or `gave_up`.
 //! - `plugboard_db_pool_connections{state}`: `open` and `idle` connections of this node's database pool.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, OnceLock, RwLock},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -84,6 +88,28 @@ pub fn record(route: impl Into<metrics::SharedString>, method: &'static str, sta
     let status = status.as_u16().to_string();
     metrics::counter!("plugboard_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
     metrics::histogram!("plugboard_http_request_duration_seconds", "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
+}
+
+/// [`record`] for a route whose template is known at compile time (the passthrough's), with the series' handles
+/// kept after their first use: the registry is asked once per route, method and status, not on every request (its
+/// lookup builds and compares a labelled key, and formats the status).
+pub fn record_static(route: &'static str, method: &'static str, status: StatusCode, started: Instant) {
+    type Series = (metrics::Counter, metrics::Histogram);
+    /// At most (routes × 10 method labels × statuses) entries, as many as the registry's own series.
+    static SERIES: LazyLock<RwLock<HashMap<(&'static str, &'static str, u16), Series>>> = LazyLock::new(Default::default);
+    let key = (route, method, status.as_u16());
+    let known = SERIES.read().expect("not poisoned").get(&key).cloned();
+    let (counter, histogram) = known.unwrap_or_else(|| {
+        let status = status.as_u16().to_string();
+        let series = (
+            metrics::counter!("plugboard_http_requests_total", "route" => route, "method" => method, "status" => status),
+            metrics::histogram!("plugboard_http_request_duration_seconds", "route" => route, "method" => method),
+        );
+        SERIES.write().expect("not poisoned").insert(key, series.clone());
+        series
+    });
+    counter.increment(1);
+    histogram.record(started.elapsed().as_secs_f64());
 }
 
 /// `GET /metrics`: this node's metrics in the Prometheus text format (version 0.0.4).

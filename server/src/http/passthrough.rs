@@ -102,7 +102,7 @@ pub async fn serve(app: Arc<AppState>, req: axum::http::Request<hyper::body::Inc
     };
     let mut res = super::error::render_api_error(res, request_id.to_str().unwrap_or_default());
     res.headers_mut().insert(REQUEST_ID, request_id);
-    super::metrics::record(route, method, res.status(), started);
+    super::metrics::record_static(route, method, res.status(), started);
     res
 }
 
@@ -141,10 +141,17 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
     }
     let view = app.projects.view(&grant.project.id).await?;
     let entry = view.catalog.get(platform).ok_or_else(|| ApiError::NotFound(format!("no integration {platform:?}")))?;
-    let inject = entry.inject.clone().or_else(|| row.is_oauth.then(inject::default_for_oauth));
-    let base = fields::render(&entry.api_base_url, &row.config);
+    static OAUTH_DEFAULT: std::sync::LazyLock<Inject> = std::sync::LazyLock::new(inject::default_for_oauth);
+    let inject = entry.inject.as_ref().or_else(|| row.is_oauth.then(|| &*OAUTH_DEFAULT));
+    let base = match entry.fixed_api_base() {
+        Some(fixed) => std::borrow::Cow::Borrowed(fixed),
+        None => std::borrow::Cow::Owned(
+            url::Url::parse(&fields::render(&entry.api_base_url, &row.config))
+                .map_err(|_| ApiError::bad_request("invalid_path", "the integration's API base URL is not valid"))?,
+        ),
+    };
     let mut url = proxy::target(&base, raw_path, req.uri().query()).map_err(|m| ApiError::bad_request("invalid_path", m))?;
-    if let Some(Inject::Query { name, .. }) = &inject {
+    if let Some(Inject::Query { name, .. }) = inject {
         // The caller cannot supply (or override) the credential parameter itself.
         let kept: Vec<(String, String)> = url.query_pairs().filter(|(k, _)| k != name).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         url.set_query(None);
@@ -167,15 +174,16 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
 
     let (conn, just_refreshed) = app.connector.ensure_fresh(conn).await?;
     let (row, creds) = (&conn.0, &conn.1);
-    let send = |creds: &Credentials, body: Body| {
-        let mut headers = headers.clone();
-        let mut url = url.clone();
-        let presented = match &inject {
+    // The headers and URL each send starts from; copied only when a 401 could be retried.
+    let retry_possible = row.refreshable && matches!(outgoing, Outgoing::Replayable(_));
+    let spare = retry_possible.then(|| (headers.clone(), url.clone()));
+    let send = |creds: &Credentials, body: Body, (mut headers, mut url): (HeaderMap, url::Url)| {
+        let presented = match inject {
             Some(how) => inject::present(&mut headers, &mut url, how, &inject::template_values(&row.config, creds)),
             None => Ok(()),
         };
         let timeout = app.passthrough_timeout;
-        let name = entry.name.clone();
+        let name = &entry.name;
         let method = parts.method.clone();
         let client = &app.passthrough;
         async move {
@@ -183,7 +191,7 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
             // What reqwest sent by default, so providers see the same request as before.
             headers.entry(header::USER_AGENT).or_insert(HeaderValue::from_static(USER_AGENT));
             headers.entry(header::ACCEPT).or_insert(HeaderValue::from_static("*/*"));
-            let uri = Uri::try_from(url.as_str()).map_err(|_| ApiError::bad_request("invalid_path", "the provider's URL is not valid"))?;
+            let uri = Uri::try_from(String::from(url)).map_err(|_| ApiError::bad_request("invalid_path", "the provider's URL is not valid"))?;
             let mut request = Request::new(body);
             *request.method_mut() = method;
             *request.uri_mut() = uri;
@@ -214,17 +222,18 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
             }
         }
     };
-    let mut res = send(creds, outgoing.take()).await?;
+    let mut res = send(creds, outgoing.take(), (headers, url)).await?;
     let unauthorized = |res: &Response| res.status() == StatusCode::UNAUTHORIZED;
     if unauthorized(&res) && row.refreshable {
         let held = row.hold_401_until.is_some_and(|until| until > crate::clock::now());
         if just_refreshed {
             // A 401 right after a refresh is the provider's answer about something else.
             app.connector.hold_401(&row.key, &row.id, row.secret_version).await?;
-        } else if !held && matches!(outgoing, Outgoing::Replayable(_)) {
+        } else if let (false, Some(spare)) = (held, spare) {
+            // (`spare` exists only for a body that can be sent again.)
             match app.connector.refresh(&row.key, row.secret_version, Cause::Unauthorized).await {
                 Ok(fresh) if fresh.0.secret_version != row.secret_version => {
-                    res = send(&fresh.1, outgoing.take()).await?;
+                    res = send(&fresh.1, outgoing.take(), spare).await?;
                     if unauthorized(&res) {
                         // Also when another call refreshed and its retry worked: this call's 401 is not expiry.
                         app.connector.hold_401(&row.key, &fresh.0.id, fresh.0.secret_version).await?;
@@ -242,6 +251,6 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
     }
 
     let (mut head, body) = res.into_parts();
-    head.headers = proxy::response_headers(&head.headers);
+    proxy::strip_response_headers(&mut head.headers);
     Ok(Response::from_parts(head, body))
 }

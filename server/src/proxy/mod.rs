@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderName};
 use url::Url;
 
 /// Builds the upstream URL for `raw_path` (the request's path after `/v1/passthrough/{platform}/`, still
-/// percent-encoded as received) and `raw_query` under the rendered `base`. Refuses anything that could leave the
+/// percent-encoded as received) and `raw_query` under `base` (the integration's parsed API base URL). Refuses anything that could leave the
 /// base: dot segments — plain, encoded, or made by decoding an encoded slash (`a%2F..%2F..%2Fx`), however many
 /// times the provider decodes —, encoded backslashes and NULs, empty segments (`//host`), control characters; and
 /// only ever changes the parsed base URL's path and query, checking the path again afterwards, so a trick not
@@ -17,8 +17,7 @@ use url::Url;
 ///
 /// An encoded slash is otherwise forwarded verbatim: it is how GitLab names a project (`projects/group%2Fproject`)
 /// and Google Cloud Storage an object (`o/folder%2Ffile.txt`).
-pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url, String> {
-    let base = Url::parse(base).map_err(|_| "the integration's API base URL is not valid".to_string())?;
+pub fn target(base: &Url, raw_path: &str, raw_query: Option<&str>) -> Result<Url, String> {
     if raw_path.bytes().any(|b| b.is_ascii_control() || b == b'\\' || b == b' ') {
         return Err("the path has characters that are not allowed".into());
     }
@@ -34,15 +33,19 @@ pub fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url
         return Err("dot segments are not allowed in the path".into());
     }
     // Only the path and query change: the parsed base keeps its scheme, host and port.
-    let base_path = base.path().trim_end_matches('/').to_owned();
-    let mut url = base.clone();
-    if raw_path.is_empty() {
-        url.set_path(if base_path.is_empty() { "/" } else { &base_path });
-    } else {
-        url.set_path(&format!("{base_path}/{raw_path}"));
+    let base_path = base.path().trim_end_matches('/');
+    let mut path = String::with_capacity(base_path.len() + 1 + raw_path.len());
+    path.push_str(base_path);
+    if !raw_path.is_empty() || base_path.is_empty() {
+        path.push('/');
+        path.push_str(raw_path);
     }
+    let mut url = base.clone();
+    url.set_path(&path);
     url.set_query(raw_query.filter(|q| !q.is_empty()));
-    let under_base = base_path.is_empty() || url.path() == base_path || url.path().starts_with(&format!("{base_path}/"));
+    let under_base = base_path.is_empty()
+        || url.path() == base_path
+        || url.path().strip_prefix(base_path).is_some_and(|rest| rest.starts_with('/'));
     if !under_base || url.host() != base.host() || url.port_or_known_default() != base.port_or_known_default() {
         return Err("the path leaves the integration's API".into());
     }
@@ -118,16 +121,14 @@ pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// What is answered back: the provider's headers but hop-by-hop ones and any that would pass as Plugboard's.
-pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
+/// Removes from the provider's answer the hop-by-hop headers and any that would pass as Plugboard's, in place:
+/// an answer usually has none, and then nothing is copied or allocated.
+pub fn strip_response_headers(upstream: &mut HeaderMap) {
     let hop = hop_by_hop(upstream);
-    let mut out = HeaderMap::with_capacity(upstream.len());
-    for (name, value) in upstream {
-        if !hop(name) && !is_plugboard_header(name) {
-            out.append(name.clone(), value.clone());
-        }
+    let unwanted: Vec<HeaderName> = upstream.keys().filter(|name| hop(name) || is_plugboard_header(name)).cloned().collect();
+    for name in unwanted {
+        upstream.remove(name);
     }
-    out
 }
 
 #[cfg(test)]
@@ -135,6 +136,10 @@ mod tests {
     use super::*;
 
     const BASE: &str = "https://api.example.com/v2";
+
+    fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url, String> {
+        super::target(&Url::parse(base).unwrap(), raw_path, raw_query)
+    }
 
     #[test]
     fn ordinary_paths_and_queries_reach_the_base() {
@@ -193,7 +198,8 @@ mod tests {
         for (k, v) in [("content-type", "application/json"), ("transfer-encoding", "chunked"), ("x-request-id", "theirs"), ("x-rate-limit", "5")] {
             up.insert(HeaderName::from_static(k), v.parse().unwrap());
         }
-        let back = response_headers(&up);
+        let mut back = up.clone();
+        strip_response_headers(&mut back);
         assert!(back.contains_key("content-type") && back.contains_key("x-rate-limit"));
         assert!(!back.contains_key("transfer-encoding") && !back.contains_key("x-request-id"));
     }
