@@ -3,7 +3,10 @@
 //    wasm-bindgen keeps every `#[wasm_bindgen]` export): out of the js glue, and out of the wasm with wasm-metadce;
 // 2. optimises the wasm with wasm-opt (here, not by trunk, so that it runs after step 1: the exports' code only
 //    becomes dead once they are gone);
-// 3. minifies wasm-bindgen's js glue with esbuild (trunk's own minifier cannot parse it);
+// 3. renames the wasm's imports and exports to one or two letters (binaryen's minify-imports-and-exports-and-modules),
+//    in the js glue too: wasm-bindgen names each import `__wbg_<name>_<16 hex digits>`, and those digits, which
+//    brotli cannot shrink, were in both files (3.6 KB br of the two);
+// 4. minifies wasm-bindgen's js glue with esbuild (trunk's own minifier cannot parse it);
 // and updates the changed files' integrity hashes in index.html to match.
 import { readFileSync, readdirSync, writeFileSync, unlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -33,6 +36,29 @@ const replace = (path, after) => {
 const streamClass = /export class (IntoUnderlying\w+) \{[\s\S]*?\nif \(Symbol\.dispose\) \1\.prototype\[Symbol\.dispose\] = \1\.prototype\.free;\n/g;
 const streamRegistry = /const IntoUnderlying\w+Finalization = \(typeof FinalizationRegistry === 'undefined'\)\n[^\n]*\n[^\n]*\n/g;
 const isStreamExport = (name) => /^(__wbg_)?intounderlying/.test(name);
+
+// The glue with the names `wasm-opt --minify-imports-and-exports-and-modules` gave (`names`: its JSON, `imports`
+// as [module, name, new name], `exports` as [name, new name]; `module`: the one import module the renamed wasm has),
+// or null when the glue is not as expected: one import module, whose object (`import0`) has each import as a
+// `name: function(` key, and exports read as `wasm.name`.
+const escape = (s) => s.replace(/[$]/g, "\\$");
+function renameInGlue(js, names, module) {
+  const modules = new Set(names.imports.map(([module]) => module));
+  if (modules.size !== 1 || typeof module !== "string") return null;
+  const moduleKey = `${JSON.stringify([...modules][0])}: import0`;
+  if (js.split(moduleKey).length !== 2) return null;
+  js = js.replace(moduleKey, `${JSON.stringify(module)}: import0`);
+  for (const [, name, short] of names.imports) {
+    const key = new RegExp(`(\\n\\s*)${escape(name)}(?=: function\\()`, "g");
+    if (js.match(key)?.length !== 1) return null;
+    js = js.replace(key, (_, indent) => indent + short);
+  }
+  for (const [name, short] of names.exports) js = js.replace(new RegExp(`\\bwasm\\.${escape(name)}\\b`, "g"), `wasm.${short}`);
+  // Nothing may still use an old name.
+  if (names.imports.some(([, name]) => js.includes(name))) return null;
+  if (names.exports.some(([name]) => new RegExp(`\\bwasm\\.${escape(name)}\\b`).test(js))) return null;
+  return js;
+}
 
 for (const name of readdirSync(dir).filter((f) => f.endsWith(".js"))) {
   const path = join(dir, name);
@@ -67,7 +93,18 @@ for (const name of readdirSync(dir).filter((f) => f.endsWith(".js"))) {
     }
     const out = wasmPath + ".opt";
     execFileSync(join(bin, "wasm-opt"), [input, ...wasmOpt, "-o", out], { stdio: "inherit" });
-    replace(wasmPath, readFileSync(out));
+    const short = wasmPath + ".min";
+    const names = JSON.parse(execFileSync(join(bin, "wasm-opt"), [out, "--minify-imports-and-exports-and-modules", "-o", short], { encoding: "utf8" }));
+    const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(short))).map((i) => i.module));
+    const renamed = modules.size === 1 ? renameInGlue(js, names, [...modules][0]) : null;
+    if (renamed) {
+      js = renamed;
+      replace(wasmPath, readFileSync(short));
+    } else {
+      console.warn("minify-widget: the glue's imports or exports changed shape; the wasm keeps its long names");
+      replace(wasmPath, readFileSync(out));
+    }
+    unlinkSync(short);
     unlinkSync(out);
     if (dropExports) unlinkSync(tmp);
   }
