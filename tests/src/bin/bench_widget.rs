@@ -100,9 +100,10 @@ fn report(what: &str, (cold, warm): &(f64, Vec<f64>)) {
 async fn main() {
     let app = spawn_app().await;
     let (br, gz) = sizes(&app.url).await;
-    let embed = include_bytes!("../../../server/assets/embed.js");
-    let embed_gz = gzipped(embed);
-    println!("{:<48} {:>10} {:>10}   (goal ≤ 3 KB gzip)", "embed.js (host page)", kb(embed.len()), kb(embed_gz));
+    // As served (minified at build time), gzipped here at level 9.
+    let embed = reqwest::get(format!("{}/embed.js", app.url)).await.expect("/embed.js").bytes().await.expect("a body");
+    let embed_gz = gzipped(&embed);
+    println!("{:<48} {:>10} {:>10}   (goal ≤ 3 KB gzip)", "embed.js as served (host page)", kb(embed.len()), kb(embed_gz));
 
     let host = spawn_host(&app).await;
     println!();
@@ -116,7 +117,7 @@ async fn main() {
         let lines = [
             ("widget bytes on the wire (br)".to_string(), kb(br), "≤ 80 KB".to_string()),
             ("widget bytes on the wire (gzip)".to_string(), kb(gz), "—".to_string()),
-            ("embed.js, gzip level 9".to_string(), kb(embed_gz), "≤ 3 KB".to_string()),
+            ("embed.js as served (minified at build time), gzip level 9".to_string(), kb(embed_gz), "≤ 3 KB".to_string()),
             (
                 "open() → list painted (default: the widget loaded hidden by create(), token at open()), cold / warm median".to_string(),
                 format!("{:.0} ms / {:.0} ms", plain.0, pick(&plain.1, 0.5)),
