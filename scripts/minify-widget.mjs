@@ -8,7 +8,7 @@
 //    brotli cannot shrink, were in both files (3.6 KB br of the two);
 // 4. minifies wasm-bindgen's js glue with esbuild (trunk's own minifier cannot parse it);
 // and updates the changed files' integrity hashes in index.html to match.
-import { readFileSync, readdirSync, writeFileSync, unlinkSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync, unlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -94,9 +94,14 @@ for (const name of readdirSync(dir).filter((f) => f.endsWith(".js"))) {
     const out = wasmPath + ".opt";
     execFileSync(join(bin, "wasm-opt"), [input, ...wasmOpt, "-o", out], { stdio: "inherit" });
     const short = wasmPath + ".min";
-    const names = JSON.parse(execFileSync(join(bin, "wasm-opt"), [out, "--minify-imports-and-exports-and-modules", "-o", short], { encoding: "utf8" }));
-    const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(short))).map((i) => i.module));
-    const renamed = modules.size === 1 ? renameInGlue(js, names, [...modules][0]) : null;
+    let renamed = null;
+    try {
+      const names = JSON.parse(execFileSync(join(bin, "wasm-opt"), [out, "--minify-imports-and-exports-and-modules", "-o", short], { encoding: "utf8" }));
+      const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(short))).map((i) => i.module));
+      renamed = modules.size === 1 ? renameInGlue(js, names, [...modules][0]) : null;
+    } catch (e) {
+      console.warn(`minify-widget: renaming the imports and exports failed (${e.message})`);
+    }
     if (renamed) {
       js = renamed;
       replace(wasmPath, readFileSync(short));
@@ -104,7 +109,7 @@ for (const name of readdirSync(dir).filter((f) => f.endsWith(".js"))) {
       console.warn("minify-widget: the glue's imports or exports changed shape; the wasm keeps its long names");
       replace(wasmPath, readFileSync(out));
     }
-    unlinkSync(short);
+    if (existsSync(short)) unlinkSync(short);
     unlinkSync(out);
     if (dropExports) unlinkSync(tmp);
   }

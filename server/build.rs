@@ -2,8 +2,6 @@
 //! else at run time. Without a built widget the directory is empty and `/widget` answers a clear 503 page.
 //! Its wasm, js and css also get `.br` and `.gz` siblings, compressed once here at the highest levels (too slow
 //! to do per request), which `/widget/{file}` serves as the browser's `Accept-Encoding` asks.
-//! `assets/embed.js` (the host page's script tag) is minified into `OUT_DIR/embed.min.js`: hosts load it on every
-//! page, unversioned.
 
 use std::{env, fs, io::Write, path::Path};
 
@@ -37,30 +35,12 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Minifies `assets/embed.js` (a classic script: its top-level names stay) into `out`; if the minifier cannot parse
-/// it, the source is used as it is, with a warning.
-fn minify_embed(source: &Path, out: &Path) {
-    let js = fs::read(source).expect("read assets/embed.js");
-    let session = minify_js::Session::new();
-    let mut min = Vec::new();
-    let served = match minify_js::minify(&session, minify_js::TopLevelMode::Global, &js, &mut min) {
-        Ok(()) => min,
-        Err(e) => {
-            println!("cargo:warning=embed.js could not be minified ({e:?}); it is served as written");
-            js
-        }
-    };
-    fs::write(out, served).expect("write OUT_DIR/embed.min.js");
-}
-
 fn main() {
     let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dist = env::var("PLUGBOARD_WIDGET_DIST")
         .map(Into::into)
         .unwrap_or_else(|_| Path::new(&manifest).join("../dist"));
-    let out_dir = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    minify_embed(&Path::new(&manifest).join("assets/embed.js"), &Path::new(&out_dir).join("embed.min.js"));
-    let out = Path::new(&out_dir).join("widget");
+    let out = Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("widget");
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).expect("create OUT_DIR/widget");
     if dist.join("index.html").is_file() {

@@ -46,7 +46,8 @@ pub struct Integration {
     /// host as `connectionConfig`. (Serialized: a project's custom integrations are stored as JSON.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metadata: Vec<Metadata>,
-    /// [`Self::api_base_url`] parsed, when it has no template: parsed once, not on every passthrough call.
+    /// [`Self::api_base_url`] parsed, when it has no template: parsed once, not on every passthrough call. Filled
+    /// on first use and copied by `clone`: an entry whose `api_base_url` is changed after that must be built anew.
     #[serde(skip)]
     parsed_base: std::sync::OnceLock<Option<url::Url>>,
 }

@@ -10,8 +10,8 @@ use include_dir::{include_dir, Dir};
 use super::error::ApiError;
 
 static LOGOS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/assets/logos");
-/// `assets/embed.js`, minified by build.rs.
-const EMBED_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/embed.min.js"));
+/// `assets/embed.js` minified (by `scripts/minify-embed.mjs`; `scripts/test` checks it is current).
+const EMBED_JS: &str = include_str!("../../assets/embed.min.js");
 const CONNECT_JS: &str = include_str!("../../assets/connect.js");
 
 /// The vendored logos by file name (`gmail.svg`). `Dir::get_file` compares paths one by one; a token answer asks

@@ -100,6 +100,8 @@ pub fn record_static(route: &'static str, method: &'static str, status: StatusCo
     let key = (route, method, status.as_u16());
     let known = SERIES.read().expect("not poisoned").get(&key).cloned();
     let (counter, histogram) = known.unwrap_or_else(|| {
+        // Handles taken before the recorder is installed would count nowhere, for good.
+        init();
         let status = status.as_u16().to_string();
         let series = (
             metrics::counter!("plugboard_http_requests_total", "route" => route, "method" => method, "status" => status),

@@ -121,14 +121,24 @@ pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Removes from the provider's answer the hop-by-hop headers and any that would pass as Plugboard's, in place:
-/// an answer usually has none, and then nothing is copied or allocated.
+/// Removes from the provider's answer the hop-by-hop headers (those RFC 9110 §7.6.1 names and those its
+/// `Connection` lists) and any that would pass as Plugboard's. When there are none the map is left as it is, with
+/// nothing copied; else it is rebuilt without them, the other headers in the provider's order (`HeaderMap::remove`
+/// would move the last header into each gap). Over HTTP/1.1 most answers have some (`Connection: keep-alive`,
+/// `Transfer-Encoding: chunked`).
 pub fn strip_response_headers(upstream: &mut HeaderMap) {
     let hop = hop_by_hop(upstream);
-    let unwanted: Vec<HeaderName> = upstream.keys().filter(|name| hop(name) || is_plugboard_header(name)).cloned().collect();
-    for name in unwanted {
-        upstream.remove(name);
+    let unwanted = |name: &HeaderName| hop(name) || is_plugboard_header(name);
+    if !upstream.keys().any(&unwanted) {
+        return;
     }
+    let mut kept = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream.iter() {
+        if !unwanted(name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    *upstream = kept;
 }
 
 #[cfg(test)]
@@ -148,6 +158,11 @@ mod tests {
         assert_eq!(target(BASE, "files/a%20b.txt", Some("q=x%26y")).unwrap().as_str(), "https://api.example.com/v2/files/a%20b.txt?q=x%26y");
         assert_eq!(target(BASE, "users/", None).unwrap().as_str(), "https://api.example.com/v2/users/");
         assert_eq!(target("https://api.example.com", "v1/x@y", None).unwrap().host_str(), Some("api.example.com"));
+        for root in ["https://api.example.com", "https://api.example.com/"] {
+            assert_eq!(target(root, "", None).unwrap().as_str(), "https://api.example.com/");
+            assert_eq!(target(root, "users", Some("a=1")).unwrap().as_str(), "https://api.example.com/users?a=1");
+        }
+        assert_eq!(target("https://api.example.com/v2/", "", None).unwrap().as_str(), "https://api.example.com/v2");
     }
 
     #[test]
@@ -198,9 +213,20 @@ mod tests {
         for (k, v) in [("content-type", "application/json"), ("transfer-encoding", "chunked"), ("x-request-id", "theirs"), ("x-rate-limit", "5")] {
             up.insert(HeaderName::from_static(k), v.parse().unwrap());
         }
+        up.append("x-rate-limit", "6".parse().unwrap());
+        up.insert("connection", "keep-alive, x-hop".parse().unwrap());
+        up.insert("x-hop", "1".parse().unwrap());
+        up.insert("x-last", "1".parse().unwrap());
         let mut back = up.clone();
         strip_response_headers(&mut back);
-        assert!(back.contains_key("content-type") && back.contains_key("x-rate-limit"));
-        assert!(!back.contains_key("transfer-encoding") && !back.contains_key("x-request-id"));
+        let names: Vec<_> = back.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type", "x-rate-limit", "x-last"], "the provider's order, without the hop-by-hop ones");
+        assert_eq!(back.get_all("x-rate-limit").iter().count(), 2, "every value of a kept header");
+
+        let mut clean = HeaderMap::new();
+        clean.insert("content-type", "application/json".parse().unwrap());
+        let before = clean.clone();
+        strip_response_headers(&mut clean);
+        assert_eq!(clean, before);
     }
 }
