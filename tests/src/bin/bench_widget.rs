@@ -117,7 +117,7 @@ async fn main() {
         let lines = [
             ("widget bytes on the wire (br)".to_string(), kb(br), "≤ 80 KB".to_string()),
             ("widget bytes on the wire (gzip)".to_string(), kb(gz), "—".to_string()),
-            ("embed.js as served (minified at build time), gzip level 9".to_string(), kb(embed_gz), "≤ 3 KB".to_string()),
+            ("embed.js as served (minified), gzip level 9".to_string(), kb(embed_gz), "≤ 3 KB".to_string()),
             (
                 "open() → list painted (default: the widget loaded hidden by create(), token at open()), cold / warm median".to_string(),
                 format!("{:.0} ms / {:.0} ms", plain.0, pick(&plain.1, 0.5)),
