@@ -9,11 +9,12 @@ use axum::http::{header, HeaderMap, HeaderName};
 use url::Url;
 
 /// Builds the upstream URL for `raw_path` (the request's path after `/v1/passthrough/{platform}/`, still
-/// percent-encoded as received) and `raw_query` under `base` (the integration's parsed API base URL). Refuses anything that could leave the
-/// base: dot segments — plain, encoded, or made by decoding an encoded slash (`a%2F..%2F..%2Fx`), however many
-/// times the provider decodes —, encoded backslashes and NULs, empty segments (`//host`), control characters; and
-/// only ever changes the parsed base URL's path and query, checking the path again afterwards, so a trick not
-/// listed here still cannot change the scheme, host or port, or escape the base path.
+/// percent-encoded as received) and `raw_query` under `base` (the integration's parsed API base URL). Refuses
+/// anything that could leave the base: dot segments — plain, encoded, or made by decoding an encoded slash
+/// (`a%2F..%2F..%2Fx`), however many times the provider decodes —, encoded backslashes and NULs, empty segments
+/// (`//host`), control characters; and only ever changes the parsed base URL's path and query, checking the path
+/// again afterwards, so a trick not listed here still cannot change the scheme, host or port, or escape the base
+/// path.
 ///
 /// An encoded slash is otherwise forwarded verbatim: it is how GitLab names a project (`projects/group%2Fproject`)
 /// and Google Cloud Storage an object (`o/folder%2Ffile.txt`).
