@@ -12,8 +12,12 @@
   var returned = (function () {
     var hash = location.hash.slice(1), at = hash.indexOf("plugboard_flow=");
     if (at < 0) return null;
-    var params = new URLSearchParams(hash.slice(at));
-    var out = { flowId: params.get("plugboard_flow"), result: params.get("plugboard_result"), error: params.get("plugboard_error") };
+    var params = new URLSearchParams(hash.slice(at)), code = params.get("plugboard_error");
+    // Anyone can write a link to this page with any fragment: only Plugboard's few fixed codes are reported, in
+    // words of this script's own, never text taken from the URL.
+    var words = { access_denied: "You declined to connect the app.", expired: "The sign-in took too long and expired. Try again." };
+    var out = { flowId: params.get("plugboard_flow"), result: params.get("plugboard_result"),
+      error: code === null ? null : Object.prototype.hasOwnProperty.call(words, code) ? words[code] : "The sign-in could not be finished. Try again." };
     // Whatever fragment the page had before (a hash route) is left exactly as it was.
     var theirs = hash.slice(0, at).replace(/&$/, "");
     history.replaceState(history.state, "", location.pathname + location.search + (theirs ? "#" + theirs : ""));
@@ -152,7 +156,7 @@
             title: options.title, companyName: options.companyName, imageUrl: options.imageUrl,
             appTheme: options.appTheme, selectedConnection: options.selectedConnection,
             showNameInput: options.showNameInput, pageSize: options.pageSize, reconnect: options.reconnect,
-            returnUrl: location.href, claim: claim && claim.flowId ? claim : undefined
+            returnUrl: options.returnUrl || location.href, claim: claim && claim.flowId ? claim : undefined
           }
         });
         if (token.error) fail(token.error);

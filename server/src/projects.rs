@@ -27,6 +27,11 @@ pub struct ProjectSettings {
     pub allowed_origins: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_ttl_secs: Option<u64>,
+    /// Host pages a same-tab sign-in may come back to (the widget's fallback when popups are blocked, and
+    /// `@withone/auth`'s redirect mode), as whole URLs compared string for string: no wildcards, no prefixes
+    /// (RFC 9700 §4.1.3: exact redirect matching). Empty = no same-tab sign-in; the widget uses a popup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub return_urls: Vec<String>,
     /// Integrations of this project only, same schema as the catalog's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom_integrations: Vec<Integration>,
@@ -42,6 +47,55 @@ pub enum ProjectError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Vault(#[from] VaultError),
+}
+
+/// Most pages `returnUrls` may list.
+pub const MAX_RETURN_URLS: usize = 20;
+
+/// Longest `returnUrls` entry (bytes).
+pub const MAX_RETURN_URL_LEN: usize = 2048;
+
+fn cut(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    }
+}
+
+/// Whether `host` is this machine: a loopback IP address (parsed, never a name prefix) or `localhost`.
+fn is_loopback(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// A page a same-tab sign-in may return to: an absolute https URL (http only on a loopback host), written
+/// exactly as the URL parser writes it back (so the registered string is the one browsers send), without
+/// userinfo, on one of `allowed_origins` when the project lists any. Errors say why, as a sentence ending.
+pub fn check_return_url(u: &str, allowed_origins: &[String]) -> Result<(), String> {
+    if u.len() > MAX_RETURN_URL_LEN {
+        return Err(format!("is longer than {MAX_RETURN_URL_LEN} bytes"));
+    }
+    let parsed = url::Url::parse(u).map_err(|e| format!("is not an absolute URL ({e})"))?;
+    let host = parsed.host().ok_or("has no host")?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(host) => {}
+        _ => return Err("must be https (plain http only on a loopback address)".into()),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not hold a user name or password".into());
+    }
+    if parsed.as_str() != u {
+        return Err(format!("must be written as browsers send it: {:?}", cut(parsed.as_str(), 200)));
+    }
+    let origin = parsed.origin().ascii_serialization();
+    if !allowed_origins.is_empty() && !allowed_origins.contains(&origin) {
+        return Err(format!("is not on one of the project's allowedOrigins ({origin})"));
+    }
+    Ok(())
 }
 
 /// `scheme://host[:port]` and nothing else.
@@ -71,6 +125,12 @@ impl ProjectSettings {
         }
         if let Some(bad) = self.allowed_origins.iter().find(|o| !is_origin(o)) {
             return Err(invalid(format!("{bad:?} is not an origin like https://app.example.com")));
+        }
+        if self.return_urls.len() > MAX_RETURN_URLS {
+            return Err(invalid(format!("returnUrls may list at most {MAX_RETURN_URLS} pages")));
+        }
+        for u in &self.return_urls {
+            check_return_url(u, &self.allowed_origins).map_err(|why| invalid(format!("returnUrls: {:?} {why}", cut(u, 200))))?;
         }
         if self.session_ttl_secs.is_some_and(|t| !(60..=86_400).contains(&t)) {
             return Err(invalid("sessionTtlSecs must be between 60 and 86400".into()));
@@ -108,6 +168,16 @@ impl ProjectView {
             (None, Some(s)) => Some(s.to_vec()),
             (Some(v), Some(s)) => Some(s.iter().filter(|p| v.contains(p)).cloned().collect()),
         }
+    }
+
+    /// Whether a same-tab sign-in may come back to `page`: it is one of `returnUrls`, string for string.
+    pub fn allows_return_to(&self, page: &str) -> bool {
+        self.settings.return_urls.iter().any(|u| u == page)
+    }
+
+    /// Whether any `returnUrls` page is on `origin` (`scheme://host[:port]`): the widget then offers same-tab.
+    pub fn has_return_on(&self, origin: &str) -> bool {
+        self.settings.return_urls.iter().filter_map(|u| url::Url::parse(u).ok()).any(|u| u.origin().ascii_serialization() == origin)
     }
 
     pub fn allows_origin(&self, origin: Option<&str>) -> bool {
@@ -241,6 +311,9 @@ pub struct FileProject {
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     pub session_ttl_secs: Option<u64>,
+    /// See [`ProjectSettings::return_urls`].
+    #[serde(default)]
+    pub return_urls: Vec<String>,
     #[serde(default)]
     pub custom_integrations: Vec<Integration>,
     /// Own OAuth clients by platform; the secret comes from the environment variable named by `clientSecretEnv`.
@@ -271,6 +344,7 @@ impl FileProject {
             visible_integrations: self.visible_integrations.clone(),
             allowed_origins: self.allowed_origins.clone(),
             session_ttl_secs: self.session_ttl_secs,
+            return_urls: self.return_urls.clone(),
             custom_integrations: self.custom_integrations.clone(),
         }
     }
@@ -327,6 +401,31 @@ mod tests {
         assert!(shadow.validate("p", &builtin).unwrap_err().to_string().contains("built-in"));
         let ttl = ProjectSettings { session_ttl_secs: Some(5), ..Default::default() };
         assert!(ttl.validate("p", &builtin).is_err());
+    }
+
+    #[test]
+    fn return_urls_are_whole_https_pages_written_as_browsers_send_them() {
+        let none: &[String] = &[];
+        for ok in ["https://app.example.com/settings/apps", "https://app.example.com/?tab=apps", "http://127.0.0.1:8081/", "http://[::1]:3000/x", "http://localhost/x", "https://app.example.com/#/integrations"] {
+            assert_eq!(check_return_url(ok, none), Ok(()), "{ok}");
+        }
+        for bad in [
+            "app.example.com/x",                      // not absolute
+            "http://app.example.com/x",               // plain http off loopback
+            "http://127.x.my.salesforce.com/x",       // a name that starts like a loopback address is a name
+            "https://user:pw@app.example.com/x",      // userinfo
+            "https://APP.example.com/x",              // browsers send the host lower-cased
+            "https://app.example.com",                // browsers send the path `/`
+            "javascript:alert(1)",
+        ] {
+            assert!(check_return_url(bad, none).is_err(), "{bad}");
+        }
+        let origins = ["https://app.example.com".to_string()];
+        assert!(check_return_url("https://app.example.com/x", &origins).is_ok());
+        assert!(check_return_url("https://evil.example/x", &origins).unwrap_err().contains("allowedOrigins"));
+        let builtin = Catalog::builtin().unwrap();
+        let many = ProjectSettings { return_urls: (0..=MAX_RETURN_URLS).map(|i| format!("https://a.example/{i}")).collect(), ..Default::default() };
+        assert!(many.validate("p", &builtin).is_err());
     }
 
     #[test]

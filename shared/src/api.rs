@@ -278,6 +278,10 @@ pub struct IntegrationDetail {
     pub scopes: Vec<String>,
     /// Suggested connection name (from the session).
     pub suggested_name: Option<String>,
+    /// Whether an OAuth sign-in may run in the host page's own tab: the project registered a `returnUrls` page on
+    /// the host page's origin (`Plugboard-Origin`). Otherwise the widget signs in in a popup only.
+    #[serde(default)]
+    pub same_tab: bool,
 }
 
 /// Body of `POST /v1/widget/connect/{platform}` and `POST /v1/widget/oauth/{platform}/start`.
@@ -292,8 +296,10 @@ pub struct ConnectRequest {
     /// OAuth only: `popup` (default; the widget's popup window) or `page` (the page itself goes to the provider and
     /// the callback page is the end: auth links and hosted sessions). OpenID Connect's `display` values.
     pub display: Option<Display>,
-    /// OAuth with `display: page` from the embedded widget (its popup could not open): the host page to come back
-    /// to, on the host page's own origin. The result then waits there for this widget to claim it.
+    /// OAuth with `display: page` from a widget on a host page (its popup could not open, or `@withone/auth`'s
+    /// redirect mode): the host page to come back to, one of the project's `returnUrls` string for string; for
+    /// `@withone/auth`, the host page's origin (`https://app.example/`), the package naming the page itself later,
+    /// which must then be one of `returnUrls`. The result waits there for this widget to claim it.
     pub return_to: Option<String>,
 }
 

@@ -9,6 +9,7 @@
 //                                    selectedConnection, showNameInput, authWindow, wrongKey)
 //   POST /api/one-auth               seed 000: forwards to POST /v1/authkit/token?page&limit with X-One-Secret
 //   POST /api/authkit-token          seed 001: new AuthKitToken(secret, { baseUrl }).create({ identity, identityType })
+//   GET  /logout?next=<url>          303 to <url>, whatever it is: the open redirect many real apps have
 // `?wrongKey=1` on either endpoint uses a key Plugboard does not know.
 import http from "node:http";
 import path from "node:path";
@@ -83,6 +84,7 @@ const server = http.createServer(async (req, res) => {
     if (req.method === "OPTIONS") return send(res, 204, "text/plain", "", cors);
     if (req.method === "GET" && (url.pathname === "/one" || url.pathname === "/pica")) return send(res, 200, "text/html", page(url.pathname.slice(1)));
     if (req.method === "GET" && (url.pathname === "/one.js" || url.pathname === "/pica.js")) return send(res, 200, "text/javascript", bundles[url.pathname.slice(1, -3)]);
+    if (req.method === "GET" && url.pathname === "/logout") return send(res, 303, "text/plain", "", { Location: url.searchParams.get("next") || "/" });
     if (req.method === "POST" && url.pathname === "/api/one-auth") return await oneAuth(req, res, url);
     if (req.method === "POST" && url.pathname === "/api/authkit-token") return await picaToken(req, res, url);
     send(res, 404, "text/plain", "not found");

@@ -250,6 +250,16 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A browser whose pages see `prefers-color-scheme: dark`, as on a phone or desktop set to dark.
+    pub async fn start_dark() -> Self {
+        Self::start_with(&["--force-dark-mode"]).await
+    }
+
+    /// A browser started with `extra` Chromium switches besides the usual headless ones.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             l.local_addr().expect("bound").port()
@@ -261,15 +271,20 @@ impl Browser {
             .spawn()
             .expect("chromedriver runs (scripts/test installs chromium-driver)");
         let profile = tempfile::tempdir().expect("profile dir");
+        let mut args: Vec<String> = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", "--window-size=1280,900",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra.iter().map(|a| a.to_string()));
         let caps = serde_json::json!({
             "goog:chromeOptions": {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ]
+                "args": args,
             }
         });
         let caps: fantoccini::wd::Capabilities = caps.as_object().expect("an object").clone();
@@ -284,6 +299,35 @@ impl Browser {
             }
         };
         Self { client, driver, _profile: profile }
+    }
+
+    /// The WCAG 2.2 A/AA violations axe-core (scripts/node_modules, pinned) finds in the current frame: one line
+    /// each, `<rule>: <target> (<summary>)`; empty when there are none.
+    pub async fn axe(&self) -> Vec<String> {
+        let axe = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/node_modules/axe-core/axe.min.js"))
+            .expect("axe-core (scripts/setup installs it)");
+        self.client.execute(&format!("{axe}\nreturn 1;"), vec![]).await.expect("axe-core loads");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } })
+                   .then(r => done(r.violations.flatMap(v => v.nodes.map(n => v.id + ': ' + n.target.join(' ') + ' (' + (n.failureSummary || '').replace(/\\s+/g, ' ') + ')'))),
+                         e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .expect("axe runs");
+        serde_json::from_value(found).expect("a list of strings")
+    }
+
+    /// Saves what the browser shows as `target/screenshots/<name>.png`, for a person to look at; answers the path.
+    pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).expect("a screenshot directory");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, self.client.screenshot().await.expect("a screenshot")).expect("saved");
+        path
     }
 
     /// Runs `js` (a function body; `return` a JSON value) in the current frame.
@@ -568,4 +612,53 @@ pub async fn follow_redirect(url: String) -> String {
     let res = http().get(&url).send().await.expect("provider");
     assert!(res.status().is_redirection(), "the provider redirects back: {}", res.status());
     res.headers()["location"].to_str().expect("location").to_owned()
+}
+
+/// Registers `urls` as the test project's `returnUrls` (the pages a same-tab sign-in may come back to), keeping
+/// its other settings; every node sees the change within the 2 s its project views are remembered.
+pub async fn register_return_urls(app: &TestApp, urls: &[&str]) {
+    configure_project(app, |s| s.return_urls = urls.iter().map(|u| u.to_string()).collect()).await;
+}
+
+/// Changes the test project's settings with `change` (checked as a config file's are), as an operator would;
+/// every node sees the change within the 2 s its project views are remembered.
+pub async fn configure_project(app: &TestApp, change: impl FnOnce(&mut plugboard::projects::ProjectSettings)) {
+    let json = app.store.project_config("test-project").await.expect("readable").unwrap_or_else(|| "{}".into());
+    let mut settings: plugboard::projects::ProjectSettings = serde_json::from_str(&json).expect("settings JSON");
+    change(&mut settings);
+    let builtin = plugboard::catalog::Catalog::builtin().expect("the catalog");
+    settings.validate("test-project", &builtin).expect("valid settings");
+    app.store.set_project_config("test-project", &serde_json::to_string(&settings).expect("JSON")).await.expect("stored");
+    tokio::time::sleep(plugboard::store::HOT_TTL + std::time::Duration::from_millis(200)).await;
+}
+
+/// tests/seeds/host.mjs as a child process; killed when dropped.
+pub struct SeedHost {
+    pub url: String,
+    child: Child,
+}
+
+impl SeedHost {
+    /// Starts the host on `bind` (an IP, or `ip:port`) for `app`; answers once it listens.
+    pub fn start(app: &TestApp, bind: &str) -> Self {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/host.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .args([&app.url, app.key.expose(), bind])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs (scripts/setup installs it)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped")), &mut line).expect("the host says where it listens");
+        let url = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("host did not start: {line:?}")).to_owned();
+        Self { url, child }
+    }
+}
+
+impl Drop for SeedHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

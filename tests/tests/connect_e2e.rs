@@ -286,16 +286,33 @@ async fn a_popup_blocked_twice_signs_in_in_the_same_tab_and_the_host_page_gets_o
     let (app, _provider) = spawn_with_provider(|_, _| {}).await;
     let host = spawn_host(&app).await;
     let b = Browser::start().await;
-    open_widget(&b, &host, "?user=alice&tab=apps#/settings/integrations").await;
-    b.pick("mock-oauth").await;
-    // An in-app browser: no popup ever opens.
-    b.js("window.open = () => null; return 1").await;
-    b.click(".pb-form button[type=submit]").await;
-    b.wait_js("the Continue button", "const c = document.querySelector('.pb-continue'); return c && !c.hidden").await;
-    b.click(".pb-continue").await;
+    let blocked_twice = || async {
+        b.client.goto("about:blank").await.unwrap(); // a fresh load, not a jump to the same hash
+        open_widget(&b, &host, "?user=alice&tab=apps#/settings/integrations").await;
+        b.pick("mock-oauth").await;
+        // An in-app browser: no popup ever opens.
+        b.js("window.open = () => null; return 1").await;
+        b.click(".pb-form button[type=submit]").await;
+        b.wait_js("the Continue button", "const c = document.querySelector('.pb-continue'); return c && !c.hidden").await;
+        b.click(".pb-continue").await;
+    };
+    // A project that registered no page to come back to: no same-tab sign-in, and the user is told what to do.
+    blocked_twice().await;
+    let said = b.wait_js("the advice", "return document.querySelector('[role=alert]')?.textContent").await;
+    assert!(said.as_str().unwrap().contains("Allow pop-ups for this site"), "{said}");
+    assert!(b.js("return !document.querySelector('.pb-same-tab')").await.as_bool().unwrap());
+
+    // Registered: the page itself, as the browser shows it (its query and hash route included).
+    plugboard_tests::register_return_urls(&app, &[&format!("{host}/?user=alice&tab=apps#/settings/integrations")]).await;
+    blocked_twice().await;
     b.wait_js("the same-tab offer", "return document.querySelector('.pb-same-tab')").await;
     b.click(".pb-same-tab").await;
     b.leave_widget().await;
+    // Plugboard's page asks before anything is bound (no opener vouches for a same-tab link), by keyboard too.
+    let ask = b.wait_js("the question", "return document.querySelector('h1')?.textContent").await;
+    assert_eq!(ask.as_str(), Some("Connect Mock OAuth to Test project as alice?"));
+    assert_eq!(b.js("return document.activeElement.id").await.as_str(), Some("continue"), "the way on has the focus");
+    b.client.active_element().await.unwrap().send_keys("\u{E007}").await.unwrap(); // Enter
     // The whole tab goes to the provider, and comes back to the very page it left.
     b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page, in this tab");
     assert_eq!(b.client.windows().await.unwrap().len(), 1);

@@ -334,9 +334,10 @@ async fn an_authorize_link_without_its_widgets_proof_goes_nowhere_and_costs_no_w
 }
 
 #[tokio::test]
-async fn a_same_tab_result_needs_both_what_came_back_and_the_widgets_proof_and_works_once() {
-    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+async fn a_same_tab_sign_in_comes_back_only_to_a_registered_page_and_needs_what_came_back_and_the_widgets_proof() {
+    let (app, provider) = spawn_with_provider(|_, _| {}).await;
     let host = "http://127.0.0.2:4000";
+    let page = format!("{host}/settings?tab=apps");
     let token = session(&app, "alice").await;
     let start_with = |return_to: &str| {
         client()
@@ -346,13 +347,40 @@ async fn a_same_tab_result_needs_both_what_came_back_and_the_widgets_proof_and_w
             .json(&serde_json::json!({ "display": "page", "returnTo": return_to }))
             .send()
     };
-    // Back only to the page the widget is on.
-    let res = start_with("https://evil.example/steal").await.unwrap();
+    let refused = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.json::<serde_json::Value>().await.unwrap()["code"], "same_tab_not_allowed");
+    };
+    // Off until the project registers the pages to come back to: not even the widget's own page.
+    refused(start_with(&page).await.unwrap()).await;
+    plugboard_tests::register_return_urls(&app, &[&page]).await;
+    // Then only those pages, string for string: not another site (whatever Plugboard-Origin says), not an open
+    // redirect on the host's own origin, not the same page with something added.
+    for elsewhere in [
+        "https://evil.example/catch".to_string(),
+        format!("{host}/logout?next=https://evil.example/catch"),
+        format!("{page}&x=1"),
+        format!("{host}/settings"),
+    ] {
+        refused(start_with(&elsewhere).await.unwrap()).await;
+    }
+    // The origin's root starts one (@withone/auth names its page later, in `state`), but without a registered page
+    // named, the tab goes nowhere.
+    let start: OAuthStart = start_with(&format!("{host}/")).await.unwrap().json().await.unwrap();
+    let res = client().post(&start.authorize_url).json(&serde_json::json!({ "proof": "" })).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["code"], "invalid_return_to");
-    // The tab itself goes on (no opener to ask), then the provider, then back to the host page with a result.
+    assert!(res.json::<serde_json::Value>().await.unwrap()["error"].as_str().unwrap().contains("returnUrls"));
+
+    // The authorize link has no opener to vouch for it, so its page asks the person first, naming who asks for
+    // what, and goes on only when its button is clicked.
+    let start: OAuthStart = start_with(&page).await.unwrap().json().await.unwrap();
+    let html = client().get(&start.authorize_url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Connect Mock OAuth to Test project as <strong>alice</strong>?"), "{html}");
+    assert!(html.contains(r#"id="continue""#) && html.contains(r#"id="cancel""#), "{html}");
+
+    // The tab goes on, then the provider, then back to the registered page with a result in the fragment only.
     let parked = || async {
-        let start: OAuthStart = start_with(&format!("{host}/settings?tab=apps")).await.unwrap().json().await.unwrap();
+        let start: OAuthStart = start_with(&page).await.unwrap().json().await.unwrap();
         let proceed = client().post(&start.authorize_url).json(&serde_json::json!({ "proof": "" })).send().await.unwrap();
         assert_eq!(proceed.status(), StatusCode::OK);
         let cookie = proceed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
@@ -361,7 +389,9 @@ async fn a_same_tab_result_needs_both_what_came_back_and_the_widgets_proof_and_w
         let res = client().get(&back).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let landed = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-        assert_eq!((landed.origin().ascii_serialization(), landed.query()), (host.to_string(), Some("tab=apps")));
+        let mut without_fragment = landed.clone();
+        without_fragment.set_fragment(None);
+        assert_eq!(without_fragment.as_str(), page, "the registered page, its query as it was, nothing added to it");
         let fragment: std::collections::HashMap<String, String> = url::form_urlencoded::parse(landed.fragment().unwrap().as_bytes()).into_owned().collect();
         assert_eq!(fragment["plugboard_flow"], start.flow_id);
         (start, fragment["plugboard_result"].clone())
@@ -384,19 +414,44 @@ async fn a_same_tab_result_needs_both_what_came_back_and_the_widgets_proof_and_w
     assert_eq!((record["platform"].as_str(), record["identity"].as_str()), (Some("mock-oauth"), Some("alice")));
     assert_eq!(claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND, "once");
     assert_eq!(connections(&app).await, 1);
+    assert_eq!(provider.valid_refresh_tokens(), 1, "the connection's grant");
 
     // What came back, presented without the proof (the victim of a forwarded sign-in link has only that), is
-    // refused and voids the sign-in: whoever holds the proof cannot claim it afterwards.
+    // refused and voids the sign-in: whoever holds the proof cannot claim it afterwards, and the grant the victim
+    // gave is revoked at the provider.
     for (wrong_user, wrong_proof) in [("alice", "guess"), ("mallory", "")] {
         let (start, result) = parked().await;
+        assert_eq!(provider.valid_refresh_tokens(), 2, "the parked sign-in's grant");
         let voiding = claim(start.flow_id.clone(), session(&app, wrong_user).await, result.clone(), wrong_proof.into()).await;
         assert_eq!(voiding.status(), StatusCode::FORBIDDEN);
         let late = claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await;
         assert_eq!(late.status(), StatusCode::NOT_FOUND, "voided");
+        plugboard_tests::eventually("the voided grant revoked", || async { (provider.valid_refresh_tokens() == 1).then_some(()) }).await;
     }
     // Both halves from another end user are refused the same way.
     let (start, result) = parked().await;
     assert_eq!(claim(start.flow_id.clone(), session(&app, "mallory").await, result, start.proof.clone()).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(connections(&app).await, 1);
+    plugboard_tests::eventually("that grant revoked too", || async { (provider.valid_refresh_tokens() == 1).then_some(()) }).await;
+
+    // A result nobody claims in time (the host page never opened the widget) is voided and its grant revoked.
+    let (start, result) = parked().await;
+    assert_eq!(provider.valid_refresh_tokens(), 2);
+    let db = app.db.pool().await;
+    sqlx::query("UPDATE oauth_flows SET parked_at = parked_at - 121 WHERE id = $1").bind(&start.flow_id).execute(&db).await.unwrap();
+    plugboard_tests::eventually("the unclaimed grant revoked", || async { (provider.valid_refresh_tokens() == 1).then_some(()) }).await;
+    assert_eq!(claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND);
+
+    // A page the project drops meanwhile receives nothing: the provider's answer ends on Plugboard's page.
+    let start: OAuthStart = start_with(&page).await.unwrap().json().await.unwrap();
+    let proceed = client().post(&start.authorize_url).json(&serde_json::json!({ "proof": "" })).send().await.unwrap();
+    let cookie = proceed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let location = proceed.json::<serde_json::Value>().await.unwrap()["location"].as_str().unwrap().to_owned();
+    let back = consent(&location, true).await;
+    plugboard_tests::register_return_urls(&app, &[]).await;
+    let res = client().get(&back).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("returnUrls"));
     assert_eq!(connections(&app).await, 1);
 }
 

@@ -154,14 +154,22 @@ impl Connector {
 
     /// `GET /oauth/authorize/{id}`: whether the link can still be used (pending, unexpired, not yet opened).
     /// Reads only: opening a link costs no write, whoever opens it.
-    /// Answers whether it is a same-tab flow of the embedded widget (its page then goes on without an opener).
-    pub async fn check_authorize_link(&self, flow_id: &str) -> Result<bool, ConnectError> {
-        self.store
+    /// Answers, for a same-tab flow (no opener to vouch for the page), who is asking to connect what, for the page
+    /// to ask the person in front of it before anything is bound: such a link may have come by mail or chat.
+    pub async fn check_authorize_link(&self, flow_id: &str) -> Result<Option<SameTabAsk>, ConnectError> {
+        let flow = self
+            .store
             .get_flow(flow_id)
             .await?
             .filter(|f| f.status == FlowStatus::Pending && f.redirected_at.is_none() && f.expires_at > now())
-            .map(|f| f.return_to.is_some())
-            .ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))
+            .ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
+        if flow.return_to.is_none() {
+            return Ok(None);
+        }
+        let view = self.projects.view(&flow.project_id).await?;
+        let provider = view.catalog.get(&flow.platform).map_or_else(|| flow.platform.clone(), |e| e.name.clone());
+        let app = self.store.list_projects().await?.into_iter().find(|p| p.id == flow.project_id).map_or_else(|| flow.project_id.clone(), |p| p.name);
+        Ok(Some(SameTabAsk { provider, app, user: flow.identity.clone(), platform: flow.platform.clone() }))
     }
 
     /// `POST /oauth/authorize/{id}` from the popup's page with the proof it got from its opener: binds the flow to
@@ -171,21 +179,22 @@ impl Connector {
     ///
     /// `seed_state`: `@withone/auth`'s same-tab sign-in sends its tab here with `?state=<ours>~<base64url of the
     /// host page's URL>` (the package appends its return URL to whatever state it was given). That suffix goes on
-    /// to the provider with the real state, so the callback knows where to send the browser back; it must name a
-    /// page on the origin the flow started from (400 otherwise).
+    /// to the provider with the real state, so the callback knows where to send the browser back. The page a
+    /// same-tab flow comes back to — that one, else the flow's `return_to` — must be one of the project's
+    /// `returnUrls` (400 otherwise, before anything is bound).
     pub async fn begin_redirect(&self, flow_id: &str, proof: &str, seed_state: Option<&str>) -> Result<(String, String), ConnectError> {
         let flow = self.store.get_flow(flow_id).await?.ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
-        let suffix = match seed_state.and_then(|s| s.split_once('~')) {
-            Some((_, suffix)) => {
-                let back = flow.return_to.as_deref().and_then(|r| url::Url::parse(r).ok());
-                let wanted = seed_return_url(suffix).and_then(|w| url::Url::parse(&w).ok());
-                match (back, wanted) {
-                    (Some(b), Some(w)) if b.origin() == w.origin() => Some(suffix.to_owned()),
-                    _ => return Err(ConnectError::BadInput("the return page is not on the page this sign-in started from".into())),
-                }
-            }
-            None => None,
-        };
+        let suffix = seed_state.and_then(|s| s.split_once('~')).map(|(_, suffix)| suffix.to_owned());
+        if flow.return_to.is_some() {
+            // Where this browser will come back to: the page @withone/auth names, else the widget's page.
+            let page = match &suffix {
+                Some(suffix) => seed_return_url(suffix),
+                None => flow.return_to.clone(),
+            };
+            self.check_return_page(&flow, page.as_deref()).await?;
+        } else if suffix.is_some() {
+            return Err(ConnectError::BadInput("this sign-in does not come back to a page".into()));
+        }
         let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(proof).as_bytes())));
         // A same-tab flow of the embedded widget has no opener to ask: its proof is checked when its parked result
         // is claimed instead (the result comes back only to this browser, the proof stays in the widget's storage).
@@ -206,9 +215,20 @@ impl Connector {
         Ok((url, binding))
     }
 
+    /// A same-tab flow's return page must be one of its project's `returnUrls`, string for string, now (a page
+    /// dropped from the list since the flow started no longer receives anything).
+    async fn check_return_page(&self, flow: &FlowRow, page: Option<&str>) -> Result<(), ConnectError> {
+        let view = self.projects.view(&flow.project_id).await?;
+        match page {
+            Some(page) if view.allows_return_to(page) => Ok(()),
+            _ => Err(ConnectError::BadInput("the page to come back to is not one of the project's returnUrls".into())),
+        }
+    }
+
     /// `GET /oauth/callback`: checks state, browser binding, expiry, `iss` and the provider's answer, exchanges
     /// the code and stores the connection. Answers the flow id; `Err` carries it (when known) and a human message.
-    pub async fn finish_callback(&self, q: &CallbackQuery, cookie: impl Fn(&str) -> Option<String>) -> Result<Finished, CallbackFailure> {
+    /// `return_page`: for `@withone/auth`'s same-tab flow, the page its state names (checked again here).
+    pub async fn finish_callback(&self, q: &CallbackQuery, return_page: Option<&str>, cookie: impl Fn(&str) -> Option<String>) -> Result<Finished, CallbackFailure> {
         let state = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| CallbackFailure::page(400, "The provider's answer has no state, so it cannot be matched to a sign-in. Start again from the app."))?;
         let flow = match self.store.consume_flow(&digest(state), now()).await.map_err(CallbackFailure::internal)? {
             Consumed::Fresh(flow) => flow,
@@ -220,6 +240,14 @@ impl Connector {
             Some(hash) => self.store.find_link(hash).await.map_err(CallbackFailure::internal)?.and_then(|l| l.redirect_url),
             None => None,
         };
+        if let Some(back) = &flow.return_to {
+            // Checked again: the project may have dropped the page since. The browser is then sent nowhere.
+            if let Err(e) = self.check_return_page(&flow, Some(return_page.unwrap_or(back))).await {
+                let message = format!("Nothing was connected: {e}.");
+                self.store.fail_flow(&flow.id, &message).await.map_err(CallbackFailure::internal)?;
+                return Err(CallbackFailure { status: 400, flow_id: Some(flow.id.clone()), message, display: FlowDisplay::Page, redirect_url: None, return_to: None });
+            }
+        }
         let result = match &flow.return_to {
             Some(_) => self.check_and_park(&flow, q, &cookie).await.map(Outcome::Parked),
             None => self.check_and_exchange(&flow, q, &cookie).await.map(Outcome::Saved),
@@ -276,7 +304,7 @@ impl Connector {
         let same_user = same_user(&flow, session);
         let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(&claim.proof).as_bytes())));
         if !same_user || !proven {
-            self.store.fail_flow(&flow.id, "This sign-in was finished in a browser that did not start it, so it was voided.").await?;
+            self.void_parked(&flow, "This sign-in was finished in a browser that did not start it, so it was voided.").await?;
             return Err(ConnectError::Forbidden(NOT_YOURS.into()));
         }
         let (config, creds) = self.open_flow_secrets(&flow)?.parked.ok_or_else(unknown)?;
@@ -288,6 +316,37 @@ impl Connector {
         let row = self.store.get_connection(&key).await?.ok_or_else(unknown)?;
         count_connect(&row.platform, "connected");
         Ok(row.record())
+    }
+
+    /// Ends a parked same-tab flow without a connection: the flow fails, its sealed tokens are wiped, and in the
+    /// same transaction the grant is queued for revocation at the provider (RFC 7009; RFC 9700 §2.2.2), tried once
+    /// at once. Answers whether this call voided it (another node may have first).
+    pub async fn void_parked(&self, flow: &FlowRow, why: &str) -> Result<bool, ConnectError> {
+        let revocation = match self.open_flow_secrets(flow).ok().and_then(|s| s.parked) {
+            Some((config, creds)) => self.revocation_of(&flow.project_id, &flow.platform, &format!("flow:{}", flow.id), &config, creds).await,
+            None => None,
+        };
+        let voided = self.store.void_parked(&flow.id, why, revocation.as_ref()).await?;
+        if voided {
+            tracing::info!(flow = %flow.id, platform = %flow.platform, revoking = revocation.is_some(), "parked sign-in voided");
+            if let Some(r) = revocation {
+                self.attempt_revocation(r).await;
+            }
+        }
+        Ok(voided)
+    }
+
+    /// Voids every same-tab result nobody claimed within [`CLAIM_WITHIN_SECS`] (the host page never opened the
+    /// widget, or the wrong one did nothing): their tokens are revoked at the provider. Answers how many.
+    pub async fn void_unclaimed(&self) -> Result<usize, ConnectError> {
+        let stale = self.store.unclaimed_parked(now() - CLAIM_WITHIN_SECS, 50).await?;
+        let mut voided = 0;
+        for flow in stale {
+            if self.void_parked(&flow, "This sign-in was not finished in time.").await? {
+                voided += 1;
+            }
+        }
+        Ok(voided)
     }
 
     /// Checks the callback and exchanges its code: the connection's config and credentials, not yet saved.
@@ -401,6 +460,17 @@ impl Connector {
             FlowStatus::Pending => FlowState { status: FlowStatus::Pending, error: None, connection: None },
         })
     }
+}
+
+/// What the authorize page of a same-tab flow asks the person in front of it: "Connect `provider` to `app` as
+/// `user`?" (`user` is the end user's id in the host app, as the host's backend named it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameTabAsk {
+    /// The catalog id, for its logo.
+    pub platform: String,
+    pub provider: String,
+    pub app: String,
+    pub user: String,
 }
 
 /// Query of `GET /oauth/callback` (RFC 6749 §4.1.2, RFC 9207 `iss`).

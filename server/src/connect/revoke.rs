@@ -76,11 +76,24 @@ impl Connector {
     /// The queue entry for `row`'s grant: its refresh token (revoking it ends the grant at most providers), else
     /// its access token; `None` when the integration has no revoke URL or the connection holds no token.
     async fn revocation_for(&self, row: &ConnectionRow) -> Option<RevocationRow> {
-        let view = self.projects.view(&row.project_id).await.ok()?;
-        let entry = view.catalog.get(&row.platform)?;
+        let creds = self.vault.open_credentials(&row.sealed, &row.id).ok()?;
+        self.revocation_of(&row.project_id, &row.platform, &row.key, &row.config, creds).await
+    }
+
+    /// The queue entry for a grant of `platform` held in `creds`: its refresh token, else its access token; `None`
+    /// when the integration has no revoke URL or there is no token. `label` names it in logs (a connection key).
+    pub(crate) async fn revocation_of(
+        &self,
+        project_id: &str,
+        platform: &str,
+        label: &str,
+        config: &std::collections::BTreeMap<String, String>,
+        creds: crate::vault::Credentials,
+    ) -> Option<RevocationRow> {
+        let view = self.projects.view(project_id).await.ok()?;
+        let entry = view.catalog.get(platform)?;
         let oauth = self.oauth_spec(entry).await.ok()?;
         oauth.revoke_url.as_ref()?;
-        let creds = self.vault.open_credentials(&row.sealed, &row.id).ok()?;
         let (token, hint) = match (creds.refresh_token, creds.access_token) {
             (Some(r), _) => (r, "refresh_token"),
             (None, Some(a)) => (a, "access_token"),
@@ -92,10 +105,10 @@ impl Connector {
         Some(RevocationRow {
             sealed: self.vault.seal(&pending, aad(&id).as_bytes()),
             id,
-            project_id: row.project_id.clone(),
-            platform: row.platform.clone(),
-            connection_key: row.key.clone(),
-            config: row.config.clone(),
+            project_id: project_id.to_owned(),
+            platform: platform.to_owned(),
+            connection_key: label.to_owned(),
+            config: config.clone(),
             attempts: 0,
             next_attempt_at: now + CLAIM_MS,
             created_at: now,
@@ -103,7 +116,7 @@ impl Connector {
     }
 
     /// One attempt at the provider; on success (or after [`MAX_ATTEMPTS`]) the entry is removed, else rescheduled.
-    async fn attempt_revocation(&self, r: RevocationRow) -> Revoked {
+    pub(crate) async fn attempt_revocation(&self, r: RevocationRow) -> Revoked {
         let outcome = self.call_revoke(&r).await;
         let attempts = r.attempts + 1;
         let result = match &outcome {
@@ -150,7 +163,7 @@ impl Connector {
     pub async fn run_revoker(self: std::sync::Arc<Self>, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        for round in 0u64.. {
             tick.tick().await;
             let due = match self.store.due_revocations(now_ms(), 50).await {
                 Ok(due) => due,
@@ -163,6 +176,14 @@ impl Connector {
                 if matches!(self.store.claim_revocation(&r, now_ms() + CLAIM_MS).await, Ok(true)) {
                     self.attempt_revocation(r).await;
                 }
+            }
+            // Same-tab results nobody claimed: their grants are revoked like a deleted connection's (every fifth
+            // round: a result waits two minutes anyway).
+            if round % 5 != 0 {
+                continue;
+            }
+            if let Err(e) = self.void_unclaimed().await {
+                tracing::warn!(error = %e, "could not void unclaimed same-tab sign-ins");
             }
         }
     }

@@ -21,6 +21,7 @@ pub async fn get_integration(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
     Path(platform): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<IntegrationDetail>, ApiError> {
     let entry = app.connector.entry(&session, &platform).await?;
     let client = app.projects.oauth_client(&session.project_id, &entry.platform).await.map_err(crate::connect::ConnectError::from)?;
@@ -51,6 +52,10 @@ pub async fn get_integration(
             .collect(),
         scopes,
         suggested_name: session.name.clone(),
+        same_tab: match headers.get("plugboard-origin").and_then(|v| v.to_str().ok()) {
+            Some(origin) => app.projects.view(&session.project_id).await.map_err(crate::connect::ConnectError::from)?.has_return_on(origin),
+            None => false,
+        },
     }))
 }
 
@@ -84,15 +89,19 @@ pub async fn start_oauth(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
     Path(platform): Path<String>,
-    headers: axum::http::HeaderMap,
     JsonBody(req): JsonBody<ConnectRequest>,
 ) -> Result<Json<OAuthStart>, ApiError> {
-    // The same-tab fallback comes back to the host page: only to the page the widget is on (its origin).
+    // A same-tab sign-in comes back only to a page the project registered (RFC 9700 §4.1.3: exact matching), never
+    // to whatever the caller names: the result that comes back is half of what claims the connection.
     if let Some(back) = &req.return_to {
-        let origin = headers.get("plugboard-origin").and_then(|v| v.to_str().ok());
-        let back_origin = url::Url::parse(back).ok().filter(|u| matches!(u.scheme(), "http" | "https")).map(|u| u.origin().ascii_serialization());
-        if back_origin.is_none() || back_origin.as_deref() != origin || session.link_hash.is_some() {
-            return Err(ApiError::bad_request("invalid_return_to", "returnTo must be a page on the host page's own origin"));
+        let view = app.projects.view(&session.project_id).await.map_err(crate::connect::ConnectError::from)?;
+        let origin_root = url::Url::parse(back).ok().filter(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.as_str() == back);
+        let allowed = view.allows_return_to(back) || origin_root.is_some_and(|u| view.has_return_on(&u.origin().ascii_serialization()));
+        if session.link_hash.is_some() || !allowed {
+            return Err(ApiError::bad_request(
+                "same_tab_not_allowed",
+                "signing in in this tab is not enabled for this page: the project's returnUrls must list it (whole URL); use a popup",
+            ));
         }
     }
     Ok(Json(app.connector.start_oauth(&session, &platform, &req).await?))

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, extract::JsonBody, AppState};
 use crate::{
-    connect::oauth::{binding_cookie, seed_return_url, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
+    connect::oauth::{binding_cookie, seed_return_url, CallbackQuery, Finished, Outcome, SameTabAsk, FLOW_TTL_SECS},
     store::FlowDisplay,
 };
 
@@ -41,8 +41,19 @@ const AUTHORIZE_JS: &str = r#"(function () {
       .catch(function () { done = false; refuse("Plugboard could not be reached. Close this window and try again."); });
   }
   // A same-tab sign-in of the embedded widget (or of @withone/auth, whose state names its return page): no opener
-  // to ask; the widget proves itself when it claims the result.
-  if (document.body.dataset.sameTab) { go("", new URLSearchParams(location.search).get("state")); return; }
+  // to vouch for this page, which may have been opened from a link in mail or chat; the person in front of it says
+  // whether to go on. The widget proves itself when it claims the result.
+  if (document.body.dataset.sameTab) {
+    var yes = document.getElementById("continue"), no = document.getElementById("cancel");
+    yes.addEventListener("click", function () { if (!done) { yes.disabled = true; status.textContent = "Taking you to sign in…"; go("", new URLSearchParams(location.search).get("state")); } });
+    no.addEventListener("click", function () {
+      done = true; yes.disabled = no.disabled = true;
+      status.textContent = "Nothing was connected. You can close this tab.";
+      if (history.length > 1) history.back();
+    });
+    yes.focus();
+    return;
+  }
   if (!window.opener) { refuse("This sign-in link works only in the window your app opened for it. Close this window and start again from the app."); return; }
   window.addEventListener("message", function (e) {
     var d = e.data;
@@ -54,8 +65,8 @@ const AUTHORIZE_JS: &str = r#"(function () {
 })();
 "#;
 
-/// The authorize page's CSP: its one script, and `fetch` to its own origin.
-const AUTHORIZE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The authorize page's CSP: its one script, `fetch` to its own origin, and the provider's logo.
+const AUTHORIZE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -70,16 +81,48 @@ fn page(status: StatusCode, title: &str, message: &str, flow: Option<(&str, &str
     render(status, PAGE_CSP, title, message, &data, "/oauth/callback.js")
 }
 
-fn render(status: StatusCode, csp: &'static str, title: &str, message: &str, data: &str, script: &str) -> Response {
+/// The pages' one style sheet: the light and dark themes follow the browser's setting; contrast ≥ 4.5:1 in both.
+const PAGE_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:clamp(1rem,8vh,4rem) auto;padding:0 1rem;color:#1b1f29;background:#fff}\
+.pb-logo{width:48px;height:48px;border-radius:.75rem;display:block;margin-bottom:1rem}\
+h1{font-size:1.25rem;line-height:1.3;overflow-wrap:anywhere}strong{overflow-wrap:anywhere}.pb-actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1.5rem 0}\
+button{font:inherit;padding:.6rem 1.1rem;border-radius:.5rem;border:1px solid #5b6270;background:#fff;color:#1b1f29;cursor:pointer;min-height:44px}\
+button.pb-primary{background:#2f4fd8;border-color:#2f4fd8;color:#fff}button:focus-visible{outline:3px solid #2f4fd8;outline-offset:2px}\
+button:disabled{opacity:.6;cursor:default}.pb-note{color:#4a5160;font-size:.9rem}\
+@media (prefers-color-scheme: dark){body{background:#15171c;color:#e8eaf0}button{background:#15171c;color:#e8eaf0;border-color:#9aa1ae}\
+button.pb-primary{background:#8ea2ff;border-color:#8ea2ff;color:#10131a}button:focus-visible{outline-color:#8ea2ff}.pb-note{color:#b4bac6}}";
+
+fn document(status: StatusCode, csp: &'static str, title: &str, data: &str, body: &str, script: &str) -> Response {
     let html = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#1b1f29}}h1{{font-size:1.25rem}}</style></head>
-<body{data}><h1>{title}</h1><p role="status">{message}</p><p>You can close this window.</p><script src="{script}"></script></body></html>"#,
+<meta name="color-scheme" content="light dark"><meta name="referrer" content="no-referrer">
+<title>{title}</title><style>{PAGE_STYLE}</style></head>
+<body{data}><main>{body}</main><script src="{script}"></script></body></html>"#,
         title = escape(title),
-        message = escape(message),
     );
     (status, [(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html))
         .into_response()
+}
+
+fn render(status: StatusCode, csp: &'static str, title: &str, message: &str, data: &str, script: &str) -> Response {
+    let body = format!(r#"<h1>{}</h1><p role="status">{}</p><p>You can close this window.</p>"#, escape(title), escape(message));
+    document(status, csp, title, data, &body, script)
+}
+
+/// The authorize page of a same-tab sign-in: it names who asks to connect what, and goes on only on a click.
+fn ask(flow_id: &str, ask: &SameTabAsk, logo: &str) -> Response {
+    let title = format!("Connect {} to {} as {}?", ask.provider, ask.app, ask.user);
+    let body = format!(
+        r#"{logo}<h1>Connect {provider} to {app} as <strong>{user}</strong>?</h1>
+<p>{app} will be able to use your {provider} account for its user <strong>{user}</strong>.</p>
+<p class="pb-note">Go on only if you started this in {app} yourself. If the link came from someone else, cancel and close this tab.</p>
+<div class="pb-actions"><button type="button" class="pb-primary" id="continue">Continue to {provider}</button><button type="button" id="cancel">Cancel</button></div>
+<p role="status" aria-live="polite"></p>"#,
+        provider = escape(&ask.provider),
+        app = escape(&ask.app),
+        user = escape(&ask.user),
+        logo = if logo.is_empty() { String::new() } else { format!(r#"<img class="pb-logo" src="{}" alt="">"#, escape(logo)) },
+    );
+    document(StatusCode::OK, AUTHORIZE_CSP, &title, &format!(r#" data-flow="{}" data-same-tab="1""#, escape(flow_id)), &body, "/oauth/authorize.js")
 }
 
 /// The cookie binding a flow to the browser that went to the provider: over https a `__Host-` cookie (Secure,
@@ -113,14 +156,8 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
               (status = 503, description = "briefly unavailable", body = plugboard_shared::ErrorBody)))]
 pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     match app.connector.check_authorize_link(&id).await {
-        Ok(same_tab) => render(
-            StatusCode::OK,
-            AUTHORIZE_CSP,
-            "Connecting…",
-            "Taking you to sign in…",
-            &format!(r#" data-flow="{}"{}"#, escape(&id), if same_tab { r#" data-same-tab="1""# } else { "" }),
-            "/oauth/authorize.js",
-        ),
+        Ok(Some(same_tab)) => ask(&id, &same_tab, &super::assets::logo_url(&app.public_url, &same_tab.platform)),
+        Ok(None) => render(StatusCode::OK, AUTHORIZE_CSP, "Connecting…", "Taking you to sign in…", &format!(r#" data-flow="{}""#, escape(&id)), "/oauth/authorize.js"),
         Err(e) => page(StatusCode::GONE, "This sign-in link cannot be used", &e.to_string(), None),
     }
 }
@@ -196,10 +233,16 @@ pub async fn callback(
         q.state = Some(ours);
         seed_return_url(&theirs).unwrap_or_default()
     });
+    // What the host page may learn of a failure from its own URL: one of a few fixed codes (embed.js words them),
+    // never text that whoever wrote a link could choose.
+    let code = match q.error.as_deref() {
+        Some("access_denied") => "access_denied",
+        _ => "failed",
+    };
     let secure = app.public_url.starts_with("https://");
     // Over https only the `__Host-` cookie counts: no sibling subdomain can set one (cookie tossing).
     let binding = |name: &str| if secure { cookie(&headers, &format!("__Host-{name}")) } else { cookie(&headers, name) };
-    match app.connector.finish_callback(&q, binding).await {
+    match app.connector.finish_callback(&q, seed_back.as_deref(), binding).await {
         // @withone/auth's same-tab sign-in: back to the host page, whose package opens the widget with our state.
         Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) if seed_back.is_some() => {
             seed_return(&back, seed_back.as_deref(), &[("one_auth_state", &format!("{flow_id}.{result}"))])
@@ -226,7 +269,10 @@ pub async fn callback(
                     seed_back.as_deref(),
                     &[("one_auth_state", f.flow_id.as_deref().unwrap_or_default()), ("one_auth_error", &f.message)],
                 ),
-                (_, _, Some(back)) => return_redirect(back, &[("plugboard_flow", f.flow_id.as_deref().unwrap_or_default()), ("plugboard_error", &f.message)]),
+                (_, _, Some(back)) => {
+                    let code = if f.status == 410 { "expired" } else { code };
+                    return_redirect(back, &[("plugboard_flow", f.flow_id.as_deref().unwrap_or_default()), ("plugboard_error", code)])
+                }
                 (FlowDisplay::Page, Some(url), _) => outcome_redirect(url, &[("plugboard_status", "failed"), ("plugboard_error", &f.message)]),
                 (FlowDisplay::Page, None, _) => page(status, "Could not connect", &f.message, None),
                 _ => page(status, "Could not connect", &f.message, f.flow_id.as_deref().map(|id| (id, "failed"))),

@@ -546,6 +546,12 @@ pub trait Store: Send + Sync + 'static {
     /// Takes a parked result for good if `result_hash` is its digest and it was parked at or after `parked_since`
     /// (unix seconds): exactly one caller gets the flow.
     async fn claim_parked(&self, id: &str, result_hash: &str, parked_since: i64) -> StoreResult<Option<FlowRow>>;
+    /// Ends a parked flow without a connection, in one transaction: fails it with `error`, wipes its sealed
+    /// secrets (the provider's tokens) and queues `revocation`. Answers whether it was still parked and pending
+    /// (exactly one caller voids it).
+    async fn void_parked(&self, id: &str, error: &str, revocation: Option<&RevocationRow>) -> StoreResult<bool>;
+    /// Pending flows parked before `parked_before` (unix seconds), oldest first: results nobody claimed in time.
+    async fn unclaimed_parked(&self, parked_before: i64, limit: u32) -> StoreResult<Vec<FlowRow>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

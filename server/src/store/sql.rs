@@ -565,6 +565,37 @@ impl Store for SqlStore {
         })
     }
 
+    async fn void_parked(&self, id: &str, error: &str, revocation: Option<&RevocationRow>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE oauth_flows SET status = 'failed', error = $1, result_hash = NULL,
+                    secret_key_id = '', secret_nonce = $2, secret_ciphertext = $2
+             WHERE id = $3 AND status = 'pending' AND parked_at IS NOT NULL",
+        )
+        .bind(error)
+        .bind(Vec::<u8>::new())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(r) = revocation {
+            queue_revocation(&mut tx, r).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn unclaimed_parked(&self, parked_before: i64, limit: u32) -> StoreResult<Vec<FlowRow>> {
+        let rows = sqlx::query("SELECT * FROM oauth_flows WHERE status = 'pending' AND parked_at < $1 ORDER BY parked_at LIMIT $2")
+            .bind(parked_before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(flow_row).collect()
+    }
+
     async fn fail_flow(&self, id: &str, error: &str) -> StoreResult<()> {
         sqlx::query("UPDATE oauth_flows SET status = 'failed', error = $1 WHERE id = $2 AND status = 'pending'")
             .bind(error)
@@ -621,24 +652,7 @@ impl Store for SqlStore {
         }
         queue_event(&mut tx, event).await?;
         if let Some(r) = revocation {
-            sqlx::query(
-                "INSERT INTO revocations (id, project_id, platform, connection_key, config, secret_key_id, secret_nonce,
-                        secret_ciphertext, attempts, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&r.id)
-            .bind(&r.project_id)
-            .bind(&r.platform)
-            .bind(&r.connection_key)
-            .bind(config_json(&r.config))
-            .bind(&r.sealed.key_id)
-            .bind(&r.sealed.nonce)
-            .bind(&r.sealed.ciphertext)
-            .bind(r.attempts)
-            .bind(r.next_attempt_at)
-            .bind(r.created_at)
-            .execute(&mut *tx)
-            .await?;
+            queue_revocation(&mut tx, r).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -1047,4 +1061,27 @@ impl Store for SqlStore {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Queues a token for revocation at the provider, inside the caller's transaction.
+async fn queue_revocation(tx: &mut AnyConnection, r: &RevocationRow) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO revocations (id, project_id, platform, connection_key, config, secret_key_id, secret_nonce,
+                secret_ciphertext, attempts, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&r.id)
+    .bind(&r.project_id)
+    .bind(&r.platform)
+    .bind(&r.connection_key)
+    .bind(config_json(&r.config))
+    .bind(&r.sealed.key_id)
+    .bind(&r.sealed.nonce)
+    .bind(&r.sealed.ciphertext)
+    .bind(r.attempts)
+    .bind(r.next_attempt_at)
+    .bind(r.created_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -171,7 +171,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
         let token = ctx.token.get_value();
         let label = d.name.clone();
         // Without working storage the proof could not wait for the return: the popup then.
-        if d.auth_method == AuthMethod::Oauth2 && ctx.oauth_redirect() && messaging::can_keep_proofs() {
+        if d.auth_method == AuthMethod::Oauth2 && ctx.oauth_redirect() && d.same_tab && messaging::can_keep_proofs() {
             // @withone/auth's same-tab sign-in: the host page sends its whole tab to Plugboard's authorize page
             // (after adding its own URL to `state`), which binds that tab and goes on to the provider; back from
             // the callback, the package opens this widget again with the result. The proof stays in this widget's
@@ -251,9 +251,14 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             phase.set(Phase::Waiting(None));
             return;
         }
-        // Blocked again (an in-app browser, a strict blocker): prepare a sign-in in this tab that comes back here.
-        phase.set(Phase::SameTab(None));
+        // Blocked again (an in-app browser, a strict blocker): prepare a sign-in in this tab that comes back here,
+        // if the project registered this page to come back to (its returnUrls); else popups are the only way.
         let Some(Ok(d)) = detail.get_untracked() else { return };
+        if !d.same_tab {
+            fail("Your browser keeps blocking the sign-in window. Allow pop-ups for this site, then try again.".into());
+            return;
+        }
+        phase.set(Phase::SameTab(None));
         let req = ConnectRequest {
             reconnect: ctx.options.with_untracked(|o| o.reconnect.clone()),
             display: Some(plugboard_shared::Display::Page),
