@@ -1,5 +1,6 @@
 //! Abuse limits (SECURITY.md, "Abuse"): per-IP and per-project rate limits answer 429 with `Retry-After` and the
-//! usual JSON error; sign-ins open per session are capped; bodies are bounded; a silent connection is closed.
+//! usual JSON error; sign-ins open per session are capped; metric labels stay bounded; bodies are bounded; a silent
+//! connection is closed.
 
 use plugboard::keys::{Environment, SecretKey};
 use plugboard_tests::{http, session_token, spawn_app_with, spawn_with_provider};
@@ -91,6 +92,44 @@ async fn a_session_may_keep_only_so_many_sign_ins_open() {
     assert!(body["error"].as_str().unwrap().contains("3 sign-ins are already open"), "{body}");
     let other = session_token(&app, "bob").await;
     assert_eq!(start(&other).send().await.unwrap().status(), StatusCode::OK, "the cap is per session");
+}
+
+#[tokio::test]
+async fn invented_integration_names_do_not_become_metric_series() {
+    let (app, _provider) = spawn_with_provider(|s, _| {
+        s.limits.rate_limit_ip = 0;
+        s.limits.rate_limit_project = 0;
+    })
+    .await;
+    // As in the report: a link's session, spent by a connection (Hacker News asks for nothing).
+    let link: serde_json::Value = http().post(format!("{}/v1/connect-sessions", app.url)).header("X-One-Secret", app.key.expose()).json(&serde_json::json!({ "identity": "u" })).send().await.unwrap().json().await.unwrap();
+    let page: serde_json::Value = http().post(format!("{}/v1/links/session", app.url)).json(&serde_json::json!({ "token": link["token"] })).send().await.unwrap().json().await.unwrap();
+    let spent = page["session"]["token"].as_str().unwrap().to_owned();
+    let connect = |token: &str, platform: &str| {
+        http().post(format!("{}/v1/widget/connect/{platform}", app.url)).bearer_auth(token).header("Plugboard-Origin", app.url.clone()).json(&serde_json::json!({ "fields": {} }))
+    };
+    assert_eq!(connect(&spent, "hackernews").send().await.unwrap().status(), StatusCode::OK);
+    let plain = session_token(&app, "v").await;
+    for i in 0..150 {
+        for token in [&spent, &plain] {
+            let res = connect(token, &format!("invented-{i}-{}", "x".repeat(2000))).send().await.unwrap();
+            assert!(res.status().is_client_error(), "{}", res.status());
+        }
+    }
+    let metrics = http().get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("invented-"), "an invented name became a label");
+    // Every series is one of the catalog's integrations, or `unknown`.
+    let catalog: serde_json::Value = http().get(format!("{}/v1/available-connectors?limit=1000", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    let known: Vec<&str> = catalog["rows"].as_array().unwrap().iter().map(|r| r["platform"].as_str().unwrap()).collect();
+    let series: Vec<(&str, f64)> = metrics
+        .lines()
+        .filter(|l| l.starts_with("plugboard_connects_total{"))
+        .map(|l| (l.split("integration=\"").nth(1).unwrap().split('"').next().unwrap(), l.rsplit(' ').next().unwrap().parse().unwrap()))
+        .collect();
+    assert!(series.iter().all(|(label, _)| *label == "unknown" || known.contains(label)), "{series:?}");
+    let unknown: f64 = series.iter().filter(|(label, _)| *label == "unknown").map(|(_, n)| n).sum();
+    assert!(unknown >= 300.0, "the refusals are counted, as `unknown`: {unknown}");
+    assert!(series.iter().any(|(label, _)| *label == "hackernews"));
 }
 
 #[tokio::test]

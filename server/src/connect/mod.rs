@@ -172,6 +172,14 @@ impl Connector {
         mine.map(Some).ok_or_else(|| ConnectError::NotFound("there is no such connection to reconnect".into()))
     }
 
+    /// The metric label of `platform` in the project's catalog (`unknown` when it has no such integration).
+    pub async fn integration_label(&self, project_id: &str, platform: &str) -> crate::http::metrics::IntegrationLabel {
+        match self.projects.view(project_id).await {
+            Ok(view) => crate::http::metrics::IntegrationLabel::of(&view.catalog, platform),
+            Err(_) => crate::http::metrics::IntegrationLabel::unknown(),
+        }
+    }
+
     /// Builds the row to store: a new connection, or the reconnected one with fresh secrets.
     pub fn build_row(
         &self,

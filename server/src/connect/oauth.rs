@@ -19,6 +19,7 @@ use crate::{
     catalog::Integration,
     clock::now,
     config::OAuthClient,
+    http::metrics::{count_connect, ConnectOutcome},
     keys::digest,
     store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, Session, StoreError},
     vault::{Credentials, SecretString},
@@ -225,12 +226,12 @@ impl Connector {
             None => self.check_and_exchange(&flow, q, &cookie).await.map(Outcome::Saved),
         };
         let counted = match &result {
-            Ok(Outcome::Saved(_)) => Some("connected"),
+            Ok(Outcome::Saved(_)) => Some(ConnectOutcome::Connected),
             Ok(Outcome::Parked(_)) => None, // counted when claimed
-            Err(_) => Some("failed"),
+            Err(_) => Some(ConnectOutcome::Failed),
         };
         if let Some(outcome) = counted {
-            count_connect(&flow.platform, outcome);
+            count_connect(self.integration_label(&flow.project_id, &flow.platform).await, outcome);
         }
         match result {
             Ok(outcome) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, return_to: flow.return_to.clone(), outcome }),
@@ -286,7 +287,7 @@ impl Connector {
             _ => ConnectError::ProviderFailed(message),
         })?;
         let row = self.store.get_connection(&key).await?.ok_or_else(unknown)?;
-        count_connect(&row.platform, "connected");
+        count_connect(self.integration_label(&row.project_id, &row.platform).await, ConnectOutcome::Connected);
         Ok(row.record())
     }
 
@@ -445,11 +446,6 @@ impl CallbackQuery {
         }
         q
     }
-}
-
-/// `plugboard_connects_total{integration, outcome}` (`/metrics`).
-pub(crate) fn count_connect(platform: &str, outcome: &'static str) {
-    metrics::counter!("plugboard_connects_total", "integration" => platform.to_owned(), "outcome" => outcome).increment(1);
 }
 
 /// Whether `flow` was started for the project, environment and end user of `session`.
