@@ -35,6 +35,9 @@ pub enum StartError {
     MasterKeyRequired,
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
+    /// A limit outside its range (`Limits::check`).
+    #[error("{0}")]
+    Limits(String),
 }
 
 pub struct Application {
@@ -47,6 +50,7 @@ pub struct Application {
 impl Application {
     /// Binds first (port 0 picks a free port) so the public URL can name the real address.
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        settings.limits.check().map_err(StartError::Limits)?;
         let listener =
             TcpListener::bind(settings.bind).await.map_err(|source| StartError::Bind { addr: settings.bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind, source })?;
@@ -132,6 +136,7 @@ impl Application {
             tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2))),
             tokio::spawn(deliverer.run()),
             tokio::spawn(http::metrics::upkeep()),
+            tokio::spawn(self.state.guard.clone().upkeep()),
         ];
         tracing::info!(url = %self.state.public_url, bind = %self.local_addr(), "plugboard listening");
         let header_read_timeout = Duration::from_secs(self.limits.header_read_timeout_secs.max(1));

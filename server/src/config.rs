@@ -106,16 +106,32 @@ pub struct Settings {
 }
 
 /// Abuse limits (SECURITY.md, "Abuse"). Rate limits answer 429 with `Retry-After`; bursts of 5× the rate pass.
+/// Each limit is per node, and refused at start outside its range.
 #[derive(Debug, Clone, Args)]
 pub struct Limits {
-    /// Requests per second per client IP on what anyone can call: token minting, the widget API (connect
-    /// included) and the OAuth pages. 0 = no limit. Not the vault API or the passthrough (server to server).
-    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IP", default_value_t = 20)]
+    /// Requests per second per client IP (an IPv6 client by its /64) on what browsers call: the widget API
+    /// (connect included), the link pages and the OAuth pages; and secret-key lookups the database is asked for
+    /// keys not known from memory. 0 = no limit; at most 1000000. Not the host backend's secret-key calls (token
+    /// minting, links, the vault API, the passthrough).
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IP", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub rate_limit_ip: u32,
 
-    /// Requests per second per project on token minting and the widget API, over all its clients. 0 = no limit.
-    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PROJECT", default_value_t = 200)]
+    /// Widget requests per second per project, over all its end users (each first within its own
+    /// `--rate-limit-identity`). 0 = no limit; at most 1000000.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PROJECT", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub rate_limit_project: u32,
+
+    /// Widget requests per second per end user (project, environment, identity type and identity), counted
+    /// before the project's: one user's flood spends this, not the project's budget. 0 = no limit; at most
+    /// 1000000.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IDENTITY", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_identity: u32,
+
+    /// Requests per second per project and environment on what the host backend calls with its secret key to
+    /// make sessions and links (token minting, auth links, hosted sessions): a budget no browser traffic touches.
+    /// 0 = no limit; at most 1000000.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_BACKEND", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_backend: u32,
 
     /// Take the client IP from the last `X-Forwarded-For` entry (the one the nearest proxy added). Only behind a
     /// proxy that sets it: otherwise a client could pick its own rate-limit key.
@@ -132,30 +148,34 @@ pub struct Limits {
     pub header_read_timeout_secs: u64,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self { rate_limit_ip: 20, rate_limit_project: 200, trust_proxy: false, max_open_flows: 10, header_read_timeout_secs: 20 }
+impl Limits {
+    /// Refuses a limit outside its documented range (the flags' parsers do the same for the command line; this
+    /// is for settings made in code), naming the flag.
+    pub fn check(&self) -> Result<(), String> {
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 4] = [
+            ("--rate-limit-ip", self.rate_limit_ip.into(), 0..=1_000_000),
+            ("--rate-limit-project", self.rate_limit_project.into(), 0..=1_000_000),
+            ("--rate-limit-identity", self.rate_limit_identity.into(), 0..=1_000_000),
+            ("--rate-limit-backend", self.rate_limit_backend.into(), 0..=1_000_000),
+        ];
+        match ranges.into_iter().find(|(_, value, range)| !range.contains(value)) {
+            Some((flag, value, range)) => Err(format!("{flag} must be from {} to {}, not {value}", range.start(), range.end())),
+            None => Ok(()),
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn debug_output_hides_the_master_key() {
-        let w: Wrapper = clap::Parser::parse_from(["x", "--master-key", "k1:c2VjcmV0LWtleS1tYXRlcmlhbA=="]);
-        let mut s = w.settings;
-        s.oauth_clients.insert(
-            "gmail".into(),
-            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None },
-        );
-        let shown = format!("{s:?}");
-        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
-    }
-
-    #[derive(clap::Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        settings: super::Settings,
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            rate_limit_ip: 20,
+            rate_limit_project: 200,
+            rate_limit_identity: 10,
+            rate_limit_backend: 200,
+            trust_proxy: false,
+            max_open_flows: 10,
+            header_read_timeout_secs: 20,
+        }
     }
 }
 
@@ -204,5 +224,40 @@ impl Settings {
             poll: Duration::from_millis(1000.min(self.retry_base_ms.max(50))),
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_output_hides_the_master_key() {
+        let w: Wrapper = clap::Parser::parse_from(["x", "--master-key", "k1:c2VjcmV0LWtleS1tYXRlcmlhbA=="]);
+        let mut s = w.settings;
+        s.oauth_clients.insert(
+            "gmail".into(),
+            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None },
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
+    }
+
+    #[test]
+    fn limits_outside_their_range_are_refused_at_start() {
+        use clap::Parser;
+        for args in [["--rate-limit-identity", "-1"], ["--rate-limit-backend", "1000001"], ["--rate-limit-ip", "2000000"]] {
+            assert!(Wrapper::try_parse_from(["x", args[0], args[1]]).is_err(), "{args:?}");
+        }
+        let w = Wrapper::try_parse_from(["x", "--rate-limit-backend", "7", "--rate-limit-identity", "0"]).unwrap();
+        assert_eq!((w.settings.limits.rate_limit_backend, w.settings.limits.rate_limit_identity), (7, 0));
+        assert_eq!(w.settings.limits.check(), Ok(()));
+        assert_eq!(super::Limits::default().check(), Ok(()));
+        let over = super::Limits { rate_limit_identity: 1_000_001, ..Default::default() };
+        assert_eq!(over.check().unwrap_err(), "--rate-limit-identity must be from 0 to 1000000, not 1000001");
+    }
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        settings: super::Settings,
     }
 }

@@ -29,7 +29,7 @@ impl IntoResponses for ErrorResponses {
             ("410", "the session expired (`session_expired`)"),
             ("413", "the body is larger than 64 KiB"),
             ("422", "the provider refused the credential (`provider_refused`)"),
-            ("429", "a rate limit or cap: `rate_limited` (see `Retry-After`) or `too_many`"),
+            ("429", "a rate limit (`rate_limited`, see `Retry-After`: per client IP, end user, project or host backend) or a cap (`too_many`: sign-ins open at once)"),
             ("500", "something went wrong on our side (`internal`)"),
             ("502", "the provider failed (`provider_failed`)"),
             ("503", "the database or the provider is briefly unavailable (see `Retry-After`)"),

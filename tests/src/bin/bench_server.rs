@@ -45,6 +45,8 @@ async fn server(setup: &Setup, dir: &std::path::Path, db_url: &str, key: &Secret
         "--master-key", TEST_MASTER_KEY,
         "--rate-limit-ip", "0",
         "--rate-limit-project", "0",
+        "--rate-limit-identity", "0",
+        "--rate-limit-backend", "0",
     ]
     .iter()
     .map(|s| s.to_string())
