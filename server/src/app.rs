@@ -75,6 +75,7 @@ impl Application {
         let connector = Arc::new(Connector {
             store: store.clone(),
             max_open_flows: settings.limits.max_open_flows,
+            max_connections: settings.limits.max_connections_per_identity,
             vault,
             projects: projects.clone(),
             http: connect::provider_client(),
@@ -225,7 +226,7 @@ fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
     crate::vault::write_secret_file(path, contents).map_err(|source| StartError::Write { path: path.display().to_string(), source })
 }
 
-/// Every 10 minutes: expired sessions and flows, and long-delivered webhook events, go.
+/// Every 10 minutes: revocations of expired sessions, expired flows and links, and long-delivered webhook events go.
 async fn purge(store: DynStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {

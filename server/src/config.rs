@@ -138,9 +138,15 @@ pub struct Limits {
     #[arg(long, env = "PLUGBOARD_TRUST_PROXY")]
     pub trust_proxy: bool,
 
-    /// Sign-ins a session may have open at once (started, not finished, not expired).
-    #[arg(long, env = "PLUGBOARD_MAX_OPEN_FLOWS", default_value_t = 10)]
+    /// OAuth sign-ins one end user (project, environment, identity type and identity) may have open at once
+    /// (started, not finished, not expired), over all their sessions; 1 to 1000.
+    #[arg(long, env = "PLUGBOARD_MAX_OPEN_FLOWS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_open_flows: u32,
+
+    /// Live connections one end user (project, environment, identity type and identity) may have; past it a new
+    /// connection is refused with 409 `too_many_connections` (a reconnect still works); 1 to 1000000.
+    #[arg(long, env = "PLUGBOARD_MAX_CONNECTIONS_PER_IDENTITY", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_identity: u32,
 
     /// Seconds a client has to send a request's headers, on a new or an idle kept-alive connection; a
     /// connection that stays silent this long is closed.
@@ -152,11 +158,13 @@ impl Limits {
     /// Refuses a limit outside its documented range (the flags' parsers do the same for the command line; this
     /// is for settings made in code), naming the flag.
     pub fn check(&self) -> Result<(), String> {
-        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 4] = [
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 6] = [
             ("--rate-limit-ip", self.rate_limit_ip.into(), 0..=1_000_000),
             ("--rate-limit-project", self.rate_limit_project.into(), 0..=1_000_000),
             ("--rate-limit-identity", self.rate_limit_identity.into(), 0..=1_000_000),
             ("--rate-limit-backend", self.rate_limit_backend.into(), 0..=1_000_000),
+            ("--max-open-flows", self.max_open_flows.into(), 1..=1000),
+            ("--max-connections-per-identity", self.max_connections_per_identity.into(), 1..=1_000_000),
         ];
         match ranges.into_iter().find(|(_, value, range)| !range.contains(value)) {
             Some((flag, value, range)) => Err(format!("{flag} must be from {} to {}, not {value}", range.start(), range.end())),
@@ -174,6 +182,7 @@ impl Default for Limits {
             rate_limit_backend: 200,
             trust_proxy: false,
             max_open_flows: 10,
+            max_connections_per_identity: 100,
             header_read_timeout_secs: 20,
         }
     }
@@ -244,15 +253,15 @@ mod tests {
     #[test]
     fn limits_outside_their_range_are_refused_at_start() {
         use clap::Parser;
-        for args in [["--rate-limit-identity", "-1"], ["--rate-limit-backend", "1000001"], ["--rate-limit-ip", "2000000"]] {
+        for args in [["--max-connections-per-identity", "0"], ["--max-open-flows", "0"], ["--rate-limit-identity", "-1"], ["--rate-limit-backend", "1000001"]] {
             assert!(Wrapper::try_parse_from(["x", args[0], args[1]]).is_err(), "{args:?}");
         }
-        let w = Wrapper::try_parse_from(["x", "--rate-limit-backend", "7", "--rate-limit-identity", "0"]).unwrap();
-        assert_eq!((w.settings.limits.rate_limit_backend, w.settings.limits.rate_limit_identity), (7, 0));
+        let w = Wrapper::try_parse_from(["x", "--max-connections-per-identity", "7", "--rate-limit-identity", "0"]).unwrap();
+        assert_eq!((w.settings.limits.max_connections_per_identity, w.settings.limits.rate_limit_identity), (7, 0));
         assert_eq!(w.settings.limits.check(), Ok(()));
         assert_eq!(super::Limits::default().check(), Ok(()));
-        let over = super::Limits { rate_limit_identity: 1_000_001, ..Default::default() };
-        assert_eq!(over.check().unwrap_err(), "--rate-limit-identity must be from 0 to 1000000, not 1000001");
+        let zero = super::Limits { max_connections_per_identity: 0, ..Default::default() };
+        assert_eq!(zero.check().unwrap_err(), "--max-connections-per-identity must be from 1 to 1000000, not 0");
     }
 
     #[derive(clap::Parser)]

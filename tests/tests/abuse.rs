@@ -1,6 +1,6 @@
 //! Abuse limits (SECURITY.md, "Abuse"): per-IP (IPv6 per /64), per-end-user, per-project and per-host-backend rate
 //! limits answer 429 with `Retry-After` and the usual JSON error, and one end user's flood leaves the others alone;
-//! sign-ins open per session are capped; metric labels stay bounded; bodies are bounded; a silent connection is
+//! sign-ins open per end user are capped; metric labels stay bounded; bodies are bounded; a silent connection is
 //! closed.
 
 use plugboard::keys::{Environment, SecretKey};
@@ -148,7 +148,7 @@ async fn guessing_secret_keys_is_slowed_per_address_and_the_backends_own_key_is_
 }
 
 #[tokio::test]
-async fn a_session_may_keep_only_so_many_sign_ins_open() {
+async fn an_end_user_may_keep_only_so_many_sign_ins_open_whatever_the_session() {
     let (app, _provider) = spawn_with_provider(|s, _| {
         s.limits.max_open_flows = 3;
         s.limits.rate_limit_ip = 0;
@@ -156,7 +156,7 @@ async fn a_session_may_keep_only_so_many_sign_ins_open() {
     .await;
     let token = session_token(&app, "alice").await;
     let start = |token: &str| http().post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url)).bearer_auth(token).json(&serde_json::json!({}));
-    // Twelve at once: the cap holds under concurrency (count and insert are one statement).
+    // Twelve at once: the cap holds under concurrency (count and insert cannot interleave).
     let calls: Vec<_> = (0..12).map(|_| tokio::spawn(start(&token).send())).collect();
     let mut ok = 0;
     for c in calls {
@@ -170,8 +170,11 @@ async fn a_session_may_keep_only_so_many_sign_ins_open() {
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["code"], "too_many");
     assert!(body["error"].as_str().unwrap().contains("3 sign-ins are already open"), "{body}");
+    // Sessions cost nothing to get: a fresh one of the same user is the same user.
+    let fresh = session_token(&app, "alice").await;
+    assert_eq!(start(&fresh).send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "the cap is per end user");
     let other = session_token(&app, "bob").await;
-    assert_eq!(start(&other).send().await.unwrap().status(), StatusCode::OK, "the cap is per session");
+    assert_eq!(start(&other).send().await.unwrap().status(), StatusCode::OK, "another user has their own");
 }
 
 #[tokio::test]

@@ -141,7 +141,7 @@ impl Connector {
         };
         if !self.store.insert_flow(&flow, self.max_open_flows).await? {
             return Err(ConnectError::TooMany(format!(
-                "{} sign-ins are already open in this window; finish or close one, or wait ten minutes",
+                "{} sign-ins are already open for you; finish or close one, or wait ten minutes",
                 self.max_open_flows
             )));
         }
@@ -283,7 +283,8 @@ impl Connector {
         let (config, creds) = self.open_flow_secrets(&flow)?.parked.ok_or_else(unknown)?;
         let key = self.save_from_flow(&flow, config, &creds).await.map_err(|(status, message)| match status {
             404 => ConnectError::NotFound(message),
-            409 => ConnectError::BadInput(message),
+            // A same-tab flow has no link to spend: saving it conflicts only with the end user's connection cap.
+            409 => ConnectError::Store(StoreError::TooManyConnections { max: self.max_connections }),
             _ => ConnectError::ProviderFailed(message),
         })?;
         let row = self.store.get_connection(&key).await?.ok_or_else(unknown)?;
@@ -365,7 +366,7 @@ impl Connector {
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
         let row = self.build_row(&owner, entry, name, config, creds, previous);
         let event = self.saved_event(&row, update, flow.link_hash.as_deref()).await.map_err(|e| (500, e.to_string()))?;
-        self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref()).await.map_err(|e| {
+        self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref(), self.max_connections).await.map_err(|e| {
             let f = CallbackFailure::internal(e);
             (f.status, f.message)
         })?;
@@ -513,6 +514,9 @@ impl CallbackFailure {
         }
         if matches!(e, StoreError::LinkSpent) {
             return Self::page(409, "This link was already used to connect an account, or it expired meanwhile. Ask for a new link.");
+        }
+        if let StoreError::TooManyConnections { .. } = e {
+            return Self::page(409, &e.to_string());
         }
         tracing::error!(error = %e, "oauth callback failed");
         Self::page(500, "Something went wrong on our side. Start again from the app.")
