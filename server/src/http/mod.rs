@@ -57,7 +57,8 @@ pub struct AppState {
     /// Recently authenticated secret keys by digest, so hot paths (the passthrough) skip the database; a revoked
     /// key stops working on every node within [`HOT_TTL`].
     pub grants: Arc<moka::sync::Cache<String, crate::store::KeyGrant>>,
-    /// Per-project rate limits, caps and the memory of refused credentials.
+    /// Rate limits per end user, project and host backend, the per-IP budget of secret-key lookups, and the
+    /// memory of refused credentials.
     pub guard: Arc<limits::Guard>,
 }
 
