@@ -35,6 +35,9 @@ pub enum StartError {
     MasterKeyRequired,
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
+    /// A limit outside its range (`Limits::check`).
+    #[error("{0}")]
+    Limits(String),
 }
 
 pub struct Application {
@@ -47,6 +50,7 @@ pub struct Application {
 impl Application {
     /// Binds first (port 0 picks a free port) so the public URL can name the real address.
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        settings.limits.check().map_err(StartError::Limits)?;
         let listener =
             TcpListener::bind(settings.bind).await.map_err(|source| StartError::Bind { addr: settings.bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind, source })?;
@@ -71,6 +75,7 @@ impl Application {
         let connector = Arc::new(Connector {
             store: store.clone(),
             max_open_flows: settings.limits.max_open_flows,
+            max_connections: settings.limits.max_connections_per_identity,
             vault,
             projects: projects.clone(),
             http: connect::provider_client(),
@@ -132,6 +137,7 @@ impl Application {
             tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2))),
             tokio::spawn(deliverer.run()),
             tokio::spawn(http::metrics::upkeep()),
+            tokio::spawn(self.state.guard.clone().upkeep()),
         ];
         tracing::info!(url = %self.state.public_url, bind = %self.local_addr(), "plugboard listening");
         let header_read_timeout = Duration::from_secs(self.limits.header_read_timeout_secs.max(1));
@@ -220,7 +226,7 @@ fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
     crate::vault::write_secret_file(path, contents).map_err(|source| StartError::Write { path: path.display().to_string(), source })
 }
 
-/// Every 10 minutes: expired sessions and flows, and long-delivered webhook events, go.
+/// Every 10 minutes: revocations of expired sessions, expired flows and links, and long-delivered webhook events go.
 async fn purge(store: DynStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {

@@ -106,25 +106,47 @@ pub struct Settings {
 }
 
 /// Abuse limits (SECURITY.md, "Abuse"). Rate limits answer 429 with `Retry-After`; bursts of 5× the rate pass.
+/// Each limit is per node, and refused at start outside its range.
 #[derive(Debug, Clone, Args)]
 pub struct Limits {
-    /// Requests per second per client IP on what anyone can call: token minting, the widget API (connect
-    /// included) and the OAuth pages. 0 = no limit. Not the vault API or the passthrough (server to server).
-    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IP", default_value_t = 20)]
+    /// Requests per second per client IP (an IPv6 client by its /64) on what browsers call: the widget API
+    /// (connect included), the link pages and the OAuth pages; and secret-key lookups the database is asked for
+    /// keys not known from memory. 0 = no limit; at most 1000000. Not the host backend's secret-key calls (token
+    /// minting, links, the vault API, the passthrough).
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IP", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub rate_limit_ip: u32,
 
-    /// Requests per second per project on token minting and the widget API, over all its clients. 0 = no limit.
-    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PROJECT", default_value_t = 200)]
+    /// Widget requests per second per project, over all its end users (each first within its own
+    /// `--rate-limit-identity`). 0 = no limit; at most 1000000.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PROJECT", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub rate_limit_project: u32,
+
+    /// Widget requests per second per end user (project, environment, identity type and identity), counted
+    /// before the project's: one user's flood spends this, not the project's budget. 0 = no limit; at most
+    /// 1000000.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IDENTITY", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_identity: u32,
+
+    /// Requests per second per project and environment on what the host backend calls with its secret key to
+    /// make sessions and links (token minting, auth links, hosted sessions): a budget no browser traffic touches.
+    /// 0 = no limit; at most 1000000.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_BACKEND", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_backend: u32,
 
     /// Take the client IP from the last `X-Forwarded-For` entry (the one the nearest proxy added). Only behind a
     /// proxy that sets it: otherwise a client could pick its own rate-limit key.
     #[arg(long, env = "PLUGBOARD_TRUST_PROXY")]
     pub trust_proxy: bool,
 
-    /// Sign-ins a session may have open at once (started, not finished, not expired).
-    #[arg(long, env = "PLUGBOARD_MAX_OPEN_FLOWS", default_value_t = 10)]
+    /// OAuth sign-ins one end user (project, environment, identity type and identity) may have open at once
+    /// (started, not finished, not expired), over all their sessions; 1 to 1000.
+    #[arg(long, env = "PLUGBOARD_MAX_OPEN_FLOWS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_open_flows: u32,
+
+    /// Live connections one end user (project, environment, identity type and identity) may have; past it a new
+    /// connection is refused with 409 `too_many_connections` (a reconnect still works); 1 to 1000000.
+    #[arg(long, env = "PLUGBOARD_MAX_CONNECTIONS_PER_IDENTITY", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_identity: u32,
 
     /// Seconds a client has to send a request's headers, on a new or an idle kept-alive connection; a
     /// connection that stays silent this long is closed.
@@ -132,30 +154,37 @@ pub struct Limits {
     pub header_read_timeout_secs: u64,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self { rate_limit_ip: 20, rate_limit_project: 200, trust_proxy: false, max_open_flows: 10, header_read_timeout_secs: 20 }
+impl Limits {
+    /// Refuses a limit outside its documented range (the flags' parsers do the same for the command line; this
+    /// is for settings made in code), naming the flag.
+    pub fn check(&self) -> Result<(), String> {
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 6] = [
+            ("--rate-limit-ip", self.rate_limit_ip.into(), 0..=1_000_000),
+            ("--rate-limit-project", self.rate_limit_project.into(), 0..=1_000_000),
+            ("--rate-limit-identity", self.rate_limit_identity.into(), 0..=1_000_000),
+            ("--rate-limit-backend", self.rate_limit_backend.into(), 0..=1_000_000),
+            ("--max-open-flows", self.max_open_flows.into(), 1..=1000),
+            ("--max-connections-per-identity", self.max_connections_per_identity.into(), 1..=1_000_000),
+        ];
+        match ranges.into_iter().find(|(_, value, range)| !range.contains(value)) {
+            Some((flag, value, range)) => Err(format!("{flag} must be from {} to {}, not {value}", range.start(), range.end())),
+            None => Ok(()),
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn debug_output_hides_the_master_key() {
-        let w: Wrapper = clap::Parser::parse_from(["x", "--master-key", "k1:c2VjcmV0LWtleS1tYXRlcmlhbA=="]);
-        let mut s = w.settings;
-        s.oauth_clients.insert(
-            "gmail".into(),
-            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None },
-        );
-        let shown = format!("{s:?}");
-        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
-    }
-
-    #[derive(clap::Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        settings: super::Settings,
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            rate_limit_ip: 20,
+            rate_limit_project: 200,
+            rate_limit_identity: 10,
+            rate_limit_backend: 200,
+            trust_proxy: false,
+            max_open_flows: 10,
+            max_connections_per_identity: 100,
+            header_read_timeout_secs: 20,
+        }
     }
 }
 
@@ -204,5 +233,40 @@ impl Settings {
             poll: Duration::from_millis(1000.min(self.retry_base_ms.max(50))),
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_output_hides_the_master_key() {
+        let w: Wrapper = clap::Parser::parse_from(["x", "--master-key", "k1:c2VjcmV0LWtleS1tYXRlcmlhbA=="]);
+        let mut s = w.settings;
+        s.oauth_clients.insert(
+            "gmail".into(),
+            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None },
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
+    }
+
+    #[test]
+    fn limits_outside_their_range_are_refused_at_start() {
+        use clap::Parser;
+        for args in [["--max-connections-per-identity", "0"], ["--max-open-flows", "0"], ["--rate-limit-identity", "-1"], ["--rate-limit-backend", "1000001"]] {
+            assert!(Wrapper::try_parse_from(["x", args[0], args[1]]).is_err(), "{args:?}");
+        }
+        let w = Wrapper::try_parse_from(["x", "--max-connections-per-identity", "7", "--rate-limit-identity", "0"]).unwrap();
+        assert_eq!((w.settings.limits.max_connections_per_identity, w.settings.limits.rate_limit_identity), (7, 0));
+        assert_eq!(w.settings.limits.check(), Ok(()));
+        assert_eq!(super::Limits::default().check(), Ok(()));
+        let zero = super::Limits { max_connections_per_identity: 0, ..Default::default() };
+        assert_eq!(zero.check().unwrap_err(), "--max-connections-per-identity must be from 1 to 1000000, not 0");
+    }
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        settings: super::Settings,
     }
 }

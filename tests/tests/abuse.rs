@@ -1,5 +1,7 @@
-//! Abuse limits (SECURITY.md, "Abuse"): per-IP and per-project rate limits answer 429 with `Retry-After` and the
-//! usual JSON error; sign-ins open per session are capped; bodies are bounded; a silent connection is closed.
+//! Abuse limits (SECURITY.md, "Abuse"): per-IP (IPv6 per /64), per-end-user, per-project and per-host-backend rate
+//! limits answer 429 with `Retry-After` and the usual JSON error, and one end user's flood leaves the others alone;
+//! sign-ins open per end user are capped; metric labels stay bounded; bodies are bounded; a silent connection is
+//! closed.
 
 use plugboard::keys::{Environment, SecretKey};
 use plugboard_tests::{http, session_token, spawn_app_with, spawn_with_provider};
@@ -45,29 +47,108 @@ async fn one_client_ip_flooding_the_public_routes_is_slowed_and_others_are_not()
     assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
     let vault = flood.get(format!("{}/v1/vault/connections", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
     assert_eq!(vault.status(), StatusCode::OK);
+    // Nor are the host backend's other secret-key calls: it mints for all its users from one address.
+    assert_eq!(mint_from(&flood, &app.url, &app.key, "u").send().await.unwrap().status(), StatusCode::OK);
+}
+
+fn mint_from(client: &reqwest::Client, url: &str, key: &SecretKey, identity: &str) -> reqwest::RequestBuilder {
+    client.post(format!("{url}/v1/authkit/token")).header("X-One-Secret", key.expose()).json(&serde_json::json!({ "identity": identity, "identityType": "user" }))
 }
 
 #[tokio::test]
-async fn one_project_minting_too_fast_is_slowed_and_another_project_is_not() {
+async fn the_host_backend_minting_too_fast_is_slowed_and_its_users_and_another_project_are_not() {
     let app = spawn_app_with(|s| {
         s.limits.rate_limit_ip = 0;
-        s.limits.rate_limit_project = 1; // bursts of 5
+        s.limits.rate_limit_backend = 1; // bursts of 5
     })
     .await;
-    let mint = |key: &SecretKey| http().post(format!("{}/v1/authkit/token", app.url)).header("X-One-Secret", key.expose()).json(&serde_json::json!({ "identity": "u", "identityType": "user" }));
-    let answers = statuses((0..10).map(|_| mint(&app.key)).collect()).await;
+    let alice = session_token(&app, "alice").await;
+    let answers = statuses((0..10).map(|i| mint_from(&http(), &app.url, &app.key, &format!("u{i}"))).collect()).await;
     let codes: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
-    assert_eq!(codes.iter().filter(|&&c| c == 200).count(), 5, "the burst passes, then the project waits: {codes:?}");
+    assert_eq!(codes.iter().filter(|&&c| c == 200).count(), 4, "the burst passes (one went to alice), then the backend waits: {codes:?}");
     assert!(answers.iter().filter(|r| r.status() == 429).all(|r| r.headers().contains_key("retry-after")));
+    let link = http().post(format!("{}/v1/connect-sessions", app.url)).header("X-One-Secret", app.key.expose()).json(&serde_json::json!({ "identity": "u" }));
+    assert_eq!(link.send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "links come from the same budget");
 
+    // The widget calls of the project's users are another budget.
+    let widget = http().get(format!("{}/v1/widget/categories", app.url)).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(widget.status(), StatusCode::OK);
     let other = SecretKey::generate(Environment::Test);
     app.store.upsert_project(&plugboard::store::Project { id: "other".into(), name: "Other".into() }).await.unwrap();
     app.store.add_secret_key("other", Environment::Test, &other.digest(), &other.hint()).await.unwrap();
-    assert_eq!(mint(&other).send().await.unwrap().status(), StatusCode::OK, "another project has its own budget");
+    assert_eq!(mint_from(&http(), &app.url, &other, "u").send().await.unwrap().status(), StatusCode::OK, "another project has its own budget");
 }
 
 #[tokio::test]
-async fn a_session_may_keep_only_so_many_sign_ins_open() {
+async fn one_end_user_flooding_the_widget_from_several_addresses_leaves_other_users_working() {
+    let app = spawn_app_with(|s| {
+        s.limits.rate_limit_ip = 2; // bursts of 10 per address
+        s.limits.rate_limit_project = 4; // bursts of 20 for all the project's users
+        s.limits.rate_limit_identity = 1; // bursts of 5 per end user
+    })
+    .await;
+    let mallory = session_token(&app, "mallory").await;
+    let revoked = session_token(&app, "mallory-before").await;
+    let res = http().post(format!("{}/v1/authkit/token/revoke", app.url)).header("X-One-Secret", app.key.expose()).json(&serde_json::json!({ "token": revoked })).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // Mallory floods from four addresses (within each address's budget), and with a revoked session from a fifth.
+    let categories = |ip: &str, token: &str| client_from(ip).get(format!("{}/v1/widget/categories", app.url)).bearer_auth(token);
+    let flood = statuses(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"].iter().flat_map(|ip| (0..10).map(|_| categories(ip, &mallory))).collect()).await;
+    let passed = flood.iter().filter(|r| r.status() == StatusCode::OK).count();
+    assert!((5..=6).contains(&passed), "mallory gets her own budget, no more: {passed} of 40");
+    let refused = flood.into_iter().find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS).unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["code"], "rate_limited");
+    let stale = statuses((0..10).map(|_| categories("127.0.0.6", &revoked)).collect()).await;
+    assert!(stale.iter().all(|r| r.status() == StatusCode::UNAUTHORIZED), "a revoked session is refused, and charged to nobody");
+
+    // The host backend, right after, mints for forty users from its one address; eight of them use the widget.
+    let backend = client_from("127.0.0.1");
+    let mut tokens = Vec::new();
+    for i in 0..40 {
+        let res = mint_from(&backend, &app.url, &app.key, &format!("user-{i}")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "mint {i}");
+        tokens.push(res.json::<plugboard_shared::TokenResponse>().await.unwrap().token);
+    }
+    for token in &tokens[..8] {
+        assert_eq!(categories("127.0.0.7", token).send().await.unwrap().status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_limited_per_64_not_per_address() {
+    let app = spawn_app_with(|s| {
+        s.limits.rate_limit_ip = 1; // bursts of 5
+        s.limits.trust_proxy = true;
+    })
+    .await;
+    let from = |ip: String| http().get(format!("{}/v1/widget/categories", app.url)).header("x-forwarded-for", ip);
+    // One client walking through the addresses of its /64, as any IPv6 host can: one budget.
+    let answers = statuses((1..=12).map(|i| from(format!("2001:db8:1:2::{i:x}"))).collect()).await;
+    let limited = answers.iter().filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(limited >= 6, "{:?}", answers.iter().map(|r| r.status()).collect::<Vec<_>>());
+    // The next /64 is someone else.
+    assert_eq!(from("2001:db8:1:3::1".into()).send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "answered, not limited");
+}
+
+#[tokio::test]
+async fn guessing_secret_keys_is_slowed_per_address_and_the_backends_own_key_is_not() {
+    let app = spawn_app_with(|s| s.limits.rate_limit_ip = 1).await; // bursts of 5
+    let guesser = client_from("127.0.0.9");
+    // Each invented key is a database read: they count against the address that sends them.
+    let answers = statuses((0..12).map(|i| mint_from(&guesser, &app.url, &SecretKey::generate(Environment::Test), &format!("u{i}"))).collect()).await;
+    let codes: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert!(codes.iter().filter(|&&c| c == 401).count() <= 6 && codes.iter().filter(|&&c| c == 429).count() >= 6, "{codes:?}");
+    // A backend's key stays in memory, so minting for thirty users from one address goes through.
+    let backend = client_from("127.0.0.1");
+    for i in 0..30 {
+        assert_eq!(mint_from(&backend, &app.url, &app.key, &format!("u{i}")).send().await.unwrap().status(), StatusCode::OK, "mint {i}");
+    }
+}
+
+#[tokio::test]
+async fn an_end_user_may_keep_only_so_many_sign_ins_open_whatever_the_session() {
     let (app, _provider) = spawn_with_provider(|s, _| {
         s.limits.max_open_flows = 3;
         s.limits.rate_limit_ip = 0;
@@ -75,7 +156,7 @@ async fn a_session_may_keep_only_so_many_sign_ins_open() {
     .await;
     let token = session_token(&app, "alice").await;
     let start = |token: &str| http().post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url)).bearer_auth(token).json(&serde_json::json!({}));
-    // Twelve at once: the cap holds under concurrency (count and insert are one statement).
+    // Twelve at once: the cap holds under concurrency (count and insert cannot interleave).
     let calls: Vec<_> = (0..12).map(|_| tokio::spawn(start(&token).send())).collect();
     let mut ok = 0;
     for c in calls {
@@ -89,8 +170,50 @@ async fn a_session_may_keep_only_so_many_sign_ins_open() {
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["code"], "too_many");
     assert!(body["error"].as_str().unwrap().contains("3 sign-ins are already open"), "{body}");
+    // Sessions cost nothing to get: a fresh one of the same user is the same user.
+    let fresh = session_token(&app, "alice").await;
+    assert_eq!(start(&fresh).send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "the cap is per end user");
     let other = session_token(&app, "bob").await;
-    assert_eq!(start(&other).send().await.unwrap().status(), StatusCode::OK, "the cap is per session");
+    assert_eq!(start(&other).send().await.unwrap().status(), StatusCode::OK, "another user has their own");
+}
+
+#[tokio::test]
+async fn invented_integration_names_do_not_become_metric_series() {
+    let (app, _provider) = spawn_with_provider(|s, _| {
+        s.limits.rate_limit_ip = 0;
+        s.limits.rate_limit_project = 0;
+        s.limits.rate_limit_identity = 0;
+    })
+    .await;
+    // As in the report: a link's session, spent by a connection (Hacker News asks for nothing).
+    let link: serde_json::Value = http().post(format!("{}/v1/connect-sessions", app.url)).header("X-One-Secret", app.key.expose()).json(&serde_json::json!({ "identity": "u" })).send().await.unwrap().json().await.unwrap();
+    let page: serde_json::Value = http().post(format!("{}/v1/links/session", app.url)).json(&serde_json::json!({ "token": link["token"] })).send().await.unwrap().json().await.unwrap();
+    let spent = page["session"]["token"].as_str().unwrap().to_owned();
+    let connect = |token: &str, platform: &str| {
+        http().post(format!("{}/v1/widget/connect/{platform}", app.url)).bearer_auth(token).header("Plugboard-Origin", app.url.clone()).json(&serde_json::json!({ "fields": {} }))
+    };
+    assert_eq!(connect(&spent, "hackernews").send().await.unwrap().status(), StatusCode::OK);
+    let plain = session_token(&app, "v").await;
+    for i in 0..150 {
+        for token in [&spent, &plain] {
+            let res = connect(token, &format!("invented-{i}-{}", "x".repeat(2000))).send().await.unwrap();
+            assert!(res.status().is_client_error(), "{}", res.status());
+        }
+    }
+    let metrics = http().get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("invented-"), "an invented name became a label");
+    // Every series is one of the catalog's integrations, or `unknown`.
+    let catalog: serde_json::Value = http().get(format!("{}/v1/available-connectors?limit=1000", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    let known: Vec<&str> = catalog["rows"].as_array().unwrap().iter().map(|r| r["platform"].as_str().unwrap()).collect();
+    let series: Vec<(&str, f64)> = metrics
+        .lines()
+        .filter(|l| l.starts_with("plugboard_connects_total{"))
+        .map(|l| (l.split("integration=\"").nth(1).unwrap().split('"').next().unwrap(), l.rsplit(' ').next().unwrap().parse().unwrap()))
+        .collect();
+    assert!(series.iter().all(|(label, _)| *label == "unknown" || known.contains(label)), "{series:?}");
+    let unknown: f64 = series.iter().filter(|(label, _)| *label == "unknown").map(|(_, n)| n).sum();
+    assert!(unknown >= 300.0, "the refusals are counted, as `unknown`: {unknown}");
+    assert!(series.iter().any(|(label, _)| *label == "hackernews"));
 }
 
 #[tokio::test]

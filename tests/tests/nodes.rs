@@ -104,6 +104,8 @@ async fn pair(access_ttl: u64) -> Pair {
         "--retry-base-ms", "200",
         "--rate-limit-ip", "0",
         "--rate-limit-project", "0",
+        "--rate-limit-identity", "0",
+        "--rate-limit-backend", "0",
     ]
     .iter()
     .map(|s| s.to_string())

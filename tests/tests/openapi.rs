@@ -80,6 +80,8 @@ async fn a_schema_driven_fuzz_run_finds_no_server_error_and_no_answer_outside_th
     let (app, _provider) = spawn_with_provider(|s, _| {
         s.limits.rate_limit_ip = 0;
         s.limits.rate_limit_project = 0;
+        s.limits.rate_limit_identity = 0;
+        s.limits.rate_limit_backend = 0;
     })
     .await;
     let token = session_token(&app, "fuzz").await;

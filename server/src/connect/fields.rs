@@ -9,12 +9,15 @@ use crate::{
 
 pub const MAX_FIELD_LEN: usize = 4096;
 
+/// The non-secret config and the secret values of a submitted form.
+pub type Split = (BTreeMap<String, String>, BTreeMap<String, SecretString>);
+
 /// Splits submitted fields into non-secret config and secret values, refusing anything the catalog does not
 /// describe or that does not match its pattern.
 pub fn validate(
     entry: &Integration,
     submitted: &BTreeMap<String, String>,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, SecretString>), String> {
+) -> Result<Split, String> {
     if let Some(unknown) = submitted.keys().find(|k| !entry.fields.iter().any(|f| &f.name == *k)) {
         return Err(format!("{} has no field {unknown:?}", entry.name));
     }

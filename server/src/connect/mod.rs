@@ -81,8 +81,10 @@ pub struct FlowSecrets {
 /// Everything connecting needs; shared by the HTTP handlers.
 pub struct Connector {
     pub store: DynStore,
-    /// Sign-ins a session may have open at once ([`crate::config::Limits::max_open_flows`]).
+    /// Sign-ins an end user may have open at once ([`crate::config::Limits::max_open_flows`]).
     pub max_open_flows: u32,
+    /// Live connections an end user may have ([`crate::config::Limits::max_connections_per_identity`]).
+    pub max_connections: u32,
     pub vault: Arc<Vault>,
     pub projects: Arc<Projects>,
     /// Provider calls: no redirects followed (SSRF), bounded time.
@@ -170,6 +172,14 @@ impl Connector {
                 && !r.deleted
         });
         mine.map(Some).ok_or_else(|| ConnectError::NotFound("there is no such connection to reconnect".into()))
+    }
+
+    /// The metric label of `platform` in the project's catalog (`unknown` when it has no such integration).
+    pub async fn integration_label(&self, project_id: &str, platform: &str) -> crate::http::metrics::IntegrationLabel {
+        match self.projects.view(project_id).await {
+            Ok(view) => crate::http::metrics::IntegrationLabel::of(&view.catalog, platform),
+            Err(_) => crate::http::metrics::IntegrationLabel::unknown(),
+        }
     }
 
     /// Builds the row to store: a new connection, or the reconnected one with fresh secrets.
@@ -281,7 +291,7 @@ impl Connector {
         let update = previous.is_some();
         let row = self.build_row(&owner, entry, name, config, &creds, previous);
         let event = self.saved_event(&row, update, session.link_hash.as_deref()).await?;
-        self.store.save_connection(&row, update, None, Some(&event), session.link_hash.as_deref()).await?;
+        self.store.save_connection(&row, update, None, Some(&event), session.link_hash.as_deref(), self.max_connections).await?;
         self.hot.invalidate(&row.key);
         tracing::info!(platform, key = %row.key, update, "connection saved");
         Ok(row.record())

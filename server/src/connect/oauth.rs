@@ -19,6 +19,7 @@ use crate::{
     catalog::Integration,
     clock::now,
     config::OAuthClient,
+    http::metrics::{count_connect, ConnectOutcome},
     keys::digest,
     store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, Session, StoreError},
     vault::{Credentials, SecretString},
@@ -140,7 +141,7 @@ impl Connector {
         };
         if !self.store.insert_flow(&flow, self.max_open_flows).await? {
             return Err(ConnectError::TooMany(format!(
-                "{} sign-ins are already open in this window; finish or close one, or wait ten minutes",
+                "{} sign-ins are already open for you; finish or close one, or wait ten minutes",
                 self.max_open_flows
             )));
         }
@@ -253,12 +254,12 @@ impl Connector {
             None => self.check_and_exchange(&flow, q, &cookie).await.map(Outcome::Saved),
         };
         let counted = match &result {
-            Ok(Outcome::Saved(_)) => Some("connected"),
+            Ok(Outcome::Saved(_)) => Some(ConnectOutcome::Connected),
             Ok(Outcome::Parked(_)) => None, // counted when claimed
-            Err(_) => Some("failed"),
+            Err(_) => Some(ConnectOutcome::Failed),
         };
         if let Some(outcome) = counted {
-            count_connect(&flow.platform, outcome);
+            count_connect(self.integration_label(&flow.project_id, &flow.platform).await, outcome);
         }
         match result {
             Ok(outcome) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, return_to: flow.return_to.clone(), outcome }),
@@ -310,11 +311,12 @@ impl Connector {
         let (config, creds) = self.open_flow_secrets(&flow)?.parked.ok_or_else(unknown)?;
         let key = self.save_from_flow(&flow, config, &creds).await.map_err(|(status, message)| match status {
             404 => ConnectError::NotFound(message),
-            409 => ConnectError::BadInput(message),
+            // A same-tab flow has no link to spend: saving it conflicts only with the end user's connection cap.
+            409 => ConnectError::Store(StoreError::TooManyConnections { max: self.max_connections }),
             _ => ConnectError::ProviderFailed(message),
         })?;
         let row = self.store.get_connection(&key).await?.ok_or_else(unknown)?;
-        count_connect(&row.platform, "connected");
+        count_connect(self.integration_label(&row.project_id, &row.platform).await, ConnectOutcome::Connected);
         Ok(row.record())
     }
 
@@ -423,7 +425,7 @@ impl Connector {
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
         let row = self.build_row(&owner, entry, name, config, creds, previous);
         let event = self.saved_event(&row, update, flow.link_hash.as_deref()).await.map_err(|e| (500, e.to_string()))?;
-        self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref()).await.map_err(|e| {
+        self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref(), self.max_connections).await.map_err(|e| {
             let f = CallbackFailure::internal(e);
             (f.status, f.message)
         })?;
@@ -517,11 +519,6 @@ impl CallbackQuery {
     }
 }
 
-/// `plugboard_connects_total{integration, outcome}` (`/metrics`).
-pub(crate) fn count_connect(platform: &str, outcome: &'static str) {
-    metrics::counter!("plugboard_connects_total", "integration" => platform.to_owned(), "outcome" => outcome).increment(1);
-}
-
 /// Whether `flow` was started for the project, environment and end user of `session`.
 fn same_user(flow: &FlowRow, session: &Session) -> bool {
     flow.project_id == session.project_id && flow.environment == session.environment && flow.identity == session.identity && flow.identity_type == session.identity_type
@@ -587,6 +584,9 @@ impl CallbackFailure {
         }
         if matches!(e, StoreError::LinkSpent) {
             return Self::page(409, "This link was already used to connect an account, or it expired meanwhile. Ask for a new link.");
+        }
+        if let StoreError::TooManyConnections { .. } = e {
+            return Self::page(409, &e.to_string());
         }
         tracing::error!(error = %e, "oauth callback failed");
         Self::page(500, "Something went wrong on our side. Start again from the app.")

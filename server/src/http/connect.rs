@@ -9,6 +9,7 @@ use plugboard_shared::{ConnectRequest, ConnectionRecord, FieldSpec, FlowState, I
 use super::{
     error::ApiError,
     extract::{JsonBody, SessionAuth},
+    metrics::{count_connect, ConnectOutcome},
     AppState,
 };
 
@@ -71,12 +72,9 @@ pub async fn connect_with_fields(
     JsonBody(req): JsonBody<ConnectRequest>,
 ) -> Result<Json<ConnectionRecord>, ApiError> {
     let saved = app.connector.connect_with_fields(&session, &platform, &req).await;
-    // Not for a name that is no integration (anyone can send any): labels stay as many as the integrations.
-    match &saved {
-        Ok(_) => crate::connect::oauth::count_connect(&platform, "connected"),
-        Err(crate::connect::ConnectError::NotFound(_)) => {}
-        Err(_) => crate::connect::oauth::count_connect(&platform, "failed"),
-    }
+    // A name that is no integration (anyone can send any) counts as `unknown`.
+    let outcome = if saved.is_ok() { ConnectOutcome::Connected } else { ConnectOutcome::Failed };
+    count_connect(app.connector.integration_label(&session.project_id, &platform).await, outcome);
     Ok(Json(saved?))
 }
 

@@ -126,6 +126,9 @@ impl From<StoreError> for ApiError {
         if matches!(e, StoreError::LinkSpent) {
             return Self::Conflict { code: "link_used", message: "this link was already used to connect an account, or it expired meanwhile".into() };
         }
+        if let StoreError::TooManyConnections { .. } = e {
+            return Self::Conflict { code: "too_many_connections", message: e.to_string() };
+        }
         if e.is_unavailable() {
             tracing::warn!(error = %e, "database unavailable");
             return Self::DatabaseUnavailable;

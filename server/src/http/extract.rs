@@ -123,7 +123,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        secret_grant(&AppState::from_ref(state), &parts.headers).await.map(Self)
+        let app = AppState::from_ref(state);
+        let client = app.guard.client_ip.of(&parts.headers, &parts.extensions);
+        grant_for(&app, &parts.headers, Some(client)).await.map(Self)
     }
 }
 
@@ -131,6 +133,14 @@ where
 /// Basic's username); 401 without a valid one. Keys seen within [`super::HOT_TTL`] skip the database, and so do
 /// keys refused a moment ago.
 pub async fn secret_grant(app: &AppState, headers: &HeaderMap) -> Result<KeyGrant, ApiError> {
+    grant_for(app, headers, None).await
+}
+
+/// [`secret_grant`] for a request from `client` (its rate-limit key, [`super::limits::ClientIp`]): a key not
+/// known from memory costs the client one request of its per-IP budget before the database is asked (429 past
+/// it), so guessing keys is as slow as any other flood while a working backend, whose key stays in memory, is
+/// never held back.
+async fn grant_for(app: &AppState, headers: &HeaderMap, client: Option<std::net::IpAddr>) -> Result<KeyGrant, ApiError> {
     let basic = basic_user(headers);
     let presented = ["x-one-secret", "x-pica-secret"]
         .iter()
@@ -147,6 +157,9 @@ pub async fn secret_grant(app: &AppState, headers: &HeaderMap) -> Result<KeyGran
     if app.guard.was_refused(&digest) {
         return Err(invalid());
     }
+    if let Some(ip) = client {
+        app.guard.key_lookup(ip)?;
+    }
     let Some(grant) = app.store.find_key(&digest).await? else {
         app.guard.remember_refused(digest);
         return Err(invalid());
@@ -155,7 +168,10 @@ pub async fn secret_grant(app: &AppState, headers: &HeaderMap) -> Result<KeyGran
     Ok(grant)
 }
 
-/// A widget request authenticated with a live session token (`Authorization: Bearer pbs_…`).
+/// A widget request authenticated with a live session token (`Authorization: Bearer pbs_…`), charged to its end
+/// user's and then its project's rate budget only once it is known good: ours, unexpired, not revoked, from an
+/// allowed page. 401 for a token that is not (a revoked one is remembered for [`super::HOT_TTL`] and refused again
+/// without a read), 410 `session_expired`, 403 for another page, 429 `rate_limited` past a budget.
 pub struct SessionAuth(pub Session);
 
 impl<S: Send + Sync> FromRequestParts<S> for SessionAuth
@@ -174,8 +190,11 @@ where
         if session.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
             return Err(ApiError::SessionExpired);
         }
-        app.guard.project(&session.project_id)?;
+        if app.guard.was_refused(&session.token_hash) {
+            return Err(invalid());
+        }
         if app.store.session_revoked(&session.id).await? {
+            app.guard.remember_refused(session.token_hash);
             return Err(invalid());
         }
         // The widget presents the host page's origin, which it learned from the browser (`event.origin` of the
@@ -192,6 +211,7 @@ where
                 origin.unwrap_or("unknown origin")
             )));
         }
+        app.guard.end_user(&session.project_id, session.environment, session.identity_type, &session.identity)?;
         Ok(Self(session))
     }
 }

@@ -28,6 +28,9 @@ pub const LINK_DEFAULT_SECS: i64 = 7 * 86_400;
 pub const LINK_MAX_SECS: i64 = 30 * 86_400;
 /// A hosted connection session lasts 30 minutes: it is made the moment the user clicks.
 pub const HOSTED_SECS: i64 = 30 * 60;
+/// Widget sessions one link may open (each load of its page opens one: reloads, other devices); past it the
+/// link answers 410 `link_exhausted`. A link is a capability for one connection, not a source of sessions.
+pub const MAX_LINK_SESSIONS: u32 = 20;
 const MAX_TEXT: usize = 256;
 
 fn rfc3339(unix: i64) -> String {
@@ -94,6 +97,7 @@ fn link_url(app: &AppState, token: &str) -> String {
 #[utoipa::path(post, path = "/v1/connect-sessions", tag = "links", request_body = LinkRequest,
     responses((status = 200, body = LinkCreated), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
 pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretAuth, JsonBody(req): JsonBody<LinkRequest>) -> Result<Json<LinkCreated>, ApiError> {
+    app.guard.backend(&grant)?;
     let identity = text("identity (origin_owner_id)", req.identity.as_deref(), true)?.unwrap_or_default();
     let identity_type = req.identity_type.unwrap_or(IdentityType::User);
     let view = app.projects.view(&grant.project.id).await?;
@@ -182,6 +186,7 @@ pub async fn revoke_link(State(app): State<AppState>, SecretAuth(grant): SecretA
 #[utoipa::path(post, path = "/v1/hosted-connection-sessions", tag = "links", request_body = HostedSessionRequest,
     responses((status = 200, body = HostedSession), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
 pub async fn create_hosted(State(app): State<AppState>, SecretAuth(grant): SecretAuth, JsonBody(req): JsonBody<HostedSessionRequest>) -> Result<Json<HostedSession>, ApiError> {
+    app.guard.backend(&grant)?;
     let identity = text("end_user_id", Some(&req.end_user_id), true)?.unwrap_or_default();
     let platform = text("integration_slug", Some(&req.integration_slug), true)?.unwrap_or_default();
     let view = app.projects.view(&grant.project.id).await?;
@@ -212,7 +217,9 @@ async fn usable(app: &AppState, token: &str) -> Result<LinkRow, ApiError> {
 }
 
 /// `POST /v1/links/session` `{token}`: opens an auth link or hosted session — a widget session for its end user,
-/// limited as the link says, and the first page of integrations. The link is spent only when a connection is saved.
+/// limited as the link says, and the first page of integrations. The link is spent only when a connection is saved;
+/// it opens at most [`MAX_LINK_SESSIONS`] sessions (then 410 `link_exhausted`). Counts as a widget call of its end
+/// user (429 `rate_limited` past their budget or the project's).
 #[utoipa::path(post, path = "/v1/links/session", tag = "links", request_body = LinkToken,
     responses((status = 200, body = LinkSession), crate::http::openapi::ErrorResponses))]
 pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<LinkToken>) -> Result<Json<LinkSession>, ApiError> {
@@ -225,8 +232,14 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
         ),
         (None, None) => None,
     };
+    app.guard.end_user(&link.project_id, link.environment, link.identity_type, &link.identity)?;
+    if !app.store.count_link_session(&link.token_hash, MAX_LINK_SESSIONS).await? {
+        return Err(ApiError::Gone {
+            code: "link_exhausted",
+            message: format!("This link was opened too many times ({MAX_LINK_SESSIONS}). Ask for a new one."),
+        });
+    }
     let created = now();
-    app.guard.project(&link.project_id)?;
     let token = crate::session::issue(
         &app.connector.vault,
         NewSession {

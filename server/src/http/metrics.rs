@@ -1,9 +1,12 @@
 //! `GET /metrics` (Prometheus text format) and `GET /readyz`, and the request metrics every route records.
 //!
-//! Names and labels (all counters end in `_total`; times are seconds):
+//! Names and labels (all counters end in `_total`; times are seconds). Every label is bounded by its type, not by
+//! checks at call sites: nothing a client sends becomes a label value unless it names something the server knows.
 //! - `plugboard_http_requests_total{route, method, status}` and `plugboard_http_request_duration_seconds{route,
-//!   method}` (histogram): `route` is the route's template (`/v1/passthrough/{platform}/{*path}`), never the raw path.
-//! - `plugboard_connects_total{integration, outcome}`: `outcome` is `connected` or `failed`.
+//!   method}` (histogram): `route` is the route's template (`/v1/passthrough/{platform}/{*path}`) or `unmatched`,
+//!   never the raw path; `method` one of HTTP's nine or `other` ([`method_label`]); `status` a three-digit code.
+//! - `plugboard_connects_total{integration, outcome}`: `integration` is a platform of the project's catalog or
+//!   `unknown` ([`IntegrationLabel`]); `outcome` is `connected` or `failed` ([`ConnectOutcome`]).
 //! - `plugboard_refreshes_total{outcome}`: `refreshed`, `failed` (will be retried) or `expired` (needs the user).
 //! - `plugboard_webhook_deliveries_total{outcome}`: `delivered`, `retry` or `gave_up`.
 //! - `plugboard_db_pool_connections{state}`: `open` and `idle` connections of this node's database pool.
@@ -57,12 +60,62 @@ pub async fn upkeep() {
 
 /// Middleware: counts each request by route template, method and status, and times it.
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = RouteLabel::of(req.extensions().get::<MatchedPath>());
     let method = method_label(req.method());
     let started = Instant::now();
     let res = next.run(req).await;
     record(route, method, res.status(), started);
     res
+}
+
+/// The `route` label: a template the router registered (as many as there are routes), or `unmatched`.
+struct RouteLabel(metrics::SharedString);
+
+impl RouteLabel {
+    fn of(matched: Option<&MatchedPath>) -> Self {
+        Self(matched.map_or(metrics::SharedString::const_str("unmatched"), |p| p.as_str().to_owned().into()))
+    }
+}
+
+/// The `integration` label of `plugboard_connects_total`: made only from a catalog, so there are at most as many
+/// values as the catalogs have integrations, plus `unknown` — whatever names clients invent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationLabel(metrics::SharedString);
+
+impl IntegrationLabel {
+    /// `platform` if `catalog` (the built-in one, or a project's with its custom integrations) has it, else
+    /// `unknown`.
+    pub fn of(catalog: &crate::catalog::Catalog, platform: &str) -> Self {
+        match catalog.get(platform) {
+            Some(entry) => Self(entry.platform.clone().into()),
+            None => Self::unknown(),
+        }
+    }
+
+    /// For a name no catalog at hand knows (or no catalog could be read).
+    pub fn unknown() -> Self {
+        Self(metrics::SharedString::const_str("unknown"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `outcome` label of `plugboard_connects_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectOutcome {
+    Connected,
+    Failed,
+}
+
+/// Counts one connect attempt that got as far as an outcome: `plugboard_connects_total{integration, outcome}`.
+pub fn count_connect(integration: IntegrationLabel, outcome: ConnectOutcome) {
+    let outcome = match outcome {
+        ConnectOutcome::Connected => "connected",
+        ConnectOutcome::Failed => "failed",
+    };
+    metrics::counter!("plugboard_connects_total", "integration" => integration.0, "outcome" => outcome).increment(1);
 }
 
 /// The metric label of `method`: only the methods HTTP defines, as anyone can send any token as a method and each
@@ -82,21 +135,21 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Counts one answered request of `route` (its template) and records how long it took since `started`.
-pub fn record(route: impl Into<metrics::SharedString>, method: &'static str, status: StatusCode, started: Instant) {
-    let route = route.into();
+/// Counts one answered request of `route` and records how long it took since `started`.
+fn record(RouteLabel(route): RouteLabel, method: &'static str, status: StatusCode, started: Instant) {
     let status = status.as_u16().to_string();
     metrics::counter!("plugboard_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
     metrics::histogram!("plugboard_http_request_duration_seconds", "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
 }
 
-/// [`record`] for a route whose template is known at compile time (the passthrough's), with the series' handles
+/// [`track`]'s counting for a route whose template is known at compile time (the passthrough's), with the series' handles
 /// kept after their first use: the registry is asked once per route, method and status, not on every request (its
 /// lookup builds and compares a labelled key, and formats the status).
 pub fn record_static(route: &'static str, method: &'static str, status: StatusCode, started: Instant) {
     type Series = (metrics::Counter, metrics::Histogram);
+    type Known = HashMap<(&'static str, &'static str, u16), Series>;
     /// At most (routes × 10 method labels × statuses) entries, as many as the registry's own series.
-    static SERIES: LazyLock<RwLock<HashMap<(&'static str, &'static str, u16), Series>>> = LazyLock::new(Default::default);
+    static SERIES: LazyLock<RwLock<Known>> = LazyLock::new(Default::default);
     let key = (route, method, status.as_u16());
     let known = SERIES.read().expect("not poisoned").get(&key).cloned();
     let (counter, histogram) = known.unwrap_or_else(|| {

@@ -57,7 +57,8 @@ pub struct AppState {
     /// Recently authenticated secret keys by digest, so hot paths (the passthrough) skip the database; a revoked
     /// key stops working on every node within [`HOT_TTL`].
     pub grants: Arc<moka::sync::Cache<String, crate::store::KeyGrant>>,
-    /// Per-project rate limits, caps and the memory of refused credentials.
+    /// Rate limits per end user, project and host backend, the per-IP budget of secret-key lookups, and the
+    /// memory of refused credentials.
     pub guard: Arc<limits::Guard>,
 }
 
@@ -121,8 +122,9 @@ impl Service {
 }
 
 /// Every route, each registered together with its `#[utoipa::path]` documentation (so `/openapi.json` lists
-/// exactly what is served). `limits` sets the per-client-IP rate limit on what anyone can call (token minting,
-/// the widget API, the OAuth pages); the vault API and the passthrough are server to server and not limited here.
+/// exactly what is served). `limits` sets the per-client-IP rate limit on what browsers call (the widget API, the
+/// link pages, the OAuth pages); the host backend's secret-key routes (token minting, links, the vault API, the
+/// passthrough) are server to server and not limited per IP.
 pub fn router(state: AppState, limits: &crate::config::Limits) -> Router {
     let (router, doc) = routes(limits);
     let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
@@ -155,10 +157,10 @@ struct CatchAllDoc;
 
 fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
+    // What browsers call. The host backend's secret-key routes are not limited per IP (it calls for all its users
+    // from one address): they have their own budget per project (`limits::Guard::backend`), and a key not known
+    // from memory costs its client IP one request of its per-IP budget (`extract::SecretAuth`).
     let public = OpenApiRouter::new()
-        .routes(routes!(token::create_token))
-        .routes(routes!(token::authkit_page))
-        .routes(routes!(token::user_flags))
         .routes(routes!(integrations::list_widget_categories))
         .routes(routes!(integrations::list_widget_integrations))
         .routes(routes!(connect::get_integration))
@@ -176,6 +178,9 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
     };
     let api = OpenApiRouter::new()
         .merge(public)
+        .routes(routes!(token::create_token))
+        .routes(routes!(token::authkit_page))
+        .routes(routes!(token::user_flags))
         .routes(routes!(integrations::list_available_connectors))
         .routes(routes!(vault::list_connections))
         .routes(routes!(vault::get_connection, vault::delete_connection))

@@ -137,7 +137,7 @@ impl Minted {
 
 /// Mints a session for `req` and renders the first page of integrations (`page`/`limit` from `params`).
 async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::collections::HashMap<String, String>, mut req: TokenRequest) -> Result<Minted, ApiError> {
-    app.guard.project(&grant.project.id)?;
+    app.guard.backend(grant)?;
     let paging = Paging::from_params(params)?;
     if let Some(allowed) = req.allowed_integrations.as_mut() {
         // A set: each platform once (the token carries the list, so repeats would only make it longer).

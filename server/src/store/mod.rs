@@ -29,6 +29,9 @@ pub enum StoreError {
     /// The auth link was used, revoked or expired while its connection was being saved (nothing was saved).
     #[error("this link was already used or is no longer valid")]
     LinkSpent,
+    /// The end user already has `max` live connections: a new one was not saved (a reconnect would have been).
+    #[error("You already have {max} connections, the most allowed here: remove one, or reconnect an existing one instead.")]
+    TooManyConnections { max: u32 },
 }
 
 impl StoreError {
@@ -202,6 +205,10 @@ pub const HOT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long an expired OAuth flow is kept (unix seconds): a widget may still ask how it ended.
 pub const FLOW_KEEP_SECS: i64 = 86_400;
+/// How long an auth link or hosted session is kept past its expiry, used or not (seconds): its page says "already
+/// used" or "expired" for that day, and `connect.js` can still ask what became of a hosted session; then the row
+/// goes and the page says the link is not valid.
+pub const LINK_KEEP_SECS: i64 = 86_400;
 /// How long a delivered webhook event is kept, for `webhook deliveries` and replays.
 pub const DELIVERED_KEEP_SECS: i64 = 7 * 86_400;
 
@@ -212,6 +219,8 @@ pub struct Purged {
     pub sessions: u64,
     pub flows: u64,
     pub deliveries: u64,
+    /// Auth links and hosted sessions [`LINK_KEEP_SECS`] past their expiry.
+    pub links: u64,
 }
 
 /// What `GET /v1/vault/connections` filters on; the project and environment come from the secret key.
@@ -443,18 +452,31 @@ pub trait Store: Send + Sync + 'static {
     /// Whether session `id` is on the revocation list.
     async fn session_revoked(&self, id: &str) -> StoreResult<bool>;
     /// Removes what is of no more use at `now` (unix seconds): revocations of expired sessions, OAuth flows expired for
-    /// [`FLOW_KEEP_SECS`], deliveries delivered [`DELIVERED_KEEP_SECS`] ago. Failed and pending deliveries stay
-    /// (they can be replayed). Answers how many of each.
+    /// [`FLOW_KEEP_SECS`], deliveries delivered [`DELIVERED_KEEP_SECS`] ago, links (used, withdrawn or not) expired
+    /// for [`LINK_KEEP_SECS`]. Failed and pending deliveries stay (they can be replayed). Answers how many of each.
     async fn purge_expired(&self, now: i64) -> StoreResult<Purged>;
 
     /// Inserts (or, with `update`, replaces the secrets, name and state of) a connection and, in the same
     /// transaction, marks `flow_id` connected to it, queues `event` (when the project has a webhook) and spends the
     /// link with digest `link_hash` — only if it is unused, unrevoked and unexpired, else nothing is saved
-    /// ([`StoreError::LinkSpent`]).
-    async fn save_connection(&self, row: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>, link_hash: Option<&str>) -> StoreResult<()>;
+    /// ([`StoreError::LinkSpent`]). A new connection is inserted only while its end user (project, environment,
+    /// identity type, identity) has fewer than `max_live` live ones, else nothing is saved
+    /// ([`StoreError::TooManyConnections`]); count and insert cannot interleave with another save for that user.
+    async fn save_connection(
+        &self,
+        row: &ConnectionRow,
+        update: bool,
+        flow_id: Option<&str>,
+        event: Option<&OutboxEvent>,
+        link_hash: Option<&str>,
+        max_live: u32,
+    ) -> StoreResult<()>;
 
     async fn insert_link(&self, link: &LinkRow) -> StoreResult<()>;
     async fn find_link(&self, token_hash: &str) -> StoreResult<Option<LinkRow>>;
+    /// Counts one more session opened from the link, if fewer than `max` were: false (nothing counted) when `max`
+    /// were already opened. One statement, so concurrent openings cannot overshoot.
+    async fn count_link_session(&self, token_hash: &str, max: u32) -> StoreResult<bool>;
     /// Revokes an unused link of the project; false when there is none.
     async fn revoke_link(&self, token_hash: &str, project_id: &str, now: i64) -> StoreResult<bool>;
     async fn get_connection(&self, key: &str) -> StoreResult<Option<ConnectionRow>>;
@@ -532,8 +554,9 @@ pub trait Store: Send + Sync + 'static {
     /// The pool's open and idle connections (`/metrics`).
     fn pool_usage(&self) -> (u32, u32);
 
-    /// Inserts a flow unless its session already has `max_open` open ones (pending, unconsumed, unexpired at the
-    /// flow's creation): one statement, so concurrent starts cannot overshoot. Answers whether it was inserted.
+    /// Inserts a flow unless its end user (project, environment, identity type, identity) already has `max_open`
+    /// open ones (pending, unconsumed, unexpired at the flow's creation), whichever sessions started them; count and
+    /// insert cannot interleave with another start for that user. Answers whether it was inserted.
     async fn insert_flow(&self, flow: &FlowRow, max_open: u32) -> StoreResult<bool>;
     async fn get_flow(&self, id: &str) -> StoreResult<Option<FlowRow>>;
     /// Records the popup's browser binding; only once, only while pending and unexpired.

@@ -11,7 +11,7 @@ use super::{
     ConnectionFilter, ConnectionRow, Consumed, DeliveryOutcome, DeliveryStatus, FlowRow, KeyGrant, KeyInfo, OutboxEvent,
     FlowDisplay, LinkKind, LinkRow, OutboxRow, Project, ProjectClientRow, Purged, RefreshOutcome, RevocationRow, SealedCell,
     SealedTable, Store,
-    StoreError, StoreResult, WebhookRow, DELIVERED_KEEP_SECS, FLOW_KEEP_SECS,
+    StoreError, StoreResult, WebhookRow, DELIVERED_KEEP_SECS, FLOW_KEEP_SECS, LINK_KEEP_SECS,
 };
 use super::dialect::Dialect;
 use crate::{clock::now, keys::Environment, vault::Sealed};
@@ -113,6 +113,11 @@ async fn queue_event(tx: &mut AnyConnection, event: Option<&OutboxEvent>) -> Sto
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// What serializes the count-then-insert of one end user's rows of `what` (flows, connections) on PostgreSQL.
+fn owner_lock(what: &str, project_id: &str, environment: Environment, identity_type: IdentityType, identity: &str) -> String {
+    format!("{what}\n{project_id}\n{}\n{}\n{identity}", environment.as_str(), identity_type.as_str())
 }
 
 fn flow_status(s: &str) -> StoreResult<FlowStatus> {
@@ -338,12 +343,29 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let links = sqlx::query("DELETE FROM connect_links WHERE expires_at < $1")
+            .bind(now - LINK_KEEP_SECS)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
-        Ok(Purged { sessions, flows, deliveries })
+        Ok(Purged { sessions, flows, deliveries, links })
     }
 
-    async fn save_connection(&self, c: &ConnectionRow, update: bool, flow_id: Option<&str>, event: Option<&OutboxEvent>, link_hash: Option<&str>) -> StoreResult<()> {
+    async fn save_connection(
+        &self,
+        c: &ConnectionRow,
+        update: bool,
+        flow_id: Option<&str>,
+        event: Option<&OutboxEvent>,
+        link_hash: Option<&str>,
+        max_live: u32,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        if !update {
+            // Taken first, before any row lock (the link's), so two saves never wait on each other crosswise.
+            self.dialect.serialize_on(&mut tx, &owner_lock("connections", &c.project_id, c.environment, c.identity_type, &c.identity)).await?;
+        }
         if let Some(link) = link_hash {
             let spent = sqlx::query(
                 "UPDATE connect_links SET used_at = $1, connection_key = $2
@@ -384,11 +406,15 @@ impl Store for SqlStore {
                 return Err(StoreError::Corrupt(format!("connection {} vanished during an update", c.key)));
             }
         } else {
-            sqlx::query(
+            // Counted and inserted in one statement (SQLite: under its one writer; PostgreSQL: under the lock above).
+            let done = sqlx::query(
                 "INSERT INTO connections (id, key, project_id, environment, platform, identity, identity_type, name,
                         state, config, secret_key_id, secret_nonce, secret_ciphertext, is_oauth, version, created_at,
                         updated_at, token_expires_at, refreshable, token_refresh_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+                 WHERE (SELECT COUNT(*) FROM connections
+                        WHERE project_id = $3 AND environment = $4 AND identity = $6 AND identity_type = $7
+                          AND deleted_at IS NULL) < $21",
             )
             .bind(&c.id)
             .bind(&c.key)
@@ -410,8 +436,12 @@ impl Store for SqlStore {
             .bind(c.token_expires_at)
             .bind(i64::from(c.refreshable))
             .bind(c.token_refresh_at)
+            .bind(i64::from(max_live))
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::TooManyConnections { max: max_live });
+            }
         }
         queue_event(&mut tx, event).await?;
         if let Some(flow) = flow_id {
@@ -440,8 +470,8 @@ impl Store for SqlStore {
 
     async fn insert_flow(&self, f: &FlowRow, max_open: u32) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        // The count and the insert must not interleave with another start of the same session.
-        self.dialect.serialize_on(&mut tx, &f.session_hash).await?;
+        // The count and the insert must not interleave with another start of the same end user.
+        self.dialect.serialize_on(&mut tx, &owner_lock("flows", &f.project_id, f.environment, f.identity_type, &f.identity)).await?;
         let done = sqlx::query(
             "INSERT INTO oauth_flows (id, state_hash, binding_hash, session_hash, project_id, environment, identity,
                     identity_type, platform, name, reconnect_key, config, secret_key_id, secret_nonce,
@@ -450,7 +480,8 @@ impl Store for SqlStore {
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
                     $22, $23, $24, $25, $26, $27
              WHERE (SELECT COUNT(*) FROM oauth_flows
-                    WHERE session_hash = $4 AND status = 'pending' AND consumed_at IS NULL AND expires_at > $20) < $28",
+                    WHERE project_id = $5 AND environment = $6 AND identity = $7 AND identity_type = $8
+                      AND status = 'pending' AND consumed_at IS NULL AND expires_at > $20) < $28",
         )
         .bind(&f.id)
         .bind(&f.state_hash)
@@ -709,6 +740,15 @@ impl Store for SqlStore {
             connection_key: row.get("connection_key"),
             revoked_at: row.get("revoked_at"),
         }))
+    }
+
+    async fn count_link_session(&self, token_hash: &str, max: u32) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE connect_links SET sessions_opened = sessions_opened + 1 WHERE token_hash = $1 AND sessions_opened < $2")
+            .bind(token_hash)
+            .bind(i64::from(max))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn revoke_link(&self, token_hash: &str, project_id: &str, now: i64) -> StoreResult<bool> {

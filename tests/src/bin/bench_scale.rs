@@ -26,6 +26,8 @@ async fn main() {
         s.database_url = Some(url);
         s.limits.rate_limit_ip = 0;
         s.limits.rate_limit_project = 0;
+        s.limits.rate_limit_identity = 0;
+        s.limits.rate_limit_backend = 0;
     })
     .await;
     let pool = db.pool().await;

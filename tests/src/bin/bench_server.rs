@@ -45,6 +45,8 @@ async fn server(setup: &Setup, dir: &std::path::Path, db_url: &str, key: &Secret
         "--master-key", TEST_MASTER_KEY,
         "--rate-limit-ip", "0",
         "--rate-limit-project", "0",
+        "--rate-limit-identity", "0",
+        "--rate-limit-backend", "0",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -267,7 +269,7 @@ async fn refresher(setup: &Setup, postgres: bool) {
             next_refresh_at: None,
         };
         let store = store.clone();
-        inserting.push(async move { store.save_connection(&row, false, None, None, None).await.expect("a connection saved") });
+        inserting.push(async move { store.save_connection(&row, false, None, None, None, u32::MAX).await.expect("a connection saved") });
         if inserting.len() >= 8 {
             futures_util::StreamExt::next(&mut inserting).await;
         }
