@@ -66,6 +66,7 @@ async fn an_end_user_may_have_only_so_many_connections_whichever_way_they_connec
 
     // The same-tab sign-in, claimed back on the host page.
     let host = "http://127.0.0.2:4000";
+    plugboard_tests::register_return_urls(&app, &[&format!("{host}/settings")]).await;
     let token = session_token(&app, "alice").await;
     let start: plugboard_shared::OAuthStart = http()
         .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
