@@ -78,6 +78,9 @@ pub fn check_return_url(u: &str, allowed_origins: &[String]) -> Result<(), Strin
     if u.len() > MAX_RETURN_URL_LEN {
         return Err(format!("is longer than {MAX_RETURN_URL_LEN} bytes"));
     }
+    if u.contains('*') {
+        return Err("holds `*`, which is no wildcard here: list each page whole".into());
+    }
     let parsed = url::Url::parse(u).map_err(|e| format!("is not an absolute URL ({e})"))?;
     let host = parsed.host().ok_or("has no host")?;
     match parsed.scheme() {
@@ -417,6 +420,7 @@ mod tests {
             "https://APP.example.com/x",              // browsers send the host lower-cased
             "https://app.example.com",                // browsers send the path `/`
             "javascript:alert(1)",
+            "https://app.example.com/*",              // no wildcards
         ] {
             assert!(check_return_url(bad, none).is_err(), "{bad}");
         }

@@ -297,10 +297,14 @@ pub struct ConnectRequest {
     /// the callback page is the end: auth links and hosted sessions). OpenID Connect's `display` values.
     pub display: Option<Display>,
     /// OAuth with `display: page` from a widget on a host page (its popup could not open, or `@withone/auth`'s
-    /// redirect mode): the host page to come back to, one of the project's `returnUrls` string for string; for
-    /// `@withone/auth`, the host page's origin (`https://app.example/`), the package naming the page itself later,
-    /// which must then be one of `returnUrls`. The result waits there for this widget to claim it.
+    /// redirect mode): the host page to come back to, one of the project's `returnUrls` string for string; with
+    /// `returnInState`, the host page's origin (`https://app.example/`). The result waits there for this widget to
+    /// claim it.
     pub return_to: Option<String>,
+    /// `@withone/auth`'s redirect mode: the package names the page to come back to in `state`
+    /// (`<ours>~<base64url URL>`) as the tab leaves; it must be one of `returnUrls`, and the result comes back in
+    /// that page's query (`one_auth_state`), where the package reads it. Otherwise it comes back in the fragment.
+    pub return_in_state: bool,
 }
 
 /// Body of `POST /v1/widget/oauth/flows/{id}/claim`: what came back to the host page and the flow's proof.

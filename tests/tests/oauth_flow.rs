@@ -364,18 +364,41 @@ async fn a_same_tab_sign_in_comes_back_only_to_a_registered_page_and_needs_what_
     ] {
         refused(start_with(&elsewhere).await.unwrap()).await;
     }
-    // The origin's root starts one (@withone/auth names its page later, in `state`), but without a registered page
-    // named, the tab goes nowhere.
-    let start: OAuthStart = start_with(&format!("{host}/")).await.unwrap().json().await.unwrap();
-    let res = client().post(&start.authorize_url).json(&serde_json::json!({ "proof": "" })).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(res.json::<serde_json::Value>().await.unwrap()["error"].as_str().unwrap().contains("returnUrls"));
+    refused(start_with(&format!("{host}/")).await.unwrap()).await;
+    // @withone/auth's mode starts with the origin's root and names its page in `state` as the tab leaves: that page
+    // must be registered; nothing else takes its place.
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let in_state = || {
+        client()
+            .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "display": "page", "returnTo": format!("{host}/"), "returnInState": true }))
+            .send()
+    };
+    let prove = |url: String, state: Option<String>| async move {
+        let res = client().post(url).json(&serde_json::json!({ "proof": "", "state": state })).send().await.unwrap();
+        let status = res.status();
+        (status, res.json::<serde_json::Value>().await.unwrap())
+    };
+    for named in [None, Some(format!("{host}/settings")), Some("https://evil.example/catch".to_string())] {
+        let start: OAuthStart = in_state().await.unwrap().json().await.unwrap();
+        let (status, body) = prove(start.authorize_url.clone(), named.map(|n| format!("{}~{}", start.flow_id, URL_SAFE_NO_PAD.encode(n)))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("returnUrls"), "{body}");
+    }
+    let start: OAuthStart = in_state().await.unwrap().json().await.unwrap();
+    let (status, _) = prove(start.authorize_url.clone(), Some(format!("{}~{}", start.flow_id, URL_SAFE_NO_PAD.encode(&page)))).await;
+    assert_eq!(status, StatusCode::OK, "the registered page");
+    // The embedded widget's flow takes no page from `state`: that would move its result out of the fragment.
+    let start: OAuthStart = start_with(&page).await.unwrap().json().await.unwrap();
+    let (status, _) = prove(start.authorize_url.clone(), Some(format!("{}~{}", start.flow_id, URL_SAFE_NO_PAD.encode(&page)))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // The authorize link has no opener to vouch for it, so its page asks the person first, naming who asks for
     // what, and goes on only when its button is clicked.
     let start: OAuthStart = start_with(&page).await.unwrap().json().await.unwrap();
     let html = client().get(&start.authorize_url).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("Connect Mock OAuth to Test project as <strong>alice</strong>?"), "{html}");
+    assert!(html.contains("Connect Mock OAuth to Test project as <strong><bdi>alice</bdi></strong>?"), "{html}");
     assert!(html.contains(r#"id="continue""#) && html.contains(r#"id="cancel""#), "{html}");
 
     // The tab goes on, then the provider, then back to the registered page with a result in the fragment only.
@@ -403,6 +426,32 @@ async fn a_same_tab_sign_in_comes_back_only_to_a_registered_page_and_needs_what_
         }
     };
 
+    // What came back, presented without the proof (the victim of a forwarded sign-in link has only that), is
+    // refused and voids the sign-in: whoever holds the proof cannot claim it afterwards, and the grant the victim
+    // gave is revoked at the provider.
+    for (wrong_user, wrong_proof) in [("alice", "guess"), ("mallory", "")] {
+        let (start, result) = parked().await;
+        assert_eq!(provider.valid_refresh_tokens(), 1, "the parked sign-in's grant");
+        let voiding = claim(start.flow_id.clone(), session(&app, wrong_user).await, result.clone(), wrong_proof.into()).await;
+        assert_eq!(voiding.status(), StatusCode::FORBIDDEN);
+        let late = claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await;
+        assert_eq!(late.status(), StatusCode::NOT_FOUND, "voided");
+        plugboard_tests::eventually("the voided grant revoked", || async { (provider.valid_refresh_tokens() == 0).then_some(()) }).await;
+    }
+    // Both halves from another end user are refused the same way.
+    let (start, result) = parked().await;
+    assert_eq!(claim(start.flow_id.clone(), session(&app, "mallory").await, result, start.proof.clone()).await.status(), StatusCode::FORBIDDEN);
+    plugboard_tests::eventually("that grant revoked too", || async { (provider.valid_refresh_tokens() == 0).then_some(()) }).await;
+
+    // A result nobody claims in time (the host page never opened the widget) is voided and its grant revoked.
+    let (start, result) = parked().await;
+    assert_eq!(provider.valid_refresh_tokens(), 1);
+    let db = app.db.pool().await;
+    sqlx::query("UPDATE oauth_flows SET parked_at = parked_at - 121 WHERE id = $1").bind(&start.flow_id).execute(&db).await.unwrap();
+    plugboard_tests::eventually("the unclaimed grant revoked", || async { (provider.valid_refresh_tokens() == 0).then_some(()) }).await;
+    assert_eq!(claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(connections(&app).await, 0);
+
     let (start, result) = parked().await;
     assert_eq!(connections(&app).await, 0, "parked, not saved, until the widget claims it");
     // The proof alone (the one who started it has that) is not enough…
@@ -416,31 +465,16 @@ async fn a_same_tab_sign_in_comes_back_only_to_a_registered_page_and_needs_what_
     assert_eq!(connections(&app).await, 1);
     assert_eq!(provider.valid_refresh_tokens(), 1, "the connection's grant");
 
-    // What came back, presented without the proof (the victim of a forwarded sign-in link has only that), is
-    // refused and voids the sign-in: whoever holds the proof cannot claim it afterwards, and the grant the victim
-    // gave is revoked at the provider.
-    for (wrong_user, wrong_proof) in [("alice", "guess"), ("mallory", "")] {
-        let (start, result) = parked().await;
-        assert_eq!(provider.valid_refresh_tokens(), 2, "the parked sign-in's grant");
-        let voiding = claim(start.flow_id.clone(), session(&app, wrong_user).await, result.clone(), wrong_proof.into()).await;
-        assert_eq!(voiding.status(), StatusCode::FORBIDDEN);
-        let late = claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await;
-        assert_eq!(late.status(), StatusCode::NOT_FOUND, "voided");
-        plugboard_tests::eventually("the voided grant revoked", || async { (provider.valid_refresh_tokens() == 1).then_some(()) }).await;
-    }
-    // Both halves from another end user are refused the same way.
+    // Once the project holds a connection of the integration, a voided grant is wiped but not revoked: at some
+    // providers revoking one token ends the account's whole grant to the app, connections included.
     let (start, result) = parked().await;
-    assert_eq!(claim(start.flow_id.clone(), session(&app, "mallory").await, result, start.proof.clone()).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(claim(start.flow_id.clone(), session(&app, "mallory").await, result.clone(), start.proof.clone()).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND, "voided");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(provider.valid_refresh_tokens(), 2, "not revoked");
+    let flow = app.store.get_flow(&start.flow_id).await.unwrap().unwrap();
+    assert!(flow.sealed.ciphertext.is_empty(), "the parked tokens are wiped");
     assert_eq!(connections(&app).await, 1);
-    plugboard_tests::eventually("that grant revoked too", || async { (provider.valid_refresh_tokens() == 1).then_some(()) }).await;
-
-    // A result nobody claims in time (the host page never opened the widget) is voided and its grant revoked.
-    let (start, result) = parked().await;
-    assert_eq!(provider.valid_refresh_tokens(), 2);
-    let db = app.db.pool().await;
-    sqlx::query("UPDATE oauth_flows SET parked_at = parked_at - 121 WHERE id = $1").bind(&start.flow_id).execute(&db).await.unwrap();
-    plugboard_tests::eventually("the unclaimed grant revoked", || async { (provider.valid_refresh_tokens() == 1).then_some(()) }).await;
-    assert_eq!(claim(start.flow_id.clone(), session(&app, "alice").await, result, start.proof.clone()).await.status(), StatusCode::NOT_FOUND);
 
     // A page the project drops meanwhile receives nothing: the provider's answer ends on Plugboard's page.
     let start: OAuthStart = start_with(&page).await.unwrap().json().await.unwrap();

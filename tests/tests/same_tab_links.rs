@@ -61,13 +61,13 @@ async fn connections_of(app: &TestApp, identity: &str) -> usize {
 }
 
 /// Mallory's start, as her widget would send it: answers the status and, when it worked, the flow.
-async fn mallory_starts(app: &TestApp, origin: &str, return_to: &str) -> (StatusCode, Option<OAuthStart>, serde_json::Value) {
+async fn mallory_starts(app: &TestApp, origin: &str, return_to: &str, in_state: bool) -> (StatusCode, Option<OAuthStart>, serde_json::Value) {
     let token = plugboard_tests::session_token(app, "mallory").await;
     let res = plugboard_tests::http()
         .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
         .bearer_auth(&token)
         .header("Plugboard-Origin", origin)
-        .json(&serde_json::json!({ "display": "page", "returnTo": return_to }))
+        .json(&serde_json::json!({ "display": "page", "returnTo": return_to, "returnInState": in_state }))
         .send()
         .await
         .unwrap();
@@ -94,6 +94,7 @@ async fn mallory_claims(app: &TestApp, origin: &str, start: &OAuthStart, result:
 async fn victim_continues(victim: &Browser, link: &str) -> String {
     victim.client.goto(link).await.unwrap();
     let asked = victim.wait_js("the question", "return document.getElementById('continue') && document.querySelector('h1').textContent").await;
+    victim.wait_js("Continue to work", "return !document.getElementById('continue').disabled").await;
     victim.click("#continue").await;
     asked.as_str().unwrap().to_owned()
 }
@@ -111,14 +112,14 @@ async fn a_return_page_on_mallorys_own_site_is_refused_and_a_registered_one_void
 
     // Her own site as the return page, with her own site as the origin she claims to be on: refused, first because
     // same-tab sign-in is off until the project registers pages, then because hers is not one of them.
-    let (status, _, body) = mallory_starts(&app, &catcher.url, &catch).await;
+    let (status, _, body) = mallory_starts(&app, &catcher.url, &catch, false).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("same_tab_not_allowed")));
     plugboard_tests::register_return_urls(&app, &[&format!("{host}/")]).await;
-    let (status, _, body) = mallory_starts(&app, &catcher.url, &catch).await;
+    let (status, _, body) = mallory_starts(&app, &catcher.url, &catch, false).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("same_tab_not_allowed")));
 
     // So she takes the host's registered page, the only one there is, and sends the link to a victim.
-    let (status, start, _) = mallory_starts(&app, &host, &format!("{host}/")).await;
+    let (status, start, _) = mallory_starts(&app, &host, &format!("{host}/"), false).await;
     assert_eq!(status, StatusCode::OK);
     let start = start.unwrap();
     let victim = Browser::start().await;
@@ -154,12 +155,12 @@ async fn an_open_redirect_on_the_hosts_allowed_origin_carries_nothing_out() {
     .await;
     // The host's /logout sends anyone anywhere (a common mistake): a page on the allowed origin, not a registered one.
     let bounce = format!("{}/logout?next={}", host.url, url::form_urlencoded::byte_serialize(format!("{}/catch", catcher.url).as_bytes()).collect::<String>());
-    let (status, _, body) = mallory_starts(&app, &host.url, &bounce).await;
+    let (status, _, body) = mallory_starts(&app, &host.url, &bounce, false).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("same_tab_not_allowed")));
 
     // Through @withone/auth's return (the page named in `state`), which the victim's browser carries: the victim is
     // asked, and continuing is refused before the provider is even asked.
-    let (status, start, _) = mallory_starts(&app, &host.url, &format!("{}/", host.url)).await;
+    let (status, start, _) = mallory_starts(&app, &host.url, &format!("{}/", host.url), true).await;
     assert_eq!(status, StatusCode::OK, "a page on this origin is registered: the package names it later");
     let start = start.unwrap();
     let link = format!("{}?state={}~{}", start.authorize_url, start.flow_id, URL_SAFE_NO_PAD.encode(&bounce));
@@ -183,7 +184,7 @@ async fn a_registered_withone_auth_page_voids_the_victims_sign_in_and_mallory_ge
     plugboard_tests::register_return_urls(&app, &[&page]).await;
 
     // A page the project did not register, even on its origin, is refused when the victim continues.
-    let (_, start, _) = mallory_starts(&app, &host.url, &format!("{}/", host.url)).await;
+    let (_, start, _) = mallory_starts(&app, &host.url, &format!("{}/", host.url), true).await;
     let start = start.unwrap();
     let unregistered = format!("{}/one?user=victim", host.url);
     let victim = Browser::start().await;
@@ -191,7 +192,7 @@ async fn a_registered_withone_auth_page_voids_the_victims_sign_in_and_mallory_ge
     victim.wait_js("the refusal", "return document.querySelector('[role=status]').textContent.includes('returnUrls')").await;
 
     // The registered page: the victim allows access at the provider and comes back there.
-    let (_, start, _) = mallory_starts(&app, &host.url, &format!("{}/", host.url)).await;
+    let (_, start, _) = mallory_starts(&app, &host.url, &format!("{}/", host.url), true).await;
     let start = start.unwrap();
     let asked = victim_continues(&victim, &format!("{}?state={}~{}", start.authorize_url, start.flow_id, URL_SAFE_NO_PAD.encode(&page))).await;
     assert_eq!(asked, "Connect Mock OAuth to Test project as mallory?");
@@ -237,7 +238,7 @@ async fn the_question_reads_in_both_themes_at_1280_and_320_px_and_is_answered_by
                 .unwrap();
             b.client.set_window_size(width, 720).await.unwrap();
             b.client.goto(&start.authorize_url).await.unwrap();
-            b.wait_js("the question", "return document.getElementById('continue')").await;
+            b.wait_js("the question, ready", "const c = document.getElementById('continue'); return c && !c.disabled").await;
             let shown = b.js("return [innerWidth, document.documentElement.scrollWidth, matchMedia('(prefers-color-scheme: dark)').matches]").await;
             let (inner, scroll) = (shown[0].as_u64().unwrap(), shown[1].as_u64().unwrap());
             assert!(inner <= u64::from(width), "{theme} {width}: the window is {inner} px wide");
@@ -247,7 +248,10 @@ async fn the_question_reads_in_both_themes_at_1280_and_320_px_and_is_answered_by
             assert!(violations.is_empty(), "{theme} {width}: {violations:#?}");
             b.screenshot(&format!("same-tab-question-{theme}-{width}")).await;
 
-            // Keyboard only: the way on has the focus, Tab reaches Cancel, Enter cancels; nothing is bound.
+            // Keyboard only: the question has the focus (not Continue: a held Enter must not answer it), Tab reaches
+            // Continue, then Cancel, and Enter cancels; nothing is bound.
+            assert_eq!(b.js("return document.activeElement.tagName").await.as_str(), Some("H1"));
+            b.client.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap(); // Tab
             assert_eq!(b.js("return document.activeElement.id").await.as_str(), Some("continue"));
             b.client.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap(); // Tab
             assert_eq!(b.js("return document.activeElement.id").await.as_str(), Some("cancel"));

@@ -131,6 +131,7 @@ async fn one_auth_redirect_mode_signs_in_in_the_same_tab_and_on_success_fires_on
     // Plugboard's page asks first (nothing vouches for a same-tab link), naming who asks for what.
     let ask = b.wait_js("the question", "return document.getElementById('continue') && document.querySelector('h1').textContent").await;
     assert_eq!(ask.as_str(), Some("Connect Mock OAuth to Test project as dave?"));
+    b.wait_js("Continue to work", "return !document.getElementById('continue').disabled").await;
     b.click("#continue").await;
     b.wait_js("the provider's consent page, in this tab", "return document.querySelector('#allow')").await;
     assert_eq!(b.client.windows().await.unwrap().len(), 1, "no popup");
@@ -158,7 +159,7 @@ async fn one_auth_redirect_mode_signs_in_in_the_same_tab_and_on_success_fires_on
     b.pick("mock-oauth").await;
     b.click(".pb-form button[type=submit]").await;
     b.leave_widget().await;
-    b.wait_js("the question again", "return document.getElementById('continue')").await;
+    b.wait_js("the question again", "const c = document.getElementById('continue'); return c && !c.disabled").await;
     b.click("#continue").await;
     b.wait_js("the consent page again", "return document.querySelector('#deny')").await;
     b.click("#deny").await;

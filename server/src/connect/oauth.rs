@@ -136,6 +136,7 @@ impl Connector {
                 _ => FlowDisplay::Popup,
             },
             return_to: req.return_to.clone(),
+            return_in_state: req.return_to.is_some() && req.return_in_state,
             result_hash: None,
             parked_at: None,
         };
@@ -186,16 +187,22 @@ impl Connector {
     pub async fn begin_redirect(&self, flow_id: &str, proof: &str, seed_state: Option<&str>) -> Result<(String, String), ConnectError> {
         let flow = self.store.get_flow(flow_id).await?.ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
         let suffix = seed_state.and_then(|s| s.split_once('~')).map(|(_, suffix)| suffix.to_owned());
-        if flow.return_to.is_some() {
-            // Where this browser will come back to: the page @withone/auth names, else the widget's page.
-            let page = match &suffix {
-                Some(suffix) => seed_return_url(suffix),
-                None => flow.return_to.clone(),
-            };
-            self.check_return_page(&flow, page.as_deref()).await?;
-        } else if suffix.is_some() {
-            return Err(ConnectError::BadInput("this sign-in does not come back to a page".into()));
-        }
+        // Where this browser will come back to, fixed now: for @withone/auth the page its state names (kept in the
+        // flow, and the only page the callback sends it to), else the widget's registered page. A state suffix on
+        // any other flow is refused: it would move the result out of the fragment.
+        let return_page = match (&flow.return_to, flow.return_in_state, &suffix) {
+            (Some(_), true, Some(suffix)) => {
+                let page = seed_return_url(suffix);
+                self.check_return_page(&flow, page.as_deref()).await?;
+                page
+            }
+            (Some(back), false, None) => {
+                self.check_return_page(&flow, Some(back)).await?;
+                None
+            }
+            (None, _, None) => None,
+            _ => return Err(ConnectError::BadInput("the page to come back to is not one of the project's returnUrls".into())),
+        };
         let proven = flow.proof_hash.as_ref().is_some_and(|h| bool::from(h.as_bytes().ct_eq(digest(proof).as_bytes())));
         // A same-tab flow of the embedded widget has no opener to ask: its proof is checked when its parked result
         // is claimed instead (the result comes back only to this browser, the proof stays in the widget's storage).
@@ -205,7 +212,7 @@ impl Connector {
         let binding = random_token();
         let flow = self
             .store
-            .mark_flow_redirected(flow_id, &digest(&binding), now())
+            .mark_flow_redirected(flow_id, &digest(&binding), now(), return_page.as_deref())
             .await?
             .ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
         let url = self.open_flow_secrets(&flow)?.authorize_url.ok_or_else(|| ConnectError::NotFound("no provider URL".into()))?;
@@ -242,8 +249,11 @@ impl Connector {
             None => None,
         };
         if let Some(back) = &flow.return_to {
-            // Checked again: the project may have dropped the page since. The browser is then sent nowhere.
-            if let Err(e) = self.check_return_page(&flow, Some(return_page.unwrap_or(back))).await {
+            // Checked again: the project may have dropped the page since, and @withone/auth's state must still name
+            // the page kept when the tab left. Otherwise the browser is sent nowhere.
+            let named = if flow.return_in_state { return_page == Some(back.as_str()) } else { return_page.is_none() };
+            let checked = if named { self.check_return_page(&flow, Some(back)).await } else { Err(ConnectError::BadInput("the page to come back to changed on the way".into())) };
+            if let Err(e) = checked {
                 let message = format!("Nothing was connected: {e}.");
                 self.store.fail_flow(&flow.id, &message).await.map_err(CallbackFailure::internal)?;
                 return Err(CallbackFailure { status: 400, flow_id: Some(flow.id.clone()), message, display: FlowDisplay::Page, redirect_url: None, return_to: None });
@@ -309,7 +319,12 @@ impl Connector {
             return Err(ConnectError::Forbidden(NOT_YOURS.into()));
         }
         let (config, creds) = self.open_flow_secrets(&flow)?.parked.ok_or_else(unknown)?;
-        let key = self.save_from_flow(&flow, config, &creds).await.map_err(|(status, message)| match status {
+        let saved = self.save_from_flow(&flow, config, &creds).await;
+        if saved.is_err() {
+            // Claimed but not saved (the user's connection cap, an outage): nothing will claim it again.
+            self.void_parked(&flow, "This sign-in could not be saved.").await?;
+        }
+        let key = saved.map_err(|(status, message)| match status {
             404 => ConnectError::NotFound(message),
             // A same-tab flow has no link to spend: saving it conflicts only with the end user's connection cap.
             409 => ConnectError::Store(StoreError::TooManyConnections { max: self.max_connections }),
@@ -323,10 +338,26 @@ impl Connector {
     /// Ends a parked same-tab flow without a connection: the flow fails, its sealed tokens are wiped, and in the
     /// same transaction the grant is queued for revocation at the provider (RFC 7009; RFC 9700 §2.2.2), tried once
     /// at once. Answers whether this call voided it (another node may have first).
+    ///
+    /// Not revoked, only wiped, when the flow was a reconnect or the project holds a live connection of the same
+    /// integration: some providers (Google's `/revoke`) end the user's whole grant to the OAuth client, which
+    /// would end those connections too, and the account behind a parked grant is not known.
     pub async fn void_parked(&self, flow: &FlowRow, why: &str) -> Result<bool, ConnectError> {
+        let may_share_grant = flow.reconnect_key.is_some() || {
+            let same = crate::store::ConnectionFilter {
+                project_id: flow.project_id.clone(),
+                environment: None,
+                identity: None,
+                identity_type: None,
+                platform: Some(flow.platform.clone()),
+            };
+            self.store.list_connections(&same, 0, 1).await?.1 > 0
+        };
         let revocation = match self.open_flow_secrets(flow).ok().and_then(|s| s.parked) {
-            Some((config, creds)) => self.revocation_of(&flow.project_id, &flow.platform, &format!("flow:{}", flow.id), &config, creds).await,
-            None => None,
+            Some((config, creds)) if !may_share_grant => {
+                self.revocation_of(&flow.project_id, &flow.platform, &format!("flow:{}", flow.id), &config, creds).await
+            }
+            _ => None,
         };
         let voided = self.store.void_parked(&flow.id, why, revocation.as_ref()).await?;
         if voided {
@@ -587,6 +618,9 @@ impl CallbackFailure {
         }
         if let StoreError::TooManyConnections { .. } = e {
             return Self::page(409, &e.to_string());
+        }
+        if matches!(e, StoreError::FlowEnded) {
+            return Self::page(409, "This sign-in ended before it could be saved. Start again from the app.");
         }
         tracing::error!(error = %e, "oauth callback failed");
         Self::page(500, "Something went wrong on our side. Start again from the app.")

@@ -93,12 +93,22 @@ pub async fn start_oauth(
     // to whatever the caller names: the result that comes back is half of what claims the connection.
     if let Some(back) = &req.return_to {
         let view = app.projects.view(&session.project_id).await.map_err(crate::connect::ConnectError::from)?;
-        let origin_root = url::Url::parse(back).ok().filter(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.as_str() == back);
-        let allowed = view.allows_return_to(back) || origin_root.is_some_and(|u| view.has_return_on(&u.origin().ascii_serialization()));
+        let allowed = if req.return_in_state {
+            // @withone/auth names its page later (checked then); here, the origin it will be on.
+            let origin_root = url::Url::parse(back).ok().filter(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.as_str() == back);
+            origin_root.is_some_and(|u| view.has_return_on(&u.origin().ascii_serialization()))
+        } else {
+            view.allows_return_to(back)
+        };
+        if !allowed {
+            // The developer's clue (never the page's query or fragment, which may hold the host's own secrets).
+            let page = url::Url::parse(back).map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path())).unwrap_or_default();
+            tracing::warn!(project = %session.project_id, %page, "a same-tab sign-in was refused: the page is not one of the project's returnUrls (compared whole, query and fragment included)");
+        }
         if session.link_hash.is_some() || !allowed {
             return Err(ApiError::bad_request(
                 "same_tab_not_allowed",
-                "signing in in this tab is not enabled for this page: the project's returnUrls must list it (whole URL); use a popup",
+                "This page cannot send you to sign in and back. Allow pop-ups for this site, then try again.",
             ));
         }
     }

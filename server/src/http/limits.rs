@@ -48,7 +48,9 @@ impl ClientIp {
     pub fn of(&self, headers: &HeaderMap, extensions: &Extensions) -> IpAddr {
         if self.trust_proxy {
             let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).next_back();
-            if let Some(ip) = forwarded.and_then(|v| v.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok()) {
+            // An address, or one with its port (`1.2.3.4:5678`, `[2001:db8::1]:443`), as some proxies write it.
+            let parse = |s: &str| s.parse::<IpAddr>().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()));
+            if let Some(ip) = forwarded.and_then(|v| v.rsplit(',').next()).and_then(|ip| parse(ip.trim())) {
                 return bucket(ip);
             }
         }
@@ -172,6 +174,16 @@ impl Guard {
         check(&self.per_backend, &(grant.project.id.clone(), grant.environment))
     }
 
+    /// Counts one session minted by the host backend for an end user: against that end user's budget first (the
+    /// one their widget calls spend), then the backend's, so one user hammering the host's own token endpoint
+    /// spends their budget, not every user's. 429 with `Retry-After` when either is spent.
+    pub fn minting(&self, grant: &KeyGrant, identity_type: IdentityType, identity: &str) -> Result<(), ApiError> {
+        if self.per_end_user.is_some() {
+            check(&self.per_end_user, &(grant.project.id.clone(), grant.environment, identity_type, identity.to_owned()))?;
+        }
+        self.backend(grant)
+    }
+
     /// Counts one database lookup of a secret key for the client at `ip` (see [`bucket`]).
     pub fn key_lookup(&self, ip: IpAddr) -> Result<(), ApiError> {
         check(&self.key_lookups, &ip)
@@ -230,6 +242,10 @@ mod tests {
         assert_eq!(ClientIp { trust_proxy: true }.extract(&req).unwrap(), "1.2.3.4".parse::<IpAddr>().unwrap());
         let two = request("10.0.0.9:5000", &["6.6.6.6", "5.5.5.5"]);
         assert_eq!(ClientIp { trust_proxy: true }.extract(&two).unwrap(), "5.5.5.5".parse::<IpAddr>().unwrap());
+        let with_ports = request("10.0.0.9:5000", &["6.6.6.6, 1.2.3.4:5678"]);
+        assert_eq!(ClientIp { trust_proxy: true }.extract(&with_ports).unwrap(), "1.2.3.4".parse::<IpAddr>().unwrap(), "a port is not the client");
+        let v6_port = request("10.0.0.9:5000", &["[2001:db8:1:2::9]:443"]);
+        assert_eq!(ClientIp { trust_proxy: true }.extract(&v6_port).unwrap(), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
         let junk = request("10.0.0.9:5000", &["not an ip"]);
         assert_eq!(ClientIp { trust_proxy: true }.extract(&junk).unwrap(), "10.0.0.9".parse::<IpAddr>().unwrap());
     }

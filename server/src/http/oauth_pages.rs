@@ -44,14 +44,24 @@ const AUTHORIZE_JS: &str = r#"(function () {
   // to vouch for this page, which may have been opened from a link in mail or chat; the person in front of it says
   // whether to go on. The widget proves itself when it claims the result.
   if (document.body.dataset.sameTab) {
-    var yes = document.getElementById("continue"), no = document.getElementById("cancel");
-    yes.addEventListener("click", function () { if (!done) { yes.disabled = true; status.textContent = "Taking you to sign in…"; go("", new URLSearchParams(location.search).get("state")); } });
+    var yes = document.getElementById("continue"), no = document.getElementById("cancel"), armed = 0;
+    // Continue works only a second after the page is seen, so a key or click meant for the page that opened this
+    // one (a double click, a held Enter) cannot answer the question.
+    function arm() {
+      if (done) return;
+      yes.disabled = true; clearTimeout(armed);
+      armed = setTimeout(function () { if (!done) yes.disabled = false; }, 1000);
+    }
+    arm();
+    window.addEventListener("focus", arm);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) arm(); });
+    yes.addEventListener("click", function () { if (!done && !yes.disabled) { yes.disabled = true; status.textContent = "Taking you to sign in…"; go("", new URLSearchParams(location.search).get("state")); } });
     no.addEventListener("click", function () {
       done = true; yes.disabled = no.disabled = true;
       status.textContent = "Nothing was connected. You can close this tab.";
       if (history.length > 1) history.back();
     });
-    yes.focus();
+    document.querySelector("h1").focus();
     return;
   }
   if (!window.opener) { refuse("This sign-in link works only in the window your app opened for it. Close this window and start again from the app."); return; }
@@ -108,18 +118,29 @@ fn render(status: StatusCode, csp: &'static str, title: &str, message: &str, dat
     document(status, csp, title, data, &body, script)
 }
 
+/// `s` with the characters that change how text around them reads (controls, bidi overrides and isolates,
+/// zero-width and other invisible format characters: Unicode's Cc and the Cf in use) shown as U+FFFD, so an
+/// identity such as `alice\u{202e}moc.liam@` cannot pose as another on the question page.
+fn shown(s: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+    };
+    s.chars().map(|c| if hidden(c) { '\u{FFFD}' } else { c }).collect()
+}
+
 /// The authorize page of a same-tab sign-in: it names who asks to connect what, and goes on only on a click.
 fn ask(flow_id: &str, ask: &SameTabAsk, logo: &str) -> Response {
-    let title = format!("Connect {} to {} as {}?", ask.provider, ask.app, ask.user);
+    let title = format!("Connect {} to {} as {}?", ask.provider, ask.app, shown(&ask.user));
     let body = format!(
-        r#"{logo}<h1>Connect {provider} to {app} as <strong>{user}</strong>?</h1>
-<p>{app} will be able to use your {provider} account for its user <strong>{user}</strong>.</p>
+        r#"{logo}<h1 tabindex="-1">Connect {provider} to {app} as <strong><bdi>{user}</bdi></strong>?</h1>
+<p>{app} will be able to use your {provider} account for its user <strong><bdi>{user}</bdi></strong>.</p>
 <p class="pb-note">Go on only if you started this in {app} yourself. If the link came from someone else, cancel and close this tab.</p>
 <div class="pb-actions"><button type="button" class="pb-primary" id="continue">Continue to {provider}</button><button type="button" id="cancel">Cancel</button></div>
 <p role="status" aria-live="polite"></p>"#,
         provider = escape(&ask.provider),
         app = escape(&ask.app),
-        user = escape(&ask.user),
+        user = escape(&shown(&ask.user)),
         logo = if logo.is_empty() { String::new() } else { format!(r#"<img class="pb-logo" src="{}" alt="">"#, escape(logo)) },
     );
     document(StatusCode::OK, AUTHORIZE_CSP, &title, &format!(r#" data-flow="{}" data-same-tab="1""#, escape(flow_id)), &body, "/oauth/authorize.js")
@@ -244,8 +265,9 @@ pub async fn callback(
     let binding = |name: &str| if secure { cookie(&headers, &format!("__Host-{name}")) } else { cookie(&headers, name) };
     match app.connector.finish_callback(&q, seed_back.as_deref(), binding).await {
         // @withone/auth's same-tab sign-in: back to the host page, whose package opens the widget with our state.
+        // (`finish_callback` made sure the page is the one registered and kept when the tab left.)
         Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) if seed_back.is_some() => {
-            seed_return(&back, seed_back.as_deref(), &[("one_auth_state", &format!("{flow_id}.{result}"))])
+            seed_return(&back, &[("one_auth_state", &format!("{flow_id}.{result}"))])
         }
         // The embedded widget's same-tab fallback: back to the host page, which claims the parked result.
         Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) => {
@@ -266,7 +288,6 @@ pub async fn callback(
             match (&f.display, &f.redirect_url, &f.return_to) {
                 (_, _, Some(back)) if seed_back.is_some() => seed_return(
                     back,
-                    seed_back.as_deref(),
                     &[("one_auth_state", f.flow_id.as_deref().unwrap_or_default()), ("one_auth_error", &f.message)],
                 ),
                 (_, _, Some(back)) => {
@@ -300,16 +321,11 @@ fn return_redirect(back: &str, outcome: &[(&str, &str)]) -> Response {
 }
 
 /// 303 back to the host page of `@withone/auth` with `one_auth_state` (and `one_auth_error`) in the query, where
-/// the package looks (it then opens the widget with `checkState`). `wanted` is the page the package put in the
-/// state; it is used only on the origin the flow started from (checked against the project's allowed origins
-/// then), else the browser goes to that origin's root. The state alone cannot finish anything: the widget's claim
+/// the package looks (it then opens the widget with `checkState`). `page` is exactly the registered page the
+/// package named when the tab left, and nothing else. The state alone cannot finish anything: the widget's claim
 /// also needs the flow's proof, which never left the widget's storage.
-fn seed_return(back: &str, wanted: Option<&str>, outcome: &[(&str, &str)]) -> Response {
-    let Ok(base) = url::Url::parse(back) else { return page(StatusCode::OK, "Done", "Go back to the app.", None) };
-    let mut target = wanted
-        .and_then(|w| url::Url::parse(w).ok())
-        .filter(|w| w.origin() == base.origin() && w.username().is_empty() && w.password().is_none())
-        .unwrap_or(base);
+fn seed_return(page: &str, outcome: &[(&str, &str)]) -> Response {
+    let Ok(mut target) = url::Url::parse(page) else { return page_gone() };
     let kept: Vec<(String, String)> =
         target.query_pairs().filter(|(k, _)| k != "one_auth_state" && k != "one_auth_error").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     target.set_query(None);
@@ -317,6 +333,10 @@ fn seed_return(back: &str, wanted: Option<&str>, outcome: &[(&str, &str)]) -> Re
         target.query_pairs_mut().extend_pairs(kept).extend_pairs(outcome);
     }
     Redirect::to(target.as_str()).into_response()
+}
+
+fn page_gone() -> Response {
+    page(StatusCode::OK, "Done", "Go back to the app.", None)
 }
 
 /// 303 to an auth link's `redirectUrl` (checked against the project's allowed origins when the link was made)
@@ -343,4 +363,17 @@ pub async fn authorize_js() -> Response {
 pub async fn callback_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CALLBACK_JS)
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_question_shows_invisible_and_direction_changing_characters_as_what_they_are() {
+        assert_eq!(shown("alice@acme.com"), "alice@acme.com");
+        assert_eq!(shown("alice@acme.com\u{202e}moc.emca@yrolam"), "alice@acme.com\u{FFFD}moc.emca@yrolam");
+        assert_eq!(shown("bo\u{200b}b\u{2066}\u{0007}"), "bo\u{FFFD}b\u{FFFD}\u{FFFD}");
+        assert_eq!(shown("Zoë 山田"), "Zoë 山田");
+    }
 }

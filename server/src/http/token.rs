@@ -137,7 +137,6 @@ impl Minted {
 
 /// Mints a session for `req` and renders the first page of integrations (`page`/`limit` from `params`).
 async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::collections::HashMap<String, String>, mut req: TokenRequest) -> Result<Minted, ApiError> {
-    app.guard.backend(grant)?;
     let paging = Paging::from_params(params)?;
     if let Some(allowed) = req.allowed_integrations.as_mut() {
         // A set: each platform once (the token carries the list, so repeats would only make it longer).
@@ -151,6 +150,7 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
             format!("identity must be 1 to {MAX_IDENTITY_LEN} characters"),
         ));
     }
+    app.guard.minting(grant, req.identity_type, identity)?;
     if req.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_LEN) {
         return Err(ApiError::bad_request("invalid_name", format!("name is limited to {MAX_NAME_LEN} characters")));
     }

@@ -32,6 +32,9 @@ pub enum StoreError {
     /// The end user already has `max` live connections: a new one was not saved (a reconnect would have been).
     #[error("You already have {max} connections, the most allowed here: remove one, or reconnect an existing one instead.")]
     TooManyConnections { max: u32 },
+    /// The sign-in ended (voided, failed or saved) while its connection was being saved: nothing was saved.
+    #[error("this sign-in ended before it could be saved")]
+    FlowEnded,
 }
 
 impl StoreError {
@@ -354,6 +357,9 @@ pub struct FlowRow {
     pub display: FlowDisplay,
     /// The host page a same-tab flow of the embedded widget returns to (its result is then parked for a claim).
     pub return_to: Option<String>,
+    /// `@withone/auth`'s same-tab flow: `return_to` is the host's origin until the package names its page in
+    /// `state`, which is then checked and kept in `return_to`; the result comes back in that page's query.
+    pub return_in_state: bool,
     /// Digest of the parked result, until it is claimed.
     pub result_hash: Option<String>,
     pub parked_at: Option<i64>,
@@ -560,7 +566,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_flow(&self, flow: &FlowRow, max_open: u32) -> StoreResult<bool>;
     async fn get_flow(&self, id: &str) -> StoreResult<Option<FlowRow>>;
     /// Records the popup's browser binding; only once, only while pending and unexpired.
-    async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64) -> StoreResult<Option<FlowRow>>;
+    /// Binds a pending, unredirected flow to a browser, once; `return_page` (checked by the caller) replaces its
+    /// `return_to` when given.
+    async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64, return_page: Option<&str>) -> StoreResult<Option<FlowRow>>;
     /// Consumes the flow whose state digest is `state_hash`, atomically: exactly one caller gets `Fresh`.
     async fn consume_flow(&self, state_hash: &str, now: i64) -> StoreResult<Consumed>;
     async fn fail_flow(&self, id: &str, error: &str) -> StoreResult<()>;
@@ -573,7 +581,7 @@ pub trait Store: Send + Sync + 'static {
     /// secrets (the provider's tokens) and queues `revocation`. Answers whether it was still parked and pending
     /// (exactly one caller voids it).
     async fn void_parked(&self, id: &str, error: &str, revocation: Option<&RevocationRow>) -> StoreResult<bool>;
-    /// Pending flows parked before `parked_before` (unix seconds), oldest first: results nobody claimed in time.
+    /// Pending flows parked before `parked_before` (unix seconds) whose result nobody presented, oldest first.
     async fn unclaimed_parked(&self, parked_before: i64, limit: u32) -> StoreResult<Vec<FlowRow>>;
 }
 

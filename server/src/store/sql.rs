@@ -156,6 +156,7 @@ fn flow_row(row: &AnyRow) -> StoreResult<FlowRow> {
         link_hash: row.get("link_hash"),
         display: if row.get::<String, _>("display") == "page" { FlowDisplay::Page } else { FlowDisplay::Popup },
         return_to: row.get("return_to"),
+        return_in_state: row.get::<Option<String>, _>("return_mode").as_deref() == Some("state"),
         result_hash: row.get("result_hash"),
         parked_at: row.get("parked_at"),
     })
@@ -445,11 +446,15 @@ impl Store for SqlStore {
         }
         queue_event(&mut tx, event).await?;
         if let Some(flow) = flow_id {
-            sqlx::query("UPDATE oauth_flows SET status = 'connected', connection_key = $1 WHERE id = $2")
+            // Only a flow still pending: one voided meanwhile (its grant queued for revocation) saves nothing.
+            let done = sqlx::query("UPDATE oauth_flows SET status = 'connected', connection_key = $1 WHERE id = $2 AND status = 'pending'")
                 .bind(&c.key)
                 .bind(flow)
                 .execute(&mut *tx)
                 .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::FlowEnded);
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -476,9 +481,9 @@ impl Store for SqlStore {
             "INSERT INTO oauth_flows (id, state_hash, binding_hash, session_hash, project_id, environment, identity,
                     identity_type, platform, name, reconnect_key, config, secret_key_id, secret_nonce,
                     secret_ciphertext, redirect_uri, status, error, connection_key, created_at,
-                    expires_at, redirected_at, consumed_at, proof_hash, link_hash, display, return_to)
+                    expires_at, redirected_at, consumed_at, proof_hash, link_hash, display, return_to, return_mode)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                    $22, $23, $24, $25, $26, $27
+                    $22, $23, $24, $25, $26, $27, $29
              WHERE (SELECT COUNT(*) FROM oauth_flows
                     WHERE project_id = $5 AND environment = $6 AND identity = $7 AND identity_type = $8
                       AND status = 'pending' AND consumed_at IS NULL AND expires_at > $20) < $28",
@@ -518,6 +523,7 @@ impl Store for SqlStore {
         })
         .bind(&f.return_to)
         .bind(i64::from(max_open))
+        .bind(f.return_in_state.then_some("state"))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -558,15 +564,16 @@ impl Store for SqlStore {
         row.as_ref().map(flow_row).transpose()
     }
 
-    async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64) -> StoreResult<Option<FlowRow>> {
+    async fn mark_flow_redirected(&self, id: &str, binding_hash: &str, now: i64, return_page: Option<&str>) -> StoreResult<Option<FlowRow>> {
         let row = sqlx::query(
-            "UPDATE oauth_flows SET redirected_at = $1, binding_hash = $2
+            "UPDATE oauth_flows SET redirected_at = $1, binding_hash = $2, return_to = COALESCE($4, return_to)
              WHERE id = $3 AND redirected_at IS NULL AND status = 'pending' AND expires_at > $1
              RETURNING *",
         )
         .bind(now)
         .bind(binding_hash)
         .bind(id)
+        .bind(return_page)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(flow_row).transpose()
@@ -619,7 +626,7 @@ impl Store for SqlStore {
     }
 
     async fn unclaimed_parked(&self, parked_before: i64, limit: u32) -> StoreResult<Vec<FlowRow>> {
-        let rows = sqlx::query("SELECT * FROM oauth_flows WHERE status = 'pending' AND parked_at < $1 ORDER BY parked_at LIMIT $2")
+        let rows = sqlx::query("SELECT * FROM oauth_flows WHERE status = 'pending' AND result_hash IS NOT NULL AND parked_at < $1 ORDER BY parked_at LIMIT $2")
             .bind(parked_before)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)

@@ -167,6 +167,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             reconnect: ctx.options.with_untracked(|o| o.reconnect.clone()),
             display: None,
             return_to: None,
+            return_in_state: false,
         };
         let token = ctx.token.get_value();
         let label = d.name.clone();
@@ -178,7 +179,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             // storage (partitioned to the host's site), for the claim.
             phase.set(Phase::Working);
             let platform = d.platform.clone();
-            let req = ConnectRequest { display: Some(plugboard_shared::Display::Page), return_to: ctx.host_root(), ..req };
+            let req = ConnectRequest { display: Some(plugboard_shared::Display::Page), return_to: ctx.host_root(), return_in_state: true, ..req };
             spawn_local(async move {
                 match api::start_oauth(&token, &platform, &req).await {
                     Ok(start) if messaging::keep_proof(&start.flow_id, &start.proof) => {
