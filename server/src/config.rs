@@ -74,6 +74,12 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_PASSTHROUGH_TIMEOUT", default_value_t = 60)]
     pub passthrough_timeout_secs: u64,
 
+    /// How long a client has to send a request body, in seconds: on Plugboard's own routes the whole request, body
+    /// and answer, gets this long; a passthrough call's small body (≤ 256 KB) must arrive whole within it and a
+    /// larger one may not pause longer (then 408 `timeout`, and the connection is closed): 1 to 600.
+    #[arg(long, env = "PLUGBOARD_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_secs: u64,
+
     /// How often the background refresher looks for access tokens about to expire, in seconds.
     #[arg(long, env = "PLUGBOARD_REFRESH_INTERVAL", default_value_t = 30)]
     pub refresh_interval_secs: u64,

@@ -30,6 +30,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// The request body did not arrive in time (408, `timeout`); the connection is closed after the answer.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     NotConfigured(String),
     #[error("{0}")]
@@ -81,6 +84,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Self::NotConfigured(_) => (StatusCode::CONFLICT, "integration_not_configured"),
             Self::ProviderRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "provider_refused"),
             Self::ProviderFailed(_) => (StatusCode::BAD_GATEWAY, "provider_failed"),

@@ -25,6 +25,7 @@ impl IntoResponses for ErrorResponses {
             ("403", "origin not allowed, or an OAuth popup without its widget's proof (`flow_not_proven`)"),
             ("404", "no such integration, connection, flow or endpoint (`not_found`)"),
             ("405", "method not allowed here"),
+            ("408", "the request body did not arrive, or the answer was not ready, within the request timeout (`timeout`)"),
             ("409", "the integration is not configured, or a conflict with the named state"),
             ("410", "the session expired (`session_expired`)"),
             ("413", "the body is larger than 64 KiB"),
