@@ -125,7 +125,9 @@ impl From<crate::projects::ProjectError> for ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// 503 with `Retry-After` while the database is unavailable, else 500.
+    /// 503 with `Retry-After` while the database is unavailable; 400 `invalid_input` for a value the database
+    /// refused and 409 `conflict` for one that clashes with a stored row (sending either again cannot work); else
+    /// 500.
     fn from(e: StoreError) -> Self {
         if matches!(e, StoreError::LinkSpent) {
             return Self::Conflict { code: "link_used", message: "this link was already used to connect an account, or it expired meanwhile".into() };
@@ -133,6 +135,14 @@ impl From<StoreError> for ApiError {
         if e.is_unavailable() {
             tracing::warn!(error = %e, "database unavailable");
             return Self::DatabaseUnavailable;
+        }
+        if e.is_bad_value() {
+            tracing::warn!(error = %e, "the database refused a value of the request");
+            return Self::bad_request("invalid_input", "a value in this request cannot be stored: it holds a character or a number the database refuses");
+        }
+        if e.is_conflict() {
+            tracing::warn!(error = %e, "the request conflicts with a stored row");
+            return Self::Conflict { code: "conflict", message: "this request conflicts with what is stored; it cannot be applied as it is".into() };
         }
         Self::Internal(e.to_string())
     }

@@ -4,6 +4,7 @@ mod assets;
 mod connect;
 pub mod error;
 mod extract;
+pub mod input;
 mod integrations;
 mod links;
 pub mod metrics;
@@ -142,7 +143,9 @@ pub fn router(state: AppState, limits: &crate::config::Limits) -> Router {
             .layer(middleware::from_fn(metrics::track))
             .layer(CatchPanicLayer::custom(|_| {
                 axum::response::IntoResponse::into_response(error::ApiError::Internal("handler panicked".into()))
-            })),
+            }))
+            // Control characters in the path or a query parameter: a 400 naming it, before any handler runs.
+            .layer(middleware::from_fn(input::refuse_control_characters)),
     )
 }
 

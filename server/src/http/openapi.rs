@@ -20,7 +20,7 @@ pub struct ErrorResponses;
 impl IntoResponses for ErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         [
-            ("400", "bad input: `code` says which (invalid_fields, invalid_pagination, invalid_identity, bad_request, …)"),
+            ("400", "bad input: `code` says which (`invalid_input`: a control character in the field the message names; invalid_fields, invalid_pagination, invalid_identity, bad_request, …)"),
             ("401", "missing or invalid secret key or session token (`unauthorized`)"),
             ("403", "origin not allowed, or an OAuth popup without its widget's proof (`flow_not_proven`)"),
             ("404", "no such integration, connection, flow or endpoint (`not_found`)"),

@@ -58,13 +58,19 @@ impl From<RefreshError> for ApiError {
     }
 }
 
+/// The connection key the caller names (`X-One-Connection-Key` or `x-pica-connection-key`); a control character in
+/// it (HTTP lets a tab through) is refused like any text at the edge ([`super::input`]).
 fn connection_key(headers: &HeaderMap) -> Result<&str, ApiError> {
-    ["x-one-connection-key", "x-pica-connection-key"]
+    let key = ["x-one-connection-key", "x-pica-connection-key"]
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::bad_request("missing_connection_key", "send the connection's key in X-One-Connection-Key"))
+        .ok_or_else(|| ApiError::bad_request("missing_connection_key", "send the connection's key in X-One-Connection-Key"))?;
+    if key.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_input", "X-One-Connection-Key must not contain control characters"));
+    }
+    Ok(key)
 }
 
 /// The request body, kept in memory when small enough to send twice.
