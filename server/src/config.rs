@@ -40,12 +40,12 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
-    /// Most connections this node opens to the database.
-    #[arg(long, env = "PLUGBOARD_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    /// Most connections this node opens to the database: 1 to 500.
+    #[arg(long, env = "PLUGBOARD_DB_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub db_max_connections: u32,
 
-    /// Seconds a request waits for a free database connection before it answers 503.
-    #[arg(long, env = "PLUGBOARD_DB_ACQUIRE_TIMEOUT", default_value_t = 5)]
+    /// Seconds a request waits for a free database connection before it answers 503: 1 to 300.
+    #[arg(long, env = "PLUGBOARD_DB_ACQUIRE_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub db_acquire_timeout_secs: u64,
 
     /// Id of the project created at start.
@@ -60,8 +60,8 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_SECRET_KEY", value_delimiter = ',')]
     pub secret_key: Vec<SecretKey>,
 
-    /// Lifetime of widget session tokens, in seconds.
-    #[arg(long, env = "PLUGBOARD_SESSION_TTL", default_value_t = 900)]
+    /// Lifetime of widget session tokens, in seconds: 60 to 86 400 (a day), as a project's `sessionTtlSecs`.
+    #[arg(long, env = "PLUGBOARD_SESSION_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=86_400))]
     pub session_ttl_secs: u64,
 
     /// Master key(s) for secrets at rest: `<id>:<base64 of 32 bytes>`, comma-separated, current first.
@@ -70,8 +70,8 @@ pub struct Settings {
     pub master_key: Option<SecretString>,
 
     /// How long a provider has to start answering a passthrough call — and to finish a small answer (≤ 256 KB),
-    /// which is passed on whole — in seconds (then 504).
-    #[arg(long, env = "PLUGBOARD_PASSTHROUGH_TIMEOUT", default_value_t = 60)]
+    /// which is passed on whole — in seconds (then 504): 1 to 3600.
+    #[arg(long, env = "PLUGBOARD_PASSTHROUGH_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub passthrough_timeout_secs: u64,
 
     /// How long a client has to send a request body, in seconds: on Plugboard's own routes the whole request, body
@@ -80,22 +80,23 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_secs: u64,
 
-    /// How often the background refresher looks for access tokens about to expire, in seconds.
-    #[arg(long, env = "PLUGBOARD_REFRESH_INTERVAL", default_value_t = 30)]
+    /// How often the background refresher looks for access tokens about to expire, in seconds: 1 to 3600.
+    #[arg(long, env = "PLUGBOARD_REFRESH_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub refresh_interval_secs: u64,
 
     /// Background token refreshes this node runs at once: the most requests it sends any one provider's token
-    /// endpoint at a time. When more are due than one pass takes, the refresher goes on without pausing.
-    #[arg(long, env = "PLUGBOARD_REFRESH_CONCURRENCY", default_value_t = 16)]
+    /// endpoint at a time. When more are due than one pass takes, the refresher goes on without pausing. 1 to 1000.
+    #[arg(long, env = "PLUGBOARD_REFRESH_CONCURRENCY", default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
     pub refresh_concurrency: usize,
 
     /// First retry delay of a failed webhook delivery (and of a failed token refresh), in milliseconds; doubles
-    /// with each attempt, with jitter.
-    #[arg(long, env = "PLUGBOARD_RETRY_BASE_MS", default_value_t = 10_000)]
+    /// with each attempt, with jitter. 10 to 3 600 000 (an hour).
+    #[arg(long, env = "PLUGBOARD_RETRY_BASE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub retry_base_ms: u64,
 
-    /// A webhook delivery still failing this long after its event is given up and listed as failed, in seconds.
-    #[arg(long, env = "PLUGBOARD_WEBHOOK_GIVE_UP", default_value_t = 259_200)]
+    /// A webhook delivery still failing this long after its event is given up and listed as failed, in seconds: 60
+    /// to 2 592 000 (30 days).
+    #[arg(long, env = "PLUGBOARD_WEBHOOK_GIVE_UP", default_value_t = 259_200, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
     pub webhook_give_up_secs: u64,
 
     /// Abuse limits: rate limits, caps and connection timeouts.
@@ -115,12 +116,14 @@ pub struct Settings {
 #[derive(Debug, Clone, Args)]
 pub struct Limits {
     /// Requests per second per client IP on what anyone can call: token minting, the widget API (connect
-    /// included) and the OAuth pages. 0 = no limit. Not the vault API or the passthrough (server to server).
-    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IP", default_value_t = 20)]
+    /// included) and the OAuth pages. 0 = no limit; at most 1 000 000. Not the vault API or the passthrough (server
+    /// to server).
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_IP", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub rate_limit_ip: u32,
 
-    /// Requests per second per project on token minting and the widget API, over all its clients. 0 = no limit.
-    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PROJECT", default_value_t = 200)]
+    /// Requests per second per project on token minting and the widget API, over all its clients. 0 = no limit;
+    /// at most 1 000 000.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_PROJECT", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub rate_limit_project: u32,
 
     /// Take the client IP from the last `X-Forwarded-For` entry (the one the nearest proxy added). Only behind a
@@ -128,40 +131,19 @@ pub struct Limits {
     #[arg(long, env = "PLUGBOARD_TRUST_PROXY")]
     pub trust_proxy: bool,
 
-    /// Sign-ins a session may have open at once (started, not finished, not expired).
-    #[arg(long, env = "PLUGBOARD_MAX_OPEN_FLOWS", default_value_t = 10)]
+    /// Sign-ins a session may have open at once (started, not finished, not expired): 1 to 1000.
+    #[arg(long, env = "PLUGBOARD_MAX_OPEN_FLOWS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_open_flows: u32,
 
     /// Seconds a client has to send a request's headers, on a new or an idle kept-alive connection; a
-    /// connection that stays silent this long is closed.
-    #[arg(long, env = "PLUGBOARD_HEADER_READ_TIMEOUT", default_value_t = 20)]
+    /// connection that stays silent this long is closed. 1 to 300.
+    #[arg(long, env = "PLUGBOARD_HEADER_READ_TIMEOUT", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_read_timeout_secs: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self { rate_limit_ip: 20, rate_limit_project: 200, trust_proxy: false, max_open_flows: 10, header_read_timeout_secs: 20 }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn debug_output_hides_the_master_key() {
-        let w: Wrapper = clap::Parser::parse_from(["x", "--master-key", "k1:c2VjcmV0LWtleS1tYXRlcmlhbA=="]);
-        let mut s = w.settings;
-        s.oauth_clients.insert(
-            "gmail".into(),
-            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None },
-        );
-        let shown = format!("{s:?}");
-        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
-    }
-
-    #[derive(clap::Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        settings: super::Settings,
     }
 }
 
@@ -210,5 +192,53 @@ impl Settings {
             poll: Duration::from_millis(1000.min(self.retry_base_ms.max(50))),
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_output_hides_the_master_key() {
+        let w: Wrapper = clap::Parser::parse_from(["x", "--master-key", "k1:c2VjcmV0LWtleS1tYXRlcmlhbA=="]);
+        let mut s = w.settings;
+        s.oauth_clients.insert(
+            "gmail".into(),
+            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None },
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
+    }
+
+    #[test]
+    fn every_numeric_flag_has_a_range_and_its_default_is_in_it() {
+        let parse = |args: &[&str]| <Wrapper as clap::Parser>::try_parse_from(std::iter::once("x").chain(args.iter().copied())).map(|w| w.settings);
+        let s = parse(&[]).expect("the defaults are in range");
+        assert_eq!((s.session_ttl_secs, s.request_timeout_secs, s.limits.max_open_flows), (900, 30, 10));
+        for (flag, low, high) in [
+            ("--db-max-connections", "0", "501"),
+            ("--db-acquire-timeout-secs", "0", "301"),
+            ("--session-ttl-secs", "59", "86401"),
+            ("--passthrough-timeout-secs", "0", "3601"),
+            ("--request-timeout-secs", "0", "601"),
+            ("--refresh-interval-secs", "0", "3601"),
+            ("--refresh-concurrency", "0", "1001"),
+            ("--retry-base-ms", "9", "3600001"),
+            ("--webhook-give-up-secs", "59", "2592001"),
+            ("--rate-limit-ip", "-1", "1000001"),
+            ("--rate-limit-project", "-1", "1000001"),
+            ("--max-open-flows", "0", "1001"),
+            ("--header-read-timeout-secs", "0", "301"),
+        ] {
+            for bad in [low, high, "99999999999999999999", "1.5"] {
+                let err = parse(&[&format!("{flag}={bad}")]).err().unwrap_or_else(|| panic!("{flag} {bad} was accepted"));
+                assert!(err.to_string().contains(flag), "{flag} {bad}: {err}");
+            }
+        }
+    }
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        settings: super::Settings,
     }
 }
