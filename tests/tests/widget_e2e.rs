@@ -32,10 +32,8 @@ fn catalog_names() -> Vec<String> {
 }
 
 async fn search(b: &Browser, text: &str) {
-    let js = format!(
-        "const i = document.querySelector('input[type=search]'); i.value = ''; i.dispatchEvent(new Event('input')); return 1"
-    );
-    b.js(&js).await;
+    let js = "const i = document.querySelector('input[type=search]'); i.value = ''; i.dispatchEvent(new Event('input')); return 1";
+    b.js(js).await;
     b.client.find(fantoccini::Locator::Css("input[type=search]")).await.unwrap().send_keys(text).await.unwrap();
 }
 
