@@ -96,6 +96,7 @@ impl Application {
             connector,
             passthrough: crate::proxy::Upstream::new(),
             passthrough_timeout: Duration::from_secs(settings.passthrough_timeout_secs.max(1)),
+            request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
             grants: http::grant_cache(),
             guard: Arc::new(http::limits::Guard::new(&settings.limits)),
         };

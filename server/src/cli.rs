@@ -84,7 +84,8 @@ enum WebhookAction {
         /// Only the deliveries that were given up.
         #[arg(long)]
         failed: bool,
-        #[arg(long, default_value_t = 50)]
+        /// How many, 1 to 1000.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
         limit: u64,
     },
     /// Deliver again: one event by id, or every failed one.

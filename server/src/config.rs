@@ -40,12 +40,12 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
-    /// Most connections this node opens to the database.
-    #[arg(long, env = "PLUGBOARD_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    /// Most connections this node opens to the database: 1 to 500.
+    #[arg(long, env = "PLUGBOARD_DB_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub db_max_connections: u32,
 
-    /// Seconds a request waits for a free database connection before it answers 503.
-    #[arg(long, env = "PLUGBOARD_DB_ACQUIRE_TIMEOUT", default_value_t = 5)]
+    /// Seconds a request waits for a free database connection before it answers 503: 1 to 300.
+    #[arg(long, env = "PLUGBOARD_DB_ACQUIRE_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub db_acquire_timeout_secs: u64,
 
     /// Id of the project created at start.
@@ -60,8 +60,8 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_SECRET_KEY", value_delimiter = ',')]
     pub secret_key: Vec<SecretKey>,
 
-    /// Lifetime of widget session tokens, in seconds.
-    #[arg(long, env = "PLUGBOARD_SESSION_TTL", default_value_t = 900)]
+    /// Lifetime of widget session tokens, in seconds: 60 to 86 400 (a day), as a project's `sessionTtlSecs`.
+    #[arg(long, env = "PLUGBOARD_SESSION_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=86_400))]
     pub session_ttl_secs: u64,
 
     /// Master key(s) for secrets at rest: `<id>:<base64 of 32 bytes>`, comma-separated, current first.
@@ -70,26 +70,33 @@ pub struct Settings {
     pub master_key: Option<SecretString>,
 
     /// How long a provider has to start answering a passthrough call — and to finish a small answer (≤ 256 KB),
-    /// which is passed on whole — in seconds (then 504).
-    #[arg(long, env = "PLUGBOARD_PASSTHROUGH_TIMEOUT", default_value_t = 60)]
+    /// which is passed on whole — in seconds (then 504): 1 to 3600.
+    #[arg(long, env = "PLUGBOARD_PASSTHROUGH_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub passthrough_timeout_secs: u64,
 
-    /// How often the background refresher looks for access tokens about to expire, in seconds.
-    #[arg(long, env = "PLUGBOARD_REFRESH_INTERVAL", default_value_t = 30)]
+    /// How long a client has to send a request body, in seconds: on Plugboard's own routes the whole request, body
+    /// and answer, gets this long; a passthrough call's small body (≤ 256 KB) must arrive whole within it and a
+    /// larger one may not pause longer (then 408 `timeout`, and the connection is closed): 1 to 600.
+    #[arg(long, env = "PLUGBOARD_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_secs: u64,
+
+    /// How often the background refresher looks for access tokens about to expire, in seconds: 1 to 3600.
+    #[arg(long, env = "PLUGBOARD_REFRESH_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub refresh_interval_secs: u64,
 
     /// Background token refreshes this node runs at once: the most requests it sends any one provider's token
-    /// endpoint at a time. When more are due than one pass takes, the refresher goes on without pausing.
-    #[arg(long, env = "PLUGBOARD_REFRESH_CONCURRENCY", default_value_t = 16)]
+    /// endpoint at a time. When more are due than one pass takes, the refresher goes on without pausing. 1 to 1000.
+    #[arg(long, env = "PLUGBOARD_REFRESH_CONCURRENCY", default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
     pub refresh_concurrency: usize,
 
     /// First retry delay of a failed webhook delivery (and of a failed token refresh), in milliseconds; doubles
-    /// with each attempt, with jitter.
-    #[arg(long, env = "PLUGBOARD_RETRY_BASE_MS", default_value_t = 10_000)]
+    /// with each attempt, with jitter. 10 to 3 600 000 (an hour).
+    #[arg(long, env = "PLUGBOARD_RETRY_BASE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub retry_base_ms: u64,
 
-    /// A webhook delivery still failing this long after its event is given up and listed as failed, in seconds.
-    #[arg(long, env = "PLUGBOARD_WEBHOOK_GIVE_UP", default_value_t = 259_200)]
+    /// A webhook delivery still failing this long after its event is given up and listed as failed, in seconds: 60
+    /// to 2 592 000 (30 days).
+    #[arg(long, env = "PLUGBOARD_WEBHOOK_GIVE_UP", default_value_t = 259_200, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
     pub webhook_give_up_secs: u64,
 
     /// Abuse limits: rate limits, caps and connection timeouts.
@@ -149,8 +156,8 @@ pub struct Limits {
     pub max_connections_per_identity: u32,
 
     /// Seconds a client has to send a request's headers, on a new or an idle kept-alive connection; a
-    /// connection that stays silent this long is closed.
-    #[arg(long, env = "PLUGBOARD_HEADER_READ_TIMEOUT", default_value_t = 20)]
+    /// connection that stays silent this long is closed. 1 to 300.
+    #[arg(long, env = "PLUGBOARD_HEADER_READ_TIMEOUT", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_read_timeout_secs: u64,
 }
 
@@ -262,6 +269,36 @@ mod tests {
         assert_eq!(super::Limits::default().check(), Ok(()));
         let zero = super::Limits { max_connections_per_identity: 0, ..Default::default() };
         assert_eq!(zero.check().unwrap_err(), "--max-connections-per-identity must be from 1 to 1000000, not 0");
+    }
+
+    #[test]
+    fn every_numeric_flag_has_a_range_and_its_default_is_in_it() {
+        let parse = |args: &[&str]| <Wrapper as clap::Parser>::try_parse_from(std::iter::once("x").chain(args.iter().copied())).map(|w| w.settings);
+        let s = parse(&[]).expect("the defaults are in range");
+        assert_eq!((s.session_ttl_secs, s.request_timeout_secs, s.limits.max_open_flows), (900, 30, 10));
+        for (flag, low, high) in [
+            ("--db-max-connections", "0", "501"),
+            ("--db-acquire-timeout-secs", "0", "301"),
+            ("--session-ttl-secs", "59", "86401"),
+            ("--passthrough-timeout-secs", "0", "3601"),
+            ("--request-timeout-secs", "0", "601"),
+            ("--refresh-interval-secs", "0", "3601"),
+            ("--refresh-concurrency", "0", "1001"),
+            ("--retry-base-ms", "9", "3600001"),
+            ("--webhook-give-up-secs", "59", "2592001"),
+            ("--rate-limit-ip", "-1", "1000001"),
+            ("--rate-limit-project", "-1", "1000001"),
+            ("--rate-limit-identity", "-1", "1000001"),
+            ("--rate-limit-backend", "-1", "1000001"),
+            ("--max-open-flows", "0", "1001"),
+            ("--max-connections-per-identity", "0", "1000001"),
+            ("--header-read-timeout-secs", "0", "301"),
+        ] {
+            for bad in [low, high, "99999999999999999999", "1.5"] {
+                let err = parse(&[&format!("{flag}={bad}")]).err().unwrap_or_else(|| panic!("{flag} {bad} was accepted"));
+                assert!(err.to_string().contains(flag), "{flag} {bad}: {err}");
+            }
+        }
     }
 
     #[derive(clap::Parser)]

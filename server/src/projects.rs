@@ -62,16 +62,7 @@ fn cut(s: &str, max: usize) -> &str {
     }
 }
 
-/// Whether `host` is this machine: a loopback IP address (parsed, never a name prefix) or `localhost`.
-fn is_loopback(host: url::Host<&str>) -> bool {
-    match host {
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-/// A page a same-tab sign-in may return to: an absolute https URL (http only on a loopback host), written
+/// A page a same-tab sign-in may return to: an absolute https URL (http only on a loopback address), written
 /// exactly as the URL parser writes it back (so the registered string is the one browsers send), without
 /// userinfo, on one of `allowed_origins` when the project lists any. Errors say why, as a sentence ending.
 pub fn check_return_url(u: &str, allowed_origins: &[String]) -> Result<(), String> {
@@ -82,10 +73,10 @@ pub fn check_return_url(u: &str, allowed_origins: &[String]) -> Result<(), Strin
         return Err("holds `*`, which is no wildcard here: list each page whole".into());
     }
     let parsed = url::Url::parse(u).map_err(|e| format!("is not an absolute URL ({e})"))?;
-    let host = parsed.host().ok_or("has no host")?;
+    parsed.host().ok_or("has no host")?;
     match parsed.scheme() {
         "https" => {}
-        "http" if is_loopback(host) => {}
+        "http" if crate::catalog::is_loopback(&parsed) => {}
         _ => return Err("must be https (plain http only on a loopback address)".into()),
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -409,13 +400,14 @@ mod tests {
     #[test]
     fn return_urls_are_whole_https_pages_written_as_browsers_send_them() {
         let none: &[String] = &[];
-        for ok in ["https://app.example.com/settings/apps", "https://app.example.com/?tab=apps", "http://127.0.0.1:8081/", "http://[::1]:3000/x", "http://localhost/x", "https://app.example.com/#/integrations"] {
+        for ok in ["https://app.example.com/settings/apps", "https://app.example.com/?tab=apps", "http://127.0.0.1:8081/", "http://[::1]:3000/x", "https://app.example.com/#/integrations"] {
             assert_eq!(check_return_url(ok, none), Ok(()), "{ok}");
         }
         for bad in [
             "app.example.com/x",                      // not absolute
             "http://app.example.com/x",               // plain http off loopback
             "http://127.x.my.salesforce.com/x",       // a name that starts like a loopback address is a name
+            "http://localhost/x",                     // a name, whatever it resolves to
             "https://user:pw@app.example.com/x",      // userinfo
             "https://APP.example.com/x",              // browsers send the host lower-cased
             "https://app.example.com",                // browsers send the path `/`

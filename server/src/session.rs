@@ -120,7 +120,14 @@ pub fn verify(vault: &Vault, token: &str) -> Option<Session> {
     into_session(claims, crate::keys::digest(token))
 }
 
+/// The session of checked claims. Claims whose texts hold a control character are refused: the API refuses such
+/// text when it mints ([`crate::http::input`]), so only a token minted before it did can carry one, and its
+/// identity would reach the database.
 fn into_session(c: Claims, token_hash: String) -> Option<Session> {
+    let texts = [&c.p, &c.i].into_iter().chain(&c.n).chain(c.a.iter().flatten());
+    if texts.into_iter().any(|t| t.chars().any(char::is_control)) {
+        return None;
+    }
     Some(Session {
         id: c.jti,
         token_hash,
@@ -183,6 +190,20 @@ mod tests {
         assert_eq!(verify(&stranger, &token), None);
         for junk in ["", "pbs_", "pbs_.", "pbs_x.y", "sk_test_abc", &"pbs_a".repeat(10_000)] {
             assert_eq!(verify(&vault, junk), None, "{junk:.20}");
+        }
+    }
+
+    #[test]
+    fn a_token_whose_claims_hold_a_control_character_is_refused() {
+        let vault = Vault::from_spec(&Vault::generate_spec()).unwrap();
+        for tweak in [
+            (|s: &mut NewSession| s.identity = "alice\0".into()) as fn(&mut NewSession),
+            |s| s.name = Some("Wo\nrk".into()),
+            |s| s.allowed_integrations = Some(vec!["gmail".into(), "x\u{7f}".into()]),
+        ] {
+            let mut new = new_session();
+            tweak(&mut new);
+            assert_eq!(verify(&vault, &issue(&vault, new)), None);
         }
     }
 

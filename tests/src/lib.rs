@@ -165,6 +165,7 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         master_key: None,
         config: None,
         passthrough_timeout_secs: 60,
+        request_timeout_secs: 30,
         refresh_interval_secs: 30,
         refresh_concurrency: 16,
         retry_base_ms: 10_000,
@@ -524,6 +525,26 @@ pub async fn raw_request(addr: SocketAddr, method: &str, target: &str, headers: 
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
+}
+
+/// Sends `head` (a request's line and headers, `\r\n\r\n` included) and `partial` — less body than the head
+/// announces — then nothing more; answers the status, the body and how long the answer took, once the server has
+/// closed the connection (panics if it has not within 10 s).
+pub async fn stalled_request(addr: SocketAddr, head: &str, partial: &[u8]) -> (u16, String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write the head");
+    s.write_all(partial).await.expect("write part of the body");
+    let started = Instant::now();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the server answers a stalled body and closes the connection within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body, started.elapsed())
 }
 
 /// A loopback address no one listens on yet, and its `http://` URL: for a server whose URL another party must

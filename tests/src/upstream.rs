@@ -65,6 +65,16 @@ pub fn router(signals: Arc<Signals>) -> Router {
         .route("/base/status/{code}", get(status))
         .route("/base/redirect", get(|| async { (StatusCode::FOUND, [("location", "http://127.0.0.9:1/stolen")], "") }))
         .route("/base/json", get(|| async { Json(serde_json::json!({ "ok": true, "items": [1, 2, 3] })) }))
+        // A page with its own (looser) page headers, as a provider's file download or error page may be.
+        .route("/base/page", get(|| async {
+            let headers = [
+                ("content-type", "text/html"),
+                ("content-security-policy", "script-src 'self'"),
+                ("referrer-policy", "unsafe-url"),
+                ("x-content-type-options", "sniff"),
+            ];
+            (headers, "<script>parent.postMessage('hello', '*')</script>")
+        }))
         .fallback(|req: Request| async move { (StatusCode::NOT_FOUND, format!("upstream has no {}", req.uri().path())) })
         .layer(axum::middleware::from_fn_with_state(signals.clone(), count))
         .with_state(signals)

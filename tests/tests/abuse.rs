@@ -271,3 +271,20 @@ async fn big_bodies_are_refused_and_silent_connections_are_closed() {
     let closed = tokio::time::timeout(std::time::Duration::from_secs(10), idle.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "the server kept an idle connection open");
 }
+
+#[tokio::test]
+async fn a_json_body_that_stops_arriving_is_a_408_and_its_connection_is_closed() {
+    let app = spawn_app_with(|s| s.request_timeout_secs = 1).await;
+    // The body is read by the route's extractor, inside the request's deadline (tower-http's timeout wraps it).
+    let head = format!(
+        "POST /v1/authkit/token HTTP/1.1\r\nHost: {}\r\nX-One-Secret: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        app.addr,
+        app.key.expose()
+    );
+    let (status, body, took) = plugboard_tests::stalled_request(app.addr, &head, br#"{"identity":"#).await;
+    assert_eq!(status, 408, "{body}");
+    let error: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    assert_eq!(error["code"], "timeout");
+    assert!(error["requestId"].as_str().is_some_and(|id| !id.is_empty()), "{error}");
+    assert!(took < std::time::Duration::from_secs(5), "answered after {took:?}");
+}

@@ -81,6 +81,9 @@ async fn the_server_revalidates_fields_whatever_the_widget_did() {
         ("mock-api-key", json!({"fields": {"api_key": GOOD_KEY}, "name": "x".repeat(201)}), "limited to 200"),
         ("mock-oauth", json!({"fields": {}}), "sign-in window"),
         ("freshdesk", json!({"fields": {"domain": "evil.com/", "api_key": "k"}}), "Freshdesk domain"),
+        // Read as 127.0.0.1 by URL parsers: a host value is a name, never a number.
+        ("freshdesk", json!({"fields": {"domain": "2130706433", "api_key": "k"}}), "must be a name, not a number"),
+        ("freshdesk", json!({"fields": {"domain": "0x7f000001", "api_key": "k"}}), "must be a name, not a number"),
         ("mock-api-key", json!({"fields": {"api_key": 5}}), "not valid"),
     ];
     for (platform, body, says) in cases {

@@ -1,6 +1,7 @@
 //! More than one node (SPEC §8): two `plugboard serve` processes on different ports and one database (PostgreSQL in
 //! the suite's second run, a shared SQLite file in the first), behind one public URL as a load balancer would put
-//! them, with no sticky sessions. Also what an operator watches: `/readyz`, `/metrics`, and shutdown on SIGTERM.
+//! them, with no sticky sessions. Also what an operator watches: `/readyz`, `/metrics`, shutdown on SIGTERM, and
+//! what a start refuses or creates (flag ranges, file modes).
 
 use std::{
     collections::HashMap,
@@ -357,4 +358,86 @@ async fn on_postgresql_a_node_without_the_master_key_refuses_to_start() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("PLUGBOARD_MASTER_KEY"), "{said}");
     assert!(!dir.path().join("master-key").exists(), "no key of its own was made");
+}
+
+/// `plugboard serve` on a free address with `args` and `envs` (no database or keys from this process's
+/// environment); killed when dropped.
+struct Started(std::process::Child);
+
+impl Started {
+    fn spawn(data_dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> (Self, String) {
+        let (addr, url) = free_addr();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_plugboard-node"))
+            .args(["serve", "--bind", &addr.to_string(), "--public-url", &url, "--data-dir", &data_dir.display().to_string()])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("PLUGBOARD_MASTER_KEY")
+            .env_remove("PLUGBOARD_SECRET_KEY")
+            .envs(envs.iter().copied())
+            .env("RUST_LOG", "plugboard=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the server binary runs");
+        (Self(child), url)
+    }
+
+    /// Waits up to 20 s for the process to exit; answers whether it succeeded and what it wrote to stderr.
+    fn exit(mut self) -> (bool, String) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                let mut said = String::new();
+                std::io::Read::read_to_string(self.0.stderr.as_mut().expect("piped"), &mut said).expect("stderr");
+                return (status.success(), said);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not stop: it started with what it should have refused");
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_numeric_flag_out_of_range_stops_the_start_with_a_message_naming_it_and_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    // A session TTL past what a timestamp holds made every mint answer 500; a pool of 0 could not serve at all.
+    for (args, envs, says) in [
+        (&["--session-ttl-secs", "99999999999999"][..], &[][..], "--session-ttl-secs"),
+        (&[], &[("PLUGBOARD_SESSION_TTL", "10")][..], "60..=86400"),
+        (&["--db-max-connections", "0"], &[], "--db-max-connections"),
+        (&["--passthrough-timeout-secs", "0"], &[], "1..=3600"),
+        (&["--header-read-timeout-secs", "100000"], &[], "--header-read-timeout-secs"),
+    ] {
+        let (ok, said) = Started::spawn(dir.path(), args, envs).0.exit();
+        assert!(!ok && said.contains(says), "{args:?} {envs:?}: {said}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_data_directory_and_the_files_a_start_creates_in_it_are_for_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("var").join("plugboard");
+    // No database URL, master key or secret key given: the SQLite file and both keys are made in the folder.
+    let (node, url) = Started::spawn(&data, &[], &[]);
+    eventually("the server to answer /healthz", || async {
+        http().get(format!("{url}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ())
+    })
+    .await;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777;
+    for dir in [root.path().join("var"), data.clone()] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    for file in ["plugboard.db", "plugboard.db-wal", "plugboard.db-shm", "master-key", "secret-key"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    drop(node);
 }

@@ -533,3 +533,15 @@ async fn only_the_authorize_pages_own_json_binds_and_over_https_a_tossed_cookie_
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert_eq!(connections(&app).await, 0);
 }
+
+#[tokio::test]
+async fn an_authorize_link_that_is_no_flow_id_says_so_plainly_on_either_database() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    for id in ["not-a-flow", "a%00b", "00000000-0000-0000-0000-000000000000"] {
+        let res = client().get(format!("{}/oauth/authorize/{id}", app.url)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::GONE, "{id}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains("already used or has expired"), "{id}: {page}");
+        assert!(!page.to_lowercase().contains("database"), "{id}: no database text on a page: {page}");
+    }
+}

@@ -277,7 +277,7 @@ async fn a_reconnect_with_a_new_key_is_used_by_the_next_call() {
 }
 
 #[tokio::test]
-async fn encoded_slashes_reach_the_provider_verbatim_and_its_answer_comes_back_without_plugboards_page_headers() {
+async fn encoded_slashes_reach_the_provider_verbatim() {
     let up = spawn_upstream("127.0.0.5").await;
     let app = app_with(&up, 10).await;
     let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
@@ -289,9 +289,6 @@ async fn encoded_slashes_reach_the_provider_verbatim_and_its_answer_comes_back_w
     ] {
         let res = passthrough(&app, &conn.key, reqwest::Method::GET, &format!("upstream-api/{path}")).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
-        for page_header in ["content-security-policy", "x-content-type-options", "referrer-policy"] {
-            assert!(!res.headers().contains_key(page_header), "{path}: the provider's answer carries no {page_header}");
-        }
         let echo: Value = res.json().await.unwrap();
         assert_eq!(echo["path"], arrived);
     }
@@ -299,4 +296,61 @@ async fn encoded_slashes_reach_the_provider_verbatim_and_its_answer_comes_back_w
     let (status, body) = raw_request(app.addr, "GET", "/v1/passthrough/upstream-api/echo/a%2F..%2F..%2Fsecret", &headers).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid_path"), "{body}");
+}
+
+const PASSTHROUGH_CSP: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+#[tokio::test]
+async fn every_answer_is_served_as_a_page_of_plugboards_origin_nosniff_no_referrer_and_sandboxed() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, 10).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let values = |res: &reqwest::Response, name: &str| res.headers().get_all(name).iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+    // The provider's answer without page headers, Plugboard's own error, and a provider page with its own.
+    let plain = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/json").send().await.unwrap();
+    let error = passthrough(&app, "test::upstream-api::default::nope", reqwest::Method::GET, "upstream-api/json").send().await.unwrap();
+    assert_eq!((plain.status().as_u16(), error.status().as_u16()), (200, 404));
+    for res in [&plain, &error] {
+        assert_eq!(values(res, "x-content-type-options"), ["nosniff"]);
+        assert_eq!(values(res, "referrer-policy"), ["no-referrer"]);
+        assert_eq!(values(res, "content-security-policy"), [PASSTHROUGH_CSP]);
+    }
+    let page = passthrough(&app, &conn.key, reqwest::Method::GET, "upstream-api/page").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(values(&page, "x-content-type-options"), ["nosniff"], "replaces the provider's");
+    assert_eq!(values(&page, "referrer-policy"), ["no-referrer"], "replaces the provider's");
+    // The provider's CSP is kept and Plugboard's added: a browser enforces both, so the page runs no script.
+    assert_eq!(values(&page, "content-security-policy"), ["script-src 'self'", PASSTHROUGH_CSP]);
+    assert_eq!(page.text().await.unwrap(), "<script>parent.postMessage('hello', '*')</script>", "the body as the provider sent it");
+}
+
+#[tokio::test]
+async fn a_request_body_that_stops_arriving_is_a_408_and_its_connection_is_closed() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let base = format!("{}/base", up.url);
+    let app = spawn_app_with(|s| {
+        s.request_timeout_secs = 1;
+        s.extra_integrations.push(custom("upstream-api", &base, "type = \"header\"\nname = \"x-api-key\"\nvalue = \"{api_key}\""));
+    })
+    .await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k" })).await;
+    let head = |framing: &str| {
+        format!(
+            "POST /v1/passthrough/upstream-api/echo HTTP/1.1\r\nHost: {}\r\nX-One-Secret: {}\r\nX-One-Connection-Key: {}\r\n{framing}\r\n\r\n",
+            app.addr,
+            app.key.expose(),
+            conn.key
+        )
+    };
+    // A small body announced and never sent (read whole before the call), and a streamed one that stops after a
+    // chunk (on its way to the provider).
+    for (framing, partial) in [("Content-Length: 100", &b"{\"name\":"[..]), ("Transfer-Encoding: chunked", &b"5\r\nhello\r\n"[..])] {
+        let (status, body, took) = plugboard_tests::stalled_request(app.addr, &head(framing), partial).await;
+        assert_eq!(status, 408, "{framing}: {body}");
+        assert!(body.contains(r#""code":"timeout""#) && body.contains(r#""requestId":""#), "{framing}: {body}");
+        assert!(took < Duration::from_secs(5), "{framing}: answered after {took:?}");
+    }
+    // Nothing reached the provider whole; the node still serves.
+    let res = passthrough(&app, &conn.key, reqwest::Method::POST, "upstream-api/echo").body("{}").send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["bodyLength"], 2);
 }

@@ -370,18 +370,33 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         samples.push((format!("{{{name}}}"), value));
     }
     let sample = |t: &str| samples.iter().fold(t.to_owned(), |acc, (k, v)| acc.replace(k, v));
+    let host_checked = |name: &str| {
+        e.fields.iter().any(|f| f.name == name && !f.hosts.is_empty()) || e.metadata.iter().any(|m| m.name == name && !m.hosts.is_empty())
+    };
     let check_url = |what: &str, t: &str| -> Result<(), String> {
         // A value that is not host-checked must not make up the whole host: `https://{x}/` could point anywhere.
-        let unchecked_host = t.strip_prefix('{').is_some_and(|rest| {
-            let name = rest.split('}').next().unwrap_or_default();
-            !e.fields.iter().any(|f| f.name == name && !f.hosts.is_empty()) && !e.metadata.iter().any(|m| m.name == name && !m.hosts.is_empty())
-        });
+        let unchecked_host = t.strip_prefix('{').is_some_and(|rest| !host_checked(rest.split('}').next().unwrap_or_default()));
         if unchecked_host {
             return Err(format!("{what} {t:?} starts with a value that has no `hosts` allow-list"));
         }
+        // A value inside the host is a label under the provider's own domain (`https://{subdomain}.zendesk.com`):
+        // never the whole host (`https://{x}/`), nor a name under a top-level domain of the user's choice
+        // (`https://{x}.com`); a host-checked value is a whole origin and only starts a template (`{x}/api`).
+        if let Some(host) = template_host(t).filter(|h| h.contains('{')) {
+            let names: Vec<&str> = host.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(n, _)| n)).collect();
+            if let Some(name) = names.iter().find(|n| host_checked(n)) {
+                return Err(format!("{what} {t:?}: {{{name}}} has a `hosts` allow-list, so it is a whole origin: start the template with it"));
+            }
+            let fixed = host.rsplit('}').next().unwrap_or_default();
+            let fixed = fixed.rsplit_once(':').map_or(fixed, |(name, _port)| name);
+            // (`{x}-api.example.com` too: the value and the fixed text share a label, the domain is fixed.)
+            let own_domain = fixed.split_once('.').is_some_and(|(_, d)| d.split('.').count() >= 2 && d.split('.').all(|l| !l.is_empty()));
+            if !own_domain {
+                return Err(format!("{what} {t:?}: a value in the host must be followed by the provider's own domain (`{{name}}.example.com`)"));
+            }
+        }
         let url = url::Url::parse(&sample(t)).map_err(|err| format!("{what} {t:?}: {err}"))?;
-        let loopback = matches!(url.host_str(), Some("localhost")) || url.host_str().is_some_and(|h| h.starts_with("127."));
-        if url.scheme() == "https" || (allow_loopback_http && url.scheme() == "http" && loopback) {
+        if url.scheme() == "https" || (allow_loopback_http && url.scheme() == "http" && is_loopback(&url)) {
             Ok(())
         } else {
             Err(format!("{what} {t:?} must be https"))
@@ -525,16 +540,43 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
     Ok(())
 }
 
-/// `example.com` (exactly) or `*.example.com` (any subdomain, at any depth).
+/// The host part of a URL template (`https://{subdomain}.zendesk.com/api` → `{subdomain}.zendesk.com`), port
+/// included; `None` for a template that starts with a value (`{instance_url}/api`).
+pub(crate) fn template_host(t: &str) -> Option<&str> {
+    let (scheme, rest) = t.split_once("://")?;
+    if scheme.contains('{') {
+        return None;
+    }
+    rest.split(['/', '?', '#']).next()
+}
+
+/// Whether `url`'s host is a loopback address (127.0.0.0/8, `::1`), compared as a parsed IP address, never by name:
+/// `127.x.my.salesforce.com` is a domain like any other, and so is `localhost` (a resolver answers for it). What
+/// reads as an address is the WHATWG URL parser's business: `http://2130706433/` and `http://0x7f000001/` are
+/// `127.0.0.1`.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(_)) | None => false,
+    }
+}
+
+/// `example.com` (exactly), `*.example.com` (any subdomain, at any depth), or a loopback IP address (`127.0.0.4`,
+/// `[::1]`: local providers and tests). Any other IP address is refused: a pattern names a provider's domain.
 fn valid_host_pattern(p: &str) -> bool {
     let host = p.strip_prefix("*.").unwrap_or(p);
-    host.contains('.') && host.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        || host.starts_with("127.")
-        || host == "localhost"
+    match url::Host::parse(host) {
+        Ok(url::Host::Domain(_)) => host.contains('.') && host.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')),
+        Ok(url::Host::Ipv4(ip)) => host == p && ip.is_loopback() && ip.to_string() == host,
+        Ok(url::Host::Ipv6(ip)) => host == p && ip.is_loopback(),
+        Err(_) => false,
+    }
 }
 
 /// The origin (`https://host[:port]`) of `value` — a URL or a bare host name — when it is https on one of
-/// `hosts` and carries no credentials. Loopback hosts (tests) may use http and any port.
+/// `hosts` and carries no credentials. A host that is a loopback IP address named in `hosts` (local providers,
+/// tests) may use http and any port ([`is_loopback`]: by address, never by name).
 pub fn origin_on_hosts(value: &str, hosts: &[String]) -> Option<String> {
     let value = value.trim();
     let with_scheme = if value.contains("://") { value.to_owned() } else { format!("https://{value}") };
@@ -543,15 +585,17 @@ pub fn origin_on_hosts(value: &str, hosts: &[String]) -> Option<String> {
     if host.split('.').any(str::is_empty) {
         return None; // `.my.salesforce.com`, `a..my.salesforce.com`: not a host anyone can have
     }
-    let loopback = host == "localhost" || host.starts_with("127.");
+    let loopback = is_loopback(&url);
     let scheme_ok = url.scheme() == "https" || (loopback && url.scheme() == "http");
     let port_ok = url.port().is_none() || loopback;
     if !scheme_ok || !port_ok || !url.username().is_empty() || url.password().is_some() {
         return None;
     }
-    let allowed = hosts.iter().any(|p| match p.strip_prefix("*.") {
-        Some(domain) => host.ends_with(&format!(".{}", domain.to_ascii_lowercase())),
-        None => host == p.to_ascii_lowercase(),
+    let allowed = hosts.iter().any(|p| match (p.strip_prefix("*."), url.host()) {
+        // An address matches only itself, as parsed (`2130706433` is `127.0.0.1`), never a `*.` pattern.
+        (_, Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))) => url::Host::parse(p).is_ok_and(|h| h.to_string() == host),
+        (Some(domain), _) => host.ends_with(&format!(".{}", domain.to_ascii_lowercase())),
+        (None, _) => host == p.to_ascii_lowercase(),
     });
     allowed.then(|| url.origin().ascii_serialization())
 }
@@ -611,6 +655,48 @@ mod tests {
         assert_eq!(origin_on_hosts("login.example.com", &hosts).as_deref(), Some("https://login.example.com"));
         for bad in ["https://.salesforce.com", "https://a..salesforce.com", "http://acme.salesforce.com", "https://salesforce.com.evil.example", "https://evilsalesforce.com", "https://u:p@a.salesforce.com", "https://a.salesforce.com:8443", "javascript:alert(1)"] {
             assert_eq!(origin_on_hosts(bad, &hosts), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_user_value_never_makes_up_a_whole_host_or_picks_the_domain() {
+        let oauth = "[oauth]\nauthorizationUrl = \"https://a.example.com/auth\"\ntokenUrl = \"https://a.example.com/token\"\n";
+        let with_field = |base: &str, hosts: &str| entry(&format!("apiBaseUrl = \"{base}\"\n{oauth}[[fields]]\nname = \"x\"\nlabel = \"X\"\n{hosts}"));
+        for whole in ["https://{x}/api", "https://{x}", "https://{x}:8443/api", "https://{x}.com/api", "https://api.{x}/v1", "https://{x}.example.com:{x}/"] {
+            assert!(with_field(whole, "").unwrap_err().contains("in the host"), "{whole}");
+        }
+        for under_own_domain in ["https://{x}.example.com/api", "https://rest.{x}.example.com", "https://{x}-api.example.com:8443/v2", "https://api.example.com/{x}"] {
+            assert_eq!(with_field(under_own_domain, ""), Ok(()), "{under_own_domain}");
+        }
+        // A value with an allow-list is a whole origin: it starts the template, never sits inside a host.
+        assert_eq!(with_field("{x}/api", "hosts = [\"*.example.com\"]\n"), Ok(()));
+        assert!(with_field("https://{x}/api", "hosts = [\"*.example.com\"]\n").unwrap_err().contains("whole origin"));
+        // The built-in catalog passes.
+        Catalog::builtin().unwrap();
+    }
+
+    #[test]
+    fn loopback_is_an_address_never_a_name() {
+        let loopback = |u: &str| is_loopback(&url::Url::parse(u).unwrap());
+        for yes in ["http://127.0.0.1/", "http://127.255.0.9:8080/", "http://[::1]/", "http://2130706433/", "http://0x7f000001/", "http://0177.1/"] {
+            assert!(loopback(yes), "{yes}");
+        }
+        for no in ["http://127.x.my.salesforce.com/", "http://127.0.0.1.nip.io/", "http://localhost/", "http://10.0.0.1/", "http://[::2]/"] {
+            assert!(!loopback(no), "{no}");
+        }
+        // Plain http and other ports only for a loopback address named in the allow-list.
+        let hosts = vec!["*.my.salesforce.com".to_string(), "127.0.0.4".to_string()];
+        assert_eq!(origin_on_hosts("http://127.0.0.4:9000/x", &hosts).as_deref(), Some("http://127.0.0.4:9000"));
+        assert_eq!(origin_on_hosts("http://2130706436:9000", &hosts).as_deref(), Some("http://127.0.0.4:9000"), "the address as parsed");
+        for bad in ["http://127.x.my.salesforce.com", "https://127.x.my.salesforce.com:8443", "http://127.0.0.5:9000", "https://2130706433", "https://0x7f000001"] {
+            assert_eq!(origin_on_hosts(bad, &hosts), None, "{bad}");
+        }
+        // Patterns: domains, or loopback addresses; no other address.
+        for ok in ["example.com", "*.example.com", "127.0.0.4", "[::1]"] {
+            assert!(valid_host_pattern(ok), "{ok}");
+        }
+        for bad in ["10.0.0.1", "*.127.0.0.1", "2130706433", "0x7f000001", "*.com", "localhost", "a..b"] {
+            assert!(!valid_host_pattern(bad), "{bad}");
         }
     }
 

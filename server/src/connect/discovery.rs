@@ -45,12 +45,9 @@ pub fn fill(spec: &OAuthSpec, doc: &Discovery) -> OAuthSpec {
     s
 }
 
-/// https, or plain http on loopback (local providers and tests).
+/// https, or plain http to a loopback address (local providers and tests; by address, never by name).
 fn secure_url(u: &str) -> bool {
-    url::Url::parse(u).is_ok_and(|u| {
-        let loopback = u.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."));
-        u.scheme() == "https" || (u.scheme() == "http" && loopback)
-    })
+    url::Url::parse(u).is_ok_and(|u| u.scheme() == "https" || (u.scheme() == "http" && crate::catalog::is_loopback(&u)))
 }
 
 impl Connector {
@@ -77,5 +74,18 @@ impl Connector {
         let doc = Arc::new(doc);
         self.discovery.insert(url.clone(), doc.clone());
         Ok(Cow::Owned(fill(spec, &doc)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_http_only_to_a_loopback_address_never_a_name_that_looks_like_one() {
+        for ok in ["https://id.example.com/token", "http://127.0.0.1:9/token", "http://127.8.9.10/token", "http://[::1]:9/token", "http://2130706433/token"] {
+            assert!(super::secure_url(ok), "{ok}");
+        }
+        for bad in ["http://127.x.my.salesforce.com/token", "http://127.0.0.1.example.com/token", "http://localhost/token", "http://10.0.0.1/token", "ftp://127.0.0.1/x"] {
+            assert!(!super::secure_url(bad), "{bad}");
+        }
     }
 }

@@ -9,15 +9,12 @@ use crate::{
 
 pub const MAX_FIELD_LEN: usize = 4096;
 
-/// The non-secret config and the secret values of a submitted form.
+/// A connect form's values, split: the non-secret config and the secrets, by field name.
 pub type Split = (BTreeMap<String, String>, BTreeMap<String, SecretString>);
 
 /// Splits submitted fields into non-secret config and secret values, refusing anything the catalog does not
 /// describe or that does not match its pattern.
-pub fn validate(
-    entry: &Integration,
-    submitted: &BTreeMap<String, String>,
-) -> Result<Split, String> {
+pub fn validate(entry: &Integration, submitted: &BTreeMap<String, String>) -> Result<Split, String> {
     if let Some(unknown) = submitted.keys().find(|k| !entry.fields.iter().any(|f| &f.name == *k)) {
         return Err(format!("{} has no field {unknown:?}", entry.name));
     }
@@ -44,8 +41,11 @@ pub fn validate(
         }
         let value = if !f.hosts.is_empty() {
             origin_on_hosts(value, &f.hosts).ok_or_else(|| format!("{} must be an https address on {}", f.label, f.hosts.join(", ")))?
-        } else if url_template_uses(entry, &f.name) && !is_host_label(value) {
+        } else if url_template_uses(entry, &f.name, false) && !is_host_label(value) {
             return Err(format!("{} may only contain letters, digits and dashes", f.label));
+        } else if url_template_uses(entry, &f.name, true) && reads_as_ip_address(value) {
+            // `https://{x}.example.com` keeps the provider's domain whatever `x` is; a number is refused anyway.
+            return Err(format!("{} must be a name, not a number", f.label));
         } else {
             value.to_owned()
         };
@@ -58,8 +58,9 @@ pub fn validate(
     Ok((config, secrets))
 }
 
-/// Whether `{name}` appears in one of the entry's URLs (so its value becomes part of a host name).
-fn url_template_uses(entry: &Integration, name: &str) -> bool {
+/// Whether `{name}` appears in one of the entry's URLs (so its value becomes part of one), or with `in_host`, in
+/// the host part of one.
+fn url_template_uses(entry: &Integration, name: &str, in_host: bool) -> bool {
     let needle = format!("{{{name}}}");
     let mut urls = vec![entry.api_base_url.as_str()];
     if let Some(o) = &entry.oauth {
@@ -68,12 +69,22 @@ fn url_template_uses(entry: &Integration, name: &str) -> bool {
     }
     urls.extend(entry.verify.as_ref().map(|v| v.url.as_str()));
     urls.extend(entry.metadata.iter().filter_map(|m| m.url.as_deref()));
-    urls.iter().any(|u| u.contains(&needle))
+    urls.iter().any(|u| if in_host { crate::catalog::template_host(u).is_some_and(|h| h.contains(&needle)) } else { u.contains(&needle) })
 }
 
 /// A single DNS label: keeps a templated host under the provider's own domain (no `evil.com/`, `@`, `..`).
 fn is_host_label(v: &str) -> bool {
     !v.is_empty() && v.len() <= 63 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Whether a URL parser would read `v` — alone or as the first label of a host — as an IP address rather than a
+/// name: all digits (`2130706433`), hex (`0x7f000001`), dotted or octal forms, and numbers too large to be one
+/// (which make the URL invalid) — WHATWG URL's IPv4 parser, which browsers and the `url` crate share.
+pub fn reads_as_ip_address(v: &str) -> bool {
+    [format!("https://{v}/"), format!("https://{v}.example/")].iter().any(|u| match url::Url::parse(u) {
+        Ok(u) => matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))),
+        Err(e) => e == url::ParseError::InvalidIpv4Address,
+    })
 }
 
 /// Where a template's `{name}`s are looked up.
@@ -142,6 +153,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_host_value_that_would_read_as_an_address_is_refused() {
+        let c = Catalog::builtin().unwrap();
+        let fd = c.get("freshdesk").unwrap();
+        for number in ["2130706433", "0x7f000001", "0177", "127", "0x", "4294967295", "99999999999"] {
+            let err = validate(fd, &fields(&[("domain", number), ("api_key", "k")])).unwrap_err();
+            assert!(err.contains("not a number"), "{number}: {err}");
+        }
+        for name in ["acme", "acme-2", "7eleven", "0xcafe-shop", "x0"] {
+            assert!(validate(fd, &fields(&[("domain", name), ("api_key", "k")])).is_ok(), "{name}");
+        }
+        // A value in a path may be a number (Ecwid's store id).
+        let ecwid = c.get("ecwid").unwrap();
+        let store = ecwid.fields.iter().map(|f| (f.name.as_str(), if f.name == "store_id" { "12345678" } else { "secret_token_12345" })).collect::<Vec<_>>();
+        assert!(validate(ecwid, &fields(&store)).is_ok());
+    }
+
     mod properties {
         use proptest::prelude::*;
 
@@ -174,6 +202,28 @@ mod tests {
                     let host = url.host_str().unwrap();
                     prop_assert!(host.ends_with(".freshdesk.com") && host.matches('.').count() == 2, "{}", host);
                     prop_assert_eq!(url.path(), "/api/v2");
+                }
+            }
+
+            #[test]
+            fn a_subdomain_is_never_read_as_an_address(domain in "(0[xX])?[0-9a-fA-F]{0,12}|[0-9]{1,12}|[a-z0-9-]{1,20}") {
+                let c = Catalog::builtin().unwrap();
+                let freshdesk = c.get("freshdesk").unwrap();
+                if let Ok((config, _)) = validate(freshdesk, &fields(&[("domain", &domain), ("api_key", "k")])) {
+                    prop_assert!(!reads_as_ip_address(&config["domain"]), "{}", domain);
+                    let url = url::Url::parse(&format!("https://{}/", config["domain"])).unwrap();
+                    prop_assert!(matches!(url.host(), Some(url::Host::Domain(_))), "{}", url);
+                }
+            }
+
+            #[test]
+            fn plain_http_or_another_port_only_for_a_loopback_address(raw in "(https?://)?(127|2130706433|0x7f000001|[a-z]{1,5})(\\.[a-z0-9]{1,5}){0,3}(\\.my\\.salesforce\\.com)?(:[0-9]{1,5})?/?") {
+                let hosts = vec!["*.my.salesforce.com".to_string(), "127.0.0.1".to_string()];
+                if let Some(origin) = crate::catalog::origin_on_hosts(&raw, &hosts) {
+                    let url = url::Url::parse(&origin).unwrap();
+                    if url.scheme() == "http" || url.port().is_some() {
+                        prop_assert_eq!(url.host(), Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST)), "{}", origin);
+                    }
                 }
             }
 

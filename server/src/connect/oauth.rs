@@ -37,7 +37,8 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
-const LINK_USED: &str = "This sign-in link was already used or has expired. Close this window and start again from the app.";
+/// What a used, expired or unknown sign-in link says.
+pub const LINK_USED: &str = "This sign-in link was already used or has expired. Close this window and start again from the app.";
 const NOT_YOURS: &str = "This sign-in link works only in the window your app opened for it. Close this window and start again from the app.";
 
 /// Name of the cookie binding a flow to the browser whose popup started it.

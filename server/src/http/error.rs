@@ -30,6 +30,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// The request body did not arrive in time (408, `timeout`); the connection is closed after the answer.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     NotConfigured(String),
     #[error("{0}")]
@@ -81,6 +84,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Self::NotConfigured(_) => (StatusCode::CONFLICT, "integration_not_configured"),
             Self::ProviderRefused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "provider_refused"),
             Self::ProviderFailed(_) => (StatusCode::BAD_GATEWAY, "provider_failed"),
@@ -121,7 +125,9 @@ impl From<crate::projects::ProjectError> for ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// 503 with `Retry-After` while the database is unavailable, else 500.
+    /// 503 with `Retry-After` while the database is unavailable; 400 `invalid_input` for a value the database
+    /// refused and 409 `conflict` for one that clashes with a stored row (sending either again cannot work); else
+    /// 500.
     fn from(e: StoreError) -> Self {
         if matches!(e, StoreError::LinkSpent) {
             return Self::Conflict { code: "link_used", message: "this link was already used to connect an account, or it expired meanwhile".into() };
@@ -132,6 +138,14 @@ impl From<StoreError> for ApiError {
         if e.is_unavailable() {
             tracing::warn!(error = %e, "database unavailable");
             return Self::DatabaseUnavailable;
+        }
+        if e.is_bad_value() {
+            tracing::warn!(error = %e, "the database refused a value of the request");
+            return Self::bad_request("invalid_input", "a value in this request cannot be stored: it holds a character or a number the database refuses");
+        }
+        if e.is_conflict() {
+            tracing::warn!(error = %e, "the request conflicts with a stored row");
+            return Self::Conflict { code: "conflict", message: "this request conflicts with what is stored; it cannot be applied as it is".into() };
         }
         Self::Internal(e.to_string())
     }

@@ -16,7 +16,8 @@ use crate::{
     store::{KeyGrant, Session},
 };
 
-/// A JSON body parsed whatever the content type, refused with a 400 that says what is wrong.
+/// A JSON body parsed whatever the content type, refused with a 400 that says what is wrong — among others a
+/// string holding a control character, which [`super::input::check_json`] names (`invalid_input`).
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -27,6 +28,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request("invalid_json", "the request body is empty; send a JSON object"));
         }
+        super::input::check_json(&bytes)?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request("invalid_json", format!("the request body is not valid: {e}")))

@@ -147,9 +147,10 @@ fn record(RouteLabel(route): RouteLabel, method: &'static str, status: StatusCod
 /// lookup builds and compares a labelled key, and formats the status).
 pub fn record_static(route: &'static str, method: &'static str, status: StatusCode, started: Instant) {
     type Series = (metrics::Counter, metrics::Histogram);
-    type Known = HashMap<(&'static str, &'static str, u16), Series>;
+    /// (route, method, status).
+    type Labels = (&'static str, &'static str, u16);
     /// At most (routes × 10 method labels × statuses) entries, as many as the registry's own series.
-    static SERIES: LazyLock<RwLock<Known>> = LazyLock::new(Default::default);
+    static SERIES: LazyLock<RwLock<HashMap<Labels, Series>>> = LazyLock::new(Default::default);
     let key = (route, method, status.as_u16());
     let known = SERIES.read().expect("not poisoned").get(&key).cloned();
     let (counter, histogram) = known.unwrap_or_else(|| {

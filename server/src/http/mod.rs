@@ -4,6 +4,7 @@ mod assets;
 mod connect;
 pub mod error;
 mod extract;
+pub mod input;
 mod integrations;
 mod links;
 pub mod metrics;
@@ -54,6 +55,9 @@ pub struct AppState {
     pub passthrough: crate::proxy::Upstream,
     /// How long the provider has to start answering a passthrough call.
     pub passthrough_timeout: Duration,
+    /// How long a request gets on the router's routes (body and answer), and how long a passthrough request body
+    /// may take (a small one whole) or pause (a streamed one): then 408.
+    pub request_timeout: Duration,
     /// Recently authenticated secret keys by digest, so hot paths (the passthrough) skip the database; a revoked
     /// key stops working on every node within [`HOT_TTL`].
     pub grants: Arc<moka::sync::Cache<String, crate::store::KeyGrant>>,
@@ -93,7 +97,8 @@ pub async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<String>>) ->
 /// directly ([`passthrough::serve`]) — the passthrough is on the host backend's critical path, and the router's
 /// layers (matching, request ids by UUID, compression, timeouts, CSP headers, error pages) cost it half its
 /// throughput (`scripts/bench-passthrough`). What of them applies to it, it does itself: request id, JSON errors,
-/// metrics, a caught panic.
+/// metrics, a caught panic, a deadline on the request body, and the page headers (`nosniff`, `no-referrer`, a
+/// CSP).
 #[derive(Clone)]
 pub struct Service {
     router: Router,
@@ -126,7 +131,7 @@ impl Service {
 /// link pages, the OAuth pages); the host backend's secret-key routes (token minting, links, the vault API, the
 /// passthrough) are server to server and not limited per IP.
 pub fn router(state: AppState, limits: &crate::config::Limits) -> Router {
-    let (router, doc) = routes(limits);
+    let (router, doc) = routes(limits, state.request_timeout);
     let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
     router.layer(axum::Extension(doc)).with_state(state).layer(
         ServiceBuilder::new()
@@ -140,13 +145,15 @@ pub fn router(state: AppState, limits: &crate::config::Limits) -> Router {
             .layer(middleware::from_fn(metrics::track))
             .layer(CatchPanicLayer::custom(|_| {
                 axum::response::IntoResponse::into_response(error::ApiError::Internal("handler panicked".into()))
-            })),
+            }))
+            // Control characters in the path or a query parameter: a 400 naming it, before any handler runs.
+            .layer(middleware::from_fn(input::refuse_control_characters)),
     )
 }
 
 /// The OpenAPI document alone (what `GET /openapi.json` answers).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes(&crate::config::Limits::default()).1
+    routes(&crate::config::Limits::default(), Duration::from_secs(30)).1
 }
 
 /// Routes whose path has a catch-all segment (`{*file}` in axum, `{file}` in OpenAPI): registered by hand, their
@@ -155,7 +162,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[openapi(paths(widget::asset, passthrough::passthrough, passthrough::passthrough_root))]
 struct CatchAllDoc;
 
-fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// `request_timeout`: how long each request (its body read by the handler's extractors included) may take before
+/// a 408.
+fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
     // What browsers call. The host backend's secret-key routes are not limited per IP (it calls for all its users
     // from one address): they have their own budget per project (`limits::Guard::backend`), and a key not known
@@ -216,7 +225,8 @@ fn routes(limits: &crate::config::Limits) -> (Router<AppState>, utoipa::openapi:
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        // The whole request, its body included: extractors (`JsonBody`) read it inside the handler's future.
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout))
         // Plugboard's own pages and answers: a strict CSP (pages that need more set their own), no MIME sniffing,
         // no referrer.
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -176,6 +176,10 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
               (status = 429, description = "rate limited", body = plugboard_shared::ErrorBody),
               (status = 503, description = "briefly unavailable", body = plugboard_shared::ErrorBody)))]
 pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    // Flow ids are UUIDs: anything else is no link of ours, and is never looked up (this page has no JSON edge).
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return page(StatusCode::GONE, "This sign-in link cannot be used", crate::connect::oauth::LINK_USED, None);
+    }
     match app.connector.check_authorize_link(&id).await {
         Ok(Some(same_tab)) => ask(&id, &same_tab, &super::assets::logo_url(&app.public_url, &same_tab.platform)),
         Ok(None) => render(StatusCode::OK, AUTHORIZE_CSP, "Connecting…", "Taking you to sign in…", &format!(r#" data-flow="{}""#, escape(&id)), "/oauth/authorize.js"),

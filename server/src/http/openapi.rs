@@ -20,11 +20,12 @@ pub struct ErrorResponses;
 impl IntoResponses for ErrorResponses {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         [
-            ("400", "bad input: `code` says which (invalid_fields, invalid_pagination, invalid_identity, bad_request, …)"),
+            ("400", "bad input: `code` says which (`invalid_input`: a control character in the field the message names; invalid_fields, invalid_pagination, invalid_identity, bad_request, …)"),
             ("401", "missing or invalid secret key or session token (`unauthorized`)"),
             ("403", "origin not allowed, or an OAuth popup without its widget's proof (`flow_not_proven`)"),
             ("404", "no such integration, connection, flow or endpoint (`not_found`)"),
             ("405", "method not allowed here"),
+            ("408", "the request body did not arrive, or the answer was not ready, within the request timeout (`timeout`)"),
             ("409", "the integration is not configured, or a conflict with the named state: a used link (`link_used`), the end user's connection cap (`too_many_connections`; a reconnect still works)"),
             ("410", "the session expired (`session_expired`), or the link expired, was withdrawn or opened too often (`link_expired`, `link_revoked`, `link_exhausted`)"),
             ("413", "the body is larger than 64 KiB"),

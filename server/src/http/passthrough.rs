@@ -35,6 +35,11 @@ pub const PREFIX: &str = "/v1/passthrough/";
 const ROUTE: &str = "/v1/passthrough/{platform}/{*path}";
 const ROUTE_ROOT: &str = "/v1/passthrough/{platform}";
 const REQUEST_ID: &str = "x-request-id";
+/// The CSP every passthrough answer carries, beside any of the provider's: its answer is served from Plugboard's
+/// origin, where the widget runs, so a document in it may run nothing, load nothing, be framed nowhere, and is a
+/// unique origin (`sandbox`). Browsers enforce every CSP an answer carries, so the provider's own still applies
+/// and can only narrow it.
+const PASSTHROUGH_CSP: HeaderValue = HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox");
 const USER_AGENT: &str = concat!("Plugboard/", env!("CARGO_PKG_VERSION"));
 
 impl From<RefreshError> for ApiError {
@@ -53,13 +58,19 @@ impl From<RefreshError> for ApiError {
     }
 }
 
+/// The connection key the caller names (`X-One-Connection-Key` or `x-pica-connection-key`); a control character in
+/// it (HTTP lets a tab through) is refused like any text at the edge ([`super::input`]).
 fn connection_key(headers: &HeaderMap) -> Result<&str, ApiError> {
-    ["x-one-connection-key", "x-pica-connection-key"]
+    let key = ["x-one-connection-key", "x-pica-connection-key"]
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::bad_request("missing_connection_key", "send the connection's key in X-One-Connection-Key"))
+        .ok_or_else(|| ApiError::bad_request("missing_connection_key", "send the connection's key in X-One-Connection-Key"))?;
+    if key.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_input", "X-One-Connection-Key must not contain control characters"));
+    }
+    Ok(key)
 }
 
 /// The request body, kept in memory when small enough to send twice.
@@ -79,7 +90,8 @@ impl Outgoing {
 
 /// Answers a request whose path starts with [`PREFIX`], straight from the accept loop (see [`super::Service`]):
 /// with the request id (`X-Request-Id`, the caller's or a new UUID) on the answer, Plugboard's own errors as JSON
-/// bodies, the request counted in the metrics like any route's, and a panic answered as a 500.
+/// bodies, the request counted in the metrics like any route's, a panic answered as a 500, and the headers of a
+/// page of Plugboard's origin on every answer ([`page_headers`]).
 pub async fn serve(app: Arc<AppState>, req: axum::http::Request<hyper::body::Incoming>) -> Response {
     let started = std::time::Instant::now();
     let method = super::metrics::method_label(req.method());
@@ -102,8 +114,19 @@ pub async fn serve(app: Arc<AppState>, req: axum::http::Request<hyper::body::Inc
     };
     let mut res = super::error::render_api_error(res, request_id.to_str().unwrap_or_default());
     res.headers_mut().insert(REQUEST_ID, request_id);
+    page_headers(res.headers_mut());
     super::metrics::record_static(route, method, res.status(), started);
     res
+}
+
+/// What a passthrough answer carries, provider's or Plugboard's, as it is served from Plugboard's origin:
+/// `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`, replacing the provider's (they were
+/// written for its origin; `nosniff` has no weaker value, and `no-referrer` is the strictest), and
+/// [`PASSTHROUGH_CSP`] added beside any CSP of the provider's, which is kept.
+fn page_headers(headers: &mut HeaderMap) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.append(header::CONTENT_SECURITY_POLICY, PASSTHROUGH_CSP);
 }
 
 /// `ANY /v1/passthrough/{platform}`: the API base URL itself.
@@ -164,12 +187,16 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
     let headers = proxy::request_headers(&parts.headers);
     let length = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+    // The caller's body has a deadline: a small one must arrive whole within it, a larger one may not pause longer
+    // (else a body announced and never sent would hold the call, and its connection, for ever).
+    let stalled = || ApiError::RequestTimeout(format!("the request body did not arrive within {} s", app.request_timeout.as_secs()));
     let mut outgoing = match (length, chunked) {
         (None | Some(0), false) => Outgoing::Replayable(Bytes::new()),
-        (Some(n), false) if n <= REPLAY_MAX => Outgoing::Replayable(
-            axum::body::to_bytes(body, REPLAY_MAX).await.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?,
-        ),
-        _ => Outgoing::Streamed(Some(body)),
+        (Some(n), false) if n <= REPLAY_MAX => match tokio::time::timeout(app.request_timeout, axum::body::to_bytes(body, REPLAY_MAX)).await {
+            Err(_) => return Err(stalled()),
+            Ok(read) => Outgoing::Replayable(read.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?),
+        },
+        _ => Outgoing::Streamed(Some(Body::new(tower_http::timeout::TimeoutBody::new(app.request_timeout, body)))),
     };
 
     let (conn, just_refreshed) = app.connector.ensure_fresh(conn).await?;
@@ -214,6 +241,7 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
             match tokio::time::timeout(timeout, answer).await {
                 Err(_) => Err(ApiError::ProviderTimeout(format!("{name} did not answer within {} s", timeout.as_secs()))),
                 Ok(Err(UpstreamError::Timeout)) => Err(ApiError::ProviderTimeout(format!("{name} did not answer in time"))),
+                Ok(Err(UpstreamError::BodyStalled)) => Err(stalled()),
                 Ok(Err(UpstreamError::Failed(e))) => {
                     tracing::warn!(error = %e, "passthrough request failed");
                     Err(ApiError::ProviderFailed(format!("could not reach {name}, or it broke off its answer")))

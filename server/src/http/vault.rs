@@ -20,8 +20,10 @@ use crate::{
 
 /// `GET /v1/vault/connections?identity&identityType&platform&page&limit`.
 #[utoipa::path(get, path = "/v1/vault/connections", tag = "vault",
-    params(("identity" = Option<String>, Query), ("identityType" = Option<String>, Query, description = "user, team, organization or project"),
-           ("platform" = Option<String>, Query), ("page" = Option<String>, Query), ("limit" = Option<String>, Query)),
+    params(("identity" = Option<String>, Query), ("identityType" = Option<IdentityType>, Query, description = "user, team, organization or project"),
+           ("platform" = Option<String>, Query),
+           ("page" = Option<String>, Query, pattern = "^([1-9][0-9]{0,8}|null|undefined)?$", description = "1-based (empty, null, undefined = 1)"),
+           ("limit" = Option<String>, Query, pattern = "^([1-9][0-9]?|100|null|undefined)?$", description = "1–100 (default 20)")),
     responses((status = 200, body = plugboard_shared::Page<plugboard_shared::ConnectionRecord>), crate::http::openapi::ErrorResponses),
     security(("secret_key" = [])))]
 pub async fn list_connections(

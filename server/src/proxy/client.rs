@@ -32,6 +32,9 @@ pub enum UpstreamError {
     /// Connecting timed out ([`CONNECT_TIMEOUT`]).
     #[error("connecting timed out")]
     Timeout,
+    /// The request body (the caller's upload, guarded by a `tower_http::timeout::TimeoutBody`) paused too long.
+    #[error("the request body stalled")]
+    BodyStalled,
     /// Anything else: refused, reset, TLS, a malformed answer. The message names no URL (queries may carry
     /// credentials).
     #[error("{0}")]
@@ -68,6 +71,9 @@ impl Upstream {
                 while let Some(cause) = source {
                     if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
                         return Err(UpstreamError::Timeout);
+                    }
+                    if cause.is::<tower_http::timeout::TimeoutError>() {
+                        return Err(UpstreamError::BodyStalled);
                     }
                     chain.push_str(": ");
                     chain.push_str(&cause.to_string());

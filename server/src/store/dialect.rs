@@ -34,10 +34,14 @@ impl Dialect {
         match self {
             Self::Sqlite => {
                 let file = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
-                if let Some(dir) = file.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                let path = file.get_filename();
+                // Create the file when missing, unless the URL says otherwise (`mode=ro`, `mode=memory`): for its
+                // owner only, in a folder for its owner only (0600, 0700), as SQLite's `-wal` and `-shm` files then
+                // are too; then sqlx's `mode=rwc` opens it.
+                let creates = !url.contains("mode=") || url.contains("mode=rwc");
+                if creates && path.as_os_str() != ":memory:" {
+                    crate::vault::create_private_file(path).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 }
-                // Create the file when missing (sqlx's `mode=rwc`), unless the URL says otherwise.
                 let url = if url.contains("mode=") { url.to_owned() } else { format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' }) };
                 let pool = options
                     .after_connect(|conn, _| {

@@ -37,7 +37,25 @@ pub enum StoreError {
     FlowEnded,
 }
 
+/// A database's error code, told apart by driver: SQLite's primary result code (the low byte of an extended one),
+/// or PostgreSQL's five-character SQLSTATE. (Told apart because both are digits: `22021` read as an SQLite code
+/// would be `SQLITE_BUSY`.)
+enum DbCode {
+    Sqlite(i32),
+    Sqlstate(String),
+}
+
 impl StoreError {
+    fn db_code(&self) -> Option<DbCode> {
+        let Self::Database(sqlx::Error::Database(e)) = self else { return None };
+        let code = e.code()?;
+        if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            code.parse::<i32>().ok().map(|n| DbCode::Sqlite(n & 0xff))
+        } else {
+            Some(DbCode::Sqlstate(code.into_owned()))
+        }
+    }
+
     /// Whether the database is unreachable or too busy right now (locked past the busy timeout, pool exhausted,
     /// connection lost) rather than refusing this request: worth a 503 and a retry, not a 500.
     pub fn is_unavailable(&self) -> bool {
@@ -50,12 +68,35 @@ impl StoreError {
             // (connection exception), 57P01-03 (shutdown), 53300 (too many connections), and what a new
             // connection meets when the database or the role was switched off meanwhile: 28000/28P01 (login
             // refused), 3D000 (no such database), 55000 (the database does not allow connections).
-            Self::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|c| {
-                let c = c.as_ref();
-                let sqlite_busy = c.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
-                sqlite_busy || c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300" | "28000" | "28P01" | "3D000" | "55000")
-            }),
-            _ => false,
+            _ => match self.db_code() {
+                Some(DbCode::Sqlite(n)) => matches!(n, 5 | 6),
+                Some(DbCode::Sqlstate(c)) => {
+                    c.starts_with("08") || matches!(c.as_str(), "57P01" | "57P02" | "57P03" | "53300" | "28000" | "28P01" | "3D000" | "55000")
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// Whether the database refused a value this request carried — PostgreSQL's SQLSTATE class 22 (data exception:
+    /// 22021 a NUL or invalid byte in text, 22P05 an untranslatable character, 22003 a number out of range, …),
+    /// SQLite's `SQLITE_TOOBIG` (18) and `SQLITE_MISMATCH` (20). Sending it again cannot work: a 400, never a 503.
+    /// (The edge refuses such values first, `http::input`; this is what a value it let through meets.)
+    pub fn is_bad_value(&self) -> bool {
+        match self.db_code() {
+            Some(DbCode::Sqlite(n)) => matches!(n, 18 | 20),
+            Some(DbCode::Sqlstate(c)) => c.starts_with("22"),
+            None => false,
+        }
+    }
+
+    /// Whether the request conflicts with what is stored — an integrity constraint (PostgreSQL class 23: unique,
+    /// foreign key, not null, check; SQLite `SQLITE_CONSTRAINT`, 19): a 409, never a 503.
+    pub fn is_conflict(&self) -> bool {
+        match self.db_code() {
+            Some(DbCode::Sqlite(n)) => n == 19,
+            Some(DbCode::Sqlstate(c)) => c.starts_with("23"),
+            None => false,
         }
     }
 }

@@ -97,6 +97,12 @@ fn outbox_row(row: &AnyRow) -> StoreResult<OutboxRow> {
     })
 }
 
+/// A message kept for people to read (why a sign-in or a revocation failed), which may quote a provider's answer:
+/// control characters become U+FFFD, so SQLite and PostgreSQL (whose text cannot hold NUL) store the same.
+fn diagnostic(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() && c != '\n' { '\u{FFFD}' } else { c }).collect()
+}
+
 /// Queues `event` inside `tx`, only when the project has a webhook endpoint (decided in the same transaction).
 async fn queue_event(tx: &mut AnyConnection, event: Option<&OutboxEvent>) -> StoreResult<()> {
     let Some(e) = event else { return Ok(()) };
@@ -636,7 +642,7 @@ impl Store for SqlStore {
 
     async fn fail_flow(&self, id: &str, error: &str) -> StoreResult<()> {
         sqlx::query("UPDATE oauth_flows SET status = 'failed', error = $1 WHERE id = $2 AND status = 'pending'")
-            .bind(error)
+            .bind(diagnostic(error))
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -882,7 +888,7 @@ impl Store for SqlStore {
         sqlx::query("UPDATE revocations SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
             .bind(attempts)
             .bind(next_attempt_ms)
-            .bind(error)
+            .bind(diagnostic(error))
             .bind(id)
             .execute(&self.pool)
             .await?;

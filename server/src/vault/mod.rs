@@ -154,17 +154,66 @@ impl Vault {
     }
 }
 
-/// Writes `contents` to `path` readable by its owner only (mode 0600), creating the folder if needed.
+/// Writes `contents` to `path` readable by its owner only (mode 0600), creating the folder if needed (mode 0700,
+/// [`create_private_dir`]).
 pub fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Creates `dir` and any missing parents for its owner only (mode 0700, whatever the umask allows more). A folder
+/// that exists is left as it is, with a warning when other users may enter it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        warn_if_shared(dir);
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the empty file `path` for its owner only (mode 0600) unless it exists — which is left as it is, with a
+/// warning when other users may read it. For the SQLite database: SQLite gives its `-wal` and `-shm` files the
+/// database file's mode.
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            warn_if_shared(path);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Logs a warning when users other than the owner may read `path` (a data folder or database made before
+/// Plugboard created them private, or by hand).
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "other users may read this; Plugboard creates its data folder 0700 and its files 0600 (chmod go-rwx)");
+        }
+    }
 }
 
 #[cfg(test)]
