@@ -683,3 +683,17 @@ impl Drop for SeedHost {
         let _ = self.child.wait();
     }
 }
+
+/// Starts a same-tab OAuth sign-in of `mock-oauth` for the session `token`, as a widget on a page of `origin` would,
+/// coming back to `return_to` (with `in_state`, `@withone/auth`'s mode: the origin's root, the package naming the
+/// page later in `state`); answers the server's response as it is.
+pub async fn start_same_tab(app: &impl Server, token: &str, origin: &str, return_to: &str, in_state: bool) -> reqwest::Response {
+    http()
+        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url()))
+        .bearer_auth(token)
+        .header("Plugboard-Origin", origin)
+        .json(&serde_json::json!({ "display": "page", "returnTo": return_to, "returnInState": in_state }))
+        .send()
+        .await
+        .expect("an answer")
+}

@@ -68,17 +68,7 @@ async fn an_end_user_may_have_only_so_many_connections_whichever_way_they_connec
     let host = "http://127.0.0.2:4000";
     plugboard_tests::register_return_urls(&app, &[&format!("{host}/settings")]).await;
     let token = session_token(&app, "alice").await;
-    let start: plugboard_shared::OAuthStart = http()
-        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
-        .bearer_auth(&token)
-        .header("Plugboard-Origin", host)
-        .json(&json!({ "display": "page", "returnTo": format!("{host}/settings") }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start: plugboard_shared::OAuthStart = plugboard_tests::start_same_tab(&app, &token, host, &format!("{host}/settings"), false).await.json().await.unwrap();
     let proceed = http().post(&start.authorize_url).json(&json!({ "proof": "" })).send().await.unwrap();
     let cookie = proceed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let location = proceed.json::<Value>().await.unwrap()["location"].as_str().unwrap().to_owned();

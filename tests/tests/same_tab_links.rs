@@ -63,14 +63,7 @@ async fn connections_of(app: &TestApp, identity: &str) -> usize {
 /// Mallory's start, as her widget would send it: answers the status and, when it worked, the flow.
 async fn mallory_starts(app: &TestApp, origin: &str, return_to: &str, in_state: bool) -> (StatusCode, Option<OAuthStart>, serde_json::Value) {
     let token = plugboard_tests::session_token(app, "mallory").await;
-    let res = plugboard_tests::http()
-        .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
-        .bearer_auth(&token)
-        .header("Plugboard-Origin", origin)
-        .json(&serde_json::json!({ "display": "page", "returnTo": return_to, "returnInState": in_state }))
-        .send()
-        .await
-        .unwrap();
+    let res = plugboard_tests::start_same_tab(app, &token, origin, return_to, in_state).await;
     let status = res.status();
     let body: serde_json::Value = res.json().await.unwrap();
     let start = status.is_success().then(|| serde_json::from_value(body.clone()).expect("an OAuthStart"));
@@ -226,16 +219,7 @@ async fn the_question_reads_in_both_themes_at_1280_and_320_px_and_is_answered_by
     let token = plugboard_tests::session_token(&app, "alexandra.konstantinopoulou-vanderberg@long-company-name.example").await;
     for (theme, b) in [("light", Browser::start().await), ("dark", Browser::start_dark().await)] {
         for width in [1280u32, 320] {
-            let start: OAuthStart = plugboard_tests::http()
-                .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
-                .bearer_auth(&token)
-                .json(&serde_json::json!({ "display": "page", "returnTo": page }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let start: OAuthStart = plugboard_tests::start_same_tab(&app, &token, "http://127.0.0.2:4000", page, false).await.json().await.unwrap();
             b.client.set_window_size(width, 720).await.unwrap();
             b.client.goto(&start.authorize_url).await.unwrap();
             b.wait_js("the question, ready", "const c = document.getElementById('continue'); return c && !c.disabled").await;

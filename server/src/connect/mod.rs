@@ -1,6 +1,7 @@
 //! Connecting accounts: credential forms, the OAuth2 authorization-code flow and client credentials. Produces
 //! connection rows (secrets sealed by the vault) and the seed's connection record.
 
+pub mod counted;
 pub mod discovery;
 pub mod fields;
 pub mod inject;
@@ -175,10 +176,10 @@ impl Connector {
     }
 
     /// The metric label of `platform` in the project's catalog (`unknown` when it has no such integration).
-    pub async fn integration_label(&self, project_id: &str, platform: &str) -> crate::http::metrics::IntegrationLabel {
+    pub async fn integration_label(&self, project_id: &str, platform: &str) -> counted::IntegrationLabel {
         match self.projects.view(project_id).await {
-            Ok(view) => crate::http::metrics::IntegrationLabel::of(&view.catalog, platform),
-            Err(_) => crate::http::metrics::IntegrationLabel::unknown(),
+            Ok(view) => counted::IntegrationLabel::of(&view.catalog, platform),
+            Err(_) => counted::IntegrationLabel::unknown(),
         }
     }
 

@@ -19,7 +19,7 @@ use crate::{
     catalog::Integration,
     clock::now,
     config::OAuthClient,
-    http::metrics::{count_connect, ConnectOutcome},
+    connect::counted::{count_connect, ConnectOutcome},
     keys::digest,
     store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, Session, StoreError},
     vault::{Credentials, SecretString},

@@ -9,9 +9,9 @@ use plugboard_shared::{ConnectRequest, ConnectionRecord, FieldSpec, FlowState, I
 use super::{
     error::ApiError,
     extract::{JsonBody, SessionAuth},
-    metrics::{count_connect, ConnectOutcome},
     AppState,
 };
+use crate::connect::counted::{count_connect, ConnectOutcome};
 
 /// `GET /v1/widget/integrations/{platform}`.
 #[utoipa::path(get, path = "/v1/widget/integrations/{platform}", tag = "widget",

@@ -6,7 +6,7 @@
 //!   method}` (histogram): `route` is the route's template (`/v1/passthrough/{platform}/{*path}`) or `unmatched`,
 //!   never the raw path; `method` one of HTTP's nine or `other` ([`method_label`]); `status` a three-digit code.
 //! - `plugboard_connects_total{integration, outcome}`: `integration` is a platform of the project's catalog or
-//!   `unknown` ([`IntegrationLabel`]); `outcome` is `connected` or `failed` ([`ConnectOutcome`]).
+//!   `unknown` ([`crate::connect::counted::IntegrationLabel`]); `outcome` is `connected` or `failed`.
 //! - `plugboard_refreshes_total{outcome}`: `refreshed`, `failed` (will be retried) or `expired` (needs the user).
 //! - `plugboard_webhook_deliveries_total{outcome}`: `delivered`, `retry` or `gave_up`.
 //! - `plugboard_db_pool_connections{state}`: `open` and `idle` connections of this node's database pool.
@@ -77,46 +77,6 @@ impl RouteLabel {
     }
 }
 
-/// The `integration` label of `plugboard_connects_total`: made only from a catalog, so there are at most as many
-/// values as the catalogs have integrations, plus `unknown` — whatever names clients invent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntegrationLabel(metrics::SharedString);
-
-impl IntegrationLabel {
-    /// `platform` if `catalog` (the built-in one, or a project's with its custom integrations) has it, else
-    /// `unknown`.
-    pub fn of(catalog: &crate::catalog::Catalog, platform: &str) -> Self {
-        match catalog.get(platform) {
-            Some(entry) => Self(entry.platform.clone().into()),
-            None => Self::unknown(),
-        }
-    }
-
-    /// For a name no catalog at hand knows (or no catalog could be read).
-    pub fn unknown() -> Self {
-        Self(metrics::SharedString::const_str("unknown"))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// The `outcome` label of `plugboard_connects_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectOutcome {
-    Connected,
-    Failed,
-}
-
-/// Counts one connect attempt that got as far as an outcome: `plugboard_connects_total{integration, outcome}`.
-pub fn count_connect(integration: IntegrationLabel, outcome: ConnectOutcome) {
-    let outcome = match outcome {
-        ConnectOutcome::Connected => "connected",
-        ConnectOutcome::Failed => "failed",
-    };
-    metrics::counter!("plugboard_connects_total", "integration" => integration.0, "outcome" => outcome).increment(1);
-}
 
 /// The metric label of `method`: only the methods HTTP defines, as anyone can send any token as a method and each
 /// would be a new series.
