@@ -94,7 +94,7 @@ fn page(status: StatusCode, title: &str, message: &str, flow: Option<(&str, &str
 /// The pages' one style sheet: the light and dark themes follow the browser's setting; contrast ≥ 4.5:1 in both.
 const PAGE_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:clamp(1rem,8vh,4rem) auto;padding:0 1rem;color:#1b1f29;background:#fff}\
 .pb-logo{width:48px;height:48px;border-radius:.75rem;display:block;margin-bottom:1rem}\
-h1{font-size:1.25rem;line-height:1.3;overflow-wrap:anywhere}strong{overflow-wrap:anywhere}.pb-actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1.5rem 0}\
+h1{font-size:1.25rem;line-height:1.3;overflow-wrap:anywhere}h1:focus{outline:none}strong{overflow-wrap:anywhere}.pb-actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1.5rem 0}\
 button{font:inherit;padding:.6rem 1.1rem;border-radius:.5rem;border:1px solid #5b6270;background:#fff;color:#1b1f29;cursor:pointer;min-height:44px}\
 button.pb-primary{background:#2f4fd8;border-color:#2f4fd8;color:#fff}button:focus-visible{outline:3px solid #2f4fd8;outline-offset:2px}\
 button:disabled{opacity:.6;cursor:default}.pb-note{color:#4a5160;font-size:.9rem}\
