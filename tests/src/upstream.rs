@@ -73,7 +73,7 @@ pub fn router(signals: Arc<Signals>) -> Router {
                 ("referrer-policy", "unsafe-url"),
                 ("x-content-type-options", "sniff"),
             ];
-            (headers, "<script>parent.postMessage('hello', '*')</script>")
+            (headers, "<script>document.title = 'the provider page ran'</script>")
         }))
         .fallback(|req: Request| async move { (StatusCode::NOT_FOUND, format!("upstream has no {}", req.uri().path())) })
         .layer(axum::middleware::from_fn_with_state(signals.clone(), count))

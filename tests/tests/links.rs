@@ -360,3 +360,32 @@ async fn a_hosted_session_connects_a_no_credential_integration_and_an_expired_li
     assert_eq!(b.js("return document.querySelectorAll('.pb-row').length").await, 0);
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_opened_too_often_says_so_readably_in_both_themes_at_1280_and_320_px() {
+    let (app, _provider) = app("http://127.0.0.1:9/hooks").await;
+    let made = link(&app, json!({ "identity": "user-8" })).await;
+    let url = made["auth_link_url"].as_str().unwrap().to_owned();
+    let token = url.split("token=").nth(1).unwrap().to_owned();
+    // Twenty loads already (reloads, another device): the link has opened all the sessions it may.
+    for _ in 0..20 {
+        let res = http().post(format!("{}/v1/links/session", app.url)).json(&json!({ "token": token })).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    for (theme, b) in [("light", Browser::start().await), ("dark", Browser::start_dark().await)] {
+        for width in [1280u32, 320] {
+            b.client.set_window_size(width, 720).await.unwrap();
+            b.client.goto("about:blank").await.unwrap();
+            b.client.goto(&url).await.unwrap();
+            let alert = b.wait_js("the refusal", "return document.querySelector('[role=alert]')?.textContent").await;
+            assert!(alert.as_str().unwrap().contains("opened too many times"), "{theme} {width}: {alert}");
+            assert!(alert.as_str().unwrap().contains("Ask for a new one"), "{theme} {width}: what to do next");
+            assert_eq!(b.js("return document.documentElement.scrollWidth <= window.innerWidth").await, true, "{theme} {width}");
+            let violations = b.axe().await;
+            assert!(violations.is_empty(), "{theme} {width}: {violations:#?}");
+            b.screenshot(&format!("link-exhausted-{theme}-{width}")).await;
+        }
+        b.close().await;
+    }
+    assert_eq!(connections(&app).await, 0);
+}
