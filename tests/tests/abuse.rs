@@ -217,6 +217,8 @@ async fn invented_integration_names_do_not_become_metric_series() {
         for token in [&spent, &plain] {
             let res = connect(token, &format!("invented-{i}-{}", "x".repeat(2000))).send().await.unwrap();
             assert!(res.status().is_client_error(), "{}", res.status());
+            let said = res.text().await.unwrap();
+            assert!(said.len() < 400, "the refusal does not echo the invented name whole: {} bytes", said.len());
         }
     }
     let metrics = http().get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();

@@ -149,7 +149,8 @@ impl Connector {
             .get(platform)
             .filter(|_| allowed)
             .cloned()
-            .ok_or_else(|| ConnectError::NotFound(format!("no integration {platform:?} here")))
+            // Named back cut at 64 characters (no platform id is longer): an invented name is not echoed whole.
+            .ok_or_else(|| ConnectError::NotFound(format!("no integration {:?} here", platform.chars().take(64).collect::<String>())))
     }
 
     pub fn connection_name(req_name: Option<&str>, session: &Session, entry: &Integration) -> Result<String, ConnectError> {
