@@ -35,6 +35,19 @@ pub struct ProjectSettings {
     /// Integrations of this project only, same schema as the catalog's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custom_integrations: Vec<Integration>,
+    /// Platform ids the widget lists first, in this order, before the rest (and that rank higher in a search);
+    /// `None` = Plugboard's default list of popular apps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub featured: Option<Vec<String>>,
+    /// The name end users see on auth-link and sign-in pages ("Acme"); default: the project's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    /// The logo on those pages: an https URL (http on a loopback address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// Those pages' theme: `light` or `dark`; `None` follows the device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +353,7 @@ impl FileProject {
             session_ttl_secs: self.session_ttl_secs,
             return_urls: self.return_urls.clone(),
             custom_integrations: self.custom_integrations.clone(),
+            ..ProjectSettings::default()
         }
     }
 

@@ -116,9 +116,15 @@ pub struct TokenResponse {
     /// RFC 3339, UTC. Absent from `@picahq/authkit-token`'s merged answer (it keeps `rows`, `total`, `requestId`).
     #[serde(default)]
     pub expires_at: String,
+    /// The first page of the list. A host backend that forwards only `{token, expiresAt}` leaves these out; the
+    /// widget then asks for the first page itself.
+    #[serde(default)]
     pub rows: Vec<IntegrationRow>,
+    #[serde(default)]
     pub total: u64,
+    #[serde(default)]
     pub pages: u64,
+    #[serde(default)]
     pub page: u64,
     #[serde(default)]
     pub request_id: String,
@@ -246,6 +252,26 @@ pub struct ConnectionRecord {
     /// Never a secret.
     #[serde(default)]
     pub connection_config: std::collections::BTreeMap<String, String>,
+    /// The account signed in, as the provider named it while connecting (an email, a workspace name), for people
+    /// to read; absent when the provider said nothing usable. Never a secret, never used to authorize anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+/// One row of `GET /v1/widget/connections`: a connection the session's identity already has, so the widget can
+/// mark its app "Connected" and offer to reconnect it. No secret, no configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetConnection {
+    pub key: String,
+    pub platform: String,
+    pub name: String,
+    pub state: ConnectionState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
 }
 
 /// A form field of the connect screen.
@@ -276,6 +302,10 @@ pub struct IntegrationDetail {
     pub fields: Vec<FieldSpec>,
     /// OAuth scopes that will be requested, as the provider names them.
     pub scopes: Vec<String>,
+    /// What the sign-in lets the app do, in plain words: one line per requested scope the catalog can describe
+    /// ("Read your email"); scopes it cannot describe are not repeated here (the widget then shows `scopes`).
+    #[serde(default)]
+    pub permissions: Vec<String>,
     /// Suggested connection name (from the session).
     pub suggested_name: Option<String>,
     /// Whether an OAuth sign-in may run in the host page's own tab: the project registered a `returnUrls` page on
@@ -426,6 +456,15 @@ pub struct LinkSession {
     pub kind: String,
     /// Where to send the browser once connected (an auth link's `redirectUrl`).
     pub redirect_url: Option<String>,
+    /// Who asks: the project's display name and logo (its `companyName`, `logoUrl` settings), shown at the top of
+    /// the page so a user who got the link by mail knows whose app it is.
+    #[serde(default)]
+    pub company_name: Option<String>,
+    #[serde(default)]
+    pub image_url: Option<String>,
+    /// The project's `theme` setting: `light`, `dark`, or absent (follows the device).
+    #[serde(default)]
+    pub app_theme: Option<String>,
 }
 
 /// Answer of `POST /v1/hosted-connection-sessions/status`.

@@ -52,6 +52,7 @@ pub async fn get_integration(
             })
             .collect(),
         scopes,
+        permissions: Vec::new(),
         suggested_name: session.name.clone(),
         same_tab: match headers.get("plugboard-origin").and_then(|v| v.to_str().ok()) {
             Some(origin) => app.projects.view(&session.project_id).await.map_err(crate::connect::ConnectError::from)?.has_return_on(origin),

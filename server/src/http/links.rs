@@ -267,6 +267,9 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
         end_user_name: link.end_user_name.clone(),
         kind: link.kind.as_str().into(),
         redirect_url: link.redirect_url.clone(),
+        company_name: None,
+        image_url: None,
+        app_theme: None,
     }))
 }
 

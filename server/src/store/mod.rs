@@ -239,6 +239,7 @@ impl ConnectionRow {
             deprecated: false,
             state: self.state,
             connection_config: self.config.clone(),
+            account: None,
         }
     }
 }
