@@ -30,6 +30,14 @@
     return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
   }
 
+  // What onError receives and open() rejects with: an Error whose `code` is stable (see the README) and whose
+  // message is for the developer; the user reads plain words in the widget.
+  function failure(code, message) {
+    var e = new Error(message);
+    e.code = code;
+    return e;
+  }
+
   function call(fn, arg) {
     if (typeof fn === "function") try { fn(arg); } catch (e) { setTimeout(function () { throw e; }); }
   }
@@ -52,22 +60,33 @@
       d.body.appendChild(f.overlay);
     }
 
-    // The token request is made from the host page, so relative URLs and the host's cookies just work.
+    // The token request is made from the host page, so relative URLs and the host's cookies just work. It gets
+    // `tokenTimeout` ms (default 10 s) to answer; every way it can fail is an error with a code, never a wait.
     function fetchToken() {
-      var tokenUrl = new URL(options.token && options.token.url || "", location.href), at = Date.now();
-      tokenUrl.searchParams.set("page", "1");
-      tokenUrl.searchParams.set("limit", String(options.pageSize || 20));
-      return fetch(tokenUrl.href, { method: "POST", headers: (options.token && options.token.headers) || {}, credentials: "same-origin" })
-        .then(function (r) {
-          return r.json().catch(function () { return {}; }).then(function (body) {
-            // @picahq/authkit-token's merged answer keeps no token: its requestId is the session (see /v1/authkit).
-            if (r.ok && !body.token && /^pbs_/.test(body.requestId || "")) body = Object.assign({}, body, { token: body.requestId });
-            if (!r.ok || !body.token) throw new Error(body.error || "The token endpoint answered " + r.status);
-            // Usable until a minute before it expires, and for 5 minutes at most (this page's clock may be off).
-            return { session: body, until: Math.min(Date.parse(body.expiresAt) - 6e4 || 0, at + 3e5) };
-          });
-        })
-        .catch(function (e) { return { error: "Could not start: " + (e && e.message || e) }; });
+      var at = Date.now(), abort = w.AbortController && new AbortController(), timer, limit = options.tokenTimeout || 8e3;
+      var said = new Promise(function (resolve, reject) {
+        var tokenUrl = new URL(options.token && options.token.url || "", location.href);
+        tokenUrl.searchParams.set("page", "1");
+        tokenUrl.searchParams.set("limit", String(options.pageSize || 20));
+        timer = setTimeout(function () {
+          reject(failure("token_timeout", "The token endpoint " + tokenUrl.pathname + " did not answer within " + limit + " ms"));
+          if (abort) abort.abort();
+        }, limit);
+        fetch(tokenUrl.href, { method: "POST", headers: (options.token && options.token.headers) || {}, credentials: "same-origin", signal: abort && abort.signal })
+          .then(function (r) {
+            return r.json().catch(function () { return {}; }).then(function (body) {
+              body = body || {};
+              // @picahq/authkit-token's merged answer keeps no token: its requestId is the session (see /v1/authkit).
+              if (r.ok && !body.token && /^pbs_/.test(body.requestId || "")) body = Object.assign({}, body, { token: body.requestId });
+              if (!r.ok) throw failure("token_request_failed", "The token endpoint " + tokenUrl.pathname + " answered " + r.status + (body.error ? ": " + body.error : ""));
+              if (typeof body.token !== "string") throw failure("token_invalid", "The token endpoint " + tokenUrl.pathname + " answered " + r.status + " without a token");
+              // Usable until a minute before it expires, and for 5 minutes at most (this page's clock may be off).
+              return { session: body, until: Math.min(Date.parse(body.expiresAt) - 6e4 || 0, at + 3e5) };
+            });
+          })
+          .then(resolve, function (e) { reject(e && e.code ? e : failure("token_request_failed", "The token request failed: " + (e && e.message || e))); });
+      });
+      return said.then(function (t) { clearTimeout(timer); return t; }, function (e) { clearTimeout(timer); return { error: e }; });
     }
 
     // A widget frame: loads at once, shown when open() adopts it. Its nonce ties its messages to one open.
@@ -133,7 +152,7 @@
       }) : fetchToken();
       // A modal <dialog>: it joins the browser's top layer above anything already there (a host's own
       // showModal() dialog included), and the browser makes the rest of the page inert while it is open.
-      var opener = d.activeElement, token = null, done = false, settle;
+      var opener = d.activeElement, token = null, done = false, settle, stopped = null;
       var promise = new Promise(function (resolve, reject) { settle = { resolve: resolve, reject: reject }; });
 
       overlay.style.display = "flex";
@@ -151,7 +170,7 @@
         post({
           type: "plugboard:init",
           session: token.session,
-          error: token.error,
+          error: token.error && token.error.code,
           options: {
             title: options.title, companyName: options.companyName, imageUrl: options.imageUrl,
             appTheme: options.appTheme, selectedConnection: options.selectedConnection,
@@ -159,19 +178,24 @@
             returnUrl: options.returnUrl || location.href, claim: claim && claim.flowId ? claim : undefined
           }
         });
-        if (token.error) fail(token.error);
+        if (token.error) fail(token.error, true);
       }
-      function fail(message) {
-        call(options.onError, message);
-        if (!done) { done = true; settle.reject(new Error(message)); }
+      // An error the user may still get past (a wrong key, a declined consent) is only reported; one that stops
+      // the widget (`fatal`) is also what the promise rejects with if the widget closes without a connection.
+      function fail(e, fatal) {
+        call(options.onError, e);
+        if (fatal) stopped = e;
       }
       f.on = function (m) {
         if (m.type === "plugboard:ready") { clearTimeout(readyTimer); start(); }
         else if (m.type === "plugboard:close") close();
         else if (m.type === "plugboard:success") {
+          stopped = null;
           call(options.onSuccess, m.connection);
           if (!done) { done = true; settle.resolve({ status: "connected", connection: m.connection }); }
-        } else if (m.type === "plugboard:error") fail(String(m.message));
+        } else if (m.type === "plugboard:error") fail(failure(String(m.code || "connect_failed"), String(m.message)), m.fatal === true);
+        // "Try again" on a start error: a new token, then a new init.
+        else if (m.type === "plugboard:retry") { token = null; stopped = null; fetchToken().then(function (t) { token = t; start(); }); }
       };
       function onKey(e) { if (e.key === "Escape") close(); }
       function onBackdrop(e) { if (e.target === overlay) close(); }
@@ -186,16 +210,18 @@
         if (failed === true) return;
         setTimeout(prepare);
         call(options.onClose);
-        if (!done) { done = true; settle.resolve({ status: "closed" }); }
+        if (!done) { done = true; if (stopped) settle.reject(stopped); else settle.resolve({ status: "closed" }); }
       }
       var handle = { close: close };
       // A widget that never says it is ready was refused (CSP frame-ancestors: this page's origin is not one of
       // the project's allowed origins) or could not load: say so instead of leaving a broken frame up.
       var readyTimer = f.ready ? 0 : setTimeout(function () {
         if (f.ready || active !== handle) return;
-        fail("The Plugboard widget could not be shown on this page (" + location.origin +
+        var e = failure("widget_unavailable", "The Plugboard widget could not be shown on this page (" + location.origin +
           "). Check that this origin is one of the project's allowedOrigins and that " + origin + " is reachable.");
+        fail(e);
         close(true);
+        if (!done) { done = true; settle.reject(e); }
       }, options.readyTimeout || 15000);
       active = handle;
       d.addEventListener("keydown", onKey);
@@ -212,7 +238,7 @@
     // prepares the next open); otherwise the next open is prepared.
     var back = returned;
     returned = null;
-    if (back && back.error) setTimeout(function () { call(options.onError, back.error); });
+    if (back && back.error) setTimeout(function () { call(options.onError, failure("connect_failed", back.error)); });
     if (back && !back.error && back.result) setTimeout(function () { open({ flowId: back.flowId, result: back.result }).catch(function () {}); });
     else if (d.body) setTimeout(prepare); else d.addEventListener("DOMContentLoaded", prepare);
     return { open: function () { return open(); }, close: function () { if (active) active.close(); }, preload: preload };

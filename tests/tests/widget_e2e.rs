@@ -131,11 +131,15 @@ async fn a_refused_token_request_shows_an_error_and_calls_on_error() {
     // No user id: the host backend answers 401 {"error":"Unauthorized"}, as the seed's handler does.
     b.client.goto(&format!("{host}/?user=")).await.unwrap();
     b.click("#connect").await;
-    b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError Could not start: Unauthorized')").await;
-    b.wait_js("the promise to reject", "return document.getElementById('log').textContent.includes('promise rejected')").await;
+    // The host page hears a code and the endpoint's own words; the user reads plain words, with ways forward.
+    b.wait_js("onError", "return document.getElementById('log').textContent.includes('onError token_request_failed: The token endpoint /api/plugboard-token answered 401: Unauthorized')").await;
     b.enter_widget().await;
     let alert = b.wait_js("the error in the widget", "const a = document.querySelector('[role=alert]'); return a && a.textContent").await;
-    assert_eq!(alert, "Could not start: Unauthorized");
+    assert_eq!(alert, "Something went wrongThe app could not start connecting right now. Try again in a moment.Try againClose");
+    // The promise settles once, when the user gives up: rejected with that error.
+    b.click(".pb-stopped button:last-child").await;
+    b.leave_widget().await;
+    b.wait_js("the promise to reject", "return document.getElementById('log').textContent.includes('promise rejected token_request_failed')").await;
     b.close().await;
 }
 

@@ -27,7 +27,17 @@ thread_local! {
     /// The host page's origin from the handshake; sent with every call so the server can hold a project to its
     /// allowed origins.
     static HOST_ORIGIN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    /// Set when the server says the session is over (401 to a call with a token): the widget's `Ctx::ended`.
+    static ENDED: std::cell::Cell<Option<leptos::prelude::RwSignal<bool>>> = const { std::cell::Cell::new(None) };
 }
+
+/// What [`call`] sets when the server refuses the session token (revoked, expired).
+pub fn on_session_end(ended: leptos::prelude::RwSignal<bool>) {
+    ENDED.with(|e| e.set(Some(ended)));
+}
+
+/// What the user reads when the session ended.
+pub const SESSION_ENDED: &str = "This session has ended. Close this window and open it again from the app.";
 
 pub fn set_host_origin(origin: &str) {
     HOST_ORIGIN.with(|o| *o.borrow_mut() = origin.to_owned());
@@ -61,6 +71,11 @@ async fn call(method: Method, token: &str, url: &str, json: Option<&str>) -> Api
     let answer = body(&res).await;
     if res.ok() {
         answer.ok_or_else(|| NOT_UNDERSTOOD.to_string())
+    } else if res.status() == 401 && !token.is_empty() {
+        if let Some(ended) = ENDED.with(std::cell::Cell::get) {
+            leptos::prelude::Set::set(&ended, true);
+        }
+        Err(SESSION_ENDED.to_string())
     } else {
         Err(match answer.and_then(from_value::<ErrorBody>) {
             Some(body) => body.error,
@@ -85,6 +100,12 @@ pub async fn integrations(token: &str, page: u64, limit: u64, search: &str, cate
     query.append("search", search);
     query.append("category", category);
     get(token, &format!("/v1/widget/integrations?{}", String::from(query.to_string()))).await
+}
+
+/// `GET /v1/widget/connections`: the session identity's connections, newest first.
+pub async fn connections(token: &str) -> ApiResult<Vec<crate::components::Mine>> {
+    let list = call(Method::GET, token, "/v1/widget/connections", None).await?;
+    Ok(js_sys::Array::from(&list).iter().filter_map(|c| crate::components::Mine::read(&c)).collect())
 }
 
 pub async fn categories(token: &str) -> ApiResult<Vec<CategoryCount>> {

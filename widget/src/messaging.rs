@@ -150,9 +150,15 @@ impl Handshake {
         self.post(MSG_SUCCESS, &[(key, connection)]);
     }
 
-    /// Tells the host page why connecting failed (`onError`).
-    pub fn post_error(&self, message: &str) {
-        self.post(MSG_ERROR, &[("message", &JsValue::from_str(message))]);
+    /// Tells the host page why connecting failed (`onError`): a stable `code` and a message. `fatal`: the widget
+    /// cannot go on (no session): `open()`'s promise rejects with it if the widget is then closed.
+    pub fn post_error(&self, code: &str, message: &str, fatal: bool) {
+        self.post(MSG_ERROR, &[("code", &JsValue::from_str(code)), ("message", &JsValue::from_str(message)), ("fatal", &JsValue::from_bool(fatal))]);
+    }
+
+    /// Asks embed.js for a new session ("Try again" after a start error): it fetches a token and sends a new init.
+    pub fn post_retry(&self) {
+        self.post(MSG_RETRY, &[]);
     }
 
     /// `@withone/auth`'s same-tab sign-in: the parent sets `state` on `url` (Plugboard's authorize page) to
@@ -167,13 +173,26 @@ impl Handshake {
         if event.origin() != self.origin || !from_parent(event) {
             return None;
         }
-        let init: InitMessage = crate::js_value::from_value(event.data())?;
-        (init.kind == MSG_INIT && &init.nonce == nonce).then_some(init)
+        let data = event.data();
+        let field = |name: &str| js_sys::Reflect::get(&data, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
+        if field("type").as_deref() != Some(MSG_INIT) || field("nonce").as_deref() != Some(nonce.as_str()) {
+            return None;
+        }
+        // An init whose session is not one (the host's token endpoint answered another shape): say so, not wait.
+        Some(crate::js_value::from_value(data).unwrap_or(InitMessage {
+            kind: MSG_INIT.into(),
+            nonce: nonce.clone(),
+            session: None,
+            error: Some("token_invalid".into()),
+            options: Default::default(),
+        }))
     }
 }
 
 /// Internal name of the seeds' `OAUTH_REDIRECT` (embed.js has no such message).
 const MSG_OAUTH_REDIRECT: &str = "plugboard:oauth-redirect";
+/// The widget asks embed.js for a new token and init (no seed equivalent).
+const MSG_RETRY: &str = "plugboard:retry";
 
 fn from_parent(event: &MessageEvent) -> bool {
     let parent: Option<JsValue> = web_sys::window().and_then(|w| w.parent().ok().flatten()).map(Into::into);

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use plugboard_shared::{AuthMethod, IntegrationRow, TokenResponse};
 use plugboard_widget::{
-    components::{app::App, integration_list::IntegrationList, logo::monogram},
+    components::{app::App, integration_list::IntegrationList, logo::monogram, Ctx, Screen},
     messaging::{parse_return_state, Handshake, Protocol},
 };
 use wasm_bindgen::JsCast;
@@ -18,6 +18,14 @@ fn mount<V: IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> web_sys::
     doc.body().unwrap().append_child(&root).unwrap();
     leptos::mount::mount_to(root.clone().unchecked_into(), view).forget();
     root
+}
+
+/// The list as the modal mounts it: under a session's shared state.
+fn list(session: TokenResponse, page_size: u64) -> web_sys::Element {
+    mount(move || {
+        provide_context(Ctx::new(session.token.clone(), RwSignal::new(Default::default()), RwSignal::new(Screen::List), None, None));
+        view! { <IntegrationList session=session page_size=page_size/> }
+    })
 }
 
 fn texts(root: &web_sys::Element, css: &str) -> Vec<String> {
@@ -52,7 +60,7 @@ fn the_list_shows_rows_monograms_and_load_more() {
         page: 1,
         request_id: String::new(),
     };
-    let root = mount(move || view! { <IntegrationList session=session page_size=2/> });
+    let root = list(session, 2);
     assert_eq!(texts(&root, ".pb-name"), ["HubSpot", "Acme CRM"]);
     // No image → monogram straight away; an image → a lazy <img>.
     assert_eq!(texts(&root, "[data-platform=acme-crm] .pb-monogram"), ["AC"]);
@@ -73,7 +81,7 @@ fn the_last_page_has_no_load_more_and_an_empty_result_says_so() {
         page: 1,
         request_id: String::new(),
     };
-    let root = mount(move || view! { <IntegrationList session=session page_size=20/> });
+    let root = list(session, 20);
     assert!(texts(&root, ".pb-more").is_empty());
     assert_eq!(texts(&root, ".pb-count"), ["0 apps"]);
     assert_eq!(texts(&root, ".pb-empty").len(), 1);

@@ -4,7 +4,7 @@
 use leptos::{ev, prelude::*};
 use plugboard_shared::{embed::WidgetOptions, TokenResponse};
 
-use super::{connect::ConnectScreen, error_box, header::Header, integration_list::IntegrationList, status, Ctx, PageMode, Screen};
+use super::{back_to_list, connect::ConnectScreen, focus_soon, header::Header, integration_list::IntegrationList, logo::Logo, skeleton, Ctx, Done, PageMode, Screen};
 use crate::{
     api,
     messaging::{self, Handshake, SeedPayload},
@@ -13,8 +13,21 @@ use crate::{
 #[derive(Clone, Debug, PartialEq)]
 enum Boot {
     Waiting,
+    /// What the user reads; the host page was told the details (`onError`).
     Failed(String),
     Ready(TokenResponse),
+}
+
+/// How long the widget shows its skeleton before it offers a way out, when opened by a seed package or as a link.
+const WAIT_LIMIT_MS: i32 = 10_000;
+
+/// A start error in the user's words, from the code the host page's script reports (embed.js's `onError` codes).
+fn start_words(code: &str) -> String {
+    match code {
+        "token_timeout" => "The app took too long to answer. Check your connection and try again.",
+        _ => "The app could not start connecting right now. Try again in a moment.",
+    }
+    .into()
 }
 
 #[component]
@@ -27,6 +40,9 @@ pub fn App() -> impl IntoView {
     let boot = RwSignal::new(Boot::Waiting);
     let options = RwSignal::new(WidgetOptions::default());
     let page = RwSignal::new(None::<PageMode>);
+    let screen = RwSignal::new(Screen::List);
+    // A seed package's token endpoint and headers, kept for "Try again".
+    let seed_retry = StoredValue::new_local(None::<(String, wasm_bindgen::JsValue)>);
 
     match (from_embed, crate::messaging::link_token()) {
         (None, _) if seed => {
@@ -40,10 +56,9 @@ pub fn App() -> impl IntoView {
                     Err(Some(hs)) => {
                         // The parent posted something that is not a usable payload (no token URL): say so.
                         started.set_value(true);
-                        let message = "The app opened this widget without a token URL (token.url).".to_string();
                         handshake.set(Some(hs.clone()));
-                        hs.post_error(&message);
-                        boot.set(Boot::Failed(message));
+                        hs.post_error("token_invalid", "The app opened this widget without a token URL (token.url).", true);
+                        boot.set(Boot::Failed(start_words("token_invalid")));
                         return;
                     }
                     Err(None) => return,
@@ -52,17 +67,8 @@ pub fn App() -> impl IntoView {
                 forget_payload_url();
                 options.set(seed_options(&payload));
                 handshake.set(Some(hs.clone()));
-                leptos::task::spawn_local(async move {
-                    match api::seed_token(&payload.link_token_endpoint, &payload.link_headers, 20).await {
-                        Ok(session) => boot.set(Boot::Ready(session)),
-                        Err(message) => {
-                            // @picahq/authkit ignores messages until it shows the frame, 100 ms after its load event.
-                            crate::sleep(300).await;
-                            hs.post_error(&message);
-                            boot.set(Boot::Failed(message));
-                        }
-                    }
-                });
+                seed_retry.set_value(Some((payload.link_token_endpoint, payload.link_headers)));
+                fetch_seed(hs, boot, seed_retry);
             };
             for event in messaging::early_parent_messages() {
                 take(&event);
@@ -87,11 +93,14 @@ pub fn App() -> impl IntoView {
                     Ok(ls) => {
                         options.set(WidgetOptions {
                             title: Some("Connect your account".into()),
+                            company_name: ls.company_name,
+                            image_url: ls.image_url,
+                            app_theme: ls.app_theme,
                             selected_connection: ls.integration_name,
                             reconnect: ls.reconnect,
                             ..Default::default()
                         });
-                        page.set(Some(PageMode { redirect_url: ls.redirect_url }));
+                        page.set(Some(PageMode { redirect_url: ls.redirect_url, end_user: ls.end_user_name }));
                         boot.set(Boot::Ready(ls.session));
                     }
                     Err(message) => boot.set(Boot::Failed(message)),
@@ -106,10 +115,19 @@ pub fn App() -> impl IntoView {
                 let hs = hs.clone();
                 move |event| {
                     let Some(init) = hs.accept_init(&event) else { return };
-                    options.set(init.options);
+                    if init.options != WidgetOptions::default() {
+                        options.set(init.options);
+                    }
                     boot.set(match (init.session, init.error) {
                         (Some(session), None) => Boot::Ready(session),
-                        (_, error) => Boot::Failed(error.unwrap_or_else(|| "The host page sent no session.".into())),
+                        (_, error) => {
+                            let code = error.unwrap_or_else(|| "token_invalid".into());
+                            // embed.js reported its own failures; a session it could not read is the widget's to report.
+                            if code == "token_invalid" {
+                                hs.post_error(&code, "The token endpoint's answer has no usable session (expected {token, expiresAt, ...}).", true);
+                            }
+                            Boot::Failed(start_words(&code))
+                        }
                     });
                 }
             });
@@ -131,29 +149,58 @@ pub fn App() -> impl IntoView {
             }
         })
     };
+    // Escape steps back before it closes: from an app's screen to the list (a search box with text clears itself
+    // first, and keeps the key).
     let on_escape = window_event_listener(ev::keydown, move |e| {
-        if e.key() == "Escape" {
-            close();
+        if e.key() == "Escape" && !e.default_prevented() {
+            match screen.get_untracked() {
+                Screen::Connect(_) => back_to_list(screen),
+                _ => close(),
+            }
         }
     });
     on_cleanup(move || on_escape.remove());
 
+    // Never wait forever: a seed package's token endpoint or a link that never answers gets a way out. (embed.js
+    // has its own deadline on the token request, counted from open(): this frame may have loaded long before.)
+    if !matches!(handshake.get_untracked(), Some(Handshake { protocol: messaging::Protocol::Plugboard { .. }, .. })) {
+        leptos::task::spawn_local(async move {
+            crate::sleep(WAIT_LIMIT_MS).await;
+            if boot.try_get_untracked() == Some(Boot::Waiting) {
+                boot.set(Boot::Failed("This is taking longer than it should. Try again, or close and open it again.".into()));
+            }
+        });
+    }
+    let retry = Callback::new(move |()| {
+        boot.set(Boot::Waiting);
+        match handshake.get_untracked() {
+            Some(hs) if hs.is_seed() => fetch_seed(hs, boot, seed_retry),
+            Some(hs) => hs.post_retry(),
+            None => {
+                let _ = window().location().reload();
+            }
+        }
+    });
+    let close_button = framed.then(|| Callback::new(move |()| close()));
+
     let theme = move || {
         let t = options.with(|o| o.app_theme.clone()).unwrap_or_default();
-        match t.as_str() {
-            "dark" => "pb-root pb-dark",
-            "light" => "pb-root pb-light",
-            _ => "pb-root pb-auto",
-        }
+        // A link page is a card in the middle of the window, not a modal in a host's frame.
+        let card = if page.with(Option::is_some) { " pb-page" } else { "" };
+        format!("pb-root {}{card}", match t.as_str() {
+            "dark" => "pb-dark",
+            "light" => "pb-light",
+            _ => "pb-auto",
+        })
     };
 
     let modal = view! {
         <div class=theme role=seed.then_some("dialog") aria-modal=seed.then_some("true") aria-labelledby="pb-title">
             <Header options=options closable=framed on_close=close/>
             {move || match boot.get() {
-                Boot::Waiting => status("Loading…"),
-                Boot::Failed(message) => error_box(message),
-                Boot::Ready(session) => view! { <Ready session=session options=options handshake=handshake.get_untracked() page=page.get_untracked()/> }.into_any(),
+                Boot::Waiting => view! { <div class="pb-body">{skeleton()}</div> }.into_any(),
+                Boot::Failed(message) => stopped(message, close_button, Some(retry)),
+                Boot::Ready(session) => view! { <Ready session=session options=options screen=screen handshake=handshake.get_untracked() page=page.get_untracked() close=close_button/> }.into_any(),
             }}
         </div>
     };
@@ -167,6 +214,40 @@ pub fn App() -> impl IntoView {
                 close();
             }
         }>{modal}</div>
+    }
+    .into_any()
+}
+
+/// Asks a seed package's token endpoint for a session (again, on "Try again").
+fn fetch_seed(hs: Handshake, boot: RwSignal<Boot>, kept: StoredValue<Option<(String, wasm_bindgen::JsValue)>, LocalStorage>) {
+    let Some((endpoint, headers)) = kept.get_value() else { return };
+    leptos::task::spawn_local(async move {
+        match api::seed_token(&endpoint, &headers, 20).await {
+            Ok(session) => boot.set(Boot::Ready(session)),
+            Err(message) => {
+                // @picahq/authkit ignores messages until it shows the frame, 100 ms after its load event.
+                crate::sleep(300).await;
+                hs.post_error("token_request_failed", &message, true);
+                boot.set(Boot::Failed(start_words("token_request_failed")));
+            }
+        }
+    });
+}
+
+/// A screen the widget cannot go on from: what happened in plain words, and the ways forward (try again, close).
+#[inline(never)]
+fn stopped(message: String, close: Option<Callback<()>>, retry: Option<Callback<()>>) -> AnyView {
+    focus_soon(".pb-stopped h2".into());
+    let button = |c: Option<Callback<()>>, class: &'static str, label: &'static str| {
+        c.map(|c| view! { <button type="button" class=class on:click=move |_| c.run(())>{label}</button> })
+    };
+    view! {
+        <div class="pb-body pb-stopped" role="alert">
+            <h2 tabindex="-1">"Something went wrong"</h2>
+            <p>{message}</p>
+            {button(retry, "pb-button pb-primary", "Try again")}
+            {button(close, "pb-button", "Close")}
+        </div>
     }
     .into_any()
 }
@@ -194,15 +275,32 @@ fn forget_payload_url() {
 }
 
 /// The modal once a session is in hand: the list (kept alive behind other screens, so search and scroll
-/// survive "Back"), the connect screen, the success screen.
+/// survive "Back"), the connect screen, the success screen; or, once the server ends the session, why not.
 #[component]
-fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Option<Handshake>, page: Option<PageMode>) -> impl IntoView {
+fn Ready(
+    session: TokenResponse,
+    options: RwSignal<WidgetOptions>,
+    screen: RwSignal<Screen>,
+    handshake: Option<Handshake>,
+    page: Option<PageMode>,
+    close: Option<Callback<()>>,
+) -> impl IntoView {
     if let Some(h) = &handshake {
         api::set_host_origin(&h.origin);
     }
-    let ctx = Ctx::new(session.token.clone(), options, handshake, page);
+    let for_user = page.as_ref().and_then(|p| p.end_user.clone());
+    let ctx = Ctx::new(session.token.clone(), options, screen, handshake, page);
     provide_context(ctx);
-    let notice = RwSignal::new(None::<String>);
+    api::on_session_end(ctx.ended);
+    {
+        let token = session.token.clone();
+        leptos::task::spawn_local(async move {
+            if let Ok(mine) = api::connections(&token).await {
+                let _ = ctx.connections.try_set(mine);
+            }
+        });
+    }
+    let notice = RwSignal::new(for_user.map(|name| format!("Connecting an account for {name}")));
     // Back from a same-tab sign-in: claim what it brought, with the proof this widget kept.
     if let Some(claim) = options.with_untracked(|o| o.claim.clone()) {
         let token = session.token.clone();
@@ -224,12 +322,11 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
             };
             match answer {
                 Ok(connection) => {
-                    let name = js_sys::Reflect::get(&connection, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
                     ctx.with_handshake(|h| h.post_success(&connection));
-                    ctx.screen.set(Screen::Connected(name));
+                    ctx.screen.set(Screen::Connected(done_of(&connection, String::new())));
                 }
                 Err(message) => {
-                    ctx.with_handshake(|h| h.post_error(&message));
+                    ctx.with_handshake(|h| h.post_error("connect_failed", &message, false));
                     notice.set(Some(message));
                 }
             }
@@ -252,30 +349,53 @@ fn Ready(session: TokenResponse, options: RwSignal<WidgetOptions>, handshake: Op
         });
     }
     let page_size = options.with_untracked(|o| o.page_size).unwrap_or(20).clamp(1, 100);
-    let on_list = move || ctx.screen.with(|s| *s == Screen::List);
+    let on_list = move || ctx.screen.with(|s| *s == Screen::List) && !ctx.ended.get();
     view! {
         <div class="pb-screen" hidden=move || !on_list()>
             {move || notice.get().map(|n| view! { <p class="pb-notice" role="status">{n}</p> })}
             <IntegrationList session=session page_size=page_size/>
         </div>
-        {move || match ctx.screen.get() {
-            Screen::List => None,
-            Screen::Connect(platform) => Some(view! { <ConnectScreen platform=platform/> }.into_any()),
-            Screen::Connected(name) => Some(view! {
-                <div class="pb-body pb-done" role="status">
-                    <p class="pb-check" aria-hidden="true">"✓"</p>
-                    <h2>{format!("{name} is connected")}</h2>
-                    {if ctx.is_page() {
-                        view! { <p class="pb-muted">"You can close this page."</p> }.into_any()
-                    } else {
-                        view! {
-                            <button type="button" class="pb-button pb-primary" on:click=move |_| ctx.with_handshake(|h| h.post_close())>
-                                "Done"
-                            </button>
-                        }.into_any()
-                    }}
-                </div>
-            }.into_any()),
+        {move || if ctx.ended.get() {
+            // Once: `ended` only ever turns true.
+            ctx.with_handshake(|h| h.post_error("session_expired", "The session token was refused (revoked or expired): open the widget again for a new one.", true));
+            Some(stopped(api::SESSION_ENDED.into(), close, None))
+        } else {
+            match ctx.screen.get() {
+                Screen::List => None,
+                Screen::Connect(platform) => Some(view! { <ConnectScreen platform=platform/> }.into_any()),
+                Screen::Connected(done) => Some(success(ctx, done, close)),
+            }
         }}
     }
+}
+
+/// The success screen's facts from a connection record (a JS object): its platform and the account, if named.
+pub fn done_of(connection: &wasm_bindgen::JsValue, name: String) -> Done {
+    let field = |key: &str| js_sys::Reflect::get(connection, &key.into()).ok().and_then(|v| v.as_string());
+    let platform = field("platform").unwrap_or_default();
+    // The server's logo of the platform (a missing one shows the monogram).
+    let image = format!("/assets/logos/{platform}.svg");
+    Done { platform, name: if name.is_empty() { field("name").unwrap_or_default() } else { name }, account: field("account"), image }
+}
+
+/// "Gmail is connected", with the app's logo and the account; Done (focused) closes.
+fn success(ctx: Ctx, done: Done, close: Option<Callback<()>>) -> AnyView {
+    let page = ctx.is_page();
+    focus_soon(if page { ".pb-done h2" } else { ".pb-done button" }.into());
+    view! {
+        <div class="pb-body pb-done" role="status">
+            <div class="pb-done-logo">
+                <Logo image=done.image.clone() title=done.name.clone() platform=done.platform.clone()/>
+                <span class="pb-check" aria-hidden="true">"✓"</span>
+            </div>
+            <h2 tabindex="-1">{format!("{} is connected", done.name)}</h2>
+            {done.account.map(|a| view! { <p class="pb-muted">"Signed in as "<bdi>{a}</bdi></p> })}
+            {if page {
+                view! { <p class="pb-muted">"You can close this page."</p> }.into_any()
+            } else {
+                view! { <button type="button" class="pb-button pb-primary" on:click=move |_| if let Some(c) = close { c.run(()) }>"Done"</button> }.into_any()
+            }}
+        </div>
+    }
+    .into_any()
 }

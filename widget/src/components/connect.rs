@@ -8,7 +8,7 @@ use leptos::{ev, prelude::*, task::spawn_local};
 use plugboard_shared::{AuthMethod, ConnectRequest, FieldSpec, FlowStatus, IntegrationDetail};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::{error_box, logo::Logo, status, Ctx, Screen};
+use super::{app::done_of, error_box, focus_soon, logo::Logo, skeleton, Ctx, Screen};
 use crate::{api, messaging, sleep};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,7 +37,7 @@ pub fn field_error(field: &FieldSpec, value: &str) -> Option<String> {
 
 #[component]
 pub fn ConnectScreen(platform: String) -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
+    let ctx = use_context::<Ctx>().unwrap();
     let detail = RwSignal::new(None::<Result<IntegrationDetail, String>>);
     let values = RwSignal::new(BTreeMap::<String, String>::new());
     // Each invalid field's message, by field name (a list: a map's removal code is kilobytes of wasm).
@@ -50,6 +50,8 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     let proof = StoredValue::new(None::<String>);
     // Bumped whenever a flow is abandoned, so its poll loop stops.
     let generation = StoredValue::new(0u32);
+    // Which connection "Reconnect" updates (the identity already has this app); `None`: a new connection.
+    let reconnect_to = RwSignal::new(None::<String>);
 
     {
         let platform = platform.clone();
@@ -58,6 +60,10 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             let answer = api::integration(&token, &platform).await;
             if let Ok(d) = &answer {
                 let _ = name.try_set(d.suggested_name.clone().unwrap_or_else(|| d.name.clone()));
+                // The screen's first field takes the focus; an app without fields, its heading.
+                focus_soon(if d.fields.is_empty() { "#pb-connect-title".into() } else { ".pb-form input".into() });
+            } else {
+                focus_soon(".pb-back".into());
             }
             let _ = detail.try_set(Some(answer));
         });
@@ -65,6 +71,14 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
 
     let succeed = move |connection: JsValue, label: String| {
         ctx.with_handshake(|h| h.post_success(&connection));
+        let mut done = done_of(&connection, label);
+        if let Some(Some(Ok(d))) = detail.try_get_untracked() {
+            done.image = d.image;
+        }
+        // The list marks the app "Connected" from now on.
+        if let Some(c) = super::Mine::read(&connection) {
+            ctx.connections.update(|all| all.insert(0, c));
+        }
         // A link page with a redirect URL hands the outcome to the host app there.
         if let Some(url) = ctx.page.with_value(|p| p.as_ref().and_then(|p| p.redirect_url.clone())) {
             let key = js_sys::Reflect::get(&connection, &"key".into()).ok().and_then(|k| k.as_string()).unwrap_or_default();
@@ -75,11 +89,12 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
                 return;
             }
         }
-        ctx.screen.set(Screen::Connected(label));
+        ctx.screen.set(Screen::Connected(done));
     };
     let fail = move |message: String| {
-        ctx.with_handshake(|h| h.post_error(&message));
+        ctx.with_handshake(|h| h.post_error("connect_failed", &message, false));
         let _ = phase.try_set(Phase::Failed(message));
+        focus_soon(".pb-form .pb-primary".into());
     };
     let close_popup = move || {
         popup.with_value(|p| {
@@ -141,8 +156,13 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             });
         }
     });
+    // The sign-in window never outlives the widget: not when the user leaves this screen, not when the host page
+    // closes the widget (its frame is removed and this page hidden), so no connection is made behind their back.
+    let on_hide = window_event_listener(ev::pagehide, move |_| close_popup());
     on_cleanup(move || {
         on_message.remove();
+        on_hide.remove();
+        close_popup();
         generation.update_value(|g| *g += 1);
     });
 
@@ -155,16 +175,17 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
                 found.push((f.name.clone(), e));
             }
         }
-        let invalid = !found.is_empty();
+        let first_invalid = found.first().map(|(name, _)| format!(".pb-form input[name=\"{name}\"]"));
         errors.set(found);
-        if invalid {
+        if let Some(css) = first_invalid {
+            focus_soon(css);
             return;
         }
         let show_name = ctx.options.with_untracked(|o| o.show_name_input == Some(true));
         let req = ConnectRequest {
             name: show_name.then(|| name.get_untracked()),
             fields: values.get_untracked(),
-            reconnect: ctx.options.with_untracked(|o| o.reconnect.clone()),
+            reconnect: reconnect_to.get_untracked().or_else(|| ctx.options.with_untracked(|o| o.reconnect.clone())),
             display: None,
             return_to: None,
             return_in_state: false,
@@ -285,49 +306,126 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
         }
     };
 
-    // The sign-in window was blocked: open it again (`in_tab: false`), or after a second block, sign in in this tab.
-    let blocked = move |in_tab: bool, url: String| {
-        let (text, class, label) = if in_tab {
-            (
-                "Your browser keeps blocking the sign-in window. You can sign in in this tab instead and come back here.",
-                "pb-button pb-primary pb-same-tab",
-                "Continue in this tab",
-            )
-        } else {
-            ("Your browser blocked the sign-in window.", "pb-button pb-primary pb-continue", "Continue")
+    let cancel = move || {
+        generation.update_value(|g| *g += 1);
+        close_popup();
+        phase.set(Phase::Form);
+        focus_soon(".pb-form .pb-primary".into());
+    };
+    let show_popup = move || {
+        popup.with_value(|p| {
+            if let Some(p) = p {
+                let _ = p.focus();
+            }
+        })
+    };
+    // The form's last lines, one fixed set of elements for every phase (their words and roles change): a status
+    // line, the error, the main button and a second one. Fixed elements keep the wasm small.
+    let actions = move |phase: RwSignal<Phase>, action: String, existing_key: Option<String>| {
+        let line = move || match phase.get() {
+            Phase::Working => "Connecting…",
+            Phase::Waiting(None) => "Finish signing in in the window that opened.",
+            Phase::Waiting(Some(_)) => "Your browser blocked the sign-in window.",
+            Phase::SameTab(None) => "Preparing to sign in in this tab…",
+            Phase::SameTab(Some(_)) => "Your browser keeps blocking the sign-in window. You can sign in in this tab instead and come back here.",
+            Phase::Form | Phase::Failed(_) => "",
+        };
+        let failure = move || match phase.get() {
+            Phase::Failed(message) => message,
+            _ => String::new(),
+        };
+        let submits = move || matches!(phase.get(), Phase::Form | Phase::Failed(_));
+        let another = existing_key.is_some();
+        // A button that is not a submit button when clicked must not submit the form if its click makes it one
+        // (the browser submits after the click handlers, by the button's type then): hence prevent_default.
+        let main = move |e: ev::MouseEvent| match phase.get_untracked() {
+            Phase::Form | Phase::Failed(_) => reconnect_to.set(existing_key.clone()),
+            other => {
+                e.prevent_default();
+                match other {
+                    Phase::Waiting(None) => show_popup(),
+                    Phase::Waiting(Some(url)) => reopen(url),
+                    Phase::SameTab(Some(url)) => same_tab(url),
+                    _ => {}
+                }
+            }
+        };
+        let second = move |e: ev::MouseEvent| {
+            if phase.get_untracked() == Phase::Waiting(None) {
+                e.prevent_default();
+                cancel()
+            } else {
+                reconnect_to.set(None)
+            }
         };
         view! {
-            <p class="pb-muted" role="status">{text}</p>
-            <button type="button" class=class on:click=move |_| if in_tab { same_tab(url.clone()) } else { reopen(url.clone()) }>{label}</button>
+            <p class="pb-muted" role="status" hidden=move || line().is_empty()>{line}</p>
+            <div class="pb-error" role="alert" hidden=move || failure().is_empty()><p>{failure}</p></div>
+            <button type=move || if submits() { "submit" } else { "button" }
+                class=move || match phase.get() {
+                    Phase::Waiting(Some(_)) => "pb-button pb-primary pb-continue",
+                    Phase::SameTab(Some(_)) => "pb-button pb-primary pb-same-tab",
+                    _ => "pb-button pb-primary",
+                }
+                hidden=move || matches!(phase.get(), Phase::Working | Phase::SameTab(None))
+                on:click=main>
+                {move || match phase.get() {
+                    Phase::Form => action.clone(),
+                    Phase::Failed(_) => "Try again".into(),
+                    Phase::Waiting(None) => "Show the sign-in window".into(),
+                    Phase::Waiting(Some(_)) => "Continue".into(),
+                    Phase::SameTab(Some(_)) => "Continue in this tab".into(),
+                    _ => String::new(),
+                }}
+            </button>
+            <button type=move || if submits() { "submit" } else { "button" } class="pb-button"
+                hidden=move || !(phase.get() == Phase::Waiting(None) || another && submits())
+                on:click=second>
+                {move || if phase.get() == Phase::Waiting(None) { "Cancel" } else { "Connect another account" }}
+            </button>
         }
-        .into_any()
     };
 
     view! {
         <div class="pb-body pb-connect">
-            <button type="button" class="pb-back" on:click=move |_| ctx.screen.set(Screen::List)>"← All apps"</button>
+            <button type="button" class="pb-back" on:click=move |_| super::back_to_list(ctx.screen)>"← All apps"</button>
             {move || match detail.get() {
-                None => status("Loading…"),
+                None => skeleton(),
                 Some(Err(message)) => error_box(message),
                 Some(Ok(d)) => {
                     let oauth = d.auth_method == AuthMethod::Oauth2;
                     let show_name = ctx.options.with(|o| o.show_name_input == Some(true));
-                    let action = match d.auth_method {
-                        AuthMethod::Oauth2 => format!("Continue with {}", d.name),
-                        _ => format!("Connect {}", d.name),
-                    };
+                    let verb = if oauth { "Continue with" } else { "Connect" };
+                    // Already connected (and not asked to reconnect a given one): update it, or add another.
+                    let existing = ctx.options.with(|o| o.reconnect.is_none()).then(|| ctx.connection_of(&d.platform)).flatten();
+                    let action = if existing.is_some() { format!("Reconnect {}", d.name) } else { format!("{verb} {}", d.name) };
+                    let existing_key = existing.as_ref().map(|c| c.key.clone());
                     let fields = d.fields.clone();
                     view! {
                         <div class="pb-intro">
                             <Logo image=d.image.clone() title=d.name.clone() platform=d.platform.clone()/>
                             <div>
-                                <h2 id="pb-connect-title">{d.name.clone()}</h2>
+                                <h2 id="pb-connect-title" tabindex="-1">{d.name.clone()}</h2>
                                 <p class="pb-muted">{d.description.clone()}</p>
                             </div>
                         </div>
-                        {(oauth && !d.scopes.is_empty()).then(|| view! {
-                            <p class="pb-muted">{format!("{} will ask you to allow access to:", d.name)}</p>
-                            <ul class="pb-scopes">{d.scopes.iter().map(|s| view! { <li><code>{s.clone()}</code></li> }).collect_view()}</ul>
+                        {existing.map(|c| view! {
+                            <p class="pb-notice pb-connected">
+                                "Connected"{c.account.map(|a| view! { " as "<bdi>{a}</bdi> })}". Reconnect it, or add another account."
+                            </p>
+                        })}
+                        {(oauth && !d.scopes.is_empty()).then(|| {
+                            // Plain words where the catalog has them, else the provider's scope names.
+                            let plain = !d.permissions.is_empty();
+                            let lines = if plain { d.permissions.clone() } else { d.scopes.clone() };
+                            view! {
+                                <p class="pb-muted">{format!("{} will ask you to allow:", d.name)}</p>
+                                <ul class="pb-scopes">{lines.into_iter().map(|s| if plain {
+                                    view! { <li>{s}</li> }.into_any()
+                                } else {
+                                    view! { <li><code>{s}</code></li> }.into_any()
+                                }).collect_view()}</ul>
+                            }
                         })}
                         {(!oauth && d.auth_method != AuthMethod::None).then(|| view! {
                             <p class="pb-muted">"What you enter is encrypted and used only to call this app for you."</p>
@@ -341,18 +439,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
                                 </label>
                             })}
                             {fields.into_iter().map(|f| field_view(f, values, errors)).collect_view()}
-                            {move || match phase.get() {
-                                Phase::Form => view! { <button type="submit" class="pb-button pb-primary">{action.clone()}</button> }.into_any(),
-                                Phase::Working => status("Connecting…"),
-                                Phase::Waiting(None) => status("Finish signing in in the window that opened…"),
-                                Phase::Waiting(Some(url)) => blocked(false, url),
-                                Phase::SameTab(None) => status("Preparing to sign in in this tab…"),
-                                Phase::SameTab(Some(url)) => blocked(true, url),
-                                Phase::Failed(message) => view! {
-                                    {error_box(message)}
-                                    <button type="submit" class="pb-button pb-primary">"Try again"</button>
-                                }.into_any(),
-                            }}
+                            {actions(phase, action, existing_key)}
                         </form>
                     }.into_any()
                 }
@@ -382,14 +469,23 @@ fn field_view(f: FieldSpec, values: RwSignal<BTreeMap<String, String>>, errors: 
             }
         });
     };
+    // A secret can be shown to check what was pasted.
+    let shown = RwSignal::new(!f.secret);
     view! {
         <label class="pb-field">
             <span>{f.label.clone()}{f.optional.then_some(" (optional)")}</span>
-            <input type=if f.secret { "password" } else { "text" } name=f.name.clone() autocomplete="off" spellcheck="false"
+            <span class="pb-input">
+            <input type=move || if shown.get() { "text" } else { "password" } name=f.name.clone() autocomplete="off" spellcheck="false"
                 placeholder=f.placeholder.clone().unwrap_or_default()
                 aria-invalid=invalid aria-describedby=error_id.clone()
                 on:input=move |e| { let v = event_target_value(&e); values.update(|all| { all.insert(input_name.clone(), v); }); }
                 on:blur=check/>
+            {f.secret.then(|| view! {
+                <button type="button" class="pb-reveal" on:click=move |_| shown.update(|s| *s = !*s)>
+                    {move || if shown.get() { "Hide" } else { "Show" }}
+                </button>
+            })}
+            </span>
             {f.help.clone().map(|h| view! { <small class="pb-help">{h}</small> })}
             <small class="pb-field-error" id=error_id>{error}</small>
         </label>
