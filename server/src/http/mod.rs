@@ -10,6 +10,7 @@ mod links;
 pub mod metrics;
 pub mod limits;
 mod oauth_pages;
+mod pages;
 pub mod openapi;
 mod passthrough;
 pub mod serve;

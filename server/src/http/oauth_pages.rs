@@ -1,27 +1,50 @@
-//! The popup's pages: `/oauth/authorize/{id}` (prove the popup belongs to the widget that started the flow, bind
-//! the browser, go to the provider) and `/oauth/callback` (finish, tell the widget, close). Both answer human
-//! pages, since a person is looking at them; only the authorize page's own `POST` answers JSON to its script.
+//! The sign-in pages: `/oauth/authorize/{id}` (prove the popup belongs to the widget that started the flow, or ask
+//! the person in front of a same-tab link; bind the browser; go to the provider) and `/oauth/callback` (finish,
+//! tell the widget, close, or go back to the host page). Both answer human pages in [`super::pages`]' look, since
+//! a person is looking at them; only the authorize page's own `POST` answers JSON to its script.
 
 use axum::{
     extract::{Path, RawQuery, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{IntoResponse, Redirect, Response},
     Json,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{error::ApiError, extract::JsonBody, AppState};
+use super::{
+    error::ApiError,
+    extract::JsonBody,
+    pages::{escape, shown, text, Look, Mark, Page, LOCK},
+    AppState,
+};
 use crate::{
-    connect::oauth::{binding_cookie, seed_return_url, CallbackQuery, Finished, Outcome, SameTabAsk, FLOW_TTL_SECS},
-    store::FlowDisplay,
+    connect::{
+        oauth::{binding_cookie, seed_return_url, CallbackQuery, Finished, Outcome, SameTabAsk, FLOW_TTL_SECS},
+        ConnectError,
+    },
+    store::{FlowDisplay, LinkKind},
 };
 
+/// The script of every page but the authorize page: the callback's result and error pages. It takes the spent
+/// provider answer (`code`, `state`) out of the address bar; in a sign-in window it tells the widget and closes
+/// the window (a page with `data-close`), or, where the browser refuses that, says so and offers the Close button.
 const CALLBACK_JS: &str = r#"(function () {
-  var d = document.body.dataset;
+  var d = document.body.dataset, status = document.getElementById("pb-status"), closer = document.getElementById("pb-close");
+  if (location.search) { try { history.replaceState(null, "", location.pathname); } catch (e) {} }
   if (window.opener && d.flow) {
     try { window.opener.postMessage({ type: "plugboard:oauth", flowId: d.flow, status: d.status }, location.origin); } catch (e) {}
-    setTimeout(function () { window.close(); }, 200);
   }
+  function offer() { if (closer) closer.hidden = false; }
+  // window.close() is refused for a window no script opened (a tab); window.closed tells.
+  function shut(refused) { window.close(); setTimeout(function () { if (!window.closed) refused(); }, 300); }
+  if (closer) closer.addEventListener("click", function () { shut(function () { status.textContent = d.refused || "Your browser keeps this window open: close it yourself."; }); });
+  if (d.close) {
+    setTimeout(function () { shut(function () { status.textContent = d.stay; offer(); }); }, 800);
+  } else if (d.offer || window.opener || history.length === 1) {
+    offer();
+  }
+  var h = document.querySelector("h1");
+  if (h) h.focus();
 })();
 "#;
 
@@ -30,14 +53,27 @@ const CALLBACK_JS: &str = r#"(function () {
 /// server to bind this browser and answer the provider URL. A link opened anywhere else (another browser, a page
 /// on another origin that opened it) never gets the proof, so it cannot be completed.
 const AUTHORIZE_JS: &str = r#"(function () {
-  var flow = document.body.dataset.flow, status = document.querySelector("[role=status]"), done = false;
-  function refuse(text) { if (!done) { done = true; status.textContent = text; } }
+  var flow = document.body.dataset.flow, status = document.getElementById("pb-status"), done = false;
+  var closer = document.getElementById("pb-close"), h = document.querySelector("h1");
+  if (closer) closer.addEventListener("click", function () {
+    window.close();
+    setTimeout(function () { if (!window.closed) status.textContent = "Your browser keeps this window open: close it yourself."; }, 300);
+  });
+  function refuse(text) {
+    if (done) return;
+    done = true;
+    h.textContent = "This sign-in cannot continue here";
+    status.textContent = text;
+    document.querySelector(".pb-join").setAttribute("data-mark", "failed");
+    // Only where the browser would let the button work: a window a script opened, or a tab with nothing before.
+    if (closer && (window.opener || history.length === 1)) closer.hidden = false;
+  }
   if (!flow) return;
   function go(proof, state) {
     done = true;
     fetch(location.pathname, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ proof: proof, state: state || undefined }), credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
-      .then(function (a) { if (a[0] && a[1].location) { location.replace(a[1].location); } else { done = false; refuse(a[1].error || "This sign-in cannot continue."); } })
+      .then(function (a) { if (a[0] && a[1].location) { location.replace(a[1].location); } else { done = false; refuse(a[1].error || "This sign-in cannot continue. Close this window and start again from the app."); } })
       .catch(function () { done = false; refuse("Plugboard could not be reached. Close this window and try again."); });
   }
   // A same-tab sign-in of the embedded widget (or of @withone/auth, whose state names its return page): no opener
@@ -55,15 +91,24 @@ const AUTHORIZE_JS: &str = r#"(function () {
     arm();
     window.addEventListener("focus", arm);
     document.addEventListener("visibilitychange", function () { if (!document.hidden) arm(); });
-    yes.addEventListener("click", function () { if (!done && !yes.disabled) { yes.disabled = true; status.textContent = "Taking you to sign in…"; go("", new URLSearchParams(location.search).get("state")); } });
+    yes.addEventListener("click", function () {
+      if (!done && !yes.disabled) {
+        yes.disabled = true; no.disabled = true;
+        document.querySelector(".pb-join").setAttribute("data-mark", "pending");
+        status.textContent = "Taking you to sign in…";
+        go("", new URLSearchParams(location.search).get("state"));
+      }
+    });
     no.addEventListener("click", function () {
       done = true; yes.disabled = no.disabled = true;
+      document.querySelector(".pb-join").setAttribute("data-mark", "failed");
       status.textContent = "Nothing was connected. You can close this tab.";
       if (history.length > 1) history.back();
     });
-    document.querySelector("h1").focus();
+    h.focus();
     return;
   }
+  h.focus();
   if (!window.opener) { refuse("This sign-in link works only in the window your app opened for it. Close this window and start again from the app."); return; }
   window.addEventListener("message", function (e) {
     var d = e.data;
@@ -75,75 +120,151 @@ const AUTHORIZE_JS: &str = r#"(function () {
 })();
 "#;
 
-/// The authorize page's CSP: its one script, `fetch` to its own origin, and the provider's logo.
-const AUTHORIZE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+/// Where a page is shown, as far as the server knows: what it may promise about closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+    /// The widget's sign-in window (a popup its script opened): it can close itself.
+    Popup,
+    /// A hosted session's window, opened by `connect.js`, which closes it once connected.
+    Hosted,
+    /// An auth link's tab, opened from mail or chat: no script may close it.
+    Tab,
+    /// Not known (no flow): the page's script offers Close where the browser would allow it.
+    Unknown,
 }
 
-fn page(status: StatusCode, title: &str, message: &str, flow: Option<(&str, &str)>) -> Response {
-    let data = flow
-        .map(|(id, state)| format!(r#" data-flow="{}" data-status="{}""#, escape(id), escape(state)))
-        .unwrap_or_default();
-    render(status, PAGE_CSP, title, message, &data, "/oauth/callback.js")
-}
-
-/// The pages' one style sheet: the light and dark themes follow the browser's setting; contrast ≥ 4.5:1 in both.
-const PAGE_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:clamp(1rem,8vh,4rem) auto;padding:0 1rem;color:#1b1f29;background:#fff}\
-.pb-logo{width:48px;height:48px;border-radius:.75rem;display:block;margin-bottom:1rem}\
-h1{font-size:1.25rem;line-height:1.3;overflow-wrap:anywhere}h1:focus{outline:none}strong{overflow-wrap:anywhere}.pb-actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1.5rem 0}\
-button{font:inherit;padding:.6rem 1.1rem;border-radius:.5rem;border:1px solid #5b6270;background:#fff;color:#1b1f29;cursor:pointer;min-height:44px}\
-button.pb-primary{background:#2f4fd8;border-color:#2f4fd8;color:#fff}button:focus-visible{outline:3px solid #2f4fd8;outline-offset:2px}\
-button:disabled{opacity:.6;cursor:default}.pb-note{color:#4a5160;font-size:.9rem}\
-@media (prefers-color-scheme: dark){body{background:#15171c;color:#e8eaf0}button{background:#15171c;color:#e8eaf0;border-color:#9aa1ae}\
-button.pb-primary{background:#8ea2ff;border-color:#8ea2ff;color:#10131a}button:focus-visible{outline-color:#8ea2ff}.pb-note{color:#b4bac6}}";
-
-fn document(status: StatusCode, csp: &'static str, title: &str, data: &str, body: &str, script: &str) -> Response {
-    let html = format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark"><meta name="referrer" content="no-referrer">
-<title>{title}</title><style>{PAGE_STYLE}</style></head>
-<body{data}><main>{body}</main><script src="{script}"></script></body></html>"#,
-        title = escape(title),
-    );
-    (status, [(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html))
-        .into_response()
-}
-
-fn render(status: StatusCode, csp: &'static str, title: &str, message: &str, data: &str, script: &str) -> Response {
-    let body = format!(r#"<h1>{}</h1><p role="status">{}</p><p>You can close this window.</p>"#, escape(title), escape(message));
-    document(status, csp, title, data, &body, script)
-}
-
-/// `s` with the characters that change how text around them reads (controls, bidi overrides and isolates,
-/// zero-width and other invisible format characters: Unicode's Cc and the Cf in use) shown as U+FFFD, so an
-/// identity such as `alice\u{202e}moc.liam@` cannot pose as another on the question page.
-fn shown(s: &str) -> String {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+/// The header and window of the pages of flow `flow_id`, from the flow, its project and its auth link; what
+/// cannot be read is left out (the page still says what happened).
+async fn look_of_flow(app: &AppState, flow_id: &str) -> (Look, Window) {
+    let Ok(Some(flow)) = app.store.get_flow(flow_id).await else { return (Look::default(), Window::Unknown) };
+    let provider = app.projects.view(&flow.project_id).await.ok().and_then(|v| v.catalog.get(&flow.platform).map(|e| e.name.clone()));
+    let provider = provider.map(|name| (name, super::assets::image_url(&app.public_url, &flow.platform)));
+    let brand = match app.projects.brand(&flow.project_id).await {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::warn!(error = %e, "a sign-in page without its project's name");
+            None
+        }
     };
-    s.chars().map(|c| if hidden(c) { '\u{FFFD}' } else { c }).collect()
+    let link = match &flow.link_hash {
+        Some(hash) => app.store.find_link(hash).await.ok().flatten(),
+        None => None,
+    };
+    let end_user = link.as_ref().and_then(|l| l.end_user_name.clone().or_else(|| l.end_user_username.clone()));
+    let window = match (flow.display, link.map(|l| l.kind)) {
+        (FlowDisplay::Popup, _) => Window::Popup,
+        (FlowDisplay::Page, Some(LinkKind::Hosted)) => Window::Hosted,
+        (FlowDisplay::Page, Some(LinkKind::Link)) => Window::Tab,
+        (FlowDisplay::Page, None) => Window::Unknown,
+    };
+    (Look { brand, provider, end_user }, window)
+}
+
+/// The Close button, hidden until the page's script knows the browser would let it close the window (or the
+/// server knows the page is in a sign-in window: `data-offer`).
+const CLOSE_BUTTON: &str = r#"<div class="pb-actions"><button type="button" id="pb-close" class="pb-primary" hidden>Close window</button></div>"#;
+
+/// What a callback ended with, for its page.
+enum Ending<'a> {
+    Connected,
+    Failed { status: StatusCode, heading: String, message: &'a str },
+}
+
+/// The page a sign-in ends on when it does not go back to a host page: one heading, what happened, and one true
+/// way forward for where it is shown (closes by itself, Close, back to the app, the link again).
+fn ending_page(look: &Look, window: Window, flow_id: Option<&str>, ending: Ending) -> Response {
+    let company = text(look.company_or("the app"));
+    let provider = text(look.provider_or("your"));
+    let for_whom = look.end_user.as_deref().map(|u| format!(" for <bdi>{}</bdi>", text(u))).unwrap_or_default();
+    let closes = matches!(window, Window::Popup | Window::Hosted);
+    let (status, mark, title, heading, lead, next, data) = match ending {
+        Ending::Connected => {
+            let lead = match &look.provider {
+                Some(_) => format!("Your {provider} account is now connected to {company}{for_whom}."),
+                None => format!("Your account is now connected to {company}{for_whom}."),
+            };
+            let (next, data) = if closes {
+                let data = format!(
+                    r#" data-close="1" data-stay="{}" data-refused="{}""#,
+                    escape(&format!("Close this window to go back to {}.", look.company_or("the app"))),
+                    escape(&format!("Your browser keeps this window open: close it yourself to go back to {}.", look.company_or("the app"))),
+                );
+                ("This window will close.".to_owned(), data)
+            } else {
+                ("You can close this tab now.".to_owned(), String::new())
+            };
+            (StatusCode::OK, Mark::Done, "Connected".to_owned(), "Connected".to_owned(), lead, next, data)
+        }
+        Ending::Failed { status, heading, message } => {
+            // The connect layer ends its messages with the way forward from a sign-in window; the page says its own.
+            let (message, later) = match message.strip_suffix(" Start again from the app in a moment.") {
+                Some(m) => (m, " in a moment"),
+                None => (message.strip_suffix(" Start again from the app.").unwrap_or(message), ""),
+            };
+            let next = match window {
+                Window::Tab => "Open the link you were sent again to try once more.".to_owned(),
+                _ => format!("Start again from {}{later}.", look.company_or("the app")),
+            };
+            let offer = if window == Window::Popup || window == Window::Hosted { r#" data-offer="1""# } else { "" };
+            (status, Mark::Failed, heading.clone(), text(&heading), text(message), next, offer.to_owned())
+        }
+    };
+    let flow = match (flow_id, window) {
+        (Some(id), Window::Popup) => format!(r#" data-flow="{}" data-status="{}""#, escape(id), if mark == Mark::Done { "connected" } else { "failed" }),
+        _ => String::new(),
+    };
+    let button = if window == Window::Tab { "" } else { CLOSE_BUTTON };
+    let body = format!(
+        r#"<h1 tabindex="-1">{heading}</h1><p class="pb-lead">{lead}</p><p id="pb-status" class="pb-muted" role="status">{next}</p>{button}"#,
+        next = text(&next),
+    );
+    Page { status, look, mark, title: &title, body, data: format!("{flow}{data}"), script: "/oauth/callback.js", connect: false }.render()
+}
+
+/// A page that only says what happened and the way back (`/oauth/callback` without its answer, a return page
+/// that will not parse), with the Close button where the browser allows it.
+fn plain_page(status: StatusCode, look: &Look, mark: Mark, heading: &str, lead: &str, next: &str) -> Response {
+    let body = format!(
+        r#"<h1 tabindex="-1">{}</h1><p class="pb-lead">{}</p><p id="pb-status" class="pb-muted" role="status">{}</p>{}"#,
+        text(heading),
+        text(lead),
+        text(next),
+        CLOSE_BUTTON,
+    );
+    Page { status, look, mark, title: heading, body, data: String::new(), script: "/oauth/callback.js", connect: false }.render()
+}
+
+/// The authorize page of a popup sign-in: who asks to connect what, while its script fetches the proof.
+fn opening(flow_id: &str, look: &Look) -> Response {
+    let company = text(look.company_or("Your app"));
+    let provider = text(look.provider_or("your account"));
+    let title = format!("{} wants to connect to {}", look.company_or("Your app"), look.provider_or("your account"));
+    let body = format!(
+        r#"<h1 tabindex="-1">{company} wants to connect to {provider}</h1>
+<p id="pb-status" class="pb-muted" role="status">Opening {provider}’s sign-in page…</p>
+<p class="pb-note">{LOCK}<span>You sign in on {provider}’s own page. {company} never sees your password.</span></p>{}"#,
+        CLOSE_BUTTON,
+    );
+    Page { status: StatusCode::OK, look, mark: Mark::Pending, title: &title, body, data: format!(r#" data-flow="{}""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true }
+        .render()
 }
 
 /// The authorize page of a same-tab sign-in: it names who asks to connect what, and goes on only on a click.
-fn ask(flow_id: &str, ask: &SameTabAsk, logo: &str) -> Response {
-    let title = format!("Connect {} to {} as {}?", ask.provider, ask.app, shown(&ask.user));
+fn ask(flow_id: &str, ask: &SameTabAsk, look: &Look) -> Response {
+    let app = look.company_or(&ask.app);
+    let title = format!("Connect {} to {} as {}?", ask.provider, app, shown(&ask.user));
     let body = format!(
-        r#"{logo}<h1 tabindex="-1">Connect {provider} to {app} as <strong><bdi>{user}</bdi></strong>?</h1>
-<p>{app} will be able to use your {provider} account for its user <strong><bdi>{user}</bdi></strong>.</p>
-<p class="pb-note">Go on only if you started this in {app} yourself. If the link came from someone else, cancel and close this tab.</p>
+        r#"<h1 tabindex="-1">Connect {provider} to {app} as <strong><bdi>{user}</bdi></strong>?</h1>
+<p class="pb-lead">{app} will be able to use your {provider} account for its user <strong><bdi>{user}</bdi></strong>.</p>
 <div class="pb-actions"><button type="button" class="pb-primary" id="continue">Continue to {provider}</button><button type="button" id="cancel">Cancel</button></div>
-<p role="status" aria-live="polite"></p>"#,
-        provider = escape(&ask.provider),
-        app = escape(&ask.app),
-        user = escape(&shown(&ask.user)),
-        logo = if logo.is_empty() { String::new() } else { format!(r#"<img class="pb-logo" src="{}" alt="">"#, escape(logo)) },
+<p id="pb-status" class="pb-muted" role="status" aria-live="polite"></p>
+<p class="pb-note">{LOCK}<span>Go on only if you started this in {app} yourself. If the link came from someone else, cancel and close this tab.</span></p>"#,
+        provider = text(&ask.provider),
+        app = text(app),
+        user = text(&ask.user),
     );
-    document(StatusCode::OK, AUTHORIZE_CSP, &title, &format!(r#" data-flow="{}" data-same-tab="1""#, escape(flow_id)), &body, "/oauth/authorize.js")
+    Page { status: StatusCode::OK, look, mark: Mark::Ask, title: &title, body, data: format!(r#" data-flow="{}" data-same-tab="1""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true }
+        .render()
 }
 
 /// The cookie binding a flow to the browser that went to the provider: over https a `__Host-` cookie (Secure,
@@ -178,13 +299,30 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     // Flow ids are UUIDs: anything else is no link of ours, and is never looked up (this page has no JSON edge).
     if uuid::Uuid::parse_str(&id).is_err() {
-        return page(StatusCode::GONE, "This sign-in link cannot be used", crate::connect::oauth::LINK_USED, None);
+        return unusable(&Look::default(), crate::connect::oauth::LINK_USED);
     }
-    match app.connector.check_authorize_link(&id).await {
-        Ok(Some(same_tab)) => ask(&id, &same_tab, &super::assets::logo_url(&app.public_url, &same_tab.platform)),
-        Ok(None) => render(StatusCode::OK, AUTHORIZE_CSP, "Connecting…", "Taking you to sign in…", &format!(r#" data-flow="{}""#, escape(&id)), "/oauth/authorize.js"),
-        Err(e) => page(StatusCode::GONE, "This sign-in link cannot be used", &e.to_string(), None),
+    let checked = app.connector.check_authorize_link(&id).await;
+    let (look, _) = look_of_flow(&app, &id).await;
+    match checked {
+        Ok(Some(same_tab)) => ask(&id, &same_tab, &look),
+        Ok(None) => opening(&id, &look),
+        Err(ConnectError::NotFound(message)) => unusable(&look, &message),
+        Err(e) => {
+            tracing::warn!(error = %e, "authorize page");
+            plain_page(StatusCode::SERVICE_UNAVAILABLE, &look, Mark::Failed, "Briefly unavailable", "Plugboard could not check this sign-in just now.", "Try again in a moment.")
+        }
     }
+}
+
+/// A used, expired or unknown sign-in link (410).
+fn unusable(look: &Look, message: &str) -> Response {
+    let body = format!(
+        r#"<h1 tabindex="-1">This sign-in link cannot be used</h1><p id="pb-status" class="pb-lead" role="status">{}</p>{}"#,
+        text(message),
+        CLOSE_BUTTON,
+    );
+    Page { status: StatusCode::GONE, look, mark: Mark::Failed, title: "This sign-in link cannot be used", body, data: String::new(), script: "/oauth/callback.js", connect: false }
+        .render()
 }
 
 /// Body of `POST /oauth/authorize/{id}`.
@@ -250,6 +388,17 @@ pub async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // What the address bar keeps once the page's script has taken the spent answer out of it: a reload lands here.
+    if query.as_deref().is_none_or(str::is_empty) {
+        return plain_page(
+            StatusCode::BAD_REQUEST,
+            &Look::default(),
+            Mark::Done,
+            "Nothing to finish here",
+            "This page has done its work, or it was opened without a sign-in.",
+            "Go back to the app: it shows whether your account is connected.",
+        );
+    }
     let mut q = CallbackQuery::parse(query.as_deref().unwrap_or_default());
     // @withone/auth's same-tab sign-in appends `~<base64url of the host page's URL>` to the state before sending
     // its tab to the provider (`OAUTH_REDIRECT`); ours never holds `~`. The flow is found by our part alone.
@@ -277,16 +426,13 @@ pub async fn callback(
         Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) => {
             return_redirect(&back, &[("plugboard_flow", &flow_id), ("plugboard_result", &result)])
         }
-        Ok(done) if done.display == FlowDisplay::Page => match (&done.redirect_url, &done.outcome) {
-            (Some(url), Outcome::Saved(key)) => outcome_redirect(url, &[("plugboard_status", "connected"), ("connection_key", key)]),
-            _ => page(StatusCode::OK, "Connected", "Your account is connected.", None),
+        Ok(done) => match (&done.display, &done.redirect_url, &done.outcome) {
+            (FlowDisplay::Page, Some(url), Outcome::Saved(key)) => outcome_redirect(url, &[("plugboard_status", "connected"), ("connection_key", key)]),
+            _ => {
+                let (look, window) = look_of_flow(&app, &done.flow_id).await;
+                ending_page(&look, window, Some(&done.flow_id), Ending::Connected)
+            }
         },
-        Ok(done) => page(
-            StatusCode::OK,
-            "Connected",
-            "Your account is connected. This window closes by itself.",
-            Some((&done.flow_id, "connected")),
-        ),
         Err(f) => {
             let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
             match (&f.display, &f.redirect_url, &f.return_to) {
@@ -299,10 +445,32 @@ pub async fn callback(
                     return_redirect(back, &[("plugboard_flow", f.flow_id.as_deref().unwrap_or_default()), ("plugboard_error", code)])
                 }
                 (FlowDisplay::Page, Some(url), _) => outcome_redirect(url, &[("plugboard_status", "failed"), ("plugboard_error", &f.message)]),
-                (FlowDisplay::Page, None, _) => page(status, "Could not connect", &f.message, None),
-                _ => page(status, "Could not connect", &f.message, f.flow_id.as_deref().map(|id| (id, "failed"))),
+                _ => {
+                    let (look, window) = match &f.flow_id {
+                        Some(id) => look_of_flow(&app, id).await,
+                        None => (Look::default(), Window::Unknown),
+                    };
+                    let heading = failure_heading(status, code == "access_denied", look.provider.as_ref().map(|(name, _)| name.as_str()));
+                    ending_page(&look, window, f.flow_id.as_deref(), Ending::Failed { status, heading, message: &f.message })
+                }
             }
         }
+    }
+}
+
+/// The heading of a failed sign-in's page: what happened, in plain words.
+fn failure_heading(status: StatusCode, declined: bool, provider: Option<&str>) -> String {
+    match status.as_u16() {
+        _ if declined => "Nothing was connected".into(),
+        403 => "This sign-in belongs to another window".into(),
+        409 => "This sign-in has already ended".into(),
+        410 => "This sign-in expired".into(),
+        503 => "Briefly unavailable".into(),
+        500 => "Something went wrong".into(),
+        _ => match provider {
+            Some(p) => format!("Could not connect {p}"),
+            None => "Could not connect".into(),
+        },
     }
 }
 
@@ -320,7 +488,7 @@ fn return_redirect(back: &str, outcome: &[(&str, &str)]) -> Response {
             u.set_fragment(Some(&fragment));
             Redirect::to(u.as_str()).into_response()
         }
-        Err(_) => page(StatusCode::OK, "Done", "Go back to the app.", None),
+        Err(_) => page_gone(),
     }
 }
 
@@ -339,8 +507,9 @@ fn seed_return(page: &str, outcome: &[(&str, &str)]) -> Response {
     Redirect::to(target.as_str()).into_response()
 }
 
+/// A same-tab sign-in whose page to come back to will not parse (it was checked when the flow started).
 fn page_gone() -> Response {
-    page(StatusCode::OK, "Done", "Go back to the app.", None)
+    plain_page(StatusCode::OK, &Look::default(), Mark::Done, "Sign-in finished", "This sign-in has finished.", "Go back to the app: it shows whether your account is connected.")
 }
 
 /// 303 to an auth link's `redirectUrl` (checked against the project's allowed origins when the link was made)
@@ -351,7 +520,7 @@ fn outcome_redirect(url: &str, outcome: &[(&str, &str)]) -> Response {
             u.query_pairs_mut().extend_pairs(outcome);
             Redirect::to(u.as_str()).into_response()
         }
-        Err(_) => page(StatusCode::OK, "Done", "You can close this tab.", None),
+        Err(_) => page_gone(),
     }
 }
 
@@ -367,17 +536,4 @@ pub async fn authorize_js() -> Response {
 pub async fn callback_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CALLBACK_JS)
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_question_shows_invisible_and_direction_changing_characters_as_what_they_are() {
-        assert_eq!(shown("alice@acme.com"), "alice@acme.com");
-        assert_eq!(shown("alice@acme.com\u{202e}moc.emca@yrolam"), "alice@acme.com\u{FFFD}moc.emca@yrolam");
-        assert_eq!(shown("bo\u{200b}b\u{2066}\u{0007}"), "bo\u{FFFD}b\u{FFFD}\u{FFFD}");
-        assert_eq!(shown("Zoë 山田"), "Zoë 山田");
-    }
 }
