@@ -54,8 +54,8 @@ const STYLE: &str = concat!(
     ".pb-join{width:44px;height:28px;display:grid;place-items:center;color:var(--muted)}",
     ".pb-join svg{display:none;width:28px;height:28px}",
     ".pb-join[data-mark=pending] .pb-pending,.pb-join[data-mark=ask] .pb-pending,.pb-join[data-mark=done] .pb-done,",
-    ".pb-join[data-mark=failed] .pb-failed{display:block}",
-    ".pb-done{color:var(--ok)}.pb-failed{color:var(--bad)}.pb-join path{stroke:var(--bg)}",
+    ".pb-join[data-mark=failed] .pb-failed,.pb-join[data-mark=info] .pb-info{display:block}",
+    ".pb-done{color:var(--ok)}.pb-failed{color:var(--bad)}.pb-info{color:var(--muted)}.pb-join path{stroke:var(--bg)}",
     ".pb-solo .pb-join{width:56px;height:56px}.pb-solo .pb-join svg{width:56px;height:56px}",
     "[data-mark=pending] circle{animation:pb-blink 1.2s infinite both}[data-mark=pending] circle:nth-child(2){animation-delay:.2s}",
     "[data-mark=pending] circle:nth-child(3){animation-delay:.4s}@keyframes pb-blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
@@ -77,10 +77,11 @@ const STYLE: &str = concat!(
 static STYLE_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(STYLE.as_bytes()))));
 
-/// The three marks between the company's and the integration's logos: a sign-in under way, done, failed.
+/// The marks between the company's and the integration's logos: a sign-in under way, done, failed.
 const MARKS: &str = concat!(
     r#"<svg class="pb-pending" viewBox="0 0 28 28" aria-hidden="true" fill="currentColor"><circle cx="6" cy="14" r="2.5"/><circle cx="14" cy="14" r="2.5"/><circle cx="22" cy="14" r="2.5"/></svg>"#,
     r#"<svg class="pb-done" viewBox="0 0 28 28" aria-hidden="true"><circle cx="14" cy="14" r="13" fill="currentColor"/><path d="M8.5 14.5l3.5 3.5 7.5-8" fill="none" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/></svg>"#,
+    r#"<svg class="pb-info" viewBox="0 0 28 28" aria-hidden="true"><circle cx="14" cy="14" r="13" fill="currentColor"/><path d="M14 12.5v7M14 8.5v.5" fill="none" stroke-width="2.6" stroke-linecap="round"/></svg>"#,
     r#"<svg class="pb-failed" viewBox="0 0 28 28" aria-hidden="true"><circle cx="14" cy="14" r="13" fill="currentColor"/><path d="M10 10l8 8M18 10l-8 8" fill="none" stroke-width="2.6" stroke-linecap="round"/></svg>"#,
 );
 
@@ -96,6 +97,8 @@ pub enum Mark {
     Pending,
     Done,
     Failed,
+    /// Nothing happened here (a page with nothing left to do).
+    Info,
 }
 
 impl Mark {
@@ -105,6 +108,7 @@ impl Mark {
             Mark::Pending => "pending",
             Mark::Done => "done",
             Mark::Failed => "failed",
+            Mark::Info => "info",
         }
     }
 }
