@@ -473,6 +473,9 @@ async fn branding_from_the_config_file_is_checked_and_stored() {
         let mut settings = plugboard_tests::settings(dir.path(), &app.key);
         settings.config = Some(path.clone());
         settings.database_url = Some(app.db.url.clone());
+        if app.db.is_postgres() {
+            settings.master_key = Some(plugboard::vault::SecretString::new(plugboard_tests::TEST_MASTER_KEY.to_owned()));
+        }
         let refused = plugboard::app::Application::build(&settings).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(refused.contains("test-project"), "{bad}: {refused}");
     }
