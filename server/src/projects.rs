@@ -68,6 +68,15 @@ pub const MAX_RETURN_URLS: usize = 20;
 /// Longest `returnUrls` entry (bytes).
 pub const MAX_RETURN_URL_LEN: usize = 2048;
 
+/// Longest `companyName` (characters).
+pub const MAX_COMPANY_NAME: usize = 100;
+
+/// Longest `logoUrl` (bytes).
+pub const MAX_LOGO_URL_LEN: usize = 2048;
+
+/// The themes a project may fix for its pages (`theme`); absent = the device's setting.
+pub const THEMES: [&str; 2] = ["light", "dark"];
+
 fn cut(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((at, _)) => &s[..at],
@@ -103,6 +112,47 @@ pub fn check_return_url(u: &str, allowed_origins: &[String]) -> Result<(), Strin
         return Err(format!("is not on one of the project's allowedOrigins ({origin})"));
     }
     Ok(())
+}
+
+/// A `companyName`: 1 to [`MAX_COMPANY_NAME`] characters, not only spaces, none of them a control or an invisible
+/// format character (bidi overrides, zero-width spaces), which could make the name read as another on a page.
+/// Errors say why, as a sentence ending.
+pub fn check_company_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    if name.chars().count() > MAX_COMPANY_NAME {
+        return Err(format!("is longer than {MAX_COMPANY_NAME} characters"));
+    }
+    if name.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+        return Err("holds a control or invisible formatting character".into());
+    }
+    Ok(())
+}
+
+/// Unicode format characters that change how the text around them reads (bidi controls, zero-width and other
+/// invisible characters), shown as U+FFFD wherever end users read text someone else chose.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// A `logoUrl`: an absolute https URL (http only on a loopback address) of at most [`MAX_LOGO_URL_LEN`] bytes,
+/// without userinfo. Answers the URL as browsers will ask for it. Errors say why, as a sentence ending.
+pub fn check_logo_url(u: &str) -> Result<url::Url, String> {
+    if u.len() > MAX_LOGO_URL_LEN {
+        return Err(format!("is longer than {MAX_LOGO_URL_LEN} bytes"));
+    }
+    let parsed = url::Url::parse(u).map_err(|e| format!("is not an absolute URL ({e})"))?;
+    parsed.host().ok_or("has no host")?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if crate::catalog::is_loopback(&parsed) => {}
+        _ => return Err("must be https (plain http only on a loopback address)".into()),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not hold a user name or password".into());
+    }
+    Ok(parsed)
 }
 
 /// `scheme://host[:port]` and nothing else.
@@ -141,6 +191,17 @@ impl ProjectSettings {
         }
         if self.session_ttl_secs.is_some_and(|t| !(60..=86_400).contains(&t)) {
             return Err(invalid("sessionTtlSecs must be between 60 and 86400".into()));
+        }
+        if let Some(name) = &self.company_name {
+            check_company_name(name).map_err(|why| invalid(format!("companyName {:?} {why}", cut(name, 120))))?;
+        }
+        if let Some(u) = &self.logo_url {
+            check_logo_url(u).map_err(|why| invalid(format!("logoUrl {:?} {why}", cut(u, 200))))?;
+        }
+        if let Some(theme) = &self.theme {
+            if !THEMES.contains(&theme.as_str()) {
+                return Err(invalid(format!("theme {:?} must be \"light\" or \"dark\" (or absent: the device's setting)", cut(theme, 40))));
+            }
         }
         Ok(())
     }
@@ -190,6 +251,18 @@ impl ProjectView {
     pub fn allows_origin(&self, origin: Option<&str>) -> bool {
         self.settings.allowed_origins.is_empty() || origin.is_some_and(|o| self.settings.allowed_origins.iter().any(|a| a == o))
     }
+}
+
+/// Who asks, as end users see it on Plugboard's own pages (auth links, the sign-in window): the project's
+/// `companyName` (else its name), `logoUrl` and `theme`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brand {
+    /// Never empty: `companyName`, else the project's name, else its id.
+    pub company: String,
+    /// Checked when stored (see [`check_logo_url`]); a stored one that no longer passes is left out.
+    pub logo_url: Option<url::Url>,
+    /// `light` or `dark`; `None` follows the device.
+    pub theme: Option<String>,
 }
 
 /// The settings JSON a view was built from, the view, and when the JSON was last compared with the database.
@@ -276,6 +349,20 @@ impl Projects {
         Ok(())
     }
 
+    /// The project's [`Brand`]. One read of the project list when `companyName` is not set (projects are few).
+    pub async fn brand(&self, project_id: &str) -> Result<Brand, ProjectError> {
+        let settings = &self.view(project_id).await?.settings;
+        let company = match settings.company_name.clone() {
+            Some(name) => name,
+            None => self.store.list_projects().await?.into_iter().find(|p| p.id == project_id).map_or_else(|| project_id.to_owned(), |p| p.name),
+        };
+        Ok(Brand {
+            company,
+            logo_url: settings.logo_url.as_deref().and_then(|u| check_logo_url(u).ok()),
+            theme: settings.theme.clone().filter(|t| THEMES.contains(&t.as_str())),
+        })
+    }
+
     pub fn vault(&self) -> &Vault {
         &self.vault
     }
@@ -328,6 +415,12 @@ pub struct FileProject {
     pub oauth: BTreeMap<String, FileClient>,
     /// Where the project's events go; the signing secret comes from the environment variable `secretEnv`.
     pub webhook: Option<FileWebhook>,
+    /// See [`ProjectSettings::company_name`].
+    pub company_name: Option<String>,
+    /// See [`ProjectSettings::logo_url`].
+    pub logo_url: Option<String>,
+    /// See [`ProjectSettings::theme`].
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,6 +446,9 @@ impl FileProject {
             session_ttl_secs: self.session_ttl_secs,
             return_urls: self.return_urls.clone(),
             custom_integrations: self.custom_integrations.clone(),
+            company_name: self.company_name.clone(),
+            logo_url: self.logo_url.clone(),
+            theme: self.theme.clone(),
             ..ProjectSettings::default()
         }
     }
@@ -436,6 +532,37 @@ mod tests {
         let builtin = Catalog::builtin().unwrap();
         let many = ProjectSettings { return_urls: (0..=MAX_RETURN_URLS).map(|i| format!("https://a.example/{i}")).collect(), ..Default::default() };
         assert!(many.validate("p", &builtin).is_err());
+    }
+
+    #[test]
+    fn branding_is_a_readable_name_an_https_logo_and_a_known_theme() {
+        let builtin = Catalog::builtin().unwrap();
+        let with = |f: fn(&mut ProjectSettings)| {
+            let mut s = ProjectSettings::default();
+            f(&mut s);
+            s.validate("p", &builtin).map_err(|e| e.to_string())
+        };
+        assert!(with(|s| {
+            s.company_name = Some("Acme, Inc. 山田".into());
+            s.logo_url = Some("https://cdn.acme.example/logo.svg".into());
+            s.theme = Some("dark".into());
+        })
+        .is_ok());
+        assert!(with(|s| s.logo_url = Some("http://127.0.0.1:8081/logo.png".into())).is_ok());
+        for (bad, why) in [
+            (with(|s| s.company_name = Some("   ".into())), "companyName"),
+            (with(|s| s.company_name = Some("x".repeat(101))), "longer than 100"),
+            (with(|s| s.company_name = Some("Acme\u{202e}evil".into())), "invisible"),
+            (with(|s| s.company_name = Some("Acme\nInc".into())), "control"),
+            (with(|s| s.logo_url = Some("http://acme.example/logo.png".into())), "https"),
+            (with(|s| s.logo_url = Some("javascript:alert(1)".into())), "logoUrl"),
+            (with(|s| s.logo_url = Some("logo.png".into())), "absolute"),
+            (with(|s| s.logo_url = Some("https://u:p@acme.example/l.png".into())), "user name"),
+            (with(|s| s.logo_url = Some(format!("https://acme.example/{}", "a".repeat(2048)))), "2048"),
+            (with(|s| s.theme = Some("blue".into())), "theme"),
+        ] {
+            assert!(bad.as_ref().is_err_and(|e| e.contains(why)), "{why}: {bad:?}");
+        }
     }
 
     #[test]

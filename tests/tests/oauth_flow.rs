@@ -147,11 +147,15 @@ async fn a_replayed_callback_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn unknown_or_missing_state_is_refused() {
     let f = begin().await;
-    for url in [format!("{}/oauth/callback?code=x&state=forged", f.app.url), format!("{}/oauth/callback?code=x", f.app.url), format!("{}/oauth/callback", f.app.url)] {
+    for url in [format!("{}/oauth/callback?code=x&state=forged", f.app.url), format!("{}/oauth/callback?code=x", f.app.url)] {
         let (status, page) = callback(&url, Some(&f.cookie)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{url}");
-        assert!(page.contains("Start again"), "a human page: {page}");
+        assert!(page.contains("Start again from the app."), "a human page: {page}");
     }
+    // Bare: what a result page's reload asks for once its script has cleaned the address bar.
+    let (status, page) = callback(&format!("{}/oauth/callback", f.app.url), Some(&f.cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("Nothing to finish here") && page.contains("Go back to the app"), "{page}");
     assert_eq!(connections(&f.app).await, 0);
 }
 

@@ -217,7 +217,8 @@ async fn usable(app: &AppState, token: &str) -> Result<LinkRow, ApiError> {
 }
 
 /// `POST /v1/links/session` `{token}`: opens an auth link or hosted session — a widget session for its end user,
-/// limited as the link says, and the first page of integrations. The link is spent only when a connection is saved;
+/// limited as the link says, and the first page of integrations, with who asks (the project's `companyName`, else
+/// its name; its `logoUrl` and `theme`) and the end user's name as the link's maker gave it. The link is spent only when a connection is saved;
 /// it opens at most [`MAX_LINK_SESSIONS`] sessions (then 410 `link_exhausted`). Counts as a widget call of its end
 /// user (429 `rate_limited` past their budget or the project's).
 #[utoipa::path(post, path = "/v1/links/session", tag = "links", request_body = LinkToken,
@@ -256,6 +257,7 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
             link_hash: Some(link.token_hash.clone()),
         },
     );
+    let brand = app.projects.brand(&link.project_id).await?;
     let only = view.only(allowed.as_deref());
     let query = Query { only: only.as_deref(), ..Default::default() };
     let paging = Paging { page: 1, limit: 20 };
@@ -267,9 +269,9 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
         end_user_name: link.end_user_name.clone(),
         kind: link.kind.as_str().into(),
         redirect_url: link.redirect_url.clone(),
-        company_name: None,
-        image_url: None,
-        app_theme: None,
+        company_name: Some(brand.company),
+        image_url: brand.logo_url.map(String::from),
+        app_theme: brand.theme,
     }))
 }
 

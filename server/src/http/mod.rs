@@ -10,6 +10,8 @@ mod links;
 pub mod metrics;
 pub mod limits;
 mod oauth_pages;
+mod pages;
+mod sign_in_pages;
 pub mod openapi;
 mod passthrough;
 pub mod serve;
