@@ -355,8 +355,10 @@ async fn a_hosted_session_connects_a_no_credential_integration_and_an_expired_li
     let pool = app.db.pool().await;
     sqlx::query("UPDATE connect_links SET expires_at = 1 WHERE used_at IS NULL").execute(&pool).await.unwrap();
     b.client.goto(expired["authLinkUrl"].as_str().unwrap()).await.unwrap();
-    let alert = b.wait_js("the expired page", "return document.querySelector('[role=alert]')?.textContent").await;
+    let alert = b.wait_js("the expired page", "return document.querySelector('[role=alert] p')?.textContent").await;
     assert_eq!(alert, "This link has expired. Ask for a new one.");
+    // No "Try again" for a link a reload cannot revive, and nothing to close into.
+    assert_eq!(b.js("return document.querySelectorAll('.pb-stopped button').length").await, 0);
     assert_eq!(b.js("return document.querySelectorAll('.pb-row').length").await, 0);
     b.close().await;
 }

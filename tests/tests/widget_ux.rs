@@ -167,7 +167,7 @@ async fn every_screen(theme: &str, width: u32) {
     look(&b, "form", theme, width).await;
     b.click(".pb-form .pb-primary").await;
     b.wait_js("the field's error", "return document.querySelector('.pb-field-error')?.textContent === 'API key is required'").await;
-    assert_eq!(b.js("return document.activeElement.name").await, "api_key", "the focus is on the field to fix");
+    b.wait_js("the focus on the field to fix", "return document.activeElement.name === 'api_key'").await;
     look(&b, "form-errors", theme, width).await;
     type_into(&b, "input[name=api_key]", "mock-key-wrong99").await;
     b.click(".pb-form .pb-primary").await;

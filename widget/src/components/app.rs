@@ -176,9 +176,7 @@ pub fn App() -> impl IntoView {
         match handshake.get_untracked() {
             Some(hs) if hs.is_seed() => fetch_seed(hs, boot, seed_retry),
             Some(hs) => hs.post_retry(),
-            None => {
-                let _ = window().location().reload();
-            }
+            None => {}
         }
     });
     let close_button = framed.then(|| Callback::new(move |()| close()));
@@ -199,7 +197,8 @@ pub fn App() -> impl IntoView {
             <Header options=options closable=framed on_close=close/>
             {move || match boot.get() {
                 Boot::Waiting => view! { <div class="pb-body">{skeleton()}</div> }.into_any(),
-                Boot::Failed(message) => stopped(message, close_button, Some(retry)),
+                // A link page's failure (used, expired) is not one a reload fixes.
+                Boot::Failed(message) => stopped(message, close_button, framed.then_some(retry)),
                 Boot::Ready(session) => view! { <Ready session=session options=options screen=screen handshake=handshake.get_untracked() page=page.get_untracked() close=close_button/> }.into_any(),
             }}
         </div>
