@@ -356,3 +356,21 @@ async fn the_widget_lists_the_end_users_own_connections_newest_first() {
     let res = get(&app, "pbs_forged", "/v1/widget/connections").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_demo_lists_its_mock_apps_first_unless_the_project_features_its_own() {
+    let (app, provider) = spawn_with_provider(|s, _| no_rate_limits(s)).await;
+    // What `plugboard demo` does after its start, here from beside the running server (same database).
+    let builtin = std::sync::Arc::new(Catalog::with_extra(plugboard::demo::mock_integrations(&provider.config.issuer)).unwrap());
+    let vault = std::sync::Arc::new(plugboard::vault::Vault::from_spec(plugboard_tests::TEST_MASTER_KEY).unwrap());
+    let projects = plugboard::projects::Projects::new(app.store.clone(), vault, builtin, Default::default());
+    plugboard::demo::feature_mock_apps(&projects, "test-project").await.unwrap();
+    tokio::time::sleep(plugboard::store::HOT_TTL + std::time::Duration::from_millis(200)).await;
+    let first: Vec<String> = mint(&app, "alice").await.rows.into_iter().take(4).map(|r| r.platform).collect();
+    assert_eq!(first, ["mock-oauth", "mock-api-key", "mock-client-credentials", "stripe"]);
+
+    configure_project(&app, |s| s.featured = Some(vec!["hackernews".into()])).await;
+    plugboard::demo::feature_mock_apps(&projects, "test-project").await.unwrap();
+    tokio::time::sleep(plugboard::store::HOT_TTL + std::time::Duration::from_millis(200)).await;
+    assert_eq!(mint(&app, "alice").await.rows[0].platform, "hackernews", "the project's own choice stays");
+}
