@@ -196,6 +196,11 @@ async fn apply_config_file(store: &DynStore, projects: &Projects, path: &Path) -
         for (platform, client) in &clients {
             projects.save_client(&p.id, platform, client).await?;
         }
+        // The file names all of the project's own clients, as it names all of its settings.
+        let keep: Vec<&str> = clients.iter().map(|(platform, _)| platform.as_str()).collect();
+        for platform in projects.retain_clients(&p.id, &keep).await? {
+            tracing::info!(project = %p.id, %platform, "removed the project's own OAuth client, which the config file no longer names");
+        }
         if let Some((url, secret)) = &webhook {
             store.set_webhook(&p.id, Some(&crate::webhooks::seal(projects.vault(), &p.id, url, secret))).await?;
         }

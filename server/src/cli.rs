@@ -166,6 +166,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!("demo OAuth2 provider: {provider_url}");
 
             let app = Application::build(&settings).await?;
+            crate::demo::feature_mock_apps(&app.projects(), &settings.project_id).await?;
             let key: SecretKey = match settings.secret_key.first() {
                 Some(key) => key.clone(),
                 None => std::fs::read_to_string(settings.data_dir.join("secret-key"))

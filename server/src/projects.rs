@@ -1,6 +1,7 @@
 //! Per-project settings (SPEC §7): visible integrations, custom integrations, own OAuth clients, allowed host
 //! origins, session TTL. Stored in the database (the source of truth, shared by every node); a config file can
-//! set them at start. Each node keeps a derived per-project catalog, rebuilt when the stored settings change.
+//! set them at start. Each node keeps a derived per-project catalog — what end users are offered, featured apps
+//! first — rebuilt when the stored settings or the project's own OAuth clients change.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -10,7 +11,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    catalog::{validate, Catalog, Integration},
+    catalog::{validate, Catalog, Integration, MAX_FEATURED, POPULAR},
     config::OAuthClient,
     store::{DynStore, ProjectClientRow, StoreError},
     vault::{SecretString, Vault, VaultError},
@@ -189,6 +190,14 @@ impl ProjectSettings {
         for u in &self.return_urls {
             check_return_url(u, &self.allowed_origins).map_err(|why| invalid(format!("returnUrls: {:?} {why}", cut(u, 200))))?;
         }
+        if let Some(featured) = &self.featured {
+            if featured.len() > MAX_FEATURED {
+                return Err(invalid(format!("featured may name at most {MAX_FEATURED} integrations")));
+            }
+            if let Some(p) = featured.iter().find(|p| builtin.get(p).is_none() && !self.custom_integrations.iter().any(|e| &e.platform == *p)) {
+                return Err(invalid(format!("featured names an unknown integration {:?}", cut(p, 64))));
+            }
+        }
         if self.session_ttl_secs.is_some_and(|t| !(60..=86_400).contains(&t)) {
             return Err(invalid("sessionTtlSecs must be between 60 and 86400".into()));
         }
@@ -265,8 +274,15 @@ pub struct Brand {
     pub theme: Option<String>,
 }
 
-/// The settings JSON a view was built from, the view, and when the JSON was last compared with the database.
-type CachedView = (String, Arc<ProjectView>, std::time::Instant);
+/// What a view was built from — the settings JSON and the platforms the project has its own OAuth client for —, the
+/// view, and when these were last compared with the database.
+type CachedView = (ViewSource, Arc<ProjectView>, std::time::Instant);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ViewSource {
+    settings_json: String,
+    own_clients: Vec<String>,
+}
 
 pub struct Projects {
     store: DynStore,
@@ -285,32 +301,52 @@ impl Projects {
         Self { store, vault, builtin, defaults, views: Mutex::default(), framing: Mutex::default() }
     }
 
-    /// The project's current view: from memory when checked within [`crate::store::HOT_TTL`], else after one
-    /// indexed read, with a catalog rebuild only when its settings changed.
+    /// The project's current view: from memory when checked within [`crate::store::HOT_TTL`], else after two
+    /// indexed reads (its settings, and which platforms it has its own OAuth client for), rebuilt when either
+    /// changed — so an OAuth client added or removed on any node shows in every node's lists within that time.
     pub async fn view(&self, project_id: &str) -> Result<Arc<ProjectView>, ProjectError> {
         if let Some((_, view, checked)) = self.views.lock().expect("not poisoned").get(project_id) {
             if checked.elapsed() < crate::store::HOT_TTL {
                 return Ok(view.clone());
             }
         }
-        let json = self.store.project_config(project_id).await?.ok_or_else(|| ProjectError::Unknown(project_id.into()))?;
+        let settings_json = self.store.project_config(project_id).await?.ok_or_else(|| ProjectError::Unknown(project_id.into()))?;
+        let own_clients = self.store.project_client_platforms(project_id).await?;
+        let source = ViewSource { settings_json, own_clients };
+        // The catalog of custom integrations is kept while only the clients changed: indexing it is the costly part.
+        let mut same_settings = None;
         if let Some((seen, view, checked)) = self.views.lock().expect("not poisoned").get_mut(project_id) {
-            if *seen == json {
+            if *seen == source {
                 *checked = std::time::Instant::now();
                 return Ok(view.clone());
             }
+            if seen.settings_json == source.settings_json {
+                same_settings = Some(view.clone());
+            }
         }
-        let settings: ProjectSettings = serde_json::from_str(&json)
-            .map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?;
-        let catalog = if settings.custom_integrations.is_empty() {
-            self.builtin.clone()
-        } else {
-            let mut all = self.builtin.all().to_vec();
-            all.extend(settings.custom_integrations.iter().cloned());
-            Arc::new(Catalog::from_entries(all).map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?)
+        let invalid = |message: String| ProjectError::Invalid { project: project_id.into(), message };
+        let (settings, base) = match same_settings {
+            Some(view) => (view.settings.clone(), view.catalog.clone()),
+            None => {
+                let settings: ProjectSettings = serde_json::from_str(&source.settings_json).map_err(|e| invalid(e.to_string()))?;
+                let base = if settings.custom_integrations.is_empty() {
+                    self.builtin.clone()
+                } else {
+                    let mut all = self.builtin.all().to_vec();
+                    all.extend(settings.custom_integrations.iter().cloned());
+                    Arc::new(Catalog::from_entries(all).map_err(|e| invalid(e.to_string()))?)
+                };
+                (settings, base)
+            }
         };
-        let view = Arc::new(ProjectView { settings, catalog, first_pages: Default::default() });
-        self.views.lock().expect("not poisoned").insert(project_id.into(), (json, view.clone(), std::time::Instant::now()));
+        let has_client = |platform: &str| self.defaults.contains_key(platform) || source.own_clients.binary_search_by(|p| p.as_str().cmp(platform)).is_ok();
+        let ready = |e: &Integration| !e.needs_server_client() || has_client(&e.platform);
+        let catalog = match &settings.featured {
+            Some(featured) => base.offered(ready, featured),
+            None => base.offered(ready, POPULAR),
+        };
+        let view = Arc::new(ProjectView { settings, catalog: Arc::new(catalog), first_pages: Default::default() });
+        self.views.lock().expect("not poisoned").insert(project_id.into(), (source, view.clone(), std::time::Instant::now()));
         Ok(view)
     }
 
@@ -374,7 +410,25 @@ impl Projects {
     pub async fn save_client(&self, project_id: &str, platform: &str, client: &OAuthClient) -> Result<(), ProjectError> {
         let sealed = self.vault.seal(client.client_secret.expose().as_bytes(), &Self::client_aad(project_id, platform));
         let row = ProjectClientRow { client_id: client.client_id.clone(), scopes: client.scopes.clone(), sealed };
-        Ok(self.store.set_project_client(project_id, platform, &row).await?)
+        self.store.set_project_client(project_id, platform, &row).await?;
+        self.views.lock().expect("not poisoned").remove(project_id);
+        Ok(())
+    }
+
+    /// Keeps only the project's own OAuth clients for `keep` (a config file names all of them): the others are
+    /// removed, so their integrations leave the project's lists unless the deployment has a client for them.
+    /// Answers the platforms removed.
+    pub async fn retain_clients(&self, project_id: &str, keep: &[&str]) -> Result<Vec<String>, ProjectError> {
+        let mut removed = Vec::new();
+        for platform in self.store.project_client_platforms(project_id).await? {
+            if !keep.contains(&platform.as_str()) && self.store.delete_project_client(project_id, &platform).await? {
+                removed.push(platform);
+            }
+        }
+        if !removed.is_empty() {
+            self.views.lock().expect("not poisoned").remove(project_id);
+        }
+        Ok(removed)
     }
 
     /// The project's own OAuth client for `platform`, else the deployment's.
@@ -410,6 +464,8 @@ pub struct FileProject {
     pub return_urls: Vec<String>,
     #[serde(default)]
     pub custom_integrations: Vec<Integration>,
+    /// See [`ProjectSettings::featured`].
+    pub featured: Option<Vec<String>>,
     /// Own OAuth clients by platform; the secret comes from the environment variable named by `clientSecretEnv`.
     #[serde(default)]
     pub oauth: BTreeMap<String, FileClient>,
@@ -449,6 +505,7 @@ impl FileProject {
             company_name: self.company_name.clone(),
             logo_url: self.logo_url.clone(),
             theme: self.theme.clone(),
+            featured: self.featured.clone(),
             ..ProjectSettings::default()
         }
     }
@@ -505,6 +562,25 @@ mod tests {
         assert!(shadow.validate("p", &builtin).unwrap_err().to_string().contains("built-in"));
         let ttl = ProjectSettings { session_ttl_secs: Some(5), ..Default::default() };
         assert!(ttl.validate("p", &builtin).is_err());
+    }
+
+    #[test]
+    fn featured_names_known_integrations_and_at_most_fifty() {
+        let builtin = Catalog::builtin().unwrap();
+        let featured = |ids: Vec<String>| ProjectSettings { featured: Some(ids), ..Default::default() }.validate("p", &builtin);
+        assert!(featured(vec!["slack".into(), "gmail".into()]).is_ok());
+        assert!(featured(Vec::new()).is_ok(), "none: alphabetical");
+        let err = featured(vec!["slack".into(), "nope".into()]).unwrap_err().to_string();
+        assert!(err.contains("featured names an unknown integration \"nope\""), "{err}");
+        let many = builtin.all().iter().take(MAX_FEATURED + 1).map(|e| e.platform.clone()).collect();
+        assert!(featured(many).unwrap_err().to_string().contains("at most 50"));
+        let long = featured(vec!["x".repeat(10_000)]).unwrap_err().to_string();
+        assert!(long.len() < 200, "an invented id is not echoed whole");
+        // A custom integration may be featured.
+        let mut acme = builtin.get("stripe").unwrap().clone();
+        (acme.platform, acme.name) = ("acme".into(), "Acme".into());
+        let custom = ProjectSettings { featured: Some(vec!["acme".into()]), custom_integrations: vec![acme], ..Default::default() };
+        assert!(custom.validate("p", &builtin).is_ok());
     }
 
     #[test]

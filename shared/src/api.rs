@@ -158,6 +158,14 @@ pub struct ConnectorRow {
     pub image: String,
     pub description: String,
     pub auth_method: AuthMethod,
+    /// Whether end users can connect it now. False for an OAuth app whose OAuth client is not configured (neither
+    /// the project's own nor the deployment's): the widget does not list it. A Plugboard extension.
+    #[serde(default = "ready_by_default")]
+    pub ready: bool,
+}
+
+fn ready_by_default() -> bool {
+    true
 }
 
 /// A category chip: its name and how many integrations it holds for this session.

@@ -207,6 +207,9 @@ provider = new Provider(issuer, {
   responseTypes: ['code'],
   scopes: ['openid', 'offline_access', 'profile', 'email', 'api:read'],
   claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
+  // The ID token of a code exchange carries the claims its scopes ask for (`email`, `name`), as Google's and
+  // Microsoft's do, not only `sub` (oidc-provider's default keeps them for the userinfo endpoint).
+  conformIdTokenClaims: false,
   pkce: { methods: ['S256'], required: () => true },
   // Refresh tokens on every code exchange (offline_access or not), rotated on every use: a refresh token works once.
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use plugboard::{config::OAuthClient, vault::SecretString};
-use plugboard_shared::{ConnectionState, FlowStatus};
+use plugboard_shared::{ConnectionState, FlowStatus, WidgetConnection};
 use plugboard_tests::{
     free_addr, http, oauth_connect,
     oidc::{Oidc, CLIENT_ID, CLIENT_SECRET},
-    passthrough, spawn_app_with, Server, TestApp,
+    passthrough, session_token, spawn_app_with, Server, TestApp,
 };
 use serde_json::Value;
 
@@ -92,3 +92,24 @@ async fn a_denied_consent_and_a_foreign_issuer_end_the_flow_with_a_clear_message
     assert_eq!(oidc.stats().await.token_requests, 0);
 }
 
+
+#[tokio::test]
+async fn the_connection_names_the_account_its_id_token_signs_in_as() {
+    // Asking for `email` and `profile` too: the provider's ID token then carries alice's email and name.
+    let (app, oidc) = app_for(60, |e| e.oauth.as_mut().unwrap().scopes.extend(["email".into(), "profile".into()])).await;
+    let out = oauth_connect(&app, "alice", "oidc", None, async |url: String| oidc.consent(&url, true, &app.url).await).await;
+    assert_eq!(out.status, 200, "{}", out.page);
+    let conn = out.connection();
+    assert_eq!(conn.account.as_deref(), Some("alice@example.test"));
+    let stored: Value = http().get(format!("{}/v1/vault/connections/{}", app.url, conn.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stored["account"], "alice@example.test");
+    assert!(!stored.to_string().contains("eyJ"), "no token is kept as a label");
+    let token = session_token(&app, "alice").await;
+    let mine: Vec<WidgetConnection> = http().get(format!("{}/v1/widget/connections", app.url)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(mine.iter().map(|c| (c.key.as_str(), c.account.as_deref())).collect::<Vec<_>>(), [(conn.key.as_str(), Some("alice@example.test"))]);
+
+    // Without `email`, the ID token says only who (`sub`): no label rather than an id nobody can read.
+    let (app, oidc) = app_for(60, |_| {}).await;
+    let out = oauth_connect(&app, "alice", "oidc", None, async |url: String| oidc.consent(&url, true, &app.url).await).await;
+    assert_eq!(out.connection().account, None);
+}

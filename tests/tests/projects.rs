@@ -57,13 +57,16 @@ token = "{api_key}"
 
 #[tokio::test]
 async fn visible_and_custom_integrations_shape_every_list() {
+    // The project's own OAuth apps for Gmail and Slack (without them, neither would be offered).
+    std::env::set_var("PB_PROJECTS_OWN_CLIENT_SECRET", "own-client-secret-0123");
+    let clients = ["gmail", "slack"].map(|p| format!("[projects.oauth.{p}]\nclientId = \"acme-{p}\"\nclientSecretEnv = \"PB_PROJECTS_OWN_CLIENT_SECRET\"\n")).concat();
     let (app, _) = configured(&format!(
-        "[[projects]]\nid = \"test-project\"\nvisibleIntegrations = [\"gmail\", \"slack\", \"acme-internal\"]\n{CUSTOM}"
+        "[[projects]]\nid = \"test-project\"\nvisibleIntegrations = [\"gmail\", \"slack\", \"acme-internal\"]\n{CUSTOM}{clients}"
     ))
     .await;
     let session = mint(&app).await;
     let titles: Vec<&str> = session.rows.iter().map(|r| r.title.as_str()).collect();
-    assert_eq!(titles, ["Acme Internal", "Gmail", "Slack"]);
+    assert_eq!(titles, ["Gmail", "Slack", "Acme Internal"], "popular apps first");
     let page: IntegrationsPage = widget_get(&app, &session.token, "/v1/widget/integrations?search=acme", None).await.json().await.unwrap();
     assert_eq!(page.rows.iter().map(|r| r.platform.as_str()).collect::<Vec<_>>(), ["acme-internal"]);
     let hidden = widget_get(&app, &session.token, "/v1/widget/integrations/stripe", None).await;

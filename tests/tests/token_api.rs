@@ -9,9 +9,23 @@ use serde_json::{json, Value};
 
 const USER: &str = r#"{"identity":"user-42","identityType":"user"}"#;
 
-/// Display names in catalog order (rows are listed by name).
+/// Display names in the order a project without OAuth clients lists them: what it can connect, the popular apps
+/// among them first, then by name.
 fn catalog_names() -> Vec<String> {
-    plugboard::catalog::Catalog::builtin().unwrap().all().iter().map(|e| e.name.clone()).collect()
+    use plugboard::catalog::{Catalog, Query, POPULAR};
+    let offered = Catalog::builtin().unwrap().offered(|e| !e.needs_server_client(), POPULAR);
+    offered.find(&Query::default()).iter().map(|e| e.name.clone()).collect()
+}
+
+/// A client of the deployment for `platforms`, so that their OAuth apps are offered.
+fn clients_for<'a>(platforms: impl IntoIterator<Item = &'a str>) -> impl FnOnce(&mut plugboard::config::Settings) {
+    let platforms: Vec<String> = platforms.into_iter().map(str::to_owned).collect();
+    move |s| {
+        for p in platforms {
+            let client = plugboard::config::OAuthClient { client_id: format!("{p}-client"), client_secret: plugboard::vault::SecretString::new("s3cret"), scopes: None };
+            s.oauth_clients.insert(p, client);
+        }
+    }
 }
 
 async fn token(app: &TestApp, query: &str, key_header: (&str, &str), body: &str) -> Response {
@@ -170,7 +184,7 @@ async fn bad_bodies_are_a_400_that_says_what_is_wrong() {
 
 #[tokio::test]
 async fn allowed_integrations_narrow_what_the_session_lists() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(clients_for(["slack", "gmail"])).await;
     let body = r#"{"identity":"u","identityType":"team","allowedIntegrations":["slack","gmail","slack"]}"#;
     let res = token(&app, "", ("X-One-Secret", app.key.expose()), body).await;
     let session: TokenResponse = res.json().await.unwrap();
@@ -361,7 +375,9 @@ async fn serves_the_widget_files_precompressed_as_the_browser_accepts() {
 
 #[tokio::test]
 async fn available_connectors_lists_the_catalog_like_the_seeds() {
-    let app = spawn_app().await;
+    // Every OAuth app has the deployment's client: the whole catalog is offered.
+    let builtin = plugboard::catalog::Catalog::builtin().unwrap();
+    let app = spawn_app_with(clients_for(builtin.all().iter().filter(|e| e.needs_server_client()).map(|e| e.platform.as_str()))).await;
     let get = |q: &str| Client::new().get(format!("{}/v1/available-connectors{q}", app.url)).header("x-one-secret", app.key.expose()).send();
     let catalog = plugboard::catalog::Catalog::builtin().unwrap().all().len() as u64;
     // The seeds ask for limit=300; the catalog is larger, so that is the first of two pages.
@@ -376,7 +392,7 @@ async fn available_connectors_lists_the_catalog_like_the_seeds() {
     assert_eq!((body["page"].as_u64(), body["pages"].as_u64()), (Some(1), Some(1)));
     let mut keys: Vec<&str> = rows[0].as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["authMethod", "category", "description", "image", "name", "platform"]);
+    assert_eq!(keys, ["authMethod", "category", "description", "image", "name", "platform", "ready"]);
     let gmail = rows.iter().find(|r| r["platform"] == "gmail").unwrap();
     assert_eq!((gmail["name"].as_str(), gmail["category"].as_str()), (Some("Gmail"), Some("Email")));
     // Every row has an image a host directory can show: the brand logo, else a monogram in the widget's colours.

@@ -1,13 +1,20 @@
 //! The integration catalog: one TOML file per integration under `server/catalog/`, compiled into the binary,
 //! parsed and checked once at start, then served from memory.
 
+mod offer;
+mod scopes;
 mod search;
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use include_dir::{include_dir, Dir};
 use plugboard_shared::AuthMethod;
 use serde::{Deserialize, Serialize};
+pub use offer::{Offer, MAX_FEATURED, POPULAR};
+pub use scopes::permissions;
 pub use search::Query;
 
 static CATALOG_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/catalog");
@@ -59,6 +66,11 @@ impl Integration {
         self.parsed_base.get_or_init(|| url::Url::parse(&self.api_base_url).ok().filter(|_| !self.api_base_url.contains('{'))).as_ref()
     }
 }
+
+/// The metadata name that is no configuration value but the connection's `account` label (who it signs in as, for
+/// people to read): read from the token answer (`from = "token"`), never required, never in `connectionConfig` or
+/// templates.
+pub const ACCOUNT: &str = "account";
 
 /// One value learned while connecting (see [`Integration::metadata`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +144,11 @@ pub struct OAuthSpec {
     pub revoke_url: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// What each scope lets the app do, in plain words for the end user (`"crm.read" = "Read your CRM records"`),
+    /// shown on the connect screen; a scope left out here may be described by the shared table of well-known
+    /// scopes (`src/catalog/scopes.toml`), else it is not shown in words.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scope_descriptions: BTreeMap<String, String>,
     #[serde(default = "default_scope_separator")]
     pub scope_separator: String,
     #[serde(default)]
@@ -266,9 +283,18 @@ pub enum CatalogError {
     Invalid { file: String, message: String },
 }
 
-/// All integrations, sorted by display name, with an index by platform id.
-#[derive(Debug)]
+/// All integrations, sorted by display name, with an index by platform id — and, for a project's catalog, how the
+/// project offers them ([`Catalog::offered`]): lists leave out what cannot be connected and start with the featured
+/// apps. [`Catalog::get`] finds every entry either way (existing connections keep working).
+#[derive(Debug, Clone)]
 pub struct Catalog {
+    /// Shared by every project's catalog built on it: the entries are parsed and indexed once.
+    base: Arc<Base>,
+    offer: Offer,
+}
+
+#[derive(Debug)]
+struct Base {
     entries: Vec<Integration>,
     by_platform: HashMap<String, usize>,
     search: search::Index,
@@ -325,18 +351,33 @@ impl Catalog {
             }
         }
         let search = search::Index::new(&entries);
-        Ok(Self { entries, by_platform, search })
+        Ok(Self { base: Arc::new(Base { entries, by_platform, search }), offer: Offer::default() })
+    }
+
+    /// This catalog as a project offers it (sharing its entries and index): entries for which `ready` is false
+    /// (see [`Integration::needs_server_client`]) are left out of [`Catalog::find`] and [`Catalog::categories`];
+    /// `featured` platform ids come first, in that order, in a list without search text, and rank higher among
+    /// equally good search matches (unknown ids and repeats are skipped).
+    pub fn offered(&self, ready: impl Fn(&Integration) -> bool, featured: &[impl AsRef<str>]) -> Catalog {
+        let offer = Offer::new(&self.base.entries, |p| self.base.by_platform.get(p).copied(), ready, featured);
+        Catalog { base: self.base.clone(), offer }
     }
 
     pub fn all(&self) -> &[Integration] {
-        &self.entries
+        &self.base.entries
     }
 
     pub fn get(&self, platform: &str) -> Option<&Integration> {
-        self.by_platform.get(platform).map(|&i| &self.entries[i])
+        self.base.by_platform.get(platform).map(|&i| &self.base.entries[i])
     }
 
-    /// Categories of the entries `only` allows (all when `None`), by name, with their sizes.
+    /// Whether end users can connect `platform` (false for an unknown one): see [`Catalog::offered`].
+    pub fn is_ready(&self, platform: &str) -> bool {
+        self.base.by_platform.get(platform).is_some_and(|&i| self.offer.is_ready(i))
+    }
+
+    /// Categories of the entries `only` allows (all when `None`) that can be connected, by name, with their sizes;
+    /// a category with none of them is not listed.
     pub fn categories(&self, only: Option<&[String]>) -> Vec<(String, u64)> {
         let mut counts = std::collections::BTreeMap::<&str, u64>::new();
         for e in self.find(&Query { only, ..Default::default() }) {
@@ -345,9 +386,9 @@ impl Catalog {
         counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 
-    /// Entries matching `query`, best first.
+    /// Entries matching `query`, best first (the order is `search.rs`'s).
     pub fn find(&self, query: &Query<'_>) -> Vec<&Integration> {
-        self.search.find(&self.entries, query)
+        self.base.search.find(&self.base.entries, query, &self.offer)
     }
 }
 
@@ -424,6 +465,7 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         if let Some(r) = &o.revoke_url {
             check_url("revokeUrl", r)?;
         }
+        scopes::check(e)?;
     }
     let snake = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     for m in &e.metadata {
@@ -455,6 +497,9 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         if let Some(d) = &m.default {
             m.check_value(d).map_err(|e| format!("metadata {:?} default: {e}", m.name))?;
         }
+        if m.name == ACCOUNT && (m.from != MetadataSource::Token || !m.hosts.is_empty() || m.default.is_some()) {
+            return Err(format!("metadata {ACCOUNT:?} is the account's display name: from = \"token\", without hosts or default"));
+        }
     }
     for hosts in e.fields.iter().map(|f| &f.hosts).chain(e.metadata.iter().map(|m| &m.hosts)) {
         if let Some(bad) = hosts.iter().find(|h| !valid_host_pattern(h)) {
@@ -463,7 +508,7 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
     }
     // Every `{name}` in a template must be something the connection will have.
     let known = |n: &str| {
-        matches!(n, "access_token" | "client_id") || e.fields.iter().any(|f| f.name == n) || e.metadata.iter().any(|m| m.name == n)
+        matches!(n, "access_token" | "client_id") || e.fields.iter().any(|f| f.name == n) || e.metadata.iter().any(|m| m.name == n && m.name != ACCOUNT)
     };
     let mut templates: Vec<&str> = vec![&e.api_base_url];
     if let Some(o) = &e.oauth {

@@ -1,7 +1,8 @@
 //! Values learned while connecting (the catalog's `[[metadata]]`): a callback query parameter (QuickBooks'
 //! `realmId`, Zoho's `accounts-server`), a token answer member (Salesforce's `instance_url`) or one GET request
 //! after connecting (Xero's tenants, Atlassian's accessible resources). Each is checked (an allowed origin, or a
-//! plain token) before it joins the connection's non-secret config.
+//! plain token) before it joins the connection's non-secret config. (The metadata named `account` is no config
+//! value: see `connect::account`.)
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{fields, inject, Connector};
 use crate::{
-    catalog::{Integration, Metadata, MetadataSource},
+    catalog::{Integration, Metadata, MetadataSource, ACCOUNT},
     vault::Credentials,
 };
 
@@ -28,7 +29,7 @@ fn collect(
     mut find: impl FnMut(&Metadata) -> Option<String>,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
-    for m in entry.metadata.iter().filter(|m| m.from == source) {
+    for m in entry.metadata.iter().filter(|m| m.from == source && m.name != ACCOUNT) {
         match find(m).or_else(|| m.default.clone()) {
             Some(raw) => {
                 let value = m.check_value(&raw).map_err(|e| format!("{} sent a bad value: {e}.", entry.name))?;
@@ -64,7 +65,7 @@ pub fn from_token(entry: &Integration, answer: &Map<String, Value>) -> Result<BT
 /// check. A value that does not is logged and left out, so the connection keeps the one it has.
 pub fn from_refresh(entry: &Integration, answer: &Map<String, Value>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for m in entry.metadata.iter().filter(|m| m.from == MetadataSource::Token) {
+    for m in entry.metadata.iter().filter(|m| m.from == MetadataSource::Token && m.name != ACCOUNT) {
         let Some(raw) = token_member(m, answer) else { continue };
         match m.check_value(&raw) {
             Ok(value) => {

@@ -1,6 +1,7 @@
 //! Connecting accounts: credential forms, the OAuth2 authorization-code flow and client credentials. Produces
 //! connection rows (secrets sealed by the vault) and the seed's connection record.
 
+pub mod account;
 pub mod counted;
 pub mod discovery;
 pub mod fields;
@@ -77,6 +78,8 @@ pub struct FlowSecrets {
     pub pkce_verifier: Option<SecretString>,
     /// A same-tab flow's result, waiting for its widget's claim: the connection's config and credentials.
     pub parked: Option<(BTreeMap<String, String>, Credentials)>,
+    /// And the account it signs in as (see [`account`]).
+    pub parked_account: Option<String>,
 }
 
 /// Everything connecting needs; shared by the HTTP handlers.
@@ -139,18 +142,28 @@ impl From<&Session> for Owner {
 
 pub const MAX_NAME_LEN: usize = 200;
 
+/// What an end user reads when an app is listed nowhere because the project cannot connect it (no OAuth client
+/// configured for it), yet is asked for by name.
+pub fn not_set_up(entry: &Integration) -> String {
+    format!("{} is not set up here yet, so it cannot be connected. Pick another app, or ask the team behind this app to set it up.", entry.name)
+}
+
 impl Connector {
-    /// The catalog entry for `platform`, if this session may connect it (project visibility and the session's
-    /// own list both allow it).
+    /// The catalog entry for `platform`, if this session may connect it: project visibility and the session's own
+    /// list both allow it (else [`ConnectError::NotFound`]), and the project can connect it — an OAuth app has its
+    /// OAuth client (else [`ConnectError::NotConfigured`], in words for the end user: see [`not_set_up`]).
     pub async fn entry(&self, session: &Session, platform: &str) -> Result<Integration, ConnectError> {
         let view = self.projects.view(&session.project_id).await?;
         let allowed = view.only(session.allowed_integrations.as_deref()).is_none_or(|list| list.iter().any(|p| p == platform));
-        view.catalog
+        let entry = view.catalog
             .get(platform)
             .filter(|_| allowed)
-            .cloned()
             // Named back cut at 64 characters (no platform id is longer): an invented name is not echoed whole.
-            .ok_or_else(|| ConnectError::NotFound(format!("no integration {:?} here", platform.chars().take(64).collect::<String>())))
+            .ok_or_else(|| ConnectError::NotFound(format!("no integration {:?} here", platform.chars().take(64).collect::<String>())))?;
+        if !view.catalog.is_ready(platform) {
+            return Err(ConnectError::NotConfigured(not_set_up(entry)));
+        }
+        Ok(entry.clone())
     }
 
     pub fn connection_name(req_name: Option<&str>, session: &Session, entry: &Integration) -> Result<String, ConnectError> {
@@ -222,6 +235,7 @@ impl Connector {
                 refreshable: false,
                 refresh_failures: 0,
                 next_refresh_at: None,
+                account: None,
             }
         });
         row.name = name;

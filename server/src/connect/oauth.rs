@@ -41,6 +41,13 @@ fn random_token() -> String {
 pub const LINK_USED: &str = "This sign-in link was already used or has expired. Close this window and start again from the app.";
 const NOT_YOURS: &str = "This sign-in link works only in the window your app opened for it. Close this window and start again from the app.";
 
+/// What a sign-in produced, not yet saved: the connection's config, credentials and account label.
+struct Obtained {
+    config: BTreeMap<String, String>,
+    creds: Credentials,
+    account: Option<String>,
+}
+
 /// Name of the cookie binding a flow to the browser whose popup started it.
 pub fn binding_cookie(flow_id: &str) -> String {
     format!("pb_flow_{}", flow_id.replace('-', ""))
@@ -49,12 +56,7 @@ pub fn binding_cookie(flow_id: &str) -> String {
 impl Connector {
     /// The project's own OAuth client for the entry, else the deployment's.
     pub async fn oauth_client(&self, project_id: &str, entry: &Integration) -> Result<OAuthClient, ConnectError> {
-        self.projects.oauth_client(project_id, &entry.platform).await?.ok_or_else(|| {
-            ConnectError::NotConfigured(format!(
-                "{} is not set up on this server yet (its OAuth client id and secret are missing).",
-                entry.name
-            ))
-        })
+        self.projects.oauth_client(project_id, &entry.platform).await?.ok_or_else(|| ConnectError::NotConfigured(super::not_set_up(entry)))
     }
 
     fn redirect_uri(&self) -> String {
@@ -283,16 +285,17 @@ impl Connector {
     }
 
     async fn check_and_exchange(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<String, (u16, String)> {
-        let (config, creds) = self.check_and_get_tokens(flow, q, cookie).await?;
-        self.save_from_flow(flow, config, &creds).await
+        let obtained = self.check_and_get_tokens(flow, q, cookie).await?;
+        self.save_from_flow(flow, obtained).await
     }
 
     /// The same-tab fallback: checks and exchanges as usual, then parks the tokens sealed in the flow until the
     /// widget claims them ([`Connector::claim`]); answers the one-time result for the host page.
     async fn check_and_park(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<String, (u16, String)> {
-        let (config, creds) = self.check_and_get_tokens(flow, q, cookie).await?;
+        let Obtained { config, creds, account } = self.check_and_get_tokens(flow, q, cookie).await?;
         let mut secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
         secrets.parked = Some((config, creds));
+        secrets.parked_account = account;
         let json = zeroize::Zeroizing::new(serde_json::to_vec(&secrets).expect("serializable"));
         let sealed = self.vault.seal(&json, flow.id.as_bytes());
         let result = random_token();
@@ -319,8 +322,9 @@ impl Connector {
             self.void_parked(&flow, "This sign-in was finished in a browser that did not start it, so it was voided.").await?;
             return Err(ConnectError::Forbidden(NOT_YOURS.into()));
         }
-        let (config, creds) = self.open_flow_secrets(&flow)?.parked.ok_or_else(unknown)?;
-        let saved = self.save_from_flow(&flow, config, &creds).await;
+        let secrets = self.open_flow_secrets(&flow)?;
+        let (config, creds) = secrets.parked.ok_or_else(unknown)?;
+        let saved = self.save_from_flow(&flow, Obtained { config, creds, account: secrets.parked_account }).await;
         if saved.is_err() {
             // Claimed but not saved (the user's connection cap, an outage): nothing will claim it again.
             self.void_parked(&flow, "This sign-in could not be saved.").await?;
@@ -383,8 +387,8 @@ impl Connector {
         Ok(voided)
     }
 
-    /// Checks the callback and exchanges its code: the connection's config and credentials, not yet saved.
-    async fn check_and_get_tokens(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<(BTreeMap<String, String>, Credentials), (u16, String)> {
+    /// Checks the callback and exchanges its code: what the connection will be, not yet saved.
+    async fn check_and_get_tokens(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<Obtained, (u16, String)> {
         if flow.status != FlowStatus::Pending {
             return Err((409, "This sign-in was already completed or abandoned. Start again from the app.".into()));
         }
@@ -442,20 +446,24 @@ impl Connector {
         };
         let answer = token::request(&self.http, &fields::render(&oauth.token_url, &config), &auth, &grant).await.map_err(|e| token_failure(entry, &e))?;
         config.extend(metadata::from_token(entry, &answer.extra).map_err(|m| (502, m))?);
+        let account = super::account::from_token_answer(entry, &answer.extra, answer.id_token.as_ref());
         let creds = credentials_from(answer, Default::default(), None);
         config.extend(self.metadata_requests(entry, &config, &creds).await.map_err(|m| (502, m))?);
-        Ok((config, creds))
+        Ok(Obtained { config, creds, account })
     }
 
     /// Saves the connection a flow produced (a reconnect updates in place), marking the flow connected.
-    async fn save_from_flow(&self, flow: &FlowRow, config: BTreeMap<String, String>, creds: &Credentials) -> Result<String, (u16, String)> {
+    async fn save_from_flow(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (u16, String)> {
+        let Obtained { config, creds, account } = obtained;
         let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
         let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
         let owner = Owner { project_id: flow.project_id.clone(), environment: flow.environment, identity: flow.identity.clone(), identity_type: flow.identity_type };
         let previous = self.reconnect_target(&owner, &flow.platform, flow.reconnect_key.as_deref()).await.map_err(|e| (404, e.to_string()))?;
         let update = previous.is_some();
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
-        let row = self.build_row(&owner, entry, name, config, creds, previous);
+        let mut row = self.build_row(&owner, entry, name, config, &creds, previous);
+        // A reconnect may sign in as someone else: the label is what this sign-in said, or nothing.
+        row.account = account;
         let event = self.saved_event(&row, update, flow.link_hash.as_deref()).await.map_err(|e| (500, e.to_string()))?;
         self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref(), self.max_connections).await.map_err(|e| {
             let f = CallbackFailure::internal(e);

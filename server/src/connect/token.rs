@@ -93,8 +93,11 @@ pub struct TokenAnswer {
     pub expires_in: Option<u64>,
     /// Space-separated.
     pub scope: Option<String>,
+    /// The OpenID Connect ID token, when the provider sent one: read only for the connection's account label
+    /// (`connect::account`), never stored.
+    pub id_token: Option<SecretString>,
     /// The other members (e.g. Salesforce's `instance_url`), for the catalog's `[[metadata]]` to pick from.
-    /// Never stored whole: it may hold secrets (`id_token`, Slack's user token).
+    /// Never stored whole: it may hold secrets (Slack's user token).
     pub extra: Map<String, Value>,
 }
 
@@ -246,11 +249,16 @@ pub fn parse_answer(status: u16, retry_after: Option<&str>, body: &[u8]) -> Resu
         _ => None,
     }
     .filter(|s| !s.is_empty());
-    // Parsed above, or a secret (the ID token): not for metadata.
-    for member in ["id_token", "expires_in", "token_type"] {
+    // Kept apart: the ID token is not for metadata.
+    let id_token = match object.remove("id_token") {
+        Some(Value::String(t)) if !t.is_empty() => Some(SecretString::new(t)),
+        _ => None,
+    };
+    // Parsed above: not for metadata.
+    for member in ["expires_in", "token_type"] {
         object.remove(member);
     }
-    Ok(TokenAnswer { access_token, refresh_token, expires_in, scope, extra: object })
+    Ok(TokenAnswer { access_token, refresh_token, expires_in, scope, id_token, extra: object })
 }
 
 /// A JSON object, or a form-encoded body made into one (string values).
@@ -379,6 +387,7 @@ mod tests {
         let t = ok(200, r#"{"access_token":"a","instance_url":"https://x.my.salesforce.com","id_token":"secret"}"#);
         assert_eq!(t.extra.get("instance_url").and_then(Value::as_str), Some("https://x.my.salesforce.com"));
         assert!(!t.extra.contains_key("id_token") && !t.extra.contains_key("access_token"));
+        assert_eq!(t.id_token.as_ref().map(SecretString::expose), Some("secret"), "kept apart, for the account label only");
     }
 
     #[test]

@@ -184,6 +184,19 @@ tokenAuth = "client_secret_basic"
     [oauth, api_key, client_credentials].iter().map(|t| toml::from_str(t).expect("the mock entries are valid")).collect()
 }
 
+/// Lists the mock provider's apps first in `project_id`'s widget, then the popular ones, unless the project
+/// features apps of its own (a config file's `featured`): the demo is clicked through with them.
+pub async fn feature_mock_apps(projects: &crate::projects::Projects, project_id: &str) -> Result<(), crate::projects::ProjectError> {
+    let view = projects.view(project_id).await?;
+    if view.settings.featured.is_some() {
+        return Ok(());
+    }
+    let mut settings = view.settings.clone();
+    let mock = ["mock-oauth", "mock-api-key", "mock-client-credentials"];
+    settings.featured = Some(mock.iter().chain(crate::catalog::POPULAR).map(|p| (*p).to_owned()).collect());
+    projects.save_settings(project_id, &settings).await
+}
+
 /// The mock provider's settings for a Plugboard at `public_url` and a provider at `provider_url`.
 pub fn mock_provider_config(public_url: &str, provider_url: &str) -> provider::ProviderConfig {
     provider::ProviderConfig {

@@ -13,7 +13,10 @@ use super::{
 };
 use crate::connect::counted::{count_connect, ConnectOutcome};
 
-/// `GET /v1/widget/integrations/{platform}`.
+/// `GET /v1/widget/integrations/{platform}`: the connect screen — auth method, form fields, the scopes that will be
+/// requested and what they allow in plain words. 404 for an app the session may not list; 409
+/// `integration_not_configured` (in words for the end user) for one the project cannot connect, an OAuth app without
+/// its OAuth client, before any sign-in window opens.
 #[utoipa::path(get, path = "/v1/widget/integrations/{platform}", tag = "widget",
     params(("platform" = String, Path, example = "gmail")),
     responses((status = 200, body = plugboard_shared::IntegrationDetail), crate::http::openapi::ErrorResponses),
@@ -51,8 +54,8 @@ pub async fn get_integration(
                 help: f.help.clone(),
             })
             .collect(),
+        permissions: crate::catalog::permissions(&entry, &scopes),
         scopes,
-        permissions: Vec::new(),
         suggested_name: session.name.clone(),
         same_tab: match headers.get("plugboard-origin").and_then(|v| v.to_str().ok()) {
             Some(origin) => app.projects.view(&session.project_id).await.map_err(crate::connect::ConnectError::from)?.has_return_on(origin),

@@ -63,7 +63,7 @@ pub async fn list_widget_integrations(
     let (search, category) = search_params(&params)?;
     let view = app.projects.view(&session.project_id).await?;
     let only = view.only(session.allowed_integrations.as_deref());
-    let query = Query { search, category, only: only.as_deref() };
+    let query = Query { search, category, only: only.as_deref(), ..Default::default() };
     let (rows, total, pages) = page(&app, &view.catalog, &session.project_id, session.environment, &query, paging);
     Ok(Json(IntegrationsPage { rows, total, pages, page: paging.page, request_id: request_id(rid) }))
 }
@@ -76,9 +76,11 @@ fn search_params(params: &std::collections::HashMap<String, String>) -> Result<(
     Ok((get("search"), get("category")))
 }
 
-/// `GET /v1/available-connectors?authkit&limit&page&search&category` — auth: secret key (SPEC §3.2).
+/// `GET /v1/available-connectors?authkit&limit&page&search&category` — auth: secret key (SPEC §3.2). Every
+/// integration of the project, each with `ready` (false: an OAuth app without its OAuth client, which end users are
+/// not offered); `authkit=true`: only what the widget lists.
 #[utoipa::path(get, path = "/v1/available-connectors", tag = "catalog",
-    params(("authkit" = Option<String>, Query, description = "`true`: only what the project shows in the widget"), ("page" = Option<String>, Query),
+    params(("authkit" = Option<String>, Query, description = "`true`: only what the project shows in the widget (visible and ready)"), ("page" = Option<String>, Query),
            ("limit" = Option<String>, Query, description = "1–1000"), ("search" = Option<String>, Query), ("category" = Option<String>, Query)),
     responses((status = 200, body = plugboard_shared::ConnectorsPage), crate::http::openapi::ErrorResponses),
     security(("secret_key" = [])))]
@@ -91,9 +93,11 @@ pub async fn list_available_connectors(
     let paging = Paging::with_max(&params, 1000)?;
     let (search, category) = search_params(&params)?;
     let view = app.projects.view(&grant.project.id).await?;
-    // `authkit=true`: only what the project shows in the widget.
-    let only = if params.get("authkit").is_some_and(|v| v == "true") { view.only(None) } else { None };
-    let hits = view.catalog.find(&Query { search, category, only: only.as_deref() });
+    // `authkit=true`: only what the project shows in the widget (what it can connect, of its visible ones). Else
+    // the developer's catalog: everything, each row saying whether it is `ready`.
+    let authkit = params.get("authkit").is_some_and(|v| v == "true");
+    let only = if authkit { view.only(None) } else { None };
+    let hits = view.catalog.find(&Query { search, category, only: only.as_deref(), include_unready: !authkit });
     let (entries, total, pages) = paging.slice(&hits);
     let rows = entries
         .into_iter()
@@ -104,6 +108,7 @@ pub async fn list_available_connectors(
             image: super::assets::image_url(&app.public_url, &e.platform),
             description: e.description.clone(),
             auth_method: e.auth_method,
+            ready: view.catalog.is_ready(&e.platform),
         })
         .collect();
     Ok(Json(ConnectorsPage { rows, total, pages, page: paging.page, request_id: request_id(rid) }))

@@ -2,6 +2,7 @@
 
 mod assets;
 mod connect;
+mod connections;
 pub mod error;
 mod extract;
 pub mod input;
@@ -175,6 +176,7 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         .routes(routes!(integrations::list_widget_categories))
         .routes(routes!(integrations::list_widget_integrations))
         .routes(routes!(connect::get_integration))
+        .routes(routes!(connections::list_widget_connections))
         .routes(routes!(connect::connect_with_fields))
         .routes(routes!(connect::start_oauth))
         .routes(routes!(connect::get_flow))

@@ -210,6 +210,8 @@ pub struct ConnectionRow {
     /// Transient refresh failures in a row, and when the next attempt may run (unix seconds).
     pub refresh_failures: i64,
     pub next_refresh_at: Option<i64>,
+    /// Who the connection signs in as, for people to read (see `connect::account`); never a secret.
+    pub account: Option<String>,
 }
 
 impl ConnectionRow {
@@ -239,7 +241,7 @@ impl ConnectionRow {
             deprecated: false,
             state: self.state,
             connection_config: self.config.clone(),
-            account: None,
+            account: self.account.clone(),
         }
     }
 }
@@ -492,6 +494,10 @@ pub trait Store: Send + Sync + 'static {
     async fn set_project_config(&self, project_id: &str, json: &str) -> StoreResult<()>;
     async fn set_project_client(&self, project_id: &str, platform: &str, client: &ProjectClientRow) -> StoreResult<()>;
     async fn project_client(&self, project_id: &str, platform: &str) -> StoreResult<Option<ProjectClientRow>>;
+    /// The platforms the project has its own OAuth client for, sorted.
+    async fn project_client_platforms(&self, project_id: &str) -> StoreResult<Vec<String>>;
+    /// Removes the project's own OAuth client for `platform`; answers whether there was one.
+    async fn delete_project_client(&self, project_id: &str, platform: &str) -> StoreResult<bool>;
     /// The project and environment a key digest grants, if the key is active.
     async fn find_key(&self, digest: &str) -> StoreResult<Option<KeyGrant>>;
     /// Puts session `id` of `project_id` on the revocation list until `expires_at` (unix seconds), when its token

@@ -76,6 +76,7 @@ fn connection_row(row: &AnyRow) -> StoreResult<ConnectionRow> {
         refreshable: row.get::<i64, _>("refreshable") != 0,
         refresh_failures: row.get("refresh_failures"),
         next_refresh_at: row.get("next_refresh_at"),
+        account: row.get("account"),
     })
 }
 
@@ -284,6 +285,22 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn project_client_platforms(&self, project_id: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT platform FROM project_oauth_clients WHERE project_id = $1 ORDER BY platform")
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn delete_project_client(&self, project_id: &str, platform: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM project_oauth_clients WHERE project_id = $1 AND platform = $2")
+            .bind(project_id)
+            .bind(platform)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn project_client(&self, project_id: &str, platform: &str) -> StoreResult<Option<ProjectClientRow>> {
         let row = sqlx::query("SELECT * FROM project_oauth_clients WHERE project_id = $1 AND platform = $2")
             .bind(project_id)
@@ -392,7 +409,7 @@ impl Store for SqlStore {
                 "UPDATE connections SET name = $1, state = $2, config = $3, secret_key_id = $4, secret_nonce = $5,
                         secret_ciphertext = $6, version = $7, updated_at = $8, token_expires_at = $10,
                         refreshable = $11, secret_version = secret_version + 1, refresh_failures = 0,
-                        next_refresh_at = NULL, token_refresh_at = $12, hold_401_until = NULL
+                        next_refresh_at = NULL, token_refresh_at = $12, hold_401_until = NULL, account = $13
                  WHERE id = $9 AND deleted_at IS NULL",
             )
             .bind(&c.name)
@@ -407,6 +424,7 @@ impl Store for SqlStore {
             .bind(c.token_expires_at)
             .bind(i64::from(c.refreshable))
             .bind(c.token_refresh_at)
+            .bind(&c.account)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() != 1 {
@@ -417,8 +435,8 @@ impl Store for SqlStore {
             let done = sqlx::query(
                 "INSERT INTO connections (id, key, project_id, environment, platform, identity, identity_type, name,
                         state, config, secret_key_id, secret_nonce, secret_ciphertext, is_oauth, version, created_at,
-                        updated_at, token_expires_at, refreshable, token_refresh_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+                        updated_at, token_expires_at, refreshable, token_refresh_at, account)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $22
                  WHERE (SELECT COUNT(*) FROM connections
                         WHERE project_id = $3 AND environment = $4 AND identity = $6 AND identity_type = $7
                           AND deleted_at IS NULL) < $21",
@@ -444,6 +462,7 @@ impl Store for SqlStore {
             .bind(i64::from(c.refreshable))
             .bind(c.token_refresh_at)
             .bind(i64::from(max_live))
+            .bind(&c.account)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() != 1 {

@@ -267,6 +267,7 @@ async fn refresher(setup: &Setup, postgres: bool) {
             refreshable: true,
             refresh_failures: 0,
             next_refresh_at: None,
+            account: None,
         };
         let store = store.clone();
         inserting.push(async move { store.save_connection(&row, false, None, None, None, u32::MAX).await.expect("a connection saved") });
