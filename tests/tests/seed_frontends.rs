@@ -98,7 +98,8 @@ async fn oauth_in_a_popup_ends_in_on_success_with_either_package() {
     let b = Browser::start().await;
     // @withone/auth's redirect mode (its default) falls back to the popup while the project registers no page to
     // come back to: same-tab sign-in is off until then.
-    for (n, page) in ["/pica?user=carol", "/one?user=carol&authWindow=popup", "/one?user=carol"].into_iter().enumerate() {
+    // A user each: the same user's second sign-in would offer to reconnect the first connection.
+    for (n, (page, user)) in [("/pica?user=carol", "carol"), ("/one?user=dave&authWindow=popup", "dave"), ("/one?user=erin", "erin")].into_iter().enumerate() {
         open(&b, &host, page).await;
         b.pick("mock-oauth").await;
         b.click(".pb-form button[type=submit]").await;
@@ -109,7 +110,7 @@ async fn oauth_in_a_popup_ends_in_on_success_with_either_package() {
         plugboard_tests::eventually("the popup to close", || async { (b.client.windows().await.ok()?.len() == 1).then_some(()) }).await;
         b.client.switch_to_window(main).await.unwrap();
         let record = b.success_record().await;
-        assert_eq!((record.platform.as_str(), record.identity.as_deref()), ("mock-oauth", Some("carol")), "{page}");
+        assert_eq!((record.platform.as_str(), record.identity.as_deref()), ("mock-oauth", Some(user)), "{page}");
         assert!(record.settings.oauth);
         assert_eq!(connections(&app).await, n as u64 + 1, "{page}");
     }

@@ -26,9 +26,20 @@ async fn host_log(b: &Browser) -> String {
     b.js("return document.getElementById('log').textContent").await.as_str().unwrap_or_default().to_owned()
 }
 
-/// Display names in catalog order (the widget lists by name), and how many there are.
-fn catalog_names() -> Vec<String> {
-    plugboard::catalog::Catalog::builtin().unwrap().all().iter().map(|e| e.name.clone()).collect()
+/// The names the widget should list, in the server's order (featured apps first, then by name; only what can
+/// connect), and how many there are: what the widget API answers for a session of the demo user.
+async fn listed_names(app: &plugboard_tests::TestApp) -> (Vec<String>, u64) {
+    let token = plugboard_tests::session_token(app, "demo-user").await;
+    let page: plugboard_shared::IntegrationsPage = plugboard_tests::http()
+        .get(format!("{}/v1/widget/integrations?limit=100", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (page.rows.into_iter().map(|r| r.title).collect(), page.total)
 }
 
 async fn search(b: &Browser, text: &str) {
@@ -41,19 +52,19 @@ async fn host_page_opens_pages_searches_and_closes_the_widget() {
     let app = spawn_app().await;
     let host = spawn_host(&app).await;
     assert_ne!(url_origin(&host), url_origin(&app.url), "the host page must be on another origin");
-    let names = catalog_names();
+    let (names, total) = listed_names(&app).await;
     let b = Browser::start().await;
 
     b.client.goto(&format!("{host}/?pageSize=5")).await.unwrap();
     b.click("#connect").await;
     b.enter_widget().await;
 
-    // First page: five rows, alphabetical, with the host's title and company in the header.
+    // First page: five rows in the server's order, with the host's title and company in the header.
     let first = rows_when(&b, 5).await;
     assert_eq!(first, serde_json::json!(names[..5]));
     assert_eq!(b.js("return document.querySelector('h1').textContent").await, "Connect your tools");
     assert_eq!(b.js("return document.querySelector('.pb-company').textContent").await, "Acme");
-    assert_eq!(b.js("return document.querySelector('.pb-count').textContent").await, format!("{} apps", names.len()));
+    assert_eq!(b.js("return document.querySelector('.pb-count').textContent").await, format!("{total} apps"));
     // The search box has focus, so the user can type at once.
     assert_eq!(b.js("return document.activeElement.type").await, "search");
 
@@ -62,8 +73,8 @@ async fn host_page_opens_pages_searches_and_closes_the_widget() {
     assert_eq!(rows_when(&b, 10).await, serde_json::json!(names[..10]));
 
     // Searching replaces the list.
-    search(&b, "google cal").await;
-    assert_eq!(rows_when(&b, 1).await, serde_json::json!(["Google Calendar"]));
+    search(&b, "1password").await;
+    assert_eq!(rows_when(&b, 1).await, serde_json::json!(["1Password"]));
     assert_eq!(b.js("return document.querySelector('.pb-more')").await, serde_json::Value::Null, "one page only");
     // Brand logos load from the server; an integration without one shows its monogram instead.
     b.wait_js("the logo to load", "const i = document.querySelector('.pb-row img'); return i && i.complete && i.naturalWidth > 0").await;
@@ -75,7 +86,10 @@ async fn host_page_opens_pages_searches_and_closes_the_widget() {
     search(&b, "").await;
     b.wait_js("the chips", "return [...document.querySelectorAll('.pb-chip')].find(c => c.textContent === 'AI')").await;
     b.js("[...document.querySelectorAll('.pb-chip')].find(c => c.textContent === 'AI').click(); return 1").await;
-    let ai_total = plugboard::catalog::Catalog::builtin().unwrap().all().iter().filter(|e| e.category == "AI").count();
+    let token = plugboard_tests::session_token(&app, "demo-user").await;
+    let chips: Vec<plugboard_shared::CategoryCount> =
+        plugboard_tests::http().get(format!("{}/v1/widget/categories", app.url)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let ai_total = chips.iter().find(|c| c.name == "AI").expect("an AI chip").count;
     b.wait_js("the AI apps", &format!("return document.querySelector('.pb-count').textContent === '{ai_total} apps'")).await;
     let shown = b.js("return [...document.querySelectorAll('.pb-row .pb-category')].map(e => e.textContent)").await;
     assert!(shown.as_array().unwrap().iter().all(|c| c == "AI") && !shown.as_array().unwrap().is_empty(), "{shown}");
@@ -101,7 +115,7 @@ async fn escape_closes_and_the_widget_reopens_fresh() {
     for round in 1..=2 {
         b.click("#connect").await;
         b.enter_widget().await;
-        let expected = catalog_names().len().min(20);
+        let expected = listed_names(&app).await.0.len().min(20);
         b.wait_js("rows", &format!("return document.querySelectorAll('.pb-row').length === {expected}")).await;
         // Escape inside the widget closes it. Only the key press is sent in the frame: the frame is gone by the
         // time a key release would arrive, and chromedriver can wait forever to deliver one into a removed frame.
@@ -231,7 +245,7 @@ async fn by_default_the_widget_loads_hidden_with_the_page_and_the_token_is_asked
     assert!(token_requests(&b).await.is_empty(), "no token before open()");
     b.click("#connect").await;
     b.enter_widget().await;
-    assert_eq!(rows_when(&b, 5).await, serde_json::json!(catalog_names()[..5]));
+    assert_eq!(rows_when(&b, 5).await, serde_json::json!(listed_names(&app).await.0[..5]));
     b.leave_widget().await;
     assert_eq!(token_requests(&b).await.len(), 1);
     assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 1, "the hidden frame was the one shown");
@@ -283,7 +297,7 @@ async fn preload_asks_for_the_token_before_the_click_and_opens_with_it() {
     b.click("#connect").await;
     let opened = open_mark(&b).await;
     b.enter_widget().await;
-    assert_eq!(rows_when(&b, 5).await, serde_json::json!(catalog_names()[..5]));
+    assert_eq!(rows_when(&b, 5).await, serde_json::json!(listed_names(&app).await.0[..5]));
     b.leave_widget().await;
     let requests = token_requests(&b).await;
     assert_eq!(requests.len(), 1, "the preloaded token is the one used: {requests:?}");
@@ -317,7 +331,7 @@ async fn preload_fetches_a_fresh_token_when_the_preloaded_one_is_stale() {
     b.click("#connect").await;
     let opened = open_mark(&b).await;
     b.enter_widget().await;
-    assert_eq!(rows_when(&b, 5).await, serde_json::json!(catalog_names()[..5]));
+    assert_eq!(rows_when(&b, 5).await, serde_json::json!(listed_names(&app).await.0[..5]));
     b.leave_widget().await;
     let requests = token_requests(&b).await;
     assert_eq!(requests.len(), 2, "{requests:?}");
