@@ -63,38 +63,43 @@
     // The token request is made from the host page, so relative URLs and the host's cookies just work. It gets
     // `tokenTimeout` ms (default 10 s) to answer; every way it can fail is an error with a code, never a wait.
     function fetchToken() {
-      var at = Date.now(), abort = w.AbortController && new AbortController(), timer, limit = options.tokenTimeout || 8e3;
-      var said = new Promise(function (resolve, reject) {
-        var tokenUrl = new URL(options.token && options.token.url || "", location.href);
-        tokenUrl.searchParams.set("page", "1");
-        tokenUrl.searchParams.set("limit", String(options.pageSize || 20));
-        timer = setTimeout(function () {
-          reject(failure("token_timeout", "The token endpoint " + tokenUrl.pathname + " did not answer within " + limit + " ms"));
-          if (abort) abort.abort();
-        }, limit);
-        fetch(tokenUrl.href, { method: "POST", headers: (options.token && options.token.headers) || {}, credentials: "same-origin", signal: abort && abort.signal })
-          .then(function (r) {
-            return r.json().catch(function () { return {}; }).then(function (body) {
-              body = body || {};
-              // @picahq/authkit-token's merged answer keeps no token: its requestId is the session (see /v1/authkit).
-              if (r.ok && !body.token && /^pbs_/.test(body.requestId || "")) body = Object.assign({}, body, { token: body.requestId });
-              if (!r.ok) throw failure("token_request_failed", "The token endpoint " + tokenUrl.pathname + " answered " + r.status + (body.error ? ": " + body.error : ""));
-              if (typeof body.token !== "string") throw failure("token_invalid", "The token endpoint " + tokenUrl.pathname + " answered " + r.status + " without a token");
-              // Usable until a minute before it expires, and for 5 minutes at most (this page's clock may be off).
-              return { session: body, until: Math.min(Date.parse(body.expiresAt) - 6e4 || 0, at + 3e5) };
-            });
-          })
-          .then(resolve, function (e) { reject(e && e.code ? e : failure("token_request_failed", "The token request failed: " + (e && e.message || e))); });
+      var at = Date.now(), abort = w.AbortController && new AbortController(), limit = options.tokenTimeout || 8e3, what = "The token endpoint", timer;
+      return Promise.race([
+        Promise.resolve().then(function () {
+          var u = new URL(options.token && options.token.url || "", location.href);
+          what += " " + u.pathname;
+          u.searchParams.set("page", "1");
+          u.searchParams.set("limit", String(options.pageSize || 20));
+          return fetch(u.href, { method: "POST", headers: (options.token && options.token.headers) || {}, credentials: "same-origin", signal: abort && abort.signal });
+        }).then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            body = body || {};
+            // @picahq/authkit-token's merged answer keeps no token: its requestId is the session (see /v1/authkit).
+            if (r.ok && !body.token && /^pbs_/.test(body.requestId || "")) body = Object.assign({}, body, { token: body.requestId });
+            if (!r.ok) throw failure("token_request_failed", what + " answered " + r.status + (body.error ? ": " + body.error : ""));
+            if (typeof body.token != "string") throw failure("token_invalid", what + " answered " + r.status + " without a token");
+            // Usable until a minute before it expires, and for 5 minutes at most (this page's clock may be off).
+            return { session: body, until: Math.min(Date.parse(body.expiresAt) - 6e4 || 0, at + 3e5) };
+          });
+        }),
+        new Promise(function (_, reject) {
+          timer = setTimeout(function () {
+            reject(failure("token_timeout", what + " did not answer within " + limit + " ms"));
+            if (abort) abort.abort();
+          }, limit);
+        })
+      ]).then(function (t) { clearTimeout(timer); return t; }, function (e) {
+        clearTimeout(timer);
+        return { error: e && e.code ? e : failure("token_request_failed", "The token request failed: " + (e && e.message || e)) };
       });
-      return said.then(function (t) { clearTimeout(timer); return t; }, function (e) { clearTimeout(timer); return { error: e }; });
     }
 
     // A widget frame: loads at once, shown when open() adopts it. Its nonce ties its messages to one open.
     function makeFrame() {
       var f = { id: nonce(), overlay: d.createElement("dialog"), frame: d.createElement("iframe"), ready: false };
-      f.overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;width:100vw;height:100vh;max-width:none;max-height:none;margin:0;padding:0;border:0;background:rgba(15,18,25,.55);display:flex;align-items:center;justify-content:center";
+      f.overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;width:100%;height:100%;max-width:none;max-height:none;margin:0;padding:0;border:0;background:rgba(15,18,25,.55);display:flex;align-items:center;justify-content:center";
       f.overlay.setAttribute("aria-label", options.title || "Connect an app");
-      f.frame.style.cssText = "width:min(440px,100vw);height:min(680px,100vh);border:0;border-radius:14px;box-shadow:0 20px 60px rgba(0,0,0,.35);background:transparent";
+      f.frame.style.cssText = "width:min(440px,100%);height:min(680px,100%);border:0;border-radius:14px;box-shadow:0 20px 60px rgba(0,0,0,.35);background:transparent";
       f.frame.title = options.title || "Connect an app";
       f.frame.src = base + "/widget" + (project ? "?project=" + encodeURIComponent(project) : "") + "#" +
         new URLSearchParams({ origin: location.origin, nonce: f.id });

@@ -147,6 +147,9 @@ async fn every_screen(theme: &str, width: u32) {
         let r = b.js("const r = document.querySelector('iframe').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]").await;
         r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as i64).collect::<Vec<_>>()
     };
+    // The whole widget is in view: not under the host page's scrollbar, not past the window's edge.
+    let visible = b.js("return document.documentElement.clientWidth").await.as_i64().unwrap();
+    assert!(frame[0] >= 0 && frame[0] + frame[2] <= visible, "the widget {frame:?} sticks out of the {visible} px the host page shows");
     b.enter_widget().await;
     b.wait_js("the list", "return document.querySelectorAll('.pb-row').length === 20").await;
     look(&b, "list", theme, width).await;
