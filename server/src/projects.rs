@@ -506,7 +506,6 @@ impl FileProject {
             logo_url: self.logo_url.clone(),
             theme: self.theme.clone(),
             featured: self.featured.clone(),
-            ..ProjectSettings::default()
         }
     }
 
