@@ -21,7 +21,8 @@ async fn oauth_in_a_popup_ends_in_on_success_with_the_record_and_an_encrypted_va
     open_widget(&b, &host, "?user=alice").await;
     b.pick("mock-oauth").await;
     let scopes = b.js("return [...document.querySelectorAll('.pb-scopes li')].map(l => l.textContent)").await;
-    assert_eq!(scopes, serde_json::json!(["profile", "email"]), "the user sees what will be shared");
+    // The catalog says `profile` and `email` in plain words, once.
+    assert_eq!(scopes, serde_json::json!(["See your name and email address"]), "the user sees what will be shared");
     b.click(".pb-form button[type=submit]").await;
 
     let main = b.switch_to_popup().await;

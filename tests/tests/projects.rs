@@ -164,7 +164,7 @@ async fn a_page_on_an_origin_the_project_does_not_allow_cannot_frame_the_widget_
     // promise rejects and the overlay goes away, instead of a grey box that never settles.
     let log = b.wait_js("onError", "return document.getElementById('log').textContent.includes('promise rejected') && document.getElementById('log').textContent").await;
     let log = log.as_str().unwrap();
-    assert!(log.contains(&format!("onError The Plugboard widget could not be shown on this page ({host})")), "{log}");
+    assert!(log.contains(&format!("onError widget_unavailable: The Plugboard widget could not be shown on this page ({host})")), "{log}");
     assert!(!log.contains("onClose"), "{log}");
     assert_eq!(b.js("return document.querySelectorAll('iframe').length").await, 0, "the overlay is gone");
     assert_eq!(b.js("return [...document.body.children].some(e => e.inert)").await, false, "the page works again");
