@@ -170,19 +170,15 @@
         msg.nonce = id;
         frame.contentWindow.postMessage(msg, origin);
       }
+      var shown = {
+        title: options.title, companyName: options.companyName, imageUrl: options.imageUrl,
+        appTheme: options.appTheme, selectedConnection: options.selectedConnection,
+        showNameInput: options.showNameInput, pageSize: options.pageSize, reconnect: options.reconnect,
+        returnUrl: options.returnUrl || location.href, claim: claim && claim.flowId ? claim : undefined
+      };
       function start() {
         if (!f.ready || !token) return;
-        post({
-          type: "plugboard:init",
-          session: token.session,
-          error: token.error && token.error.code,
-          options: {
-            title: options.title, companyName: options.companyName, imageUrl: options.imageUrl,
-            appTheme: options.appTheme, selectedConnection: options.selectedConnection,
-            showNameInput: options.showNameInput, pageSize: options.pageSize, reconnect: options.reconnect,
-            returnUrl: options.returnUrl || location.href, claim: claim && claim.flowId ? claim : undefined
-          }
-        });
+        post({ type: "plugboard:init", session: token.session, error: token.error && token.error.code, options: shown });
         if (token.error) fail(token.error, true);
       }
       // An error the user may still get past (a wrong key, a declined consent) is only reported; one that stops
@@ -192,7 +188,8 @@
         if (fatal) stopped = e;
       }
       f.on = function (m) {
-        if (m.type === "plugboard:ready") { clearTimeout(readyTimer); start(); }
+        // The header, title and theme at once, while the token is still on its way.
+        if (m.type === "plugboard:ready") { clearTimeout(readyTimer); post({ type: "plugboard:init", options: shown }); start(); }
         else if (m.type === "plugboard:close") close();
         else if (m.type === "plugboard:success") {
           stopped = null;
@@ -235,7 +232,7 @@
       overlay.addEventListener("cancel", function (e) { e.preventDefault(); close(); });
 
       tokenFetch.then(function (t) { token = t; start(); });
-      start();
+      if (f.ready) post({ type: "plugboard:init", options: shown });
       return promise;
     }
 

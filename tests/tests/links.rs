@@ -392,3 +392,25 @@ async fn a_link_opened_too_often_says_so_readably_in_both_themes_at_1280_and_320
     }
     assert_eq!(connections(&app).await, 0);
 }
+
+/// A link or hosted session for an app its end user could not connect (an OAuth app without a client) is refused
+/// when made, naming what is missing, instead of a page that offers nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_to_an_app_that_is_not_set_up_is_refused_when_made() {
+    let (app, _provider) = app("").await;
+    let res = create_link(&app, json!({ "identity": "u-1", "integration": "hubspot" })).await;
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "integration_not_set_up", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("OAuth client"), "{body}");
+    let res = http()
+        .post(format!("{}/v1/hosted-connection-sessions", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .json(&json!({ "integration_slug": "hubspot", "end_user_id": "u-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    // One that can connect is made as before.
+    assert_eq!(create_link(&app, json!({ "identity": "u-1", "integration": "mock-oauth" })).await.status(), 200);
+}

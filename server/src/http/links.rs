@@ -55,6 +55,13 @@ fn offered(view: &crate::projects::ProjectView, visible: Option<&[String]>, plat
     if visible.is_some_and(|v| !v.iter().any(|p| p == platform)) {
         return Err(ApiError::bad_request("integration_not_offered", format!("{shown:?} is not among this project's visibleIntegrations")));
     }
+    // A link to an app its end user cannot connect (an OAuth app without a client) would be a dead end for them.
+    if !view.catalog.is_ready(platform) {
+        return Err(ApiError::Conflict {
+            code: "integration_not_set_up",
+            message: format!("{shown:?} is not set up on this server yet: give it an OAuth client (the project's own or PLUGBOARD_OAUTH_*) first"),
+        });
+    }
     Ok(())
 }
 

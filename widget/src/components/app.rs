@@ -81,6 +81,9 @@ pub fn App() -> impl IntoView {
             if let Some(origin) = web_sys::window().and_then(|w| w.location().origin().ok()) {
                 api::set_host_origin(&origin);
             }
+            // A link page looks like one (a card, its title) from the start, whatever the server answers.
+            page.set(Some(PageMode::default()));
+            options.set(WidgetOptions { title: Some("Connect your account".into()), ..Default::default() });
             // Another link opened in this tab changes only the fragment: start over with it.
             let on_hash = window_event_listener(ev::hashchange, |_| {
                 if let Some(w) = web_sys::window() {
@@ -120,6 +123,8 @@ pub fn App() -> impl IntoView {
                     }
                     boot.set(match (init.session, init.error) {
                         (Some(session), None) => Boot::Ready(session),
+                        // The options alone, sent as soon as this frame is ready: the session follows.
+                        (None, None) => return,
                         (_, error) => {
                             let code = error.unwrap_or_else(|| "token_invalid".into());
                             // embed.js reported its own failures; a session it could not read is the widget's to report.
@@ -195,12 +200,12 @@ pub fn App() -> impl IntoView {
     let modal = view! {
         <div class=theme role=seed.then_some("dialog") aria-modal=seed.then_some("true") aria-labelledby="pb-title">
             <Header options=options closable=framed on_close=close/>
-            {move || match boot.get() {
+            <main class="pb-main">{move || match boot.get() {
                 Boot::Waiting => view! { <div class="pb-body">{skeleton()}</div> }.into_any(),
                 // A link page's failure (used, expired) is not one a reload fixes.
                 Boot::Failed(message) => stopped(message, close_button, framed.then_some(retry)),
                 Boot::Ready(session) => view! { <Ready session=session options=options screen=screen handshake=handshake.get_untracked() page=page.get_untracked() close=close_button/> }.into_any(),
-            }}
+            }}</main>
         </div>
     };
     if !seed {

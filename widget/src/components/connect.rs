@@ -50,6 +50,8 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     let proof = StoredValue::new(None::<String>);
     // Bumped whenever a flow is abandoned, so its poll loop stops.
     let generation = StoredValue::new(0u32);
+    // Whether the current flow's end (connected or failed) was acted on.
+    let ended = StoredValue::new(false);
     // Which connection "Reconnect" updates (the identity already has this app); `None`: a new connection.
     let reconnect_to = RwSignal::new(None::<String>);
 
@@ -94,7 +96,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     let fail = move |message: String| {
         ctx.with_handshake(|h| h.post_error("connect_failed", &message, false));
         let _ = phase.try_set(Phase::Failed(message));
-        focus_soon(".pb-form .pb-primary".into());
+        focus_soon(".pb-form input, .pb-form .pb-primary".into());
     };
     let close_popup = move || {
         popup.with_value(|p| {
@@ -107,7 +109,16 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     // One look at the flow; true when it is over.
     let check = move |label: String| async move {
         let (Some(id), token) = (flow_id.try_get_value().flatten(), ctx.token.get_value()) else { return true };
-        match api::flow(&token, &id).await {
+        let answer = api::flow(&token, &id).await;
+        // The callback's ping and the poll can both look: only the first to see the end acts on it.
+        let over = matches!(&answer, Ok(f) if f.status != FlowStatus::Pending);
+        if over && ended.try_get_value().unwrap_or(true) {
+            return true;
+        }
+        if over {
+            ended.set_value(true);
+        }
+        match answer {
             Ok(f) if f.status == FlowStatus::Connected => {
                 close_popup();
                 succeed(f.connection, label);
@@ -237,6 +248,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             spawn_local(async move {
                 match api::start_oauth(&token, &platform, &req).await {
                     Ok(start) => {
+                        ended.set_value(false);
                         flow_id.set_value(Some(start.flow_id));
                         proof.set_value(Some(start.proof));
                         match opened {

@@ -224,7 +224,7 @@ pub fn IntegrationList(session: TokenResponse, page_size: u64) -> impl IntoView 
             {move || (rows.with(Vec::is_empty) && load.get() == Load::Idle).then(|| view! {
                 <p class="pb-empty">{move || match search.get() {
                     s if s.trim().is_empty() => "No apps are available here yet.".to_string(),
-                    s => format!("No apps match \u{201c}{s}\u{201d}. Check the spelling or try a category."),
+                    s => format!("No apps match \u{201c}{s}\u{201d} here. Try another name or a category."),
                 }}</p>
             })}
             {failed(true)}
