@@ -311,7 +311,9 @@ impl Projects {
             }
         }
         let settings_json = self.store.project_config(project_id).await?.ok_or_else(|| ProjectError::Unknown(project_id.into()))?;
-        let own_clients = self.store.project_client_platforms(project_id).await?;
+        let mut own_clients = self.store.project_client_platforms(project_id).await?;
+        // Byte order, whatever the database's collation, for the binary search below.
+        own_clients.sort_unstable();
         let source = ViewSource { settings_json, own_clients };
         // The catalog of custom integrations is kept while only the clients changed: indexing it is the costly part.
         let mut same_settings = None;

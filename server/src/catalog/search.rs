@@ -7,9 +7,9 @@
 //!    then by where the text occurs — the name's start, a word of the name, a word of the id, category or aliases,
 //!    anywhere;
 //! 3. near misses, only when fewer than [`FEW_DIRECT`] entries match directly and the text has four characters or
-//!    more: within [`max_edits`] of a name, id or alias, of one of its words, or of its start, with the same first
-//!    letter (optimal string alignment distance: a typo, a missing or extra letter, two letters swapped), fewest
-//!    edits first.
+//!    more: within [`max_edits`] of a word of a name, id or alias (of the whole, for text of several words), or of
+//!    its start, with the same first letter (optimal string alignment distance: a typo, a missing or extra letter,
+//!    two letters swapped), fewest edits first.
 //!
 //! Within each, featured apps come first in the featured order, then the rest by name. Without search text: the
 //! featured apps in their order, then the rest by name.
@@ -34,7 +34,7 @@ pub const FEW_DIRECT: usize = 5;
 
 /// The near-miss candidates checked at most (those sharing the most word trigrams with the text): bounds a search's
 /// cost on a large catalog.
-const MAX_NEAR_CANDIDATES: usize = 500;
+const MAX_NEAR_CANDIDATES: usize = 200;
 
 /// Edits a near miss may be away from the text, by the text's length in characters: none below four, one up to
 /// seven, two beyond (as typo-tolerant search engines commonly allow; more finds look-alikes, not typos).
@@ -50,8 +50,11 @@ pub fn max_edits(chars: usize) -> usize {
 pub struct Index {
     /// Per entry: normalised searchable words (name first).
     keys: Vec<Vec<String>>,
-    /// Per entry: the keys a near miss is measured against — name, id with its dashes as spaces, aliases.
+    /// Per entry: the keys a near miss of several words is measured against — name, id with its dashes as spaces,
+    /// aliases.
     near_keys: Vec<Vec<String>>,
+    /// Per entry: the words of those keys, each once, which a near miss of one word is measured against.
+    near_words: Vec<Vec<String>>,
     categories: Vec<String>,
     /// Every run of three characters in any key → the entries having it, ascending. A search of three or more
     /// characters only looks at the entries that have all of its trigrams, so its cost follows the matches, not
@@ -110,28 +113,18 @@ fn prefix(s: &str, n: usize) -> &str {
     s.char_indices().nth(n).map_or(s, |(at, _)| &s[..at])
 }
 
-/// Fewest edits from `needle` (`len` characters) to `key`, to one of its words (for a one-word needle), or to the
-/// start of either (text still being typed) — counting only those that begin with the needle's first letter: people
-/// rarely mistype the first one, and without that rule short words find look-alikes (`crea` would find `breach`).
-fn edits(needle: &str, len: usize, key: &str) -> usize {
-    let first = needle.chars().next();
-    let against = |target: &str| {
-        if target.chars().next() != first {
-            return usize::MAX;
-        }
-        let mut best = strsim::osa_distance(needle, target);
-        let target_len = target.chars().count();
-        for take in [len, len + 1] {
-            if target_len > take {
-                best = best.min(strsim::osa_distance(needle, prefix(target, take)));
-            }
-        }
-        best
-    };
-    let mut best = against(key);
-    if !needle.contains(' ') && key.contains([' ', '-', '.']) {
-        for w in words(key) {
-            best = best.min(against(w));
+/// Fewest edits from `needle` (`len` characters) to `target` or to its start (text still being typed), counting
+/// only a target that begins with the needle's first letter: people rarely mistype the first one, and without that
+/// rule short words find look-alikes (`crea` would find `breach`). `usize::MAX` for another first letter.
+fn edits(needle: &str, len: usize, target: &str) -> usize {
+    if target.chars().next() != needle.chars().next() {
+        return usize::MAX;
+    }
+    let mut best = strsim::osa_distance(needle, target);
+    let target_len = target.chars().count();
+    for take in [len, len + 1] {
+        if target_len > take {
+            best = best.min(strsim::osa_distance(needle, prefix(target, take)));
         }
     }
     best
@@ -160,6 +153,15 @@ impl Index {
                 k
             })
             .collect();
+        let near_words = near_keys
+            .iter()
+            .map(|keys| {
+                let mut w: Vec<String> = keys.iter().flat_map(|k| words(k)).map(str::to_owned).collect();
+                w.sort_unstable();
+                w.dedup();
+                w
+            })
+            .collect();
         let categories = entries.iter().map(|e| normalise(&e.category)).collect();
         let mut index: HashMap<[char; 3], Vec<u32>> = HashMap::new();
         for (i, entry_keys) in (0u32..).zip(keys.iter()) {
@@ -179,7 +181,7 @@ impl Index {
                 word_index.entry(gram).or_default().push(i);
             }
         }
-        Self { keys, near_keys, categories, trigrams: index, word_grams: word_index }
+        Self { keys, near_keys, near_words, categories, trigrams: index, word_grams: word_index }
     }
 
     /// The entries that can match `needle` (all of them for a needle shorter than three characters), ascending.
@@ -214,7 +216,7 @@ impl Index {
         }
         let mut found: Vec<usize> = (0..len).filter(|&i| usize::from(shared[i]) >= needed).collect();
         if found.len() > MAX_NEAR_CANDIDATES {
-            found.sort_by_key(|&i| std::cmp::Reverse(shared[i]));
+            found.select_nth_unstable_by_key(MAX_NEAR_CANDIDATES - 1, |&i| std::cmp::Reverse(shared[i]));
             found.truncate(MAX_NEAR_CANDIDATES);
             found.sort_unstable();
         }
@@ -252,7 +254,8 @@ impl Index {
                 if direct.contains(&i) || !passes(i) {
                     continue;
                 }
-                let best = self.near_keys[i].iter().map(|k| edits(&needle, len, k)).min().unwrap_or(usize::MAX);
+                let targets = if needle.contains(' ') { &self.near_keys[i] } else { &self.near_words[i] };
+                let best = targets.iter().map(|t| edits(&needle, len, t)).min().unwrap_or(usize::MAX);
                 if best <= max {
                     hits.push(((2, 0, best as u8, offer.rank(i)), i));
                 }

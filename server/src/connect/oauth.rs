@@ -56,7 +56,11 @@ pub fn binding_cookie(flow_id: &str) -> String {
 impl Connector {
     /// The project's own OAuth client for the entry, else the deployment's.
     pub async fn oauth_client(&self, project_id: &str, entry: &Integration) -> Result<OAuthClient, ConnectError> {
-        self.projects.oauth_client(project_id, &entry.platform).await?.ok_or_else(|| ConnectError::NotConfigured(super::not_set_up(entry)))
+        // Reached when the client went away after the widget listed the app (a refresh, a sign-in in flight): said
+        // for whoever reads the logs or the passthrough's answer, too.
+        self.projects.oauth_client(project_id, &entry.platform).await?.ok_or_else(|| {
+            ConnectError::NotConfigured(format!("{} is not set up on this server yet (its OAuth client id and secret are missing).", entry.name))
+        })
     }
 
     fn redirect_uri(&self) -> String {

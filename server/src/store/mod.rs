@@ -494,7 +494,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_project_config(&self, project_id: &str, json: &str) -> StoreResult<()>;
     async fn set_project_client(&self, project_id: &str, platform: &str, client: &ProjectClientRow) -> StoreResult<()>;
     async fn project_client(&self, project_id: &str, platform: &str) -> StoreResult<Option<ProjectClientRow>>;
-    /// The platforms the project has its own OAuth client for, sorted.
+    /// The platforms the project has its own OAuth client for.
     async fn project_client_platforms(&self, project_id: &str) -> StoreResult<Vec<String>>;
     /// Removes the project's own OAuth client for `platform`; answers whether there was one.
     async fn delete_project_client(&self, project_id: &str, platform: &str) -> StoreResult<bool>;
