@@ -207,7 +207,10 @@
         clearTimeout(readyTimer);
         d.removeEventListener("keydown", onKey);
         if (overlay.open && overlay.close) overlay.close();
-        dropFrame(f);
+        // The widget is told first, so that it closes its sign-in window (it also does when its page is hidden);
+        // the frame goes a moment later, out of sight meanwhile.
+        overlay.style.display = "none";
+        if (f.ready) { post({ type: "plugboard:closing" }); setTimeout(function () { dropFrame(f); }, 200); } else dropFrame(f);
         if (opener && opener.focus) opener.focus();
         if (failed === true) return;
         setTimeout(prepare);

@@ -397,11 +397,11 @@ async fn a_link_opened_too_often_says_so_readably_in_both_themes_at_1280_and_320
 /// when made, naming what is missing, instead of a page that offers nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_link_to_an_app_that_is_not_set_up_is_refused_when_made() {
-    let (app, _provider) = app("").await;
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
     let res = create_link(&app, json!({ "identity": "u-1", "integration": "hubspot" })).await;
     assert_eq!(res.status(), 409);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["code"], "integration_not_set_up", "{body}");
+    assert_eq!(body["code"], "integration_not_configured", "{body}");
     assert!(body["error"].as_str().unwrap().contains("OAuth client"), "{body}");
     let res = http()
         .post(format!("{}/v1/hosted-connection-sessions", app.url))

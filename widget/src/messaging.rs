@@ -175,7 +175,17 @@ impl Handshake {
         }
         let data = event.data();
         let field = |name: &str| js_sys::Reflect::get(&data, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
-        if field("type").as_deref() != Some(MSG_INIT) || field("nonce").as_deref() != Some(nonce.as_str()) {
+        if field("nonce").as_deref() != Some(nonce.as_str()) {
+            return None;
+        }
+        // The host is closing the widget: what a hidden page does (the OAuth window closes with it), at once.
+        if field("type").as_deref() == Some("plugboard:closing") {
+            if let (Some(w), Ok(hide)) = (web_sys::window(), web_sys::Event::new("pagehide")) {
+                let _ = w.dispatch_event(&hide);
+            }
+            return None;
+        }
+        if field("type").as_deref() != Some(MSG_INIT) {
             return None;
         }
         // An init whose session is not one (the host's token endpoint answered another shape): say so, not wait.

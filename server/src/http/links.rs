@@ -58,7 +58,7 @@ fn offered(view: &crate::projects::ProjectView, visible: Option<&[String]>, plat
     // A link to an app its end user cannot connect (an OAuth app without a client) would be a dead end for them.
     if !view.catalog.is_ready(platform) {
         return Err(ApiError::Conflict {
-            code: "integration_not_set_up",
+            code: "integration_not_configured",
             message: format!("{shown:?} is not set up on this server yet: give it an OAuth client (the project's own or PLUGBOARD_OAUTH_*) first"),
         });
     }
