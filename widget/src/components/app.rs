@@ -4,7 +4,7 @@
 use leptos::{ev, prelude::*};
 use plugboard_shared::{embed::WidgetOptions, TokenResponse};
 
-use super::{back_to_list, connect::ConnectScreen, focus_soon, header::Header, integration_list::IntegrationList, logo::Logo, skeleton, Ctx, Done, PageMode, Screen};
+use super::{back_to_list, connect::ConnectScreen, done_of, focus_soon, header::Header, integration_list::IntegrationList, logo::Logo, skeleton, Ctx, Done, PageMode, Screen};
 use crate::{
     api,
     messaging::{self, Handshake, SeedPayload},
@@ -371,15 +371,6 @@ fn Ready(
             }
         }}
     }
-}
-
-/// The success screen's facts from a connection record (a JS object): its platform and the account, if named.
-pub fn done_of(connection: &wasm_bindgen::JsValue, name: String) -> Done {
-    let field = |key: &str| js_sys::Reflect::get(connection, &key.into()).ok().and_then(|v| v.as_string());
-    let platform = field("platform").unwrap_or_default();
-    // The server's logo of the platform (a missing one shows the monogram).
-    let image = format!("/assets/logos/{platform}.svg");
-    Done { platform, name: if name.is_empty() { field("name").unwrap_or_default() } else { name }, account: field("account"), image }
 }
 
 /// "Gmail is connected", with the app's logo and the account; Done (focused) closes.

@@ -8,7 +8,7 @@ use leptos::{ev, prelude::*, task::spawn_local};
 use plugboard_shared::{AuthMethod, ConnectRequest, FieldSpec, FlowStatus, IntegrationDetail};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::{app::done_of, error_box, focus_soon, logo::Logo, skeleton, Ctx, Screen};
+use super::{done_of, error_box, focus_soon, logo::Logo, skeleton, Ctx, Screen};
 use crate::{api, messaging, sleep};
 
 #[derive(Clone, Debug, PartialEq)]

@@ -31,6 +31,15 @@ pub struct Done {
     pub image: String,
 }
 
+/// The success screen's facts from a connection record (a JS object): its platform and the account, if named.
+pub fn done_of(connection: &wasm_bindgen::JsValue, name: String) -> Done {
+    let field = |key: &str| js_sys::Reflect::get(connection, &key.into()).ok().and_then(|v| v.as_string());
+    let platform = field("platform").unwrap_or_default();
+    // The server's logo of the platform (a missing one shows the monogram).
+    let image = format!("/assets/logos/{platform}.svg");
+    Done { platform, name: if name.is_empty() { field("name").unwrap_or_default() } else { name }, account: field("account"), image }
+}
+
 /// Shared by every screen once the host page has handed over a session.
 #[derive(Clone, Copy)]
 pub struct Ctx {
