@@ -275,7 +275,8 @@ async fn keyboard_only_reaches_everything_and_escape_steps_back() {
     // ↓: the first app; ↓ again: the second; ↑ twice: back in the search box.
     press(&b, DOWN).await;
     let first = b.js("return document.querySelector('.pb-row').dataset.platform").await;
-    assert_eq!(b.js("return document.activeElement.dataset.platform").await, first, "one key from the search box to the first app");
+    // The focus moves on the next frame: wait for it, as the user's eye would.
+    b.wait_js("one key from the search box to the first app", "return document.activeElement === document.querySelector('.pb-row')").await;
     press(&b, DOWN).await;
     let second = b.js("return document.querySelectorAll('.pb-row')[1].dataset.platform").await;
     assert_eq!(b.js("return document.activeElement.dataset.platform").await, second);
@@ -305,7 +306,7 @@ async fn keyboard_only_reaches_everything_and_escape_steps_back() {
     type_into(&b, "input[type=search]", "mock").await;
     b.wait_js("the search", "return document.querySelectorAll('.pb-row').length <= 3").await;
     press(&b, DOWN).await;
-    let platform = b.js("return document.activeElement.dataset.platform").await.as_str().unwrap().to_owned();
+    let platform = b.wait_js("an app focused", "return document.activeElement.dataset.platform").await.as_str().unwrap().to_owned();
     press(&b, ENTER).await;
     // The connect screen: the focus on its first field, or its heading.
     b.wait_js("the connect screen's focus", "return document.activeElement.closest('.pb-connect') && document.activeElement.matches('h2, input')").await;
