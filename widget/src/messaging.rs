@@ -179,7 +179,7 @@ impl Handshake {
             return None;
         }
         // The host is closing the widget: what a hidden page does (the OAuth window closes with it), at once.
-        if field("type").as_deref() == Some("plugboard:closing") {
+        if field("type").as_deref() == Some(MSG_CLOSING) {
             if let (Some(w), Ok(hide)) = (web_sys::window(), web_sys::Event::new("pagehide")) {
                 let _ = w.dispatch_event(&hide);
             }
@@ -203,6 +203,8 @@ impl Handshake {
 const MSG_OAUTH_REDIRECT: &str = "plugboard:oauth-redirect";
 /// The widget asks embed.js for a new token and init (no seed equivalent).
 const MSG_RETRY: &str = "plugboard:retry";
+/// embed.js is about to remove this frame (its host closed the widget).
+const MSG_CLOSING: &str = "plugboard:closing";
 
 fn from_parent(event: &MessageEvent) -> bool {
     let parent: Option<JsValue> = web_sys::window().and_then(|w| w.parent().ok().flatten()).map(Into::into);

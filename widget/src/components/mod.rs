@@ -88,12 +88,6 @@ pub struct PageMode {
     pub end_user: Option<String>,
 }
 
-/// A one-line progress message. One function for every such line, so their view code is in the wasm once.
-#[inline(never)]
-pub fn status(text: &'static str) -> AnyView {
-    view! { <p class="pb-status" role="status">{text}</p> }.into_any()
-}
-
 /// Grey placeholder rows while something loads (announced once as "Loading"). Static markup: no view code.
 #[inline(never)]
 pub fn skeleton() -> AnyView {
