@@ -141,12 +141,15 @@
         ahead.until = Infinity; // in flight
       }
     }
+    var leaving = null; // the frame just closed, kept a moment so that it hears "plugboard:closing"
+    function gone() { if (leaving) { dropFrame(leaving); leaving = null; } }
     function fresh(ahead) { return ahead && ahead.token && Date.now() < ahead.until; }
     // What is made ahead of each open(): `preload: true` the token too, `"none"` nothing (warm() checks).
     function prepare() { if (options.preload && options.preload !== "none") preload(); else warm(); }
 
     function open(claim) {
       if (active) active.close();
+      gone(); // a frame still closing goes now: one widget frame on the page at a time
       if (w.performance && performance.mark) performance.mark("plugboard:open");
       // A preloaded frame is adopted; its token too while it is fresh (a failed or stale one is fetched again).
       var ahead = early, f = ahead ? ahead.shell : makeFrame(), overlay = f.overlay, frame = f.frame, id = f.id;
@@ -210,7 +213,7 @@
         // The widget is told first, so that it closes its sign-in window (it also does when its page is hidden);
         // the frame goes a moment later, out of sight meanwhile.
         overlay.style.display = "none";
-        if (f.ready) { post({ type: "plugboard:closing" }); setTimeout(function () { dropFrame(f); }, 200); } else dropFrame(f);
+        if (f.ready) { post({ type: "plugboard:closing" }); leaving = f; setTimeout(gone, 200); } else dropFrame(f);
         if (opener && opener.focus) opener.focus();
         if (failed === true) return;
         setTimeout(prepare);
