@@ -160,41 +160,55 @@ pub struct Deliverer {
     pub policy: DeliveryPolicy,
 }
 
+/// Deliveries one node has in flight at once. A slow endpoint holds one of them until its timeout; the others go on.
+const IN_FLIGHT: usize = 16;
+
 impl Deliverer {
-    /// Runs forever: deliver what is due, sleep a poll interval when nothing was.
+    /// Runs forever: keeps up to [`IN_FLIGHT`] deliveries going, claiming the next due one as soon as a slot frees,
+    /// and sleeps a poll interval when nothing more is due. Dropping the future (a node stopping) drops the
+    /// deliveries in hand; their short claims run out and any node retries them.
     pub async fn run(self) {
+        let this = Arc::new(self);
+        let mut in_flight = tokio::task::JoinSet::new();
         loop {
-            match self.deliver_due().await {
-                Ok(0) => tokio::time::sleep(self.policy.poll).await,
-                Ok(_) => {}
+            while in_flight.try_join_next().is_some() {}
+            let free = IN_FLIGHT - in_flight.len();
+            if free == 0 {
+                in_flight.join_next().await;
+                continue;
+            }
+            let now = now_ms();
+            let lease = now + (this.policy.timeout.as_millis() as i64) * 2 + 1000;
+            match this.store.claim_deliveries(now, lease, free as u64).await {
+                Ok(due) => {
+                    let more = due.len() == free;
+                    for row in due {
+                        in_flight.spawn(this.clone().deliver(row));
+                    }
+                    if !more {
+                        tokio::time::sleep(this.policy.poll).await;
+                    }
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "webhook delivery pass failed");
-                    tokio::time::sleep(self.policy.poll).await;
+                    tracing::warn!(error = %e, "claiming webhook deliveries failed");
+                    tokio::time::sleep(this.policy.poll).await;
                 }
             }
         }
     }
 
-    /// One pass: claims up to 16 due deliveries and attempts them concurrently; answers how many.
-    pub async fn deliver_due(&self) -> Result<usize, crate::store::StoreError> {
-        let now = now_ms();
-        let lease = now + (self.policy.timeout.as_millis() as i64) * 2 + 1000;
-        let due = self.store.claim_deliveries(now, lease, 16).await?;
-        let n = due.len();
-        let attempts = due.into_iter().map(|row| async move {
-            let outcome = self.attempt(&row).await;
-            let label = match outcome {
-                DeliveryOutcome::Delivered { .. } => "delivered",
-                DeliveryOutcome::Retry { .. } => "retry",
-                DeliveryOutcome::GiveUp { .. } => "gave_up",
-            };
-            metrics::counter!("plugboard_webhook_deliveries_total", "outcome" => label).increment(1);
-            if let Err(e) = self.store.finish_delivery(&row.id, &outcome).await {
-                tracing::warn!(event = %row.id, error = %e, "recording a webhook delivery failed");
-            }
-        });
-        futures_util::future::join_all(attempts).await;
-        Ok(n)
+    /// Attempts one claimed delivery and records what came of it.
+    async fn deliver(self: Arc<Self>, row: OutboxRow) {
+        let outcome = self.attempt(&row).await;
+        let label = match outcome {
+            DeliveryOutcome::Delivered { .. } => "delivered",
+            DeliveryOutcome::Retry { .. } => "retry",
+            DeliveryOutcome::GiveUp { .. } => "gave_up",
+        };
+        metrics::counter!("plugboard_webhook_deliveries_total", "outcome" => label).increment(1);
+        if let Err(e) = self.store.finish_delivery(&row.id, &outcome).await {
+            tracing::warn!(event = %row.id, error = %e, "recording a webhook delivery failed");
+        }
     }
 
     async fn attempt(&self, row: &OutboxRow) -> DeliveryOutcome {

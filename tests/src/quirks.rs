@@ -53,6 +53,9 @@ pub const SHAPES: &[(&str, &str)] = &[
     ("xero-down", "Xero's /connections answering 503 right after the connect"),
     ("zoho", "Zoho: accounts-server on the callback names the data centre's token endpoint"),
     ("zoho-evil", "a callback naming an accounts server outside the allow-list"),
+    ("short-lived-no-rt", "Dropbox without token_access_type=offline (dropbox-sdk-js#973): expires_in, no refresh_token (3 s here, 4 h there)"),
+    ("revoked-no-rt", "a token that never expires and has no refresh token; once revoked the API answers 401 with WWW-Authenticate: Bearer error=\"invalid_token\" (RFC 6750 §3.1)"),
+    ("rt-first-consent-only", "Google: a refresh_token only at the user's first consent; a reconnect's answer has none (bagofwords#729, automatisch#2537)"),
 ];
 
 #[derive(Default)]
@@ -347,6 +350,20 @@ async fn token(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, Form
         "refresh-without-rt" if refresh => {
             o.remove("refresh_token");
         }
+        "short-lived-no-rt" => {
+            o.remove("refresh_token");
+            o.insert("token_type".into(), json!("bearer"));
+            o.insert("expires_in".into(), json!(3));
+            o.insert("uid".into(), json!("12345"));
+            o.insert("account_id".into(), json!("dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"));
+        }
+        "revoked-no-rt" => {
+            o.remove("refresh_token");
+            o.remove("expires_in");
+        }
+        "rt-first-consent-only" if q.counts.lock().unwrap().get(&shape).is_some_and(|c| c.codes_exchanged > 1) => {
+            o.remove("refresh_token");
+        }
         "salesforce" => {
             o.remove("expires_in");
             o.insert("instance_url".into(), json!(url));
@@ -380,6 +397,9 @@ async fn me(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, headers
     count(&q, &shape, |c| c.api_calls += 1);
     if valid(&q, &headers) {
         Json(json!({ "id": "quirk-user" })).into_response()
+    } else if shape == "revoked-no-rt" {
+        let challenge = r#"Bearer realm="quirk", error="invalid_token", error_description="The access token was revoked""#;
+        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge)], Json(json!({ "message": "Bad credentials" }))).into_response()
     } else {
         json_error(StatusCode::UNAUTHORIZED, json!({ "error": "invalid_token" }))
     }

@@ -3,9 +3,13 @@
 //! often it was asked) see.
 
 use plugboard_shared::{ConnectionRecord, ConnectionState, FlowStatus};
+use plugboard::config::Settings;
 use plugboard_tests::{
-    concurrent_gets, eventually, follow_redirect, http, oauth_connect, passthrough, quirks::Quirks, spawn_app_with, upstream::spawn_receiver, OAuthOutcome,
-    TestApp,
+    concurrent_gets, eventually, follow_redirect, http, oauth_connect, passthrough,
+    quirks::Quirks,
+    spawn_app_with,
+    upstream::{spawn_receiver, Receiver},
+    OAuthOutcome, TestApp,
 };
 use serde_json::Value;
 
@@ -110,10 +114,10 @@ async fn refusals_and_broken_answers_at_connect_show_the_providers_words() {
     assert_eq!(connections(&app).await, 0);
 }
 
-#[tokio::test]
-async fn a_dead_grant_in_any_shape_fails_the_connection_once_and_for_all() {
-    let receiver = spawn_receiver("127.0.0.7", 0).await;
-    let var = format!("PB_QUIRK_WEBHOOK_{}", std::process::id());
+/// A quirk app whose project sends its webhooks to `receiver` (fast retries); `tweak` adjusts the rest.
+async fn quirk_app_reporting_to(receiver: &Receiver, tweak: impl FnOnce(&mut Settings)) -> (TestApp, Quirks) {
+    // Each app names its own variable: tests in one binary share the process environment.
+    let var = format!("PB_QUIRK_WEBHOOK_{}", uuid::Uuid::new_v4().simple());
     std::env::set_var(&var, "whsec_quirks_0123456789");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("plugboard.toml");
@@ -123,8 +127,23 @@ async fn a_dead_grant_in_any_shape_fails_the_connection_once_and_for_all() {
         q.register(s);
         s.config = Some(config.clone());
         s.retry_base_ms = 50;
+        tweak(s);
     })
     .await;
+    std::mem::forget(dir);
+    (app, q)
+}
+
+/// The `connection.failed` events the receiver has, by connection key.
+fn failed_events(receiver: &Receiver) -> Vec<String> {
+    let got: Vec<Value> = receiver.received.lock().unwrap().iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
+    got.iter().filter(|e| e["type"] == "connection.failed").map(|e| e["data"]["key"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_dead_grant_in_any_shape_fails_the_connection_once_and_for_all() {
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, q) = quirk_app_reporting_to(&receiver, |_| {}).await;
     let shapes = ["github-refresh", "slack-refresh", "strava-refresh", "hubspot-refresh", "twitch-refresh"];
     let mut keys = Vec::new();
     for shape in shapes {
@@ -144,8 +163,7 @@ async fn a_dead_grant_in_any_shape_fails_the_connection_once_and_for_all() {
         assert_eq!(q.counts(shape).token_requests, asked, "{shape}: the provider is not asked again");
     }
     let failed: Vec<String> = eventually("connection.failed for each", || async {
-        let got: Vec<Value> = receiver.received.lock().unwrap().iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
-        let failed: Vec<String> = got.iter().filter(|e| e["type"] == "connection.failed").map(|e| e["data"]["key"].as_str().unwrap().to_owned()).collect();
+        let failed = failed_events(&receiver);
         (failed.len() == shapes.len()).then_some(failed)
     })
     .await;
@@ -230,6 +248,78 @@ async fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
         assert_eq!(get(&app, &key, "refresh-without-rt", "me").await.status(), 200, "round {round}");
         assert_eq!(q.counts("refresh-without-rt").refreshes, round);
     }
+}
+
+#[tokio::test]
+async fn an_access_token_that_expires_with_nothing_to_renew_it_fails_the_connection_and_says_so() {
+    const SHAPE: &str = "short-lived-no-rt";
+    // Called after expiry: the host hears "reconnect", not the provider's 401, and the provider is not asked.
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, q) = quirk_app_reporting_to(&receiver, |_| {}).await;
+    let conn = connect(&app, SHAPE).await.connection();
+    assert_eq!(conn.state, ConnectionState::Operational);
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let calls = q.counts(SHAPE).api_calls;
+    for _ in 0..2 {
+        let res = get(&app, &conn.key, SHAPE, "me").await;
+        assert_eq!(res.status(), 409);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "connection_failed", "{body}");
+        assert!(body["error"].as_str().unwrap().contains("reconnect"), "{body}");
+    }
+    assert_eq!(q.counts(SHAPE).api_calls, calls, "an expired token is not sent");
+    assert_eq!(record(&app, &conn.key).await.state, ConnectionState::Failed);
+    eventually("connection.failed", || async { (failed_events(&receiver) == [conn.key.clone()]).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(failed_events(&receiver), [conn.key.clone()], "reported once");
+
+    // Not called at all: the refresher's rounds find it once its token expired.
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, _q) = quirk_app_reporting_to(&receiver, |s| s.refresh_interval_secs = 1).await;
+    let conn = connect(&app, SHAPE).await.connection();
+    eventually("connection.failed without a call", || async { (failed_events(&receiver) == [conn.key.clone()]).then_some(()) }).await;
+    assert_eq!(record(&app, &conn.key).await.state, ConnectionState::Failed);
+}
+
+#[tokio::test]
+async fn a_token_the_provider_calls_invalid_with_nothing_to_renew_it_fails_the_connection() {
+    const SHAPE: &str = "revoked-no-rt";
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, q) = quirk_app_reporting_to(&receiver, |_| {}).await;
+    let conn = connect(&app, SHAPE).await.connection();
+    assert_eq!(get(&app, &conn.key, SHAPE, "me").await.status(), 200);
+    q.expire_access_tokens();
+    // This call gets the provider's own answer; from then on the connection says it must be reconnected.
+    let res = get(&app, &conn.key, SHAPE, "me").await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<Value>().await.unwrap()["message"], "Bad credentials");
+    assert_eq!(record(&app, &conn.key).await.state, ConnectionState::Failed);
+    let calls = q.counts(SHAPE).api_calls;
+    assert_eq!(get(&app, &conn.key, SHAPE, "me").await.status(), 409);
+    assert_eq!(q.counts(SHAPE).api_calls, calls);
+    eventually("connection.failed", || async { (failed_events(&receiver) == [conn.key.clone()]).then_some(()) }).await;
+
+    // A 401 without that challenge may be about something else (Jira's missing scope): the connection stands.
+    let conn = connect(&app, SHAPE).await.connection();
+    assert_eq!(get(&app, &conn.key, SHAPE, "scope-mismatch").await.status(), 401);
+    assert_eq!(record(&app, &conn.key).await.state, ConnectionState::Operational);
+    assert_eq!(get(&app, &conn.key, SHAPE, "me").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_reconnect_whose_answer_has_no_refresh_token_keeps_the_one_it_had() {
+    const SHAPE: &str = "rt-first-consent-only";
+    let (app, q) = quirk_app().await;
+    let key = connect(&app, SHAPE).await.connection().key;
+    let again = oauth_connect(&app, "alice", &format!("quirk-{SHAPE}"), Some(&key), follow_redirect).await;
+    assert_eq!(again.status, 200, "{}", again.page);
+    assert_eq!(again.connection().key, key, "reconnected in place");
+    assert_eq!(q.counts(SHAPE).codes_exchanged, 2);
+    // After expiry the first grant's refresh token renews the access: the host's call works.
+    q.expire_access_tokens();
+    assert_eq!(get(&app, &key, SHAPE, "me").await.status(), 200);
+    assert_eq!(q.counts(SHAPE).refreshes, 1);
+    assert_eq!(record(&app, &key).await.state, ConnectionState::Operational);
 }
 
 #[tokio::test]

@@ -107,6 +107,26 @@ async fn every_event_is_delivered_signed_at_least_once_despite_failures() {
 }
 
 #[tokio::test]
+async fn an_endpoint_slow_to_answer_one_event_holds_back_only_that_event() {
+    let receiver = spawn_receiver("127.0.0.7", 0).await;
+    let (app, _provider) = app_sending_to(&receiver.url, 3600).await;
+    // The receiver sits on the first event for longer than the delivery timeout.
+    receiver.delay_ms.store(60_000, Ordering::SeqCst);
+    let first = connect_fields(&app, "alice", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
+    eventually("the first event to reach the slow receiver", || async { (receiver.attempts.load(Ordering::SeqCst) >= 1).then_some(()) }).await;
+
+    receiver.delay_ms.store(0, Ordering::SeqCst);
+    let second = connect_fields(&app, "bob", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
+    let (_, body) = eventually("the second event delivered", || async { receiver.received.lock().unwrap().first().cloned() }).await;
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["data"]["key"], second.key.as_str());
+    // It went past the first, whose attempt is still waiting on the receiver: nothing is recorded for it yet.
+    let pending = app.store.list_deliveries("test-project", Some(DeliveryStatus::Pending), 100).await.unwrap();
+    let held = pending.iter().find(|row| row.body.contains(&first.key)).expect("the first event is still pending");
+    assert_eq!((held.attempts, held.last_error.as_deref()), (0, None), "the first attempt has not ended");
+}
+
+#[tokio::test]
 async fn a_delivery_that_keeps_failing_is_given_up_listed_and_can_be_replayed() {
     let receiver = spawn_receiver("127.0.0.7", 1_000_000).await;
     let (app, _provider) = app_sending_to(&receiver.url, 1).await;

@@ -346,7 +346,8 @@ async fn the_hosts_token_mistakes_never_leave_the_user_waiting() {
         b.click("#connect").await;
         b.enter_widget().await;
         let words = b.wait_js("the start error", "return document.querySelector('.pb-stopped')?.textContent").await;
-        assert!(started.elapsed() < Duration::from_secs(10), "{endpoint}: shown after {:?}", started.elapsed());
+        // The token deadline is 8 s; the rest of the bound is this test's own round trips to a loaded browser.
+        assert!(started.elapsed() < Duration::from_secs(13), "{endpoint}: shown after {:?}", started.elapsed());
         let words = words.as_str().unwrap();
         assert!(!words.contains("token") && !words.contains("endpoint"), "plain words for the user: {words}");
         let buttons = b.js("return [...document.querySelectorAll('.pb-stopped button')].map(b => b.textContent)").await;

@@ -458,12 +458,15 @@ impl Connector {
 
     /// Saves the connection a flow produced (a reconnect updates in place), marking the flow connected.
     async fn save_from_flow(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (u16, String)> {
-        let Obtained { config, creds, account } = obtained;
+        let Obtained { config, mut creds, account } = obtained;
         let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
         let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
         let owner = Owner { project_id: flow.project_id.clone(), environment: flow.environment, identity: flow.identity.clone(), identity_type: flow.identity_type };
         let previous = self.reconnect_target(&owner, &flow.platform, flow.reconnect_key.as_deref()).await.map_err(|e| (404, e.to_string()))?;
         let update = previous.is_some();
+        if let Some(previous) = &previous {
+            self.keep_unreplaced(previous, account.as_deref(), &mut creds);
+        }
         let name = flow.name.clone().unwrap_or_else(|| entry.name.clone());
         let mut row = self.build_row(&owner, entry, name, config, &creds, previous);
         // A reconnect may sign in as someone else: the label is what this sign-in said, or nothing.
@@ -476,6 +479,20 @@ impl Connector {
         self.hot.invalidate(&row.key);
         tracing::info!(platform = %flow.platform, key = %row.key, update, "oauth connection saved");
         Ok(row.key)
+    }
+
+    /// A reconnect's token answer may leave the refresh token out: Google sends one only at a user's first
+    /// consent, and RFC 6749 §5.1 makes it optional. The grant it renews is the same, so the connection keeps the
+    /// refresh token it holds — unless the sign-in was by another account (their labels differ), whose tokens must
+    /// not be renewed with the old account's grant.
+    fn keep_unreplaced(&self, previous: &ConnectionRow, account: Option<&str>, creds: &mut Credentials) {
+        let other_account = matches!((previous.account.as_deref(), account), (Some(was), Some(now)) if was != now);
+        if creds.refresh_token.is_some() || other_account {
+            return;
+        }
+        if let Ok(held) = self.vault.open_credentials(&previous.sealed, &previous.id) {
+            creds.refresh_token = held.refresh_token;
+        }
     }
 
     /// `GET /v1/widget/oauth/flows/{id}`: the widget polls this, so a flow finishes even when the popup cannot

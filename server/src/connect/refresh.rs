@@ -77,6 +77,11 @@ pub fn renewable(entry: &crate::catalog::Integration, creds: &Credentials) -> bo
     creds.refresh_token.is_some() || entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials
 }
 
+/// What a caller of a connection that can no longer work is told.
+fn unrenewable(row: &ConnectionRow) -> RefreshError {
+    RefreshError::Refused(format!("the {} connection must be reconnected: its access ended and it holds nothing to renew it", row.platform))
+}
+
 /// Why a refresh is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
@@ -133,6 +138,14 @@ impl Connector {
     pub async fn ensure_fresh(&self, entry: HotEntry) -> Result<(HotEntry, bool), RefreshError> {
         let row = &entry.0;
         let t = now();
+        if !row.refreshable && row.is_oauth {
+            if row.state == ConnectionState::Failed {
+                return Err(unrenewable(row));
+            }
+            if row.token_expires_at.is_some_and(|exp| exp <= t) {
+                return Err(self.fail_unrenewable(row).await);
+            }
+        }
         if !row.refreshable || row.token_refresh_at.is_none_or(|at| at > t) {
             return Ok((entry, false));
         }
@@ -145,6 +158,26 @@ impl Connector {
             Err(RefreshError::Transient(_) | RefreshError::Backoff { .. } | RefreshError::Busy) if still_valid => Ok((entry, false)),
             Err(e) => Err(e),
         }
+    }
+
+    /// Fails `row` for good: its access token expired, or the provider called it invalid (RFC 6750 §3.1
+    /// `invalid_token`), and nothing can renew it — the provider gave no refresh token (RFC 6749 §1.5 makes one
+    /// optional: Dropbox's short-lived tokens without `token_access_type=offline`, GitHub OAuth apps). Stored once,
+    /// with `connection.failed` in the same transaction; answers the error the caller gets (409, reconnect).
+    pub async fn fail_unrenewable(&self, row: &ConnectionRow) -> RefreshError {
+        let mut failed = row.clone();
+        failed.state = ConnectionState::Failed;
+        let event = webhooks::event(EventType::Failed, &failed, &self.webhooks);
+        match self.store.fail_connection(&row.id, row.secret_version, now_ms(), &event).await {
+            Ok(true) => {
+                metrics::counter!("plugboard_refreshes_total", "outcome" => "expired").increment(1);
+                tracing::warn!(key = %row.key, platform = %row.platform, "the connection's access ended and nothing can renew it");
+            }
+            Ok(false) => {}
+            Err(e) => return e.into(),
+        }
+        self.hot.invalidate(&row.key);
+        unrenewable(row)
     }
 
     /// Remembers that the current token of `key` (version `secret_version`) met a 401 right after it was
@@ -379,6 +412,17 @@ impl Connector {
                     more = full && refreshed.into_inner() > 0;
                 }
                 Err(e) => tracing::warn!(error = %e, "looking for connections to refresh failed"),
+            }
+            // Connections nothing can renew are failed once their token expired, called or not.
+            match self.store.due_expiries(now(), batch).await {
+                Ok(keys) => {
+                    for key in keys {
+                        if let Ok(Some(row)) = self.store.get_connection(&key).await {
+                            self.fail_unrenewable(&row).await;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "looking for expired connections failed"),
             }
             if more {
                 continue;

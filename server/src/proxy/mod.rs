@@ -142,11 +142,55 @@ pub fn strip_response_headers(upstream: &mut HeaderMap) {
     *upstream = kept;
 }
 
+/// The `error` code of a `Bearer` challenge in the answer's `WWW-Authenticate` (RFC 6750 §3:
+/// `Bearer realm="x", error="invalid_token", error_description="…"`), if the provider sent one.
+/// `invalid_token` means the token is expired, revoked or otherwise dead (§3.1).
+pub fn bearer_error(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).find_map(|challenge| {
+        let (scheme, params) = challenge.trim().split_once(' ').unwrap_or((challenge.trim(), ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        // auth-params are `name=token` or `name="quoted"`, separated by commas outside quotes (RFC 9110 §11.2).
+        let (mut quoted, mut start, mut found) = (false, 0, None);
+        for (i, c) in params.char_indices().chain(std::iter::once((params.len(), ','))) {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => {
+                    if let Some((name, value)) = params[start..i].split_once('=') {
+                        if name.trim().eq_ignore_ascii_case("error") {
+                            found = Some(value.trim().trim_matches('"').to_owned());
+                        }
+                    }
+                    start = (i + 1).min(params.len());
+                }
+                _ => {}
+            }
+        }
+        found
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const BASE: &str = "https://api.example.com/v2";
+
+    #[test]
+    fn a_bearer_challenge_names_its_error() {
+        let challenge = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::WWW_AUTHENTICATE, v.parse().unwrap());
+            bearer_error(&h)
+        };
+        assert_eq!(challenge(r#"Bearer realm="example", error="invalid_token", error_description="The access token expired""#).as_deref(), Some("invalid_token"));
+        assert_eq!(challenge(r#"bearer error=invalid_token"#).as_deref(), Some("invalid_token"));
+        assert_eq!(challenge(r#"Bearer error_description="error=invalid_token, oh", error="insufficient_scope""#).as_deref(), Some("insufficient_scope"));
+        assert_eq!(challenge(r#"Bearer realm="example""#), None);
+        assert_eq!(challenge(r#"Basic realm="error=invalid_token""#), None);
+        assert_eq!(bearer_error(&HeaderMap::new()), None);
+    }
 
     fn target(base: &str, raw_path: &str, raw_query: Option<&str>) -> Result<Url, String> {
         super::target(&Url::parse(base).unwrap(), raw_path, raw_query)

@@ -588,6 +588,12 @@ pub trait Store: Send + Sync + 'static {
     /// Keys of live, refreshable, not failed connections whose refresh is due at `now` (unix seconds) and whose
     /// backoff allows a try.
     async fn due_refreshes(&self, now: i64, limit: u64) -> StoreResult<Vec<String>>;
+    /// Keys of live, not failed OAuth connections that nothing can renew (no refresh token) whose access token
+    /// expired by `now` (unix seconds), earliest first.
+    async fn due_expiries(&self, now: i64, limit: u64) -> StoreResult<Vec<String>>;
+    /// Marks the connection failed and queues `event` in the same transaction, unless it is failed or deleted
+    /// already or its secrets changed since `seen_version` (a reconnect landed). Answers whether it did.
+    async fn fail_connection(&self, id: &str, seen_version: i64, now_ms: i64, event: &OutboxEvent) -> StoreResult<bool>;
 
     async fn set_webhook(&self, project_id: &str, webhook: Option<&WebhookRow>) -> StoreResult<()>;
     async fn webhook(&self, project_id: &str) -> StoreResult<Option<WebhookRow>>;

@@ -1030,6 +1030,37 @@ impl Store for SqlStore {
         .await?)
     }
 
+    async fn due_expiries(&self, now: i64, limit: u64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT key FROM connections
+             WHERE refreshable = 0 AND is_oauth = 1 AND deleted_at IS NULL AND state <> 'failed' AND token_expires_at <= $1
+             ORDER BY token_expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn fail_connection(&self, id: &str, seen_version: i64, now_ms: i64, event: &OutboxEvent) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE connections SET state = 'failed', updated_at = $1, next_refresh_at = NULL
+             WHERE id = $2 AND secret_version = $3 AND deleted_at IS NULL AND state <> 'failed'",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .bind(seen_version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        queue_event(&mut tx, Some(event)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn set_webhook(&self, project_id: &str, webhook: Option<&WebhookRow>) -> StoreResult<()> {
         match webhook {
             None => {
