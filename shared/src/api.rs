@@ -264,6 +264,27 @@ pub struct ConnectionRecord {
     /// to read; absent when the provider said nothing usable. Never a secret, never used to authorize anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// Where one grant reaches several places (Atlassian sites, Xero organisations): every place the grant
+    /// reaches, by the `connectionConfig` key that names the one in use (`cloud_id`). The one in use is the end
+    /// user's choice while connecting; a passthrough call may address another with the `Plugboard-Choice`
+    /// header. Never a secret. (Not in the widget, which never reads it.)
+    #[cfg(not(target_arch = "wasm32"))]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub choices: std::collections::BTreeMap<String, Vec<Choice>>,
+}
+
+/// One place a grant reaches (an Atlassian site, a Xero organisation), as the provider listed it.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Choice {
+    /// The provider's id (Atlassian's cloud id), the value the connection's config holds when it is in use.
+    pub id: String,
+    /// Its name for people (`acme`).
+    pub name: String,
+    /// Its address, when the provider names one (`https://acme.atlassian.net`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// One row of `GET /v1/widget/connections`: a connection the session's identity already has, so the widget can

@@ -53,9 +53,26 @@ pub const SHAPES: &[(&str, &str)] = &[
     ("xero-down", "Xero's /connections answering 503 right after the connect"),
     ("zoho", "Zoho: accounts-server on the callback names the data centre's token endpoint"),
     ("zoho-evil", "a callback naming an accounts server outside the allow-list"),
+    (
+        "atlassian",
+        "Atlassian: GET /oauth/token/accessible-resources lists every site one grant reaches ([{id, name, url, scopes, avatarUrl}], three here; superplane#2981, n8n-io/integration-templates#459)",
+    ),
+    ("atlassian-one", "Atlassian: a grant that reaches one site"),
+    ("atlassian-none", "Atlassian: accessible-resources answering [] (no site the granted scopes apply to)"),
+    (
+        "shopify",
+        "Shopify: the shop is a subdomain the user types (and pastes as acme.myshopify.com, https://…/admin, Acme: shopify-token#14, #18); the callback adds shop, hmac, host, timestamp; the token answer is {access_token, scope} only",
+    ),
     ("short-lived-no-rt", "Dropbox without token_access_type=offline (dropbox-sdk-js#973): expires_in, no refresh_token (3 s here, 4 h there)"),
     ("revoked-no-rt", "a token that never expires and has no refresh token; once revoked the API answers 401 with WWW-Authenticate: Bearer error=\"invalid_token\" (RFC 6750 §3.1)"),
     ("rt-first-consent-only", "Google: a refresh_token only at the user's first consent; a reconnect's answer has none (bagofwords#729, automatisch#2537)"),
+];
+
+/// The sites the `atlassian` shape's grant reaches, as accessible-resources lists them: (cloud id, name, url).
+pub const ATLASSIAN_SITES: &[(&str, &str, &str)] = &[
+    ("1324a887-45db-1bf4-1e99-ef0ff456d421", "acme", "https://acme.atlassian.net"),
+    ("8b5a7c2e-2f1d-4c6b-9d0e-5a4b3c2d1e0f", "acme-sandbox", "https://acme-sandbox.atlassian.net"),
+    ("c0ffee00-1111-4222-8333-944455556666", "Globex Corporation", "https://globex.atlassian.net"),
 ];
 
 #[derive(Default)]
@@ -82,6 +99,8 @@ pub struct QuirkState {
     url: Mutex<String>,
     /// The same provider on 127.0.0.8: where `salesforce-move` says the org moved to.
     moved_url: Mutex<String>,
+    /// Each shop the `shopify` shape was asked to authorize, in order.
+    shops: Mutex<Vec<String>>,
 }
 
 /// A running quirk provider on 127.0.0.4.
@@ -105,6 +124,7 @@ impl Quirks {
             .route("/{shape}/authorize", get(authorize))
             .route("/{shape}/token", post(token))
             .route("/{shape}/connections", get(connections))
+            .route("/{shape}/accessible-resources", get(accessible_resources))
             .route("/{shape}/api/me", get(me))
             .route("/{shape}/api/scope-mismatch", get(scope_mismatch))
             .route("/{shape}/api/echo/{*rest}", any(echo))
@@ -117,6 +137,11 @@ impl Quirks {
 
     pub fn counts(&self, shape: &str) -> Counts {
         self.state.counts.lock().unwrap().get(shape).copied().unwrap_or_default()
+    }
+
+    /// Each shop the `shopify` shape's authorization endpoint was asked for, in order.
+    pub fn shops(&self) -> Vec<String> {
+        self.state.shops.lock().unwrap().clone()
     }
 
     /// Every access token stops working (the provider expired or revoked them early).
@@ -164,6 +189,7 @@ pub fn integration(url: &str, shape: &str) -> Integration {
     let host = url.trim_start_matches("http://").split(':').next().unwrap_or_default().to_owned();
     let mut api = format!("{url}/{shape}/api");
     let mut token_url = format!("{url}/{shape}/token");
+    let mut authorize_url = format!("{url}/{shape}/authorize");
     let mut extra_oauth = String::new();
     let mut extra = String::new();
     match shape {
@@ -179,9 +205,24 @@ pub fn integration(url: &str, shape: &str) -> Integration {
         }
         "xero" | "xero-down" => {
             extra = format!(
-                "[[metadata]]\nname = \"tenant_id\"\nfrom = \"request\"\nurl = \"{url}/{shape}/connections\"\npointer = \"/0/tenantId\"\n\
+                "[[metadata]]\nname = \"tenant_id\"\nfrom = \"request\"\nurl = \"{url}/{shape}/connections\"\npointer = \"/tenantId\"\n\
+                 choices = {{ label = \"/tenantName\", noun = \"organisation\" }}\n\
                  [inject]\ntype = \"bearer\"\ntoken = \"{{access_token}}\"\nheaders = {{ \"Xero-tenant-id\" = \"{{tenant_id}}\" }}\n"
             );
+        }
+        "atlassian" | "atlassian-one" | "atlassian-none" => {
+            api = format!("{url}/{shape}/api/echo/ex/jira/{{cloud_id}}");
+            extra = format!(
+                "[[metadata]]\nname = \"cloud_id\"\nfrom = \"request\"\nurl = \"{url}/{shape}/accessible-resources\"\npointer = \"/id\"\n\
+                 choices = {{ label = \"/name\", address = \"/url\", noun = \"site\" }}\n"
+            );
+        }
+        "shopify" => {
+            api = format!("{url}/{shape}/api/echo/shops/{{shop}}");
+            authorize_url = format!("{url}/{shape}/authorize?shop={{shop}}");
+            extra = "[[fields]]\nname = \"shop\"\nlabel = \"Store subdomain\"\nplaceholder = \"acme\"\nsubdomainOf = [\"myshopify.com\"]\n\
+                     pattern = \"^[a-z0-9][a-z0-9-]{0,62}$\"\n"
+                .into();
         }
         "zoho" | "zoho-evil" => {
             token_url = "{accounts_server}/zoho/token".into();
@@ -202,7 +243,7 @@ description = "A provider answering like real ones do ({shape})."
 authMethod = "oauth2"
 apiBaseUrl = "{api}"
 [oauth]
-authorizationUrl = "{url}/{shape}/authorize"
+authorizationUrl = "{authorize_url}"
 tokenUrl = "{token_url}"
 scopes = ["read", "write"]
 tokenAuth = "client_secret_post"
@@ -238,6 +279,16 @@ async fn authorize(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, 
         }
         "zoho-evil" => {
             back.query_pairs_mut().append_pair("location", "eu").append_pair("accounts-server", "https://accounts.evil.example");
+        }
+        "shopify" => {
+            // The shop as the provider knows it: what Plugboard put in the authorization URL, on Shopify's domain.
+            let shop = p.get("shop").cloned().unwrap_or_default();
+            q.shops.lock().unwrap().push(shop.clone());
+            back.query_pairs_mut()
+                .append_pair("shop", &format!("{shop}.myshopify.com"))
+                .append_pair("hmac", "da9d83c171400a41f8db91a950508985")
+                .append_pair("host", "YWNtZS5teXNob3BpZnkuY29tL2FkbWlu")
+                .append_pair("timestamp", "1337178173");
         }
         _ => {}
     }
@@ -380,6 +431,7 @@ async fn token(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, Form
         "zoho" => {
             o.insert("api_domain".into(), json!(url));
         }
+        "shopify" => return Json(json!({ "access_token": access, "scope": "read_products,read_orders" })).into_response(),
         _ => {}
     }
     Json(body).into_response()
@@ -430,4 +482,25 @@ async fn echo(State(q): State<Arc<QuirkState>>, Path((shape, _)): Path<(String, 
     }
     let headers: serde_json::Map<String, Value> = req.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").into())).collect();
     Json(json!({ "path": req.uri().path(), "headers": headers })).into_response()
+}
+
+/// Atlassian's `GET /oauth/token/accessible-resources`: every site the token reaches, with the scopes granted on
+/// each (developer.atlassian.com, "OAuth 2.0 (3LO) apps", step 3.1).
+async fn accessible_resources(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, headers: HeaderMap) -> Response {
+    if !valid(&q, &headers) {
+        return json_error(StatusCode::UNAUTHORIZED, json!({ "code": 401, "message": "Unauthorized" }));
+    }
+    let sites = match shape.as_str() {
+        "atlassian" => ATLASSIAN_SITES,
+        "atlassian-one" => &ATLASSIAN_SITES[..1],
+        _ => &[],
+    };
+    let listed: Vec<Value> = sites
+        .iter()
+        .map(|(id, name, url)| {
+            json!({ "id": id, "name": name, "url": url, "scopes": ["read:jira-work", "write:jira-work"],
+                    "avatarUrl": "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/rocket.png" })
+        })
+        .collect();
+    Json(Value::Array(listed)).into_response()
 }

@@ -99,6 +99,28 @@ pub struct Metadata {
     /// Used when the provider does not send it (e.g. the US data centre when Zoho names none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    /// `request` only: the answer lists every place the grant reaches (Atlassian's accessible resources, Xero's
+    /// tenants), and the value is the one the end user picks while connecting — asked on Plugboard's sign-in page
+    /// when there are several, taken as it is when there is one, a failed sign-in when there is none. `pointer`
+    /// is then read within each listed item. The connection keeps the whole list (its record's `choices`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Choices>,
+}
+
+/// Where a [`Metadata`] answer lists the places a grant reaches, and how each is shown to the end user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Choices {
+    /// An RFC 6901 pointer to the list in the answer; empty (the default): the answer is the list.
+    #[serde(default)]
+    pub list: String,
+    /// A pointer, within one item, to its name for people (`/name`); the id is shown when it is missing.
+    pub label: String,
+    /// A pointer, within one item, to its address (`/url`), shown beside its name; only an http(s) URL is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// What one item is, in the sign-in page's words (`site`, `organisation`).
+    pub noun: String,
 }
 
 impl Metadata {
@@ -222,6 +244,13 @@ pub struct Field {
     /// kept as its origin (`https://host`), for account-dependent hosts such as Salesforce sandboxes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
+    /// The value is the first label of a host name on one of these domains (`["myshopify.com"]`): what people
+    /// paste — ` Acme `, `acme.myshopify.com`, `https://acme.myshopify.com/admin` — is cut down to that label and
+    /// lowercased (host names are case-insensitive, RFC 4343) before the `pattern` is checked. An address on any
+    /// other host, with a user name, a password or a port, or with letters outside ASCII (look-alikes of Latin
+    /// ones) is refused. The connect screen then gets no `pattern` for the field: the server checks it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subdomain_of: Vec<String>,
 }
 
 /// How the passthrough presents the credential, plus fixed or templated extra headers (`Client-Id`,
@@ -497,6 +526,18 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         if let Some(d) = &m.default {
             m.check_value(d).map_err(|e| format!("metadata {:?} default: {e}", m.name))?;
         }
+        if let Some(c) = &m.choices {
+            let pointers = [Some(&c.label), c.address.as_ref()].into_iter().flatten().chain((!c.list.is_empty()).then_some(&c.list));
+            if m.from != MetadataSource::Request || m.optional || m.default.is_some() || !m.hosts.is_empty() {
+                return Err(format!("metadata {:?}: choices are for a required `request` value without hosts or default", m.name));
+            }
+            if let Some(p) = pointers.into_iter().find(|p| !p.starts_with('/')) {
+                return Err(format!("metadata {:?}: choices pointer {p:?} must start with /", m.name));
+            }
+            if c.noun.trim().is_empty() || c.noun.len() > 40 {
+                return Err(format!("metadata {:?}: choices need a short noun (`site`)", m.name));
+            }
+        }
         if m.name == ACCOUNT && (m.from != MetadataSource::Token || !m.hosts.is_empty() || m.default.is_some()) {
             return Err(format!("metadata {ACCOUNT:?} is the account's display name: from = \"token\", without hosts or default"));
         }
@@ -580,6 +621,12 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         }
         if let Some(p) = &f.pattern {
             regex::Regex::new(p).map_err(|err| format!("field {} pattern: {err}", f.name))?;
+        }
+        if let Some(bad) = f.subdomain_of.iter().find(|d| d.starts_with("*.") || !valid_host_pattern(d) || d.to_ascii_lowercase() != **d) {
+            return Err(format!("field {} subdomainOf {bad:?} must be a lowercase domain name (`myshopify.com`)", f.name));
+        }
+        if !f.subdomain_of.is_empty() && (f.secret || !f.hosts.is_empty()) {
+            return Err(format!("field {}: subdomainOf is for a plain field without hosts", f.name));
         }
     }
     Ok(())

@@ -32,6 +32,17 @@ pub fn validate(entry: &Integration, submitted: &BTreeMap<String, String>) -> Re
         if value.len() > MAX_FIELD_LEN {
             return Err(format!("{} is too long", f.label));
         }
+        let label;
+        let value = if f.subdomain_of.is_empty() {
+            value
+        } else {
+            label = subdomain_label(value, &f.subdomain_of).ok_or_else(|| {
+                let example = f.placeholder.as_deref().filter(|p| is_host_label(p)).unwrap_or("acme");
+                let domain = &f.subdomain_of[0];
+                format!("{} must be your address on {} (like {example} or https://{example}.{domain}), and on no other site", f.label, f.subdomain_of.join(" or "))
+            })?;
+            label.as_str()
+        };
         if let Some(pattern) = &f.pattern {
             // Patterns were compiled when the catalog loaded, so this cannot fail for catalog entries.
             let re = regex::Regex::new(pattern).map_err(|_| format!("{} cannot be checked", f.label))?;
@@ -70,6 +81,29 @@ fn url_template_uses(entry: &Integration, name: &str, in_host: bool) -> bool {
     urls.extend(entry.verify.as_ref().map(|v| v.url.as_str()));
     urls.extend(entry.metadata.iter().filter_map(|m| m.url.as_deref()));
     urls.iter().any(|u| if in_host { crate::catalog::template_host(u).is_some_and(|h| h.contains(&needle)) } else { u.contains(&needle) })
+}
+
+/// What a person pasted for a field whose value is the first label of a host on one of `domains` (see
+/// `Field::subdomain_of`), cut down to that label: `Acme` → `acme`, `acme.myshopify.com` and
+/// `https://ACME.myshopify.com/admin?x#y` → `acme`. `None` for anything that is not such a host: another domain
+/// (`acme.evil.com`, `acme.myshopify.com.evil.com`, `https://evil.com/acme.myshopify.com`), a user name or
+/// password (`https://acme.myshopify.com@evil.com`), a port, a scheme other than http(s), more than one label
+/// before the domain, or any letter outside ASCII (a Cyrillic `а` looks like a Latin `a`; the `url` crate would
+/// turn it into an `xn--` name silently).
+pub fn subdomain_label(raw: &str, domains: &[String]) -> Option<String> {
+    let v = raw.trim();
+    if !v.is_ascii() || v.is_empty() {
+        return None;
+    }
+    if !v.contains(['.', '/', ':', '@', '\\', '?', '#', '%']) {
+        return Some(v.to_ascii_lowercase());
+    }
+    // An address: read as browsers do (WHATWG URL), with `https://` when no scheme was pasted.
+    let url = if v.contains("://") { url::Url::parse(v) } else { url::Url::parse(&format!("https://{v}")) }.ok()?;
+    let plain = matches!(url.scheme(), "https" | "http") && url.username().is_empty() && url.password().is_none() && url.port().is_none();
+    let Some(url::Host::Domain(host)) = url.host().filter(|_| plain) else { return None };
+    let label = domains.iter().find_map(|d| host.strip_suffix(d.as_str()).and_then(|rest| rest.strip_suffix('.')))?;
+    (!label.is_empty() && !label.contains('.')).then(|| label.to_owned())
 }
 
 /// A single DNS label: keeps a templated host under the provider's own domain (no `evil.com/`, `@`, `..`).
@@ -150,6 +184,59 @@ mod tests {
         let fd = c.get("freshdesk").unwrap();
         for evil in ["evil.com/", "a@b", "..", "a.b"] {
             assert!(validate(fd, &fields(&[("domain", evil), ("api_key", "k")])).is_err(), "{evil}");
+        }
+    }
+
+    #[test]
+    fn what_people_paste_for_a_subdomain_is_cut_down_to_it_and_other_hosts_are_refused() {
+        let c = Catalog::builtin().unwrap();
+        let fd = c.get("freshdesk").unwrap();
+        let domain = |v: &str| validate(fd, &fields(&[("domain", v), ("api_key", "k")])).map(|(config, _)| config["domain"].clone());
+        for pasted in ["acme", " Acme ", "ACME", "acme.freshdesk.com", "Acme.Freshdesk.com", "https://acme.freshdesk.com", "https://acme.freshdesk.com/a/tickets/1?x=1#y", "http://acme.freshdesk.com/", "acme.freshdesk.com/helpdesk"] {
+            assert_eq!(domain(pasted).as_deref(), Ok("acme"), "{pasted:?}");
+        }
+        for hostile in [
+            "acme.evil.com",
+            "https://evil.com/acme.freshdesk.com",
+            "acme.freshdesk.com.evil.com",
+            "https://acme.freshdesk.com@evil.com",
+            "https://evil.com@acme.freshdesk.com",
+            "https://user:pw@acme.freshdesk.com",
+            "acme.freshdesk.com:8443",
+            "evil.com\\@acme.freshdesk.com",
+            "a.b.freshdesk.com",
+            ".freshdesk.com",
+            "freshdesk.com",
+            "ftp://acme.freshdesk.com",
+            "аcme.freshdesk.com",
+            "acme.freshdеsk.com",
+            "xn--cme-8cd.freshdesk.evil.com",
+            "acme.freshdesk.com.",
+            "acme freshdesk",
+        ] {
+            let err = domain(hostile).unwrap_err();
+            assert!(err.contains("address on freshdesk.com") || err.contains("does not look right"), "{hostile:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_field_that_is_the_first_label_of_a_host_says_on_which_domain() {
+        // What people paste into such a field is an address as often as the label: each is declared.
+        let c = Catalog::builtin().unwrap();
+        for e in c.all() {
+            let mut urls = vec![e.api_base_url.as_str()];
+            if let Some(o) = &e.oauth {
+                urls.extend([o.authorization_url.as_str(), o.token_url.as_str()]);
+            }
+            urls.extend(e.verify.as_ref().map(|v| v.url.as_str()));
+            for f in &e.fields {
+                let needle = format!("{{{}}}.", f.name);
+                for host in urls.iter().filter_map(|u| crate::catalog::template_host(u)) {
+                    if let Some(domain) = host.strip_prefix(&needle) {
+                        assert!(f.subdomain_of.iter().any(|d| d == domain), "{}: field {} is the first label of {host}: subdomainOf = [\"{domain}\"]", e.platform, f.name);
+                    }
+                }
+            }
         }
     }
 

@@ -80,6 +80,8 @@ pub struct FlowSecrets {
     pub parked: Option<(BTreeMap<String, String>, Credentials)>,
     /// And the account it signs in as (see [`account`]).
     pub parked_account: Option<String>,
+    /// And the places the grant reaches (see [`metadata::Granted`]); the end user may still have to pick one.
+    pub parked_choices: metadata::Granted,
 }
 
 /// Everything connecting needs; shared by the HTTP handlers.
@@ -236,10 +238,12 @@ impl Connector {
                 refresh_failures: 0,
                 next_refresh_at: None,
                 account: None,
+                choices: Default::default(),
             }
         });
         row.name = name;
         row.config = config;
+        row.choices = Default::default();
         row.state = ConnectionState::Operational;
         row.sealed = self.vault.seal_credentials(creds, &row.id);
         row.token_expires_at = creds.expires_at;

@@ -41,11 +41,34 @@ fn random_token() -> String {
 pub const LINK_USED: &str = "This sign-in link was already used or has expired. Close this window and start again from the app.";
 const NOT_YOURS: &str = "This sign-in link works only in the window your app opened for it. Close this window and start again from the app.";
 
-/// What a sign-in produced, not yet saved: the connection's config, credentials and account label.
+/// How long the end user has to pick one of the places a grant reaches (see [`Connector::choose`]); a grant
+/// nobody picked for is voided (and revoked) after it, as an unclaimed same-tab result is.
+pub const CHOOSE_WITHIN_SECS: i64 = CLAIM_WITHIN_SECS;
+
+/// What a sign-in produced, not yet saved: the connection's config, credentials, account label, and the places
+/// the grant reaches.
 struct Obtained {
     config: BTreeMap<String, String>,
     creds: Credentials,
     account: Option<String>,
+    choices: metadata::Granted,
+}
+
+impl Obtained {
+    /// The first value the end user still has to pick (several places, none in the config yet).
+    fn undecided(&self) -> Option<(&String, &Vec<plugboard_shared::Choice>)> {
+        self.choices.iter().find(|(name, list)| list.len() > 1 && !self.config.contains_key(*name))
+    }
+}
+
+/// A sign-in waiting for the end user to pick one of the places its grant reaches, for its page.
+#[derive(Debug)]
+pub struct Question {
+    /// The one-time capability that answers it (with the browser's binding cookie); never stored, only its digest.
+    pub token: String,
+    /// What one place is (`site`).
+    pub noun: String,
+    pub choices: Vec<plugboard_shared::Choice>,
 }
 
 /// Name of the cookie binding a flow to the browser whose popup started it.
@@ -266,20 +289,20 @@ impl Connector {
                 return Err(CallbackFailure { status: 400, flow_id: Some(flow.id.clone()), message, display: FlowDisplay::Page, redirect_url: None, return_to: None });
             }
         }
-        let result = match &flow.return_to {
-            Some(_) => self.check_and_park(&flow, q, &cookie).await.map(Outcome::Parked),
-            None => self.check_and_exchange(&flow, q, &cookie).await.map(Outcome::Saved),
+        let result = match self.check_and_get_tokens(&flow, q, &cookie).await {
+            Ok(obtained) => self.settle(&flow, obtained).await,
+            Err(e) => Err(e),
         };
         let counted = match &result {
             Ok(Outcome::Saved(_)) => Some(ConnectOutcome::Connected),
-            Ok(Outcome::Parked(_)) => None, // counted when claimed
+            Ok(Outcome::Parked(_) | Outcome::Choose(_)) => None, // counted when claimed or chosen
             Err(_) => Some(ConnectOutcome::Failed),
         };
         if let Some(outcome) = counted {
             count_connect(self.integration_label(&flow.project_id, &flow.platform).await, outcome);
         }
         match result {
-            Ok(outcome) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, return_to: flow.return_to.clone(), outcome }),
+            Ok(outcome) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, return_to: flow.return_to.clone(), seed: flow.return_in_state, outcome }),
             Err((status, message)) => {
                 self.store.fail_flow(&flow.id, &message).await.map_err(CallbackFailure::internal)?;
                 tracing::info!(flow = %flow.id, platform = %flow.platform, %message, "oauth flow failed");
@@ -288,18 +311,35 @@ impl Connector {
         }
     }
 
-    async fn check_and_exchange(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<String, (u16, String)> {
-        let obtained = self.check_and_get_tokens(flow, q, cookie).await?;
-        self.save_from_flow(flow, obtained).await
+    /// What becomes of a sign-in's result: parked for the end user's pick when its grant reaches several places
+    /// and none is picked yet; else parked for the widget's claim (a same-tab flow), else saved.
+    async fn settle(&self, flow: &FlowRow, obtained: Obtained) -> Result<Outcome, (u16, String)> {
+        if let Some((name, list)) = obtained.undecided() {
+            let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
+            let noun = view
+                .catalog
+                .get(&flow.platform)
+                .and_then(|e| e.metadata.iter().find(|m| &m.name == name))
+                .and_then(|m| m.choices.as_ref())
+                .map_or_else(|| "place".to_owned(), |c| c.noun.clone());
+            let choices = list.clone();
+            let token = self.park(flow, obtained).await?;
+            return Ok(Outcome::Choose(Question { token, noun, choices }));
+        }
+        match &flow.return_to {
+            Some(_) => self.park(flow, obtained).await.map(Outcome::Parked),
+            None => self.save_from_flow(flow, obtained).await.map(Outcome::Saved),
+        }
     }
 
-    /// The same-tab fallback: checks and exchanges as usual, then parks the tokens sealed in the flow until the
-    /// widget claims them ([`Connector::claim`]); answers the one-time result for the host page.
-    async fn check_and_park(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<String, (u16, String)> {
-        let Obtained { config, creds, account } = self.check_and_get_tokens(flow, q, cookie).await?;
+    /// Parks a result sealed in the flow until it is claimed — by the widget ([`Connector::claim`], a same-tab
+    /// flow) or by the end user's pick ([`Connector::choose`]); answers the one-time capability that claims it.
+    async fn park(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (u16, String)> {
+        let Obtained { config, creds, account, choices } = obtained;
         let mut secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
         secrets.parked = Some((config, creds));
         secrets.parked_account = account;
+        secrets.parked_choices = choices;
         let json = zeroize::Zeroizing::new(serde_json::to_vec(&secrets).expect("serializable"));
         let sealed = self.vault.seal(&json, flow.id.as_bytes());
         let result = random_token();
@@ -307,6 +347,64 @@ impl Connector {
             return Err((409, "This sign-in was already completed. Start again from the app.".into()));
         }
         Ok(result)
+    }
+
+    /// `POST /oauth/callback/choose`: the end user picked `picked` among the places the grant of flow `flow_id`
+    /// reaches. Needs the page's one-time `token` (single use, within [`CHOOSE_WITHIN_SECS`] of the callback) and
+    /// the browser's binding cookie; `picked` must be one of the places the provider listed. Then the sign-in
+    /// goes on as it would have (saved, or parked for the widget's claim). A wrong answer voids the sign-in.
+    pub async fn choose(&self, flow_id: &str, token: &str, picked: &str, cookie: impl Fn(&str) -> Option<String>) -> Result<Finished, CallbackFailure> {
+        let flow = self
+            .store
+            .claim_parked(flow_id, &digest(token), now() - CHOOSE_WITHIN_SECS)
+            .await
+            .map_err(CallbackFailure::internal)?
+            .ok_or_else(|| CallbackFailure::page(410, "This choice was already made, or it waited too long. Start again from the app."))?;
+        let failure = |status: u16, message: String| CallbackFailure {
+            status,
+            flow_id: Some(flow.id.clone()),
+            message,
+            display: flow.display,
+            redirect_url: None,
+            return_to: flow.return_to.clone(),
+        };
+        let bound = match (&flow.binding_hash, cookie(&binding_cookie(&flow.id))) {
+            (Some(expected), Some(presented)) => bool::from(expected.as_bytes().ct_eq(digest(&presented).as_bytes())),
+            _ => false,
+        };
+        let secrets = self.open_flow_secrets(&flow).map_err(|e| failure(500, e.to_string()))?;
+        let (config, creds) = secrets.parked.ok_or_else(|| failure(410, "There is no sign-in to finish here. Start again from the app.".into()))?;
+        let mut obtained = Obtained { config, creds, account: secrets.parked_account, choices: secrets.parked_choices };
+        let listed = obtained.undecided().is_some_and(|(_, list)| list.iter().any(|c| c.id == picked));
+        let why = match (bound, listed) {
+            (false, _) => Some((403, "This choice was sent from a different browser window or session. Start again from the app.")),
+            (_, false) => Some((400, "That is not one of the places this sign-in reached. Start again from the app.")),
+            _ => None,
+        };
+        if let Some((status, message)) = why {
+            self.void_parked(&flow, message).await.map_err(|e| failure(500, e.to_string()))?;
+            count_connect(self.integration_label(&flow.project_id, &flow.platform).await, ConnectOutcome::Failed);
+            return Err(failure(status, message.into()));
+        }
+        let name = obtained.undecided().map(|(n, _)| n.clone()).unwrap_or_default();
+        obtained.config.insert(name, picked.to_owned());
+        let redirect_url = match &flow.link_hash {
+            Some(hash) => self.store.find_link(hash).await.map_err(CallbackFailure::internal)?.and_then(|l| l.redirect_url),
+            None => None,
+        };
+        let outcome = match self.settle(&flow, obtained).await {
+            Ok(outcome) => outcome,
+            Err((status, message)) => {
+                // Claimed but not settled (the connection cap, an outage): nothing will claim it again.
+                self.void_parked(&flow, &message).await.map_err(|e| failure(500, e.to_string()))?;
+                count_connect(self.integration_label(&flow.project_id, &flow.platform).await, ConnectOutcome::Failed);
+                return Err(CallbackFailure { redirect_url, ..failure(status, message) });
+            }
+        };
+        if matches!(outcome, Outcome::Saved(_)) {
+            count_connect(self.integration_label(&flow.project_id, &flow.platform).await, ConnectOutcome::Connected);
+        }
+        Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, return_to: flow.return_to.clone(), seed: flow.return_in_state, outcome })
     }
 
     /// `POST /v1/widget/oauth/flows/{id}/claim`: saves a parked same-tab flow for the widget that started it. Needs
@@ -328,7 +426,7 @@ impl Connector {
         }
         let secrets = self.open_flow_secrets(&flow)?;
         let (config, creds) = secrets.parked.ok_or_else(unknown)?;
-        let saved = self.save_from_flow(&flow, Obtained { config, creds, account: secrets.parked_account }).await;
+        let saved = self.save_from_flow(&flow, Obtained { config, creds, account: secrets.parked_account, choices: secrets.parked_choices }).await;
         if saved.is_err() {
             // Claimed but not saved (the user's connection cap, an outage): nothing will claim it again.
             self.void_parked(&flow, "This sign-in could not be saved.").await?;
@@ -452,13 +550,14 @@ impl Connector {
         config.extend(metadata::from_token(entry, &answer.extra).map_err(|m| (502, m))?);
         let account = super::account::from_token_answer(entry, &answer.extra, answer.id_token.as_ref());
         let creds = credentials_from(answer, Default::default(), None);
-        config.extend(self.metadata_requests(entry, &config, &creds).await.map_err(|m| (502, m))?);
-        Ok(Obtained { config, creds, account })
+        let (values, choices) = self.metadata_requests(entry, &config, &creds).await.map_err(|m| (502, m))?;
+        config.extend(values);
+        Ok(Obtained { config, creds, account, choices })
     }
 
     /// Saves the connection a flow produced (a reconnect updates in place), marking the flow connected.
     async fn save_from_flow(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (u16, String)> {
-        let Obtained { config, mut creds, account } = obtained;
+        let Obtained { config, mut creds, account, choices } = obtained;
         let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
         let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
         let owner = Owner { project_id: flow.project_id.clone(), environment: flow.environment, identity: flow.identity.clone(), identity_type: flow.identity_type };
@@ -471,6 +570,7 @@ impl Connector {
         let mut row = self.build_row(&owner, entry, name, config, &creds, previous);
         // A reconnect may sign in as someone else: the label is what this sign-in said, or nothing.
         row.account = account;
+        row.choices = choices;
         let event = self.saved_event(&row, update, flow.link_hash.as_deref()).await.map_err(|e| (500, e.to_string()))?;
         self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref(), self.max_connections).await.map_err(|e| {
             let f = CallbackFailure::internal(e);
@@ -610,6 +710,8 @@ pub struct Finished {
     pub redirect_url: Option<String>,
     /// The host page a same-tab flow of the embedded widget returns to.
     pub return_to: Option<String>,
+    /// Whether that page was named by `@withone/auth`'s state (it expects `one_auth_state` back).
+    pub seed: bool,
     pub outcome: Outcome,
 }
 
@@ -619,6 +721,8 @@ pub enum Outcome {
     Saved(String),
     /// The one-time result for the host page, which the widget claims.
     Parked(String),
+    /// The grant reaches several places: the end user picks one first (see [`Connector::choose`]).
+    Choose(Question),
 }
 
 /// A callback that did not connect: what the popup page says and posts back.

@@ -49,7 +49,9 @@ pub async fn get_integration(
                 label: f.label.clone(),
                 secret: f.secret,
                 optional: f.optional,
-                pattern: f.pattern.clone(),
+                // A pasted address is cut down to its first label on the server (`subdomainOf`): the connect screen
+                // must not refuse it first.
+                pattern: f.pattern.clone().filter(|_| f.subdomain_of.is_empty()),
                 placeholder: f.placeholder.clone(),
                 help: f.help.clone(),
             })

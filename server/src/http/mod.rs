@@ -183,6 +183,7 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         .routes(routes!(connect::claim_flow))
         .routes(routes!(oauth_pages::authorize, oauth_pages::prove))
         .routes(routes!(oauth_pages::callback))
+        .routes(routes!(oauth_pages::choose))
         .routes(routes!(links::open_link))
         .routes(routes!(links::hosted_status));
     let public = match limits::per_ip_layer(limits) {

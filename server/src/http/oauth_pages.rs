@@ -15,12 +15,12 @@ use super::{
     error::ApiError,
     extract::JsonBody,
     pages::{Look, Mark},
-    sign_in_pages::{ask, ending_page, failure_heading, look_of_flow, opening, page_gone, plain_page, unusable, Ending, Window},
+    sign_in_pages::{ask, choosing, ending_page, failure_heading, look_of_flow, opening, page_gone, plain_page, unusable, Ending, Window},
     AppState,
 };
 use crate::{
     connect::{
-        oauth::{binding_cookie, seed_return_url, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
+        oauth::{binding_cookie, seed_return_url, CallbackFailure, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
         ConnectError,
     },
     store::FlowDisplay,
@@ -259,10 +259,22 @@ pub async fn callback(
     let secure = app.public_url.starts_with("https://");
     // Over https only the `__Host-` cookie counts: no sibling subdomain can set one (cookie tossing).
     let binding = |name: &str| if secure { cookie(&headers, &format!("__Host-{name}")) } else { cookie(&headers, name) };
-    match app.connector.finish_callback(&q, seed_back.as_deref(), binding).await {
+    let done = app.connector.finish_callback(&q, seed_back.as_deref(), binding).await;
+    respond(&app, done, seed_back.is_some(), code).await
+}
+
+/// The page (or redirect) a sign-in ends on, or its next question; `seed`: the flow's return page was named by
+/// `@withone/auth`'s state; `code`: what the host page may learn of a failure.
+async fn respond(app: &AppState, done: Result<Finished, CallbackFailure>, seed: bool, code: &str) -> Response {
+    match done {
+        // The grant reaches several places: the end user picks one, on this page.
+        Ok(Finished { outcome: Outcome::Choose(question), flow_id, .. }) => {
+            let (look, _) = look_of_flow(app, &flow_id).await;
+            choosing(&look, &flow_id, &question)
+        }
         // @withone/auth's same-tab sign-in: back to the host page, whose package opens the widget with our state.
         // (`finish_callback` made sure the page is the one registered and kept when the tab left.)
-        Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) if seed_back.is_some() => {
+        Ok(Finished { return_to: Some(back), outcome: Outcome::Parked(result), flow_id, .. }) if seed => {
             seed_return(&back, &[("one_auth_state", &format!("{flow_id}.{result}"))])
         }
         // The embedded widget's same-tab fallback: back to the host page, which claims the parked result.
@@ -272,14 +284,14 @@ pub async fn callback(
         Ok(done) => match (&done.display, &done.redirect_url, &done.outcome) {
             (FlowDisplay::Page, Some(url), Outcome::Saved(key)) => outcome_redirect(url, &[("plugboard_status", "connected"), ("connection_key", key)]),
             _ => {
-                let (look, window) = look_of_flow(&app, &done.flow_id).await;
+                let (look, window) = look_of_flow(app, &done.flow_id).await;
                 ending_page(&look, window, Some(&done.flow_id), Ending::Connected)
             }
         },
         Err(f) => {
             let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
             match (&f.display, &f.redirect_url, &f.return_to) {
-                (_, _, Some(back)) if seed_back.is_some() => seed_return(
+                (_, _, Some(back)) if seed => seed_return(
                     back,
                     &[("one_auth_state", f.flow_id.as_deref().unwrap_or_default()), ("one_auth_error", &f.message)],
                 ),
@@ -290,7 +302,7 @@ pub async fn callback(
                 (FlowDisplay::Page, Some(url), _) => outcome_redirect(url, &[("plugboard_status", "failed"), ("plugboard_error", &f.message)]),
                 _ => {
                     let (look, window) = match &f.flow_id {
-                        Some(id) => look_of_flow(&app, id).await,
+                        Some(id) => look_of_flow(app, id).await,
                         None => (Look::default(), Window::Unknown),
                     };
                     let heading = failure_heading(status, code == "access_denied", look.provider.as_ref().map(|(name, _)| name.as_str()));
@@ -299,6 +311,53 @@ pub async fn callback(
             }
         }
     }
+}
+
+/// The form of the page that asks which place to connect (see [`choosing`]).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Choice {
+    /// The flow's id.
+    pub flow: String,
+    /// The page's one-time capability.
+    pub token: String,
+    /// The id of the place picked, one the provider listed. Absent when nothing was picked.
+    #[serde(default)]
+    pub choice: Option<String>,
+}
+
+/// `POST /oauth/callback/choose` (a form of the choice page): connects the place the end user picked, then ends
+/// like the callback would have (the page says connected, or back to the host page). Needs the page's one-time
+/// token and this browser's binding cookie (sent for paths under `/oauth/callback`); from this origin only.
+#[utoipa::path(post, path = "/oauth/callback/choose", tag = "pages", request_body(content = Choice, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "connected, or the next question", content_type = "text/html", body = String),
+              (status = 303, description = "a same-tab sign-in: back to the host page, with the outcome"),
+              (status = 400, description = "no pick, or one the provider did not list: the sign-in is voided", content_type = "text/html", body = String),
+              (status = 403, description = "another browser, or another site's form", content_type = "text/html", body = String),
+              (status = 410, description = "already answered, or too late", content_type = "text/html", body = String),
+              (status = 429, description = "rate limited", body = plugboard_shared::ErrorBody)))]
+pub async fn choose(State(app): State<AppState>, headers: HeaderMap, body: Result<axum::Form<Choice>, axum::extract::rejection::FormRejection>) -> Response {
+    // The page's `no-referrer` makes browsers send `Origin: null` with its form; `Sec-Fetch-Site` still tells. (The
+    // token and the binding cookie, which is `SameSite=Lax`, are what a foreign form cannot have anyway.)
+    let own = app.own_origin();
+    let origin_ok = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|o| o == own || o == "null");
+    let site_ok = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s == "same-origin");
+    let refuse = |status, heading: &str, lead: &str| plain_page(status, &Look::default(), Mark::Failed, heading, lead, "Start again from the app.");
+    if !origin_ok || !site_ok {
+        return refuse(StatusCode::FORBIDDEN, "This choice came from another site", "Only Plugboard's own page may send it: nothing was connected.");
+    }
+    let Some(axum::Form(form)) = body.ok().filter(|f| uuid::Uuid::parse_str(&f.flow).is_ok()) else {
+        return refuse(StatusCode::BAD_REQUEST, "Nothing to finish here", "This page was sent without a sign-in to finish.");
+    };
+    let Some(picked) = form.choice.filter(|c| !c.is_empty()) else {
+        let (look, _) = look_of_flow(&app, &form.flow).await;
+        return plain_page(StatusCode::BAD_REQUEST, &look, Mark::Info, "Nothing was picked", "Go back, choose one, and connect it.", "Your browser's Back button returns to the list.");
+    };
+    let secure = app.public_url.starts_with("https://");
+    let binding = |name: &str| if secure { cookie(&headers, &format!("__Host-{name}")) } else { cookie(&headers, name) };
+    // Whether the page to come back to was named by @withone/auth's state (it expects its own parameters back).
+    let seed = app.store.get_flow(&form.flow).await.ok().flatten().is_some_and(|f| f.return_in_state);
+    let done = app.connector.choose(&form.flow, &form.token, &picked, binding).await;
+    respond(&app, done, seed, "failed").await
 }
 
 /// 303 back to the host page (its origin was checked when the flow started) with the outcome in the fragment,

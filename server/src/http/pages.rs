@@ -71,6 +71,13 @@ const STYLE: &str = concat!(
     ":focus-visible{outline:3px solid var(--accent);outline-offset:2px}",
     ".pb-note{display:flex;gap:.5rem;align-items:flex-start;justify-content:center;margin:1.25rem 0 0;color:var(--muted);",
     "font-size:.875rem;text-align:left}.pb-note svg{flex:none;width:16px;height:16px;margin-top:.2rem}",
+    ".pb-choices{border:0;margin:1.25rem 0 0;padding:0;min-width:0;text-align:left}",
+    ".pb-choices legend{padding:0;margin:0 0 .5rem;color:var(--muted);font-size:.9375rem}",
+    ".pb-choice{display:flex;gap:.75rem;align-items:flex-start;padding:.75rem;margin:0 0 .5rem;border:1px solid var(--edge);",
+    "border-radius:10px;cursor:pointer}.pb-choice:has(input:checked){border-color:var(--accent);box-shadow:inset 0 0 0 1px var(--accent)}",
+    ".pb-choice input{flex:none;width:1.125rem;height:1.125rem;margin:.2rem 0 0;accent-color:var(--accent)}",
+    ".pb-choice span{display:flex;flex-direction:column;min-width:0;overflow-wrap:anywhere}",
+    ".pb-choice small{color:var(--muted);font-size:.875rem}",
 );
 
 /// `'sha256-…'` of [`STYLE`], for the CSP.
@@ -182,6 +189,8 @@ pub struct Page<'a> {
     pub script: &'static str,
     /// Whether the script may `fetch` this origin (the authorize page).
     pub connect: bool,
+    /// Whether the page's form may post to this origin (the choice among places a grant reaches).
+    pub form: bool,
 }
 
 impl Page<'_> {
@@ -203,10 +212,11 @@ impl Page<'_> {
             script = self.script,
         );
         let csp = format!(
-            "default-src 'none'; script-src 'self'; style-src {}; img-src {}; connect-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            "default-src 'none'; script-src 'self'; style-src {}; img-src {}; connect-src {}; base-uri 'none'; form-action {}; frame-ancestors 'none'",
             *STYLE_HASH,
             self.look.img_src(),
             if self.connect { "'self'" } else { "'none'" },
+            if self.form { "'self'" } else { "'none'" },
         );
         let csp = HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
         (self.status, [(header::CONTENT_SECURITY_POLICY, csp), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html)).into_response()
@@ -240,7 +250,7 @@ mod tests {
             provider: None,
             end_user: None,
         };
-        let res = Page { status: StatusCode::OK, look: &look, mark: Mark::Done, title: "t", body: String::new(), data: String::new(), script: "/s.js", connect: false }.render();
+        let res = Page { status: StatusCode::OK, look: &look, mark: Mark::Done, title: "t", body: String::new(), data: String::new(), script: "/s.js", connect: false, form: false }.render();
         let csp = res.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
         assert!(csp.contains(&format!("style-src {}", *STYLE_HASH)) && !csp.contains("unsafe-inline"), "{csp}");
         assert!(csp.contains("img-src 'self' https://cdn.acme.example;") && csp.contains("connect-src 'none'"), "{csp}");

@@ -73,6 +73,34 @@ fn connection_key(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(key)
 }
 
+/// The header naming which of the places a connection's grant reaches a call is for (see [`chosen`]).
+pub const CHOICE_HEADER: &str = "plugboard-choice";
+
+/// The place a passthrough call addresses instead of the connection's own (`Plugboard-Choice: <id>`, or
+/// `<name>=<id>` for an integration that lists more than one kind of place): one of those its grant reaches,
+/// as the connection record's `choices` lists them. Absent: the one picked while connecting. 400
+/// `invalid_choice` for a header that names no listed kind (or a connection that lists none); 403
+/// `choice_not_granted` for a place the grant does not reach.
+fn chosen<'a>(headers: &'a HeaderMap, row: &'a crate::store::ConnectionRow) -> Result<Option<(&'a str, &'a str)>, ApiError> {
+    let Some(value) = headers.get(CHOICE_HEADER) else { return Ok(None) };
+    let value = value.to_str().map(str::trim).map_err(|_| ApiError::bad_request("invalid_choice", "Plugboard-Choice must be plain text"))?;
+    let (name, id) = match value.split_once('=') {
+        Some((name, id)) => (name.trim(), id.trim()),
+        None if row.choices.len() == 1 => (row.choices.keys().next().map(String::as_str).unwrap_or_default(), value),
+        None if row.choices.is_empty() => {
+            return Err(ApiError::bad_request("invalid_choice", "this connection reaches one place only: send no Plugboard-Choice"))
+        }
+        None => return Err(ApiError::bad_request("invalid_choice", "this connection lists several kinds of place: send Plugboard-Choice: <name>=<id>")),
+    };
+    let Some((name, listed)) = row.choices.get_key_value(name) else {
+        return Err(ApiError::bad_request("invalid_choice", format!("this connection lists no places named {name:?} (see its record's choices)")));
+    };
+    if !listed.iter().any(|c| c.id == id) {
+        return Err(ApiError::Denied { code: "choice_not_granted", message: "the place Plugboard-Choice names is not one this connection's grant reaches (see its record's choices)".into() });
+    }
+    Ok(Some((name.as_str(), id)))
+}
+
 /// The request body, kept in memory when small enough to send twice.
 enum Outgoing {
     Replayable(Bytes),
@@ -164,12 +192,18 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
     }
     let view = app.projects.view(&grant.project.id).await?;
     let entry = view.catalog.get(platform).ok_or_else(|| ApiError::NotFound(format!("no integration {platform:?}")))?;
+    // Another place the grant reaches, when the caller names one: the connection's config with that one in use.
+    let addressed = chosen(req.headers(), row)?.map(|(name, id)| {
+        let mut config = row.config.clone();
+        config.insert(name.to_owned(), id.to_owned());
+        config
+    });
     static OAUTH_DEFAULT: std::sync::LazyLock<Inject> = std::sync::LazyLock::new(inject::default_for_oauth);
     let inject = entry.inject.as_ref().or_else(|| row.is_oauth.then(|| &*OAUTH_DEFAULT));
     let base = match entry.fixed_api_base() {
         Some(fixed) => std::borrow::Cow::Borrowed(fixed),
         None => std::borrow::Cow::Owned(
-            url::Url::parse(&fields::render(&entry.api_base_url, &row.config))
+            url::Url::parse(&fields::render(&entry.api_base_url, addressed.as_ref().unwrap_or(&row.config)))
                 .map_err(|_| ApiError::bad_request("invalid_path", "the integration's API base URL is not valid"))?,
         ),
     };
@@ -201,12 +235,13 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
 
     let (conn, just_refreshed) = app.connector.ensure_fresh(conn).await?;
     let (row, creds) = (&conn.0, &conn.1);
+    let config = addressed.as_ref().unwrap_or(&row.config);
     // The headers and URL each send starts from; copied only when a 401 could be retried.
     let retry_possible = row.refreshable && matches!(outgoing, Outgoing::Replayable(_));
     let spare = retry_possible.then(|| (headers.clone(), url.clone()));
     let send = |creds: &Credentials, body: Body, (mut headers, mut url): (HeaderMap, url::Url)| {
         let presented = match inject {
-            Some(how) => inject::present(&mut headers, &mut url, how, &inject::template_values(&row.config, creds)),
+            Some(how) => inject::present(&mut headers, &mut url, how, &inject::template_values(config, creds)),
             None => Ok(()),
         };
         let timeout = app.passthrough_timeout;

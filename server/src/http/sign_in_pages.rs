@@ -9,7 +9,7 @@ use super::{
     AppState,
 };
 use crate::{
-    connect::oauth::SameTabAsk,
+    connect::oauth::{Question, SameTabAsk},
     store::{FlowDisplay, LinkKind},
 };
 
@@ -111,7 +111,7 @@ pub(super) fn ending_page(look: &Look, window: Window, flow_id: Option<&str>, en
         r#"<h1 tabindex="-1">{heading}</h1><p class="pb-lead">{lead}</p><p id="pb-status" class="pb-muted" role="status">{next}</p>{button}"#,
         next = text(&next),
     );
-    Page { status, look, mark, title: &title, body, data: format!("{flow}{data}"), script: "/oauth/callback.js", connect: false }.render()
+    Page { status, look, mark, title: &title, body, data: format!("{flow}{data}"), script: "/oauth/callback.js", connect: false, form: false }.render()
 }
 
 /// A page that only says what happened and the way back (`/oauth/callback` without its answer, a return page
@@ -124,7 +124,7 @@ pub(super) fn plain_page(status: StatusCode, look: &Look, mark: Mark, heading: &
         text(next),
         CLOSE_BUTTON,
     );
-    Page { status, look, mark, title: heading, body, data: String::new(), script: "/oauth/callback.js", connect: false }.render()
+    Page { status, look, mark, title: heading, body, data: String::new(), script: "/oauth/callback.js", connect: false, form: false }.render()
 }
 
 /// The authorize page of a popup sign-in: who asks to connect what, while its script fetches the proof.
@@ -138,7 +138,7 @@ pub(super) fn opening(flow_id: &str, look: &Look) -> Response {
 <p class="pb-note">{LOCK}<span>You sign in on {provider}’s own page. {company} never sees your password.</span></p>{}"#,
         CLOSE_BUTTON,
     );
-    Page { status: StatusCode::OK, look, mark: Mark::Pending, title: &title, body, data: format!(r#" data-flow="{}""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true }
+    Page { status: StatusCode::OK, look, mark: Mark::Pending, title: &title, body, data: format!(r#" data-flow="{}""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true, form: false }
         .render()
 }
 
@@ -156,7 +156,7 @@ pub(super) fn ask(flow_id: &str, ask: &SameTabAsk, look: &Look) -> Response {
         app = text(app),
         user = text(&ask.user),
     );
-    Page { status: StatusCode::OK, look, mark: Mark::Ask, title: &title, body, data: format!(r#" data-flow="{}" data-same-tab="1""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true }
+    Page { status: StatusCode::OK, look, mark: Mark::Ask, title: &title, body, data: format!(r#" data-flow="{}" data-same-tab="1""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true, form: false }
         .render()
 }
 
@@ -167,7 +167,7 @@ pub(super) fn unusable(look: &Look, message: &str) -> Response {
         text(message),
         CLOSE_BUTTON,
     );
-    Page { status: StatusCode::GONE, look, mark: Mark::Failed, title: "This sign-in link cannot be used", body, data: String::new(), script: "/oauth/callback.js", connect: false }
+    Page { status: StatusCode::GONE, look, mark: Mark::Failed, title: "This sign-in link cannot be used", body, data: String::new(), script: "/oauth/callback.js", connect: false, form: false }
         .render()
 }
 
@@ -190,4 +190,46 @@ pub(super) fn failure_heading(status: StatusCode, declined: bool, provider: Opti
 /// A same-tab sign-in whose page to come back to will not parse (it was checked when the flow started).
 pub(super) fn page_gone() -> Response {
     plain_page(StatusCode::OK, &Look::default(), Mark::Info, "Sign-in finished", "This sign-in has finished.", "Go back to the app: it shows whether your account is connected.")
+}
+
+/// The question of a sign-in whose grant reaches several places (Atlassian sites, Xero organisations): each by
+/// name and address, as radio buttons (arrow keys move among them), and one button that connects the one picked.
+/// The form posts the flow, its one-time `token` and the pick to `POST /oauth/callback/choose` (which also needs
+/// the browser's binding cookie, sent for that path).
+pub(super) fn choosing(look: &Look, flow_id: &str, question: &Question) -> Response {
+    let provider = text(look.provider_or("your account"));
+    let company = text(look.company_or("the app"));
+    let noun = text(&question.noun);
+    let title = format!("Choose your {} {}", look.provider_or(""), question.noun).replace("  ", " ");
+    let options: String = question
+        .choices
+        .iter()
+        .map(|c| {
+            let address = c.url.as_deref().map(|u| format!("<small>{}</small>", text(u))).unwrap_or_default();
+            format!(
+                r#"<label class="pb-choice"><input type="radio" name="choice" value="{}" required><span><strong>{}</strong>{address}</span></label>"#,
+                escape(&c.id),
+                text(&c.name),
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"<h1 tabindex="-1">{heading}</h1>
+<p class="pb-lead">Your {provider} sign-in reaches {count} {noun}s. Choose the one {company} should use.</p>
+<form method="post" action="/oauth/callback/choose"><input type="hidden" name="flow" value="{flow}"><input type="hidden" name="token" value="{token}">
+<fieldset class="pb-choices"><legend>{Noun}s you can connect</legend>{options}</fieldset>
+<div class="pb-actions"><button type="submit" class="pb-primary">Connect this {noun}</button></div></form>
+<p class="pb-note">{LOCK}<span>Your sign-in grants {company} the other {noun}s too; it uses this one unless it asks for another.</span></p>"#,
+        heading = text(&title),
+        count = question.choices.len(),
+        flow = escape(flow_id),
+        token = escape(&question.token),
+        Noun = capitalised(&noun),
+    );
+    Page { status: StatusCode::OK, look, mark: Mark::Ask, title: &title, body, data: String::new(), script: "/oauth/callback.js", connect: false, form: true }.render()
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }

@@ -212,6 +212,8 @@ pub struct ConnectionRow {
     pub next_refresh_at: Option<i64>,
     /// Who the connection signs in as, for people to read (see `connect::account`); never a secret.
     pub account: Option<String>,
+    /// Every place the grant reaches, by config key, where the integration lists them (see `Metadata::choices`).
+    pub choices: crate::connect::metadata::Granted,
 }
 
 impl ConnectionRow {
@@ -242,6 +244,7 @@ impl ConnectionRow {
             state: self.state,
             connection_config: self.config.clone(),
             account: self.account.clone(),
+            choices: self.choices.clone(),
         }
     }
 }
@@ -626,7 +629,9 @@ pub trait Store: Send + Sync + 'static {
     /// Consumes the flow whose state digest is `state_hash`, atomically: exactly one caller gets `Fresh`.
     async fn consume_flow(&self, state_hash: &str, now: i64) -> StoreResult<Consumed>;
     async fn fail_flow(&self, id: &str, error: &str) -> StoreResult<()>;
-    /// Parks a flow's result: its sealed secrets now hold the provider's tokens; once only.
+    /// Parks a flow's result: its sealed secrets now hold the provider's tokens, claimed with `result_hash`. Only
+    /// while no other result is parked: a flow parks again only after its earlier result was claimed (the end
+    /// user's choice among places, then the widget's claim of a same-tab result).
     async fn park_flow(&self, id: &str, sealed: &Sealed, result_hash: &str, now: i64) -> StoreResult<bool>;
     /// Takes a parked result for good if `result_hash` is its digest and it was parked at or after `parked_since`
     /// (unix seconds): exactly one caller gets the flow.

@@ -77,7 +77,16 @@ fn connection_row(row: &AnyRow) -> StoreResult<ConnectionRow> {
         refresh_failures: row.get("refresh_failures"),
         next_refresh_at: row.get("next_refresh_at"),
         account: row.get("account"),
+        choices: match row.get::<Option<String>, _>("choices") {
+            Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            None => Default::default(),
+        },
     })
+}
+
+/// The JSON kept in `connections.choices`; NULL for none.
+fn choices_json(c: &crate::connect::metadata::Granted) -> Option<String> {
+    (!c.is_empty()).then(|| serde_json::to_string(c).unwrap_or_else(|_| "{}".into()))
 }
 
 fn outbox_row(row: &AnyRow) -> StoreResult<OutboxRow> {
@@ -409,7 +418,7 @@ impl Store for SqlStore {
                 "UPDATE connections SET name = $1, state = $2, config = $3, secret_key_id = $4, secret_nonce = $5,
                         secret_ciphertext = $6, version = $7, updated_at = $8, token_expires_at = $10,
                         refreshable = $11, secret_version = secret_version + 1, refresh_failures = 0,
-                        next_refresh_at = NULL, token_refresh_at = $12, hold_401_until = NULL, account = $13
+                        next_refresh_at = NULL, token_refresh_at = $12, hold_401_until = NULL, account = $13, choices = $14
                  WHERE id = $9 AND deleted_at IS NULL",
             )
             .bind(&c.name)
@@ -425,6 +434,7 @@ impl Store for SqlStore {
             .bind(i64::from(c.refreshable))
             .bind(c.token_refresh_at)
             .bind(&c.account)
+            .bind(choices_json(&c.choices))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() != 1 {
@@ -435,8 +445,8 @@ impl Store for SqlStore {
             let done = sqlx::query(
                 "INSERT INTO connections (id, key, project_id, environment, platform, identity, identity_type, name,
                         state, config, secret_key_id, secret_nonce, secret_ciphertext, is_oauth, version, created_at,
-                        updated_at, token_expires_at, refreshable, token_refresh_at, account)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $22
+                        updated_at, token_expires_at, refreshable, token_refresh_at, account, choices)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $22, $23
                  WHERE (SELECT COUNT(*) FROM connections
                         WHERE project_id = $3 AND environment = $4 AND identity = $6 AND identity_type = $7
                           AND deleted_at IS NULL) < $21",
@@ -463,6 +473,7 @@ impl Store for SqlStore {
             .bind(c.token_refresh_at)
             .bind(i64::from(max_live))
             .bind(&c.account)
+            .bind(choices_json(&c.choices))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() != 1 {
@@ -563,7 +574,7 @@ impl Store for SqlStore {
     async fn park_flow(&self, id: &str, sealed: &Sealed, result_hash: &str, now: i64) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE oauth_flows SET secret_key_id = $1, secret_nonce = $2, secret_ciphertext = $3, result_hash = $4, parked_at = $5
-             WHERE id = $6 AND parked_at IS NULL AND status = 'pending'",
+             WHERE id = $6 AND result_hash IS NULL AND status = 'pending'",
         )
         .bind(&sealed.key_id)
         .bind(&sealed.nonce)
