@@ -42,8 +42,8 @@ impl Values for TemplateValues<'_> {
 /// `Plugboard-Token` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenChoice {
-    /// The top-level token when the connection has one (Slack's bot token), else its first nested one (a Slack
-    /// install with user scopes only has just the user token).
+    /// The top-level token when the connection has one (Slack's bot token), else a nested one (the first by
+    /// name: a Slack install with user scopes only has just the user token).
     Default,
     /// The top-level token.
     Top,

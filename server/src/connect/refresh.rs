@@ -350,8 +350,7 @@ impl Connector {
         let url = fields::render_oauth(&oauth.token_url, &oauth, &client.settings, &row.config);
         let mut fresh = creds.clone();
         let mut values = BTreeMap::new();
-        let mut renewed = 0;
-        for (name, refresh_token) in slots {
+        for (renewed, (name, refresh_token)) in slots.into_iter().enumerate() {
             let answer = match token::request(&self.http, &url, &auth, &Grant::RefreshToken { refresh_token: refresh_token.expose() }, &[]).await {
                 Ok(answer) => answer,
                 // A dead grant fails the connection whatever was renewed: the user reconnects for all of it.
@@ -370,7 +369,6 @@ impl Connector {
                 None => fresh = credentials_from(answer, fresh.fields.clone(), Some(&fresh)),
                 Some(name) => super::oauth::renew_named(&mut fresh, name, answer).map_err(TokenFailure::Token)?,
             }
-            renewed += 1;
         }
         Ok((fresh, values, None))
     }
