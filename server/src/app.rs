@@ -38,6 +38,9 @@ pub enum StartError {
     /// A limit outside its range (`Limits::check`).
     #[error("{0}")]
     Limits(String),
+    /// The deployment's OAuth client for an integration has a setting the integration does not allow.
+    #[error("{0}")]
+    OAuthClient(String),
 }
 
 pub struct Application {
@@ -58,6 +61,15 @@ impl Application {
 
         http::metrics::init();
         let catalog = Arc::new(Catalog::with_extra(settings.extra_integrations.clone())?);
+        // The deployment's own OAuth clients' settings (`PLUGBOARD_OAUTH_<PLATFORM>_<SETTING>`), checked like a
+        // project's: a bad tenant stops the start, naming the variable and the value.
+        for (platform, client) in &settings.oauth_clients {
+            if let Some(entry) = catalog.get(platform) {
+                entry.check_client_settings(&client.settings).map_err(|why| {
+                    StartError::OAuthClient(format!("the deployment's {} OAuth client ({}*): {why}", entry.name, Settings::oauth_env_var(platform, "")))
+                })?;
+            }
+        }
         let store = store::connect(&settings.database_url(), &settings.pool_settings()).await?;
         seed_project(&store, settings).await?;
         let vault = Arc::new(open_vault(settings)?);
@@ -189,6 +201,7 @@ async fn apply_config_file(store: &DynStore, projects: &Projects, path: &Path) -
     for p in &file.projects {
         let settings = p.settings();
         settings.validate(&p.id, &projects.builtin)?;
+        p.check_client_settings(&projects.builtin)?;
         let clients = p.clients()?;
         let webhook = p.webhook()?;
         store.upsert_project(&Project { id: p.id.clone(), name: p.name.clone().unwrap_or_else(|| p.id.clone()) }).await?;

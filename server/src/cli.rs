@@ -138,7 +138,7 @@ pub async fn main() -> ExitCode {
 /// Adds the OAuth clients configured in the environment for every built-in integration.
 fn with_env_clients(mut settings: Settings) -> Result<Settings, Box<dyn std::error::Error>> {
     let catalog = crate::catalog::Catalog::builtin()?;
-    settings.oauth_clients_from_env(catalog.all().iter().map(|e| e.platform.as_str()));
+    settings.oauth_clients_from_env(catalog.all());
     Ok(settings)
 }
 

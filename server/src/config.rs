@@ -13,6 +13,12 @@ pub struct OAuthClient {
     pub client_secret: SecretString,
     /// Scopes to request instead of the catalog's defaults.
     pub scopes: Option<Vec<String>>,
+    /// Settings of this OAuth app that the provider's endpoints depend on, by name (Microsoft's `tenant`), as
+    /// the catalog entry declares them ([`crate::catalog::OAuthSpec::client_settings`]); checked at start.
+    pub settings: BTreeMap<String, String>,
+    /// Scopes for the entry's nested tokens, by token name (Slack's `user` token: its `user_scope`), instead of
+    /// the catalog's; see [`crate::catalog::NestedToken`].
+    pub token_scopes: BTreeMap<String, Vec<String>>,
 }
 
 pub type OAuthClients = BTreeMap<String, OAuthClient>;
@@ -197,19 +203,30 @@ impl Default for Limits {
 
 impl Settings {
     /// Reads `PLUGBOARD_OAUTH_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET` (and optional space-separated `_SCOPES`)
-    /// for every platform id in `platforms` (`google-calendar` → `GOOGLE_CALENDAR`).
-    pub fn oauth_clients_from_env<'a>(&mut self, platforms: impl IntoIterator<Item = &'a str>) {
-        for platform in platforms {
-            let var = |suffix: &str| {
-                let name = format!("PLUGBOARD_OAUTH_{}_{suffix}", platform.to_uppercase().replace('-', "_"));
-                std::env::var(name).ok().filter(|v| !v.is_empty())
-            };
+    /// for every entry in `entries` (`google-calendar` → `GOOGLE_CALENDAR`), and the client settings each entry
+    /// declares as `PLUGBOARD_OAUTH_<PLATFORM>_<SETTING>` (`PLUGBOARD_OAUTH_OUTLOOK_TENANT`). The settings are
+    /// checked against the entries when the application is built.
+    pub fn oauth_clients_from_env<'a>(&mut self, entries: impl IntoIterator<Item = &'a Integration>) {
+        for entry in entries {
+            let platform = &entry.platform;
+            let var = |suffix: &str| std::env::var(Self::oauth_env_var(platform, suffix)).ok().filter(|v| !v.is_empty());
             if let (Some(client_id), Some(secret)) = (var("CLIENT_ID"), var("CLIENT_SECRET")) {
                 let scopes = var("SCOPES").map(|s| s.split_whitespace().map(str::to_owned).collect());
-                self.oauth_clients
-                    .insert(platform.to_owned(), OAuthClient { client_id, client_secret: SecretString::new(secret), scopes });
+                let declared = entry.oauth.iter().flat_map(|o| &o.client_settings);
+                let settings = declared.filter_map(|s| var(&s.name).map(|v| (s.name.clone(), v))).collect();
+                // `PLUGBOARD_OAUTH_SLACK_USER_SCOPES`: the `user` token's scopes, space-separated.
+                let nested = entry.oauth.iter().flat_map(|o| &o.nested_tokens);
+                let token_scopes = nested
+                    .filter_map(|t| var(&format!("{}_SCOPES", t.name)).map(|s| (t.name.clone(), s.split_whitespace().map(str::to_owned).collect())))
+                    .collect();
+                self.oauth_clients.insert(platform.to_owned(), OAuthClient { client_id, client_secret: SecretString::new(secret), scopes, settings, token_scopes });
             }
         }
+    }
+
+    /// `PLUGBOARD_OAUTH_<PLATFORM>_<SUFFIX>`, the platform and suffix upper-cased with `-` as `_`.
+    pub fn oauth_env_var(platform: &str, suffix: &str) -> String {
+        format!("PLUGBOARD_OAUTH_{}_{}", platform.to_uppercase().replace('-', "_"), suffix.to_uppercase().replace('-', "_"))
     }
 
     pub fn database_url(&self) -> String {
@@ -251,7 +268,7 @@ mod tests {
         let mut s = w.settings;
         s.oauth_clients.insert(
             "gmail".into(),
-            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None },
+            super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None, settings: Default::default(), token_scopes: Default::default() },
         );
         let shown = format!("{s:?}");
         assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");

@@ -411,7 +411,7 @@ impl Projects {
 
     pub async fn save_client(&self, project_id: &str, platform: &str, client: &OAuthClient) -> Result<(), ProjectError> {
         let sealed = self.vault.seal(client.client_secret.expose().as_bytes(), &Self::client_aad(project_id, platform));
-        let row = ProjectClientRow { client_id: client.client_id.clone(), scopes: client.scopes.clone(), sealed };
+        let row = ProjectClientRow { client_id: client.client_id.clone(), scopes: client.scopes.clone(), settings: client.settings.clone(), token_scopes: client.token_scopes.clone(), sealed };
         self.store.set_project_client(project_id, platform, &row).await?;
         self.views.lock().expect("not poisoned").remove(project_id);
         Ok(())
@@ -438,7 +438,7 @@ impl Projects {
         if let Some(row) = self.store.project_client(project_id, platform).await? {
             let secret = self.vault.open(&row.sealed, &Self::client_aad(project_id, platform))?;
             let secret = String::from_utf8(secret.to_vec()).map_err(|_| VaultError::Decrypt)?;
-            return Ok(Some(OAuthClient { client_id: row.client_id, client_secret: SecretString::new(secret), scopes: row.scopes }));
+            return Ok(Some(OAuthClient { client_id: row.client_id, client_secret: SecretString::new(secret), scopes: row.scopes, settings: row.settings, token_scopes: row.token_scopes }));
         }
         Ok(self.defaults.get(platform).cloned())
     }
@@ -494,6 +494,14 @@ pub struct FileClient {
     pub client_id: String,
     pub client_secret_env: String,
     pub scopes: Option<Vec<String>>,
+    /// The OAuth app's settings the integration declares (`settings = { tenant = "contoso.onmicrosoft.com" }`),
+    /// checked against the catalog entry at start.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// Scopes for the integration's nested tokens by name (Slack: `tokenScopes = { user = ["search:read"] }`,
+    /// sent as `user_scope`).
+    #[serde(default)]
+    pub token_scopes: BTreeMap<String, Vec<String>>,
 }
 
 impl FileProject {
@@ -532,9 +540,31 @@ impl FileProject {
                     project: self.id.clone(),
                     message: format!("oauth.{platform}: environment variable {} is not set", c.client_secret_env),
                 })?;
-                Ok((platform.clone(), OAuthClient { client_id: c.client_id.clone(), client_secret: SecretString::new(secret), scopes: c.scopes.clone() }))
+                Ok((platform.clone(), OAuthClient { client_id: c.client_id.clone(), client_secret: SecretString::new(secret), scopes: c.scopes.clone(), settings: c.settings.clone(), token_scopes: c.token_scopes.clone() }))
             })
             .collect()
+    }
+
+    /// Checks each own OAuth client's settings against its integration (built-in or one of this project's
+    /// custom ones): see [`Integration::check_client_settings`]. The error names the project, the integration and
+    /// the value.
+    pub fn check_client_settings(&self, builtin: &Catalog) -> Result<(), ProjectError> {
+        for (platform, c) in &self.oauth {
+            let entry = builtin.get(platform).or_else(|| self.custom_integrations.iter().find(|e| &e.platform == platform));
+            let checked = match entry {
+                Some(entry) => entry.check_client_settings(&c.settings).and_then(|()| {
+                    let names = entry.oauth.as_ref().map(|o| o.nested_tokens.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()).unwrap_or_default();
+                    match c.token_scopes.keys().find(|k| !names.contains(&k.as_str())) {
+                        Some(k) => Err(format!("tokenScopes names {:?}, which is not a token of {} ({})", cut(k, 64), entry.name, if names.is_empty() { "it has one token".to_owned() } else { names.join(", ") })),
+                        None => Ok(()),
+                    }
+                }),
+                None if c.settings.is_empty() => Ok(()),
+                None => Err("settings for an integration that does not exist".to_owned()),
+            };
+            checked.map_err(|why| ProjectError::Invalid { project: self.id.clone(), message: format!("oauth.{}: {why}", cut(platform, 64)) })?;
+        }
+        Ok(())
     }
 }
 

@@ -66,6 +66,24 @@ pub const SHAPES: &[(&str, &str)] = &[
     ("short-lived-no-rt", "Dropbox without token_access_type=offline (dropbox-sdk-js#973): expires_in, no refresh_token (3 s here, 4 h there)"),
     ("revoked-no-rt", "a token that never expires and has no refresh token; once revoked the API answers 401 with WWW-Authenticate: Bearer error=\"invalid_token\" (RFC 6750 §3.1)"),
     ("rt-first-consent-only", "Google: a refresh_token only at the user's first consent; a reconnect's answer has none (bagofwords#729, automatisch#2537)"),
+    (
+        "azure",
+        "Microsoft Entra ID v2.0: authorize and token endpoints under /{tenant}/oauth2/v2.0/; a single-tenant app is \
+         refused at /common/ (and /organizations/, /consumers/) with AADSTS50194 — on the authorize redirect as \
+         error=invalid_request (microsoftgraph/aspnetcore-connect-sample#65), at the token endpoint as a 400 JSON \
+         body with error_codes [50194] (UvA-FNWI/M365-IMAP#9); omniauth-microsoft_graph#23, Imperial#67",
+    ),
+    (
+        "slack-user",
+        "Slack oauth.v2.access for an install asking for user scopes only: no top-level access_token, the user token \
+         (xoxp-) under authed_user with token_type user (docs.slack.dev oauth.v2.access; nango#680)",
+    ),
+    (
+        "slack-both",
+        "Slack oauth.v2.access for bot and user scopes with token rotation: top-level xoxe.xoxb- bot token \
+         (token_type bot) and authed_user's xoxe.xoxp- user token, each with its own expires_in and refresh_token; a \
+         refresh answers the renewed token of the kind refreshed at the top level (slack-go/slack#1030)",
+    ),
 ];
 
 /// The sites the `atlassian` shape's grant reaches, as accessible-resources lists them: (cloud id, name, url).
@@ -74,6 +92,16 @@ pub const ATLASSIAN_SITES: &[(&str, &str, &str)] = &[
     ("8b5a7c2e-2f1d-4c6b-9d0e-5a4b3c2d1e0f", "acme-sandbox", "https://acme-sandbox.atlassian.net"),
     ("c0ffee00-1111-4222-8333-944455556666", "Globex Corporation", "https://globex.atlassian.net"),
 ];
+
+/// The Slack shapes' workspace and users, as `auth.test` names them.
+pub const SLACK_USER_ID: &str = "U065VRX1T0";
+pub const SLACK_BOT_USER_ID: &str = "U0KRQLJ9H";
+
+/// The `azure` shape's app: single-tenant, registered in this tenant (by domain or by id).
+pub const AZURE_TENANT: &str = "contoso.onmicrosoft.com";
+pub const AZURE_TENANT_ID: &str = "8d3a9f4e-5b1c-4e2a-9f6d-0c7b8a1e2d3f";
+/// The Microsoft catalog entries' tenant pattern (`server/catalog/outlook.toml`), for the `azure` shape's entry.
+pub const TENANT_PATTERN: &str = r"(?i:common|organizations|consumers|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})";
 
 #[derive(Default)]
 struct Tokens {
@@ -101,6 +129,15 @@ pub struct QuirkState {
     moved_url: Mutex<String>,
     /// Each shop the `shopify` shape was asked to authorize, in order.
     shops: Mutex<Vec<String>>,
+    /// `azure`: each request to a tenant endpoint, as `"<endpoint> <tenant>"` (`authorize common`,
+    /// `token:refresh_token contoso.onmicrosoft.com`).
+    tenant_requests: Mutex<Vec<String>>,
+    /// The Slack shapes: each token's kind (`bot`, `user`), access and refresh tokens alike.
+    slack_kinds: Mutex<HashMap<String, &'static str>>,
+    /// The Slack shapes' refreshes, in order, by the kind of refresh token presented.
+    slack_refreshes: Mutex<Vec<&'static str>>,
+    /// `expires_in` of the Slack shapes' tokens (Slack's 43200 unless a test shortens it).
+    slack_lifetime: Mutex<u64>,
 }
 
 /// A running quirk provider on 127.0.0.4.
@@ -117,22 +154,40 @@ impl Quirks {
         let url = format!("http://{}", listener.local_addr().expect("bound"));
         let moved = TcpListener::bind("127.0.0.8:0").await.expect("bind 127.0.0.8");
         let moved_url = format!("http://{}", moved.local_addr().expect("bound"));
-        let state = Arc::new(QuirkState::default());
+        let state = Arc::new(QuirkState { slack_lifetime: Mutex::new(43_200), ..Default::default() });
         *state.url.lock().unwrap() = url.clone();
         *state.moved_url.lock().unwrap() = moved_url.clone();
         let router = Router::new()
             .route("/{shape}/authorize", get(authorize))
+            .route("/azure/{tenant}/oauth2/v2.0/authorize", get(azure_authorize))
+            .route("/azure/{tenant}/oauth2/v2.0/token", post(azure_token))
             .route("/{shape}/token", post(token))
             .route("/{shape}/connections", get(connections))
             .route("/{shape}/accessible-resources", get(accessible_resources))
             .route("/{shape}/api/me", get(me))
             .route("/{shape}/api/scope-mismatch", get(scope_mismatch))
+            .route("/{shape}/api/auth.test", any(slack_auth_test))
             .route("/{shape}/api/echo/{*rest}", any(echo))
             .with_state(state.clone());
         let second = router.clone();
         tokio::spawn(async move { axum::serve(listener, router).await });
         tokio::spawn(async move { axum::serve(moved, second).await });
         Self { url, moved_url, state }
+    }
+
+    /// What the `azure` shape was asked, in order: `"authorize <tenant>"`, `"token:<grant_type> <tenant>"`.
+    pub fn tenant_requests(&self) -> Vec<String> {
+        self.state.tenant_requests.lock().unwrap().clone()
+    }
+
+    /// The Slack shapes' refreshes so far, by the kind of refresh token presented (`bot`, `user`).
+    pub fn slack_refreshes(&self) -> Vec<&'static str> {
+        self.state.slack_refreshes.lock().unwrap().clone()
+    }
+
+    /// Makes the Slack shapes' tokens live `secs` seconds (a refresh test need not wait 12 hours).
+    pub fn set_slack_lifetime(&self, secs: u64) {
+        *self.state.slack_lifetime.lock().unwrap() = secs;
     }
 
     pub fn counts(&self, shape: &str) -> Counts {
@@ -152,6 +207,12 @@ impl Quirks {
     /// A config file declaring `shapes` as custom integrations of project `test-project`, with their OAuth
     /// client (its secret read from the environment variable `secret_env`), as an operator would write it.
     pub fn config_file(&self, shapes: &[&str], secret_env: &str) -> String {
+        self.config_file_with(shapes, secret_env, &[])
+    }
+
+    /// As [`Quirks::config_file`], with `settings` (`(shape, name, value)`) on the shapes' OAuth clients
+    /// (`[projects.oauth.quirk-azure] settings = { tenant = "…" }`).
+    pub fn config_file_with(&self, shapes: &[&str], secret_env: &str, settings: &[(&str, &str, &str)]) -> String {
         let mut project = toml::Table::new();
         project.insert("id".into(), "test-project".into());
         let mut oauth = toml::Table::new();
@@ -161,6 +222,10 @@ impl Quirks {
             let mut client = toml::Table::new();
             client.insert("clientId".into(), CLIENT_ID.into());
             client.insert("clientSecretEnv".into(), secret_env.into());
+            let mine: toml::Table = settings.iter().filter(|(s, _, _)| s == shape).map(|(_, k, v)| (k.to_string(), toml::Value::from(*v))).collect();
+            if !mine.is_empty() {
+                client.insert("settings".into(), mine.into());
+            }
             oauth.insert(entry.platform.clone(), client.into());
             custom.push(toml::Value::try_from(&entry).expect("an entry serializes"));
         }
@@ -177,7 +242,7 @@ impl Quirks {
             let entry = integration(&self.url, shape);
             s.oauth_clients.insert(
                 entry.platform.clone(),
-                OAuthClient { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET), scopes: None },
+                OAuthClient { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET), scopes: None, settings: Default::default(), token_scopes: Default::default() },
             );
             s.extra_integrations.push(entry);
         }
@@ -223,6 +288,21 @@ pub fn integration(url: &str, shape: &str) -> Integration {
             extra = "[[fields]]\nname = \"shop\"\nlabel = \"Store subdomain\"\nplaceholder = \"acme\"\nsubdomainOf = [\"myshopify.com\"]\n\
                      pattern = \"^[a-z0-9][a-z0-9-]{0,62}$\"\n"
                 .into();
+        }
+        "slack-user" | "slack-both" => {
+            // As server/catalog/slack.toml declares it.
+            extra_oauth = "scopeSeparator = \",\"\ntokenName = \"bot\"\n\
+                           nestedTokens = [{ name = \"user\", pointer = \"/authed_user\", scopeParam = \"user_scope\" }]\n"
+                .into();
+            extra = "[[metadata]]\nname = \"account\"\nfrom = \"token\"\npointer = \"/team/name\"\n".into();
+        }
+        "azure" => {
+            authorize_url = format!("{url}/azure/{{tenant}}/oauth2/v2.0/authorize");
+            token_url = format!("{url}/azure/{{tenant}}/oauth2/v2.0/token");
+            extra_oauth = format!(
+                "[[oauth.clientSettings]]\nname = \"tenant\"\nlabel = \"Microsoft Entra tenant\"\ndefault = \"common\"\n\
+                 help = \"Use common, organizations, consumers, the app's Directory (tenant) ID or a verified domain.\"\npattern = '{TENANT_PATTERN}'\n"
+            );
         }
         "zoho" | "zoho-evil" => {
             token_url = "{accounts_server}/zoho/token".into();
@@ -371,6 +451,10 @@ async fn token(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, Form
     if !refresh {
         count(&q, &shape, |c| c.codes_exchanged += 1);
     }
+    if shape == "slack-user" || shape == "slack-both" {
+        let presented = refresh.then(|| form.get("refresh_token").cloned().unwrap_or_default());
+        return slack_answer(&q, &shape, presented.as_deref());
+    }
     let (access, rt) = issue(&q, &shape);
     let url = q.url.lock().unwrap().clone();
     let textbook = json!({ "access_token": access, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt, "scope": "read write" });
@@ -503,4 +587,129 @@ async fn accessible_resources(State(q): State<Arc<QuirkState>>, Path(shape): Pat
         })
         .collect();
     Json(Value::Array(listed)).into_response()
+}
+
+/// Azure's words for a single-tenant app asked for at a multi-tenant endpoint.
+fn aadsts50194() -> String {
+    format!(
+        "AADSTS50194: Application '{CLIENT_ID}'(Quirk azure) is not configured as a multi-tenant application. Usage of the /common endpoint is \
+         not supported for such applications created after '10/15/2018'. Use a tenant-specific endpoint or configure the application to be multi-tenant."
+    )
+}
+
+/// What Azure says about a tenant it does not know, or an app that is not in it.
+fn azure_refusal(tenant: &str) -> Option<(u32, String)> {
+    if ["common", "organizations", "consumers"].iter().any(|t| t.eq_ignore_ascii_case(tenant)) {
+        return Some((50194, aadsts50194()));
+    }
+    let home = tenant.eq_ignore_ascii_case(AZURE_TENANT) || tenant.eq_ignore_ascii_case(AZURE_TENANT_ID);
+    (!home).then(|| (700016, format!("AADSTS700016: Application with identifier '{CLIENT_ID}' was not found in the directory '{tenant}'.")))
+}
+
+/// `GET /azure/{tenant}/oauth2/v2.0/authorize`: Azure sends the browser back with `error=invalid_request` and the
+/// AADSTS text when the app cannot be used at this tenant; otherwise grants as every shape does.
+async fn azure_authorize(State(q): State<Arc<QuirkState>>, Path(tenant): Path<String>, query: Query<HashMap<String, String>>) -> Response {
+    q.tenant_requests.lock().unwrap().push(format!("authorize {tenant}"));
+    if let Some((_, description)) = azure_refusal(&tenant) {
+        let (Some(redirect), Some(state)) = (query.get("redirect_uri"), query.get("state")) else {
+            return (StatusCode::BAD_REQUEST, description).into_response();
+        };
+        let mut back = url::Url::parse(redirect).expect("a redirect URI");
+        back.query_pairs_mut().append_pair("error", "invalid_request").append_pair("error_description", &description).append_pair("state", state);
+        return Redirect::to(back.as_str()).into_response();
+    }
+    authorize(State(q), Path("azure".into()), query).await
+}
+
+/// `POST /azure/{tenant}/oauth2/v2.0/token`: Azure's error body (RFC 6749 §5.2 plus `error_codes`, `timestamp`,
+/// `trace_id`, `correlation_id`) when the app cannot be used at this tenant.
+async fn azure_token(State(q): State<Arc<QuirkState>>, Path(tenant): Path<String>, form: Form<HashMap<String, String>>) -> Response {
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    q.tenant_requests.lock().unwrap().push(format!("token:{grant} {tenant}"));
+    if let Some((code, description)) = azure_refusal(&tenant) {
+        count(&q, "azure", |c| c.token_requests += 1);
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error": "invalid_request",
+                "error_description": format!("{description}\r\nTrace ID: 0a1b2c3d-0000-4000-8000-000000000000\r\nCorrelation ID: 4e5f6a7b-0000-4000-8000-000000000000\r\nTimestamp: 2024-05-01 10:00:00Z"),
+                "error_codes": [code],
+                "timestamp": "2024-05-01 10:00:00Z",
+                "trace_id": "0a1b2c3d-0000-4000-8000-000000000000",
+                "correlation_id": "4e5f6a7b-0000-4000-8000-000000000000",
+                "error_uri": format!("https://login.microsoftonline.com/error?code={code}")
+            }),
+        );
+    }
+    token(State(q), Path("azure".into()), form).await
+}
+
+/// A Slack token pair of `kind` (`bot`: `xoxe.xoxb-…`, `user`: `xoxe.xoxp-…`, refresh tokens `xoxe-1-…`), known
+/// to the provider as live.
+fn slack_pair(q: &QuirkState, kind: &'static str) -> (String, String) {
+    let n = uuid_like(q);
+    let letter = if kind == "bot" { 'b' } else { 'p' };
+    let (access, refresh) = (format!("xoxe.xox{letter}-1-quirk{n}"), format!("xoxe-1-quirk{kind}{n}"));
+    let mut t = q.tokens.lock().unwrap();
+    t.access.insert(access.clone());
+    t.refresh.insert(refresh.clone());
+    let mut kinds = q.slack_kinds.lock().unwrap();
+    kinds.insert(access.clone(), kind);
+    kinds.insert(refresh.clone(), kind);
+    (access, refresh)
+}
+
+/// oauth.v2.access as Slack answers it: a code exchange for the shape's install (user scopes only, or bot and
+/// user), or a refresh (`presented`: the refresh token) answering the renewed token of its kind at the top level.
+fn slack_answer(q: &QuirkState, shape: &str, presented: Option<&str>) -> Response {
+    let lifetime = *q.slack_lifetime.lock().unwrap();
+    let team = json!({ "id": "T9TK3CUKW", "name": "Quirk Workspace" });
+    if let Some(rt) = presented {
+        let kind = q.slack_kinds.lock().unwrap().get(rt).copied().unwrap_or("bot");
+        q.slack_refreshes.lock().unwrap().push(kind);
+        let (access, refresh) = slack_pair(q, kind);
+        let mut body = json!({
+            "ok": true, "app_id": "A0KRD7HC3", "access_token": access, "token_type": kind, "expires_in": lifetime, "refresh_token": refresh,
+            "scope": if kind == "bot" { "chat:write,channels:read" } else { "search:read,users:read" }, "team": team, "enterprise": null, "is_enterprise_install": false
+        });
+        if kind == "bot" {
+            body["bot_user_id"] = json!(SLACK_BOT_USER_ID);
+        }
+        return Json(body).into_response();
+    }
+    let (user_at, user_rt) = slack_pair(q, "user");
+    if shape == "slack-user" {
+        // No token rotation on this app: no expires_in, no refresh token.
+        return Json(json!({
+            "ok": true, "app_id": "A0118NQPZZT",
+            "authed_user": { "id": SLACK_USER_ID, "scope": "search:read,users:read", "access_token": user_at, "token_type": "user" },
+            "team": team, "enterprise": null, "is_enterprise_install": false
+        }))
+        .into_response();
+    }
+    let (bot_at, bot_rt) = slack_pair(q, "bot");
+    Json(json!({
+        "ok": true, "access_token": bot_at, "token_type": "bot", "scope": "chat:write,channels:read", "bot_user_id": SLACK_BOT_USER_ID,
+        "app_id": "A0KRD7HC3", "team": team, "enterprise": null, "expires_in": lifetime, "refresh_token": bot_rt,
+        "authed_user": {
+            "id": SLACK_USER_ID, "scope": "search:read,users:read", "access_token": user_at, "token_type": "user",
+            "expires_in": lifetime, "refresh_token": user_rt
+        },
+        "is_enterprise_install": false
+    }))
+    .into_response()
+}
+
+/// Slack's `auth.test`: who the token is (a bot token also names its `bot_id`); `{"ok": false, "error":
+/// "invalid_auth"}` with HTTP 200 for a token Slack does not know, as Slack answers.
+async fn slack_auth_test(State(q): State<Arc<QuirkState>>, Path(shape): Path<String>, headers: HeaderMap) -> Response {
+    count(&q, &shape, |c| c.api_calls += 1);
+    let token = bearer(&headers).unwrap_or_default().to_owned();
+    let live = q.tokens.lock().unwrap().access.contains(&token);
+    let kind = q.slack_kinds.lock().unwrap().get(&token).copied();
+    match (live, kind) {
+        (true, Some("bot")) => Json(json!({ "ok": true, "team": "Quirk Workspace", "team_id": "T9TK3CUKW", "user": "quirkbot", "user_id": SLACK_BOT_USER_ID, "bot_id": "B061F7JQ6S3", "is_enterprise_install": false })).into_response(),
+        (true, Some(_)) => Json(json!({ "ok": true, "team": "Quirk Workspace", "team_id": "T9TK3CUKW", "user": "ada", "user_id": SLACK_USER_ID, "is_enterprise_install": false })).into_response(),
+        _ => Json(json!({ "ok": false, "error": "invalid_auth" })).into_response(),
+    }
 }

@@ -22,7 +22,7 @@ async fn app_for(oidc_ttl: u64, tweak: impl FnOnce(&mut plugboard::catalog::Inte
     let app = spawn_app_with(|s| {
         s.bind = addr;
         s.extra_integrations.push(entry);
-        s.oauth_clients.insert("oidc".into(), OAuthClient { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET), scopes: None });
+        s.oauth_clients.insert("oidc".into(), OAuthClient { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET), scopes: None, settings: Default::default(), token_scopes: Default::default() });
     })
     .await;
     (app, oidc)

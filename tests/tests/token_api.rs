@@ -22,7 +22,7 @@ fn clients_for<'a>(platforms: impl IntoIterator<Item = &'a str>) -> impl FnOnce(
     let platforms: Vec<String> = platforms.into_iter().map(str::to_owned).collect();
     move |s| {
         for p in platforms {
-            let client = plugboard::config::OAuthClient { client_id: format!("{p}-client"), client_secret: plugboard::vault::SecretString::new("s3cret"), scopes: None };
+            let client = plugboard::config::OAuthClient { client_id: format!("{p}-client"), client_secret: plugboard::vault::SecretString::new("s3cret"), scopes: None, settings: Default::default(), token_scopes: Default::default() };
             s.oauth_clients.insert(p, client);
         }
     }

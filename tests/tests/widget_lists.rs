@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 const GOOD_KEY: &str = "mock-key-0123456789";
 
 fn client(id: &str) -> OAuthClient {
-    OAuthClient { client_id: id.into(), client_secret: SecretString::new("a-client-secret"), scopes: None }
+    OAuthClient { client_id: id.into(), client_secret: SecretString::new("a-client-secret"), scopes: None, settings: Default::default(), token_scopes: Default::default() }
 }
 
 fn no_rate_limits(s: &mut plugboard::config::Settings) {
@@ -93,7 +93,7 @@ async fn open_link(app: &TestApp, identity: &str) -> Value {
 async fn set_own_client(app: &TestApp, platform: &str, present: bool) {
     if present {
         let sealed = Sealed { key_id: "k1".into(), nonce: vec![0; 12], ciphertext: vec![0; 32] };
-        let row = ProjectClientRow { client_id: "acme-client".into(), scopes: None, sealed };
+        let row = ProjectClientRow { client_id: "acme-client".into(), scopes: None, settings: Default::default(), token_scopes: Default::default(), sealed };
         app.store.set_project_client("test-project", platform, &row).await.unwrap();
     } else {
         assert!(app.store.delete_project_client("test-project", platform).await.unwrap());

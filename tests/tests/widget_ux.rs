@@ -126,6 +126,7 @@ fn with_popular_clients(s: &mut plugboard::config::Settings) {
             client_id: format!("{platform}-client"),
             client_secret: plugboard::vault::SecretString::new("a-client-secret"),
             scopes: None,
+            settings: Default::default(), token_scopes: Default::default(),
         };
         s.oauth_clients.insert(platform.into(), client);
     }

@@ -196,6 +196,138 @@ pub struct OAuthSpec {
     /// §4) whose `issuer`, endpoints and PKCE support fill in whatever this table leaves empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery_url: Option<String>,
+    /// Settings of the operator's OAuth app that the provider's endpoints depend on (Microsoft's tenant: a
+    /// single-tenant app must use `/{tenant}/…`, Azure refuses `/common/` with AADSTS50194), given next to the
+    /// project's OAuth client, never by end users. Usable as `{name}` in `authorizationUrl`, `tokenUrl` and
+    /// `revokeUrl` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_settings: Vec<ClientSetting>,
+    /// The name of the token answer's top-level token, for an entry whose answer carries more than one
+    /// (`nestedTokens`): Slack's `bot`. The passthrough's `Plugboard-Token` header picks a token by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_name: Option<String>,
+    /// Tokens the token answer carries besides (or instead of) its top-level one, each in an object of its own
+    /// with the same members (`access_token`, `refresh_token`, `expires_in`, `scope`): Slack's user token under
+    /// `authed_user` (oauth.v2.access). Each is sealed with the connection and refreshed with its own refresh
+    /// token; a refresh answer carries the renewed token at the top level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nested_tokens: Vec<NestedToken>,
+}
+
+/// One token of [`OAuthSpec::nested_tokens`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NestedToken {
+    /// What `Plugboard-Token` calls it (`user`).
+    pub name: String,
+    /// RFC 6901 JSON pointer to its object in the token answer (`/authed_user`).
+    pub pointer: String,
+    /// The authorization request parameter its scopes go in (Slack's `user_scope`); the operator's scopes for it
+    /// come from the OAuth client (`tokenScopes = { user = […] }`), else `scopes` here. Not sent when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_param: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+impl OAuthSpec {
+    /// Every token name the entry declares, the top-level one first.
+    pub fn token_names(&self) -> Vec<&str> {
+        self.token_name.iter().map(String::as_str).chain(self.nested_tokens.iter().map(|t| t.name.as_str())).collect()
+    }
+}
+
+/// One setting of the operator's OAuth app (see [`OAuthSpec::client_settings`]), e.g.
+/// `{ name = "tenant", label = "Microsoft Entra tenant", default = "common", pattern = "…" }`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientSetting {
+    /// `{name}` in the OAuth URL templates; the key under `[projects.oauth.<platform>.settings]` and the suffix
+    /// of `PLUGBOARD_OAUTH_<PLATFORM>_<NAME>`.
+    pub name: String,
+    /// What the operator reads in an error about it ("Microsoft Entra tenant").
+    pub label: String,
+    /// What a valid value is, in a sentence, added to the error about a bad one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// Used when the operator gives none; without a default the setting is required with every OAuth client of
+    /// the integration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// A regular expression the whole value must match. Whatever it says, a value is at most 253 characters of
+    /// letters, digits and `-_.` (never `/`, `?`, `#`, `@`, `:` or a dot segment), so it cannot change an URL's
+    /// host or path structure; inside a host it must be one DNS label.
+    pub pattern: String,
+}
+
+/// Longest client setting value (a DNS name's length).
+pub const MAX_CLIENT_SETTING_LEN: usize = 253;
+
+impl OAuthSpec {
+    /// The values of [`OAuthSpec::client_settings`] for URL templates: `given` (the operator's, already checked
+    /// with [`Integration::check_client_settings`]) or else each setting's default. Names the entry does not
+    /// declare are left out.
+    pub fn setting_values(&self, given: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        self.client_settings
+            .iter()
+            .filter_map(|s| given.get(&s.name).or(s.default.as_ref()).map(|v| (s.name.clone(), v.clone())))
+            .collect()
+    }
+}
+
+impl Integration {
+    /// Checks the operator's settings for this entry's OAuth client (see [`OAuthSpec::client_settings`]): every
+    /// name declared, every value allowed, every setting without a default given. Errors name the setting and
+    /// the value, and say what is allowed.
+    pub fn check_client_settings(&self, given: &BTreeMap<String, String>) -> Result<(), String> {
+        let declared: &[ClientSetting] = self.oauth.as_ref().map_or(&[], |o| &o.client_settings);
+        if let Some(unknown) = given.keys().find(|k| !declared.iter().any(|s| &s.name == *k)) {
+            let known: Vec<&str> = declared.iter().map(|s| s.name.as_str()).collect();
+            let known = if known.is_empty() { "it has none".to_owned() } else { format!("it has {}", known.join(", ")) };
+            return Err(format!("{:?} is not a setting of {} ({known})", cut(unknown, 64), self.name));
+        }
+        for s in declared {
+            match given.get(&s.name) {
+                Some(value) => self.check_setting_value(s, value)?,
+                None if s.default.is_none() => return Err(format!("{} ({}) must be set for {}", s.name, s.label, self.name)),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn check_setting_value(&self, s: &ClientSetting, value: &str) -> Result<(), String> {
+        let bad = |why: &str| {
+            let help = s.help.as_deref().map(|h| format!(" {h}")).unwrap_or_default();
+            Err(format!("{} {:?} is not allowed ({}): {why}.{help}", s.name, cut(value, 100), s.label))
+        };
+        if value.is_empty() || value.len() > MAX_CLIENT_SETTING_LEN {
+            return bad(&format!("it must be 1 to {MAX_CLIENT_SETTING_LEN} characters"));
+        }
+        // What keeps the value one piece of a URL whatever the pattern says: no `/?#@:%`, no dot segment.
+        if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || value.bytes().all(|b| b == b'.') {
+            return bad("it may only hold letters, digits, `-`, `_` and `.`");
+        }
+        let in_host = self.oauth.iter().flat_map(|o| [Some(&o.authorization_url), Some(&o.token_url), o.revoke_url.as_ref()]).flatten()
+            .any(|t| template_host(t).is_some_and(|h| h.contains(&format!("{{{}}}", s.name))));
+        if in_host && (value.contains(['.', '_']) || value.len() > 63 || crate::connect::fields::reads_as_ip_address(value)) {
+            return bad("it is part of a host name, so it must be one label of letters, digits and dashes");
+        }
+        // Compiled when the catalog loaded, so this cannot fail for a loaded entry.
+        let re = regex::Regex::new(&format!("^(?:{})$", s.pattern)).map_err(|e| format!("{}: pattern: {e}", s.name))?;
+        if !re.is_match(value) {
+            return bad("it does not match what the provider accepts");
+        }
+        Ok(())
+    }
+}
+
+/// `s` cut at `max` characters (an invented value is not echoed whole).
+fn cut(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    }
 }
 
 impl OAuthSpec {
@@ -439,6 +571,10 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         let value = hosts.first().map_or_else(|| "sample".to_owned(), |h| format!("https://{}", h.trim_start_matches("*.")));
         samples.push((format!("{{{name}}}"), value));
     }
+    let settings: &[ClientSetting] = e.oauth.as_ref().map_or(&[], |o| &o.client_settings);
+    for s in settings {
+        samples.push((format!("{{{}}}", s.name), s.default.clone().unwrap_or_else(|| "sample".to_owned())));
+    }
     let sample = |t: &str| samples.iter().fold(t.to_owned(), |acc, (k, v)| acc.replace(k, v));
     let host_checked = |name: &str| {
         e.fields.iter().any(|f| f.name == name && !f.hosts.is_empty()) || e.metadata.iter().any(|m| m.name == name && !m.hosts.is_empty())
@@ -497,6 +633,42 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
         scopes::check(e)?;
     }
     let snake = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if let Some(o) = &e.oauth {
+        if !o.nested_tokens.is_empty() && o.token_name.is_none() {
+            return Err("nestedTokens need a tokenName for the top-level token".into());
+        }
+        let names = o.token_names();
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() || name.len() > 32 || !snake(name) || names[..i].contains(name) {
+                return Err(format!("token name {name:?} must be snake_case, at most 32 characters, and named once"));
+            }
+        }
+        for t in &o.nested_tokens {
+            if !t.pointer.starts_with('/') || t.pointer.len() < 2 {
+                return Err(format!("nested token {}: pointer {:?} must start with / and name a member", t.name, t.pointer));
+            }
+            if t.scope_param.as_deref().is_some_and(|p| p.is_empty() || o.authorize_params.contains_key(p) || ["scope", "state", "client_id", "redirect_uri", "response_type", "code_challenge", "code_challenge_method"].contains(&p)) {
+                return Err(format!("nested token {}: scopeParam must be a parameter of its own", t.name));
+            }
+        }
+    }
+    for (i, s) in settings.iter().enumerate() {
+        if !snake(&s.name) || ["access_token", "client_id", "client_secret", "scopes"].contains(&s.name.as_str()) {
+            return Err(format!("client setting name {:?} must be snake_case and not access_token, client_id, client_secret or scopes", s.name));
+        }
+        let taken = e.fields.iter().any(|f| f.name == s.name) || e.metadata.iter().any(|m| m.name == s.name) || settings[..i].iter().any(|o| o.name == s.name);
+        if taken {
+            // An end user's field or a provider's value must never stand in for the operator's setting.
+            return Err(format!("client setting {:?} is declared twice (or is also a field or metadata)", s.name));
+        }
+        if s.label.trim().is_empty() {
+            return Err(format!("client setting {:?} needs a label", s.name));
+        }
+        regex::Regex::new(&format!("^(?:{})$", s.pattern)).map_err(|err| format!("client setting {} pattern: {err}", s.name))?;
+        if let Some(d) = &s.default {
+            e.check_setting_value(s, d).map_err(|err| format!("client setting default: {err}"))?;
+        }
+    }
     for m in &e.metadata {
         if !snake(&m.name) {
             return Err(format!("metadata name {:?} must be snake_case", m.name));
@@ -551,11 +723,17 @@ pub fn validate(e: &Integration, allow_loopback_http: bool) -> Result<(), String
     let known = |n: &str| {
         matches!(n, "access_token" | "client_id") || e.fields.iter().any(|f| f.name == n) || e.metadata.iter().any(|m| m.name == n && m.name != ACCOUNT)
     };
-    let mut templates: Vec<&str> = vec![&e.api_base_url];
+    // Client settings are the operator's, read where the OAuth client is: in the OAuth endpoints only.
     if let Some(o) = &e.oauth {
-        templates.extend([o.authorization_url.as_str(), o.token_url.as_str()]);
-        templates.extend(o.revoke_url.as_deref());
+        for t in [Some(&o.authorization_url), Some(&o.token_url), o.revoke_url.as_ref()].into_iter().flatten() {
+            for name in t.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(n, _)| n)) {
+                if !known(name) && !settings.iter().any(|s| s.name == name) {
+                    return Err(format!("template {t:?} names {{{name}}}, which is neither a field, metadata nor a client setting"));
+                }
+            }
+        }
     }
+    let mut templates: Vec<&str> = vec![&e.api_base_url];
     if let Some(v) = &e.verify {
         templates.push(&v.url);
         templates.extend(v.headers.values().map(String::as_str));

@@ -6,23 +6,78 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use super::fields::{render, Values};
-use crate::{catalog::Inject, vault::Credentials};
+use crate::{
+    catalog::{Inject, Integration},
+    vault::{Credentials, SecretString},
+};
 
 /// Everything a template may name: plain config, secret fields and `{access_token}` (in that order of precedence,
 /// the last first), looked up where they are: no copy of a secret is made per call.
 pub struct TemplateValues<'a> {
     config: &'a BTreeMap<String, String>,
     creds: &'a Credentials,
+    /// What `{access_token}` is: one of the connection's tokens ([`pick_token`]).
+    token: Option<&'a SecretString>,
 }
 
+/// The values with `{access_token}` the connection's default token (see [`TokenChoice::Default`]).
 pub fn template_values<'a>(config: &'a BTreeMap<String, String>, creds: &'a Credentials) -> TemplateValues<'a> {
-    TemplateValues { config, creds }
+    TemplateValues { config, creds, token: pick_token(creds, &TokenChoice::Default) }
+}
+
+/// The values with `{access_token}` the token `choice` names.
+pub fn template_values_with<'a>(config: &'a BTreeMap<String, String>, creds: &'a Credentials, choice: &TokenChoice) -> TemplateValues<'a> {
+    TemplateValues { config, creds, token: pick_token(creds, choice) }
 }
 
 impl Values for TemplateValues<'_> {
     fn value(&self, name: &str) -> Option<&str> {
-        let token = if name == "access_token" { self.creds.access_token.as_ref() } else { None };
+        let token = if name == "access_token" { self.token } else { None };
         token.or_else(|| self.creds.fields.get(name)).map(|s| s.expose()).or_else(|| self.config.value(name))
+    }
+}
+
+/// Which of a connection's tokens a call presents, for an entry whose token answer carries several (Slack's `bot`
+/// and `user`: the catalog's `tokenName` and `nestedTokens`). The host picks one with the passthrough's
+/// `Plugboard-Token` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenChoice {
+    /// The top-level token when the connection has one (Slack's bot token), else a nested one (the first by
+    /// name: a Slack install with user scopes only has just the user token).
+    Default,
+    /// The top-level token.
+    Top,
+    /// A nested token, by name.
+    Named(String),
+}
+
+impl TokenChoice {
+    /// Reads a `Plugboard-Token` value against the entry's token names: `None` (absent) is [`TokenChoice::Default`].
+    /// Errors say what the entry offers.
+    pub fn parse(value: Option<&str>, entry: &Integration) -> Result<Self, String> {
+        let Some(value) = value else { return Ok(Self::Default) };
+        let oauth = entry.oauth.as_ref();
+        let names = oauth.map(|o| o.token_names()).unwrap_or_default();
+        if names.is_empty() {
+            return Err(format!("{} connections hold one token: leave the Plugboard-Token header out", entry.name));
+        }
+        if oauth.and_then(|o| o.token_name.as_deref()) == Some(value) {
+            return Ok(Self::Top);
+        }
+        if names.contains(&value) {
+            return Ok(Self::Named(value.to_owned()));
+        }
+        let shown: String = value.chars().take(32).collect();
+        Err(format!("Plugboard-Token {shown:?} is not a token of {}: use {}", entry.name, names.join(" or ")))
+    }
+}
+
+/// The token `choice` names in `creds`, if the connection holds it.
+pub fn pick_token<'a>(creds: &'a Credentials, choice: &TokenChoice) -> Option<&'a SecretString> {
+    match choice {
+        TokenChoice::Default => creds.access_token.as_ref().or_else(|| creds.tokens.values().next().map(|t| &t.access_token)),
+        TokenChoice::Top => creds.access_token.as_ref(),
+        TokenChoice::Named(name) => creds.tokens.get(name).map(|t| &t.access_token),
     }
 }
 

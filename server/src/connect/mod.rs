@@ -246,8 +246,8 @@ impl Connector {
         row.choices = Default::default();
         row.state = ConnectionState::Operational;
         row.sealed = self.vault.seal_credentials(creds, &row.id);
-        row.token_expires_at = creds.expires_at;
-        row.token_refresh_at = refresh::refresh_at(creds.expires_at, crate::clock::now());
+        row.token_expires_at = creds.earliest_expiry();
+        row.token_refresh_at = refresh::refresh_at(creds.earliest_expiry(), crate::clock::now());
         row.hold_401_until = None;
         row.refreshable = refresh::renewable(entry, creds);
         row.version += 1;

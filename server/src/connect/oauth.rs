@@ -22,7 +22,7 @@ use crate::{
     connect::counted::{count_connect, ConnectOutcome},
     keys::digest,
     store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, Session, StoreError},
-    vault::{Credentials, SecretString},
+    vault::{Credentials, NamedToken, SecretString},
 };
 
 /// How long a user has between clicking Connect and finishing at the provider.
@@ -105,7 +105,7 @@ impl Connector {
         let (config, _secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
 
         let state = random_token();
-        let authorize = AuthUrl::new(fields::render(&oauth.authorization_url, &config))
+        let authorize = AuthUrl::new(fields::render_oauth(&oauth.authorization_url, &oauth, &client.settings, &config))
             .map_err(|_| ConnectError::BadInput("the authorization URL is not valid".into()))?;
         let redirect = RedirectUrl::new(self.redirect_uri()).map_err(|_| ConnectError::NotConfigured("bad public URL".into()))?;
         let basic = BasicClient::new(ClientId::new(client.client_id.clone())).set_auth_uri(authorize).set_redirect_uri(redirect);
@@ -115,6 +115,14 @@ impl Connector {
             request = request.add_scopes(scopes.into_iter().map(Scope::new));
         } else if !scopes.is_empty() {
             request = request.add_extra_param("scope", scopes.join(&oauth.scope_separator));
+        }
+        // Scopes of the answer's further tokens go in parameters of their own (Slack's `user_scope`).
+        for t in &oauth.nested_tokens {
+            let Some(param) = &t.scope_param else { continue };
+            let scopes = client.token_scopes.get(&t.name).unwrap_or(&t.scopes);
+            if !scopes.is_empty() {
+                request = request.add_extra_param(param.clone(), scopes.join(&oauth.scope_separator));
+            }
         }
         let mut config = config;
         if mentions_client_id(entry) {
@@ -527,12 +535,12 @@ impl Connector {
             }
         }
         if let Some(error) = q.error.as_deref() {
-            return Err((400, if error == "access_denied" {
-                format!("You declined to connect {}.", entry.name)
-            } else {
-                let detail = q.error_description.as_deref().unwrap_or(error);
-                format!("{} refused the sign-in: {}", entry.name, token::sentence(detail))
-            }));
+            if error == "access_denied" {
+                return Err((400, format!("You declined to connect {}.", entry.name)));
+            }
+            let detail = q.error_description.as_deref().unwrap_or(error);
+            let hint = self.settings_hint(&flow.project_id, entry, &oauth).await;
+            return Err((400, format!("{} refused the sign-in: {}{hint}", entry.name, token::sentence(detail))));
         }
         let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or((400, format!("{} sent no authorization code.", entry.name)))?;
         let mut config = flow.config.clone();
@@ -546,13 +554,44 @@ impl Connector {
             redirect_uri: &flow.redirect_uri,
             code_verifier: secrets.pkce_verifier.as_ref().map(|v| v.expose()),
         };
-        let answer = token::request(&self.http, &fields::render(&oauth.token_url, &config), &auth, &grant).await.map_err(|e| token_failure(entry, &e))?;
+        let token_url = fields::render_oauth(&oauth.token_url, &oauth, &client.settings, &config);
+        let answer = match token::request(&self.http, &token_url, &auth, &grant, &oauth.nested_tokens).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                let (status, message) = token_failure(entry, &e);
+                let hint = if matches!(e, TokenError::Refused { .. }) { self.settings_hint(&flow.project_id, entry, &oauth).await } else { String::new() };
+                return Err((status, format!("{message}{hint}")));
+            }
+        };
         config.extend(metadata::from_token(entry, &answer.extra).map_err(|m| (502, m))?);
         let account = super::account::from_token_answer(entry, &answer.extra, answer.id_token.as_ref());
         let creds = credentials_from(answer, Default::default(), None);
         let (values, choices) = self.metadata_requests(entry, &config, &creds).await.map_err(|m| (502, m))?;
         config.extend(values);
         Ok(Obtained { config, creds, account, choices })
+    }
+
+    /// When the provider refused and the entry's OAuth client has settings left at their defaults (Microsoft's
+    /// `tenant`, still `common`), a sentence saying so: the refusal is then most likely about them (Azure's
+    /// AADSTS50194 for a single-tenant app), and only the operator can change them. Empty otherwise.
+    async fn settings_hint(&self, project_id: &str, entry: &Integration, oauth: &crate::catalog::OAuthSpec) -> String {
+        if oauth.client_settings.is_empty() {
+            return String::new();
+        }
+        let given = match self.projects.oauth_client(project_id, &entry.platform).await {
+            Ok(Some(client)) => client.settings,
+            _ => BTreeMap::new(),
+        };
+        let defaulted: Vec<String> = oauth
+            .client_settings
+            .iter()
+            .filter(|s| !given.contains_key(&s.name))
+            .filter_map(|s| s.default.as_ref().map(|d| format!("{} ({} \"{d}\")", s.label, s.name)))
+            .collect();
+        if defaulted.is_empty() {
+            return String::new();
+        }
+        format!(" This app's sign-in still uses the default {}: the team behind this app may need to set it for their {} OAuth app.", defaulted.join(" and "), entry.name)
     }
 
     /// Saves the connection a flow produced (a reconnect updates in place), marking the flow connected.
@@ -587,11 +626,19 @@ impl Connector {
     /// not be renewed with the old account's grant.
     fn keep_unreplaced(&self, previous: &ConnectionRow, account: Option<&str>, creds: &mut Credentials) {
         let other_account = matches!((previous.account.as_deref(), account), (Some(was), Some(now)) if was != now);
-        if creds.refresh_token.is_some() || other_account {
+        let complete = creds.refresh_token.is_some() && creds.tokens.values().all(|t| t.refresh_token.is_some());
+        if complete || other_account {
             return;
         }
-        if let Ok(held) = self.vault.open_credentials(&previous.sealed, &previous.id) {
+        let Ok(held) = self.vault.open_credentials(&previous.sealed, &previous.id) else { return };
+        // Each token keeps its own: the top-level one, and each named one (Slack's user token) by its name.
+        if creds.refresh_token.is_none() && creds.access_token.is_some() {
             creds.refresh_token = held.refresh_token;
+        }
+        for (name, token) in &mut creds.tokens {
+            if token.refresh_token.is_none() {
+                token.refresh_token = held.tokens.get(name).and_then(|t| t.refresh_token.clone());
+            }
         }
     }
 
@@ -776,14 +823,49 @@ fn token_failure(entry: &Integration, e: &TokenError) -> (u16, String) {
 
 /// Credentials from a token answer; `fields` are the user's secret form fields, `previous` the credentials a
 /// refresh replaces (a provider that sends no new refresh token or scope keeps the old ones, RFC 6749 §6).
+/// The answer's nested tokens (Slack's user token) replace those of the same name; the others are kept.
 pub(super) fn credentials_from(answer: TokenAnswer, fields: BTreeMap<String, SecretString>, previous: Option<&Credentials>) -> Credentials {
+    let at = now();
+    let mut tokens = previous.map(|p| p.tokens.clone()).unwrap_or_default();
+    for (name, t) in answer.nested {
+        let old = tokens.get(&name);
+        let named = NamedToken {
+            refresh_token: t.refresh_token.or_else(|| old.and_then(|o| o.refresh_token.clone())),
+            scope: t.scope.or_else(|| old.and_then(|o| o.scope.clone())),
+            expires_at: t.expires_in.map(|s| at + s as i64),
+            access_token: t.access_token,
+        };
+        tokens.insert(name, named);
+    }
+    let Some(access_token) = answer.access_token else {
+        // Only nested tokens came (an install with user scopes only): the top-level one stays as it was (none).
+        let top = previous.cloned().unwrap_or_default();
+        return Credentials { fields, tokens, ..top };
+    };
     Credentials {
-        access_token: Some(answer.access_token),
+        access_token: Some(access_token),
         refresh_token: answer.refresh_token.or_else(|| previous.and_then(|p| p.refresh_token.clone())),
-        expires_at: answer.expires_in.map(|s| now() + s as i64),
+        expires_at: answer.expires_in.map(|s| at + s as i64),
         scope: answer.scope.or_else(|| previous.and_then(|p| p.scope.clone())),
         fields,
+        tokens,
     }
+}
+
+/// A refresh answer for the nested token `name`: it carries the renewed token at the top level (Slack's
+/// oauth.v2.access with the user token's refresh token answers `token_type: "user"` there). A provider that sends
+/// no new refresh token or scope keeps the old ones.
+pub(super) fn renew_named(creds: &mut Credentials, name: &str, answer: TokenAnswer) -> Result<(), TokenError> {
+    let access_token = answer.access_token.ok_or(TokenError::Unreadable { status: 200, reason: "no access_token" })?;
+    let old = creds.tokens.get(name);
+    let named = NamedToken {
+        refresh_token: answer.refresh_token.or_else(|| old.and_then(|o| o.refresh_token.clone())),
+        scope: answer.scope.or_else(|| old.and_then(|o| o.scope.clone())),
+        expires_at: answer.expires_in.map(|s| now() + s as i64),
+        access_token,
+    };
+    creds.tokens.insert(name.to_owned(), named);
+    Ok(())
 }
 
 /// Client credentials (`oauth2_client_credentials`, RFC 6749 §4.4): the user's own `client_id`/`client_secret`
@@ -796,16 +878,24 @@ pub async fn client_credentials(
     creds: &mut Credentials,
 ) -> Result<(), TokenFailure> {
     let oauth = c.oauth_spec(entry).await.map_err(TokenFailure::Setup)?;
-    let (id, secret) = match (config.get("client_id"), creds.fields.get("client_secret")) {
-        (Some(id), Some(secret)) => (id.clone(), secret.expose().to_owned()),
+    let (id, secret, settings) = match (config.get("client_id"), creds.fields.get("client_secret")) {
+        (Some(id), Some(secret)) => {
+            // The user's own client; the operator's settings still apply when the operator has a client too.
+            let settings = match oauth.client_settings.is_empty() {
+                true => BTreeMap::new(),
+                false => c.projects.oauth_client(project_id, &entry.platform).await.ok().flatten().map(|c| c.settings.clone()).unwrap_or_default(),
+            };
+            (id.clone(), secret.expose().to_owned(), settings)
+        }
         _ => {
             let client = c.oauth_client(project_id, entry).await.map_err(TokenFailure::Setup)?;
-            (client.client_id.clone(), client.client_secret.expose().to_owned())
+            (client.client_id.clone(), client.client_secret.expose().to_owned(), client.settings.clone())
         }
     };
     let scope = (!oauth.scopes.is_empty()).then(|| oauth.scopes.join(&oauth.scope_separator));
     let auth = ClientAuth { client_id: &id, client_secret: &secret, method: oauth.token_auth };
-    let answer = token::request(&c.http, &fields::render(&oauth.token_url, config), &auth, &Grant::ClientCredentials { scope }).await.map_err(TokenFailure::Token)?;
+    let token_url = fields::render_oauth(&oauth.token_url, &oauth, &settings, config);
+    let answer = token::request(&c.http, &token_url, &auth, &Grant::ClientCredentials { scope }, &[]).await.map_err(TokenFailure::Token)?;
     let fields = std::mem::take(&mut creds.fields);
     *creds = credentials_from(answer, fields, None);
     Ok(())

@@ -74,7 +74,7 @@ pub enum RefreshError {
 /// Whether the connection's access can be renewed without the user: it holds a refresh token, or it is a
 /// client-credentials connection (a new token is one more client-credentials grant).
 pub fn renewable(entry: &crate::catalog::Integration, creds: &Credentials) -> bool {
-    creds.refresh_token.is_some() || entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials
+    creds.has_refresh_token() || entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials
 }
 
 /// What a caller of a connection that can no longer work is told.
@@ -268,7 +268,7 @@ impl Connector {
             }
         };
         let failure = match self.request_refresh(&row, &creds).await {
-            Ok((fresh, values)) => {
+            Ok((fresh, values, retry_at)) => {
                 let mut config = row.config.clone();
                 config.extend(values);
                 let sealed = self.vault.seal_credentials(&fresh, &row.id);
@@ -276,8 +276,10 @@ impl Connector {
                 // keeps the old one, and client-credentials connections never had one.
                 let outcome = RefreshOutcome::Refreshed {
                     sealed,
-                    token_expires_at: fresh.expires_at,
-                    token_refresh_at: refresh_at(fresh.expires_at, now()),
+                    token_expires_at: fresh.earliest_expiry(),
+                    // A token that could not be renewed this time (after another was, see `refresh_token_grant`)
+                    // is due again after the backoff, not at once.
+                    token_refresh_at: refresh_at(fresh.earliest_expiry(), now()).map(|at| at.max(retry_at.unwrap_or(at))).or(retry_at),
                     hold_401_until: (cause == Cause::Unauthorized).then(|| now() + HOLD_401_SECS),
                     config: (config != row.config).then_some(config),
                     refreshable: true,
@@ -345,12 +347,12 @@ impl Connector {
 
     /// One refresh at the provider: a refresh-token grant, or a new client-credentials grant. Answers the new
     /// credentials and the metadata values the answer carried again.
-    async fn request_refresh(&self, row: &ConnectionRow, creds: &Credentials) -> Result<(Credentials, BTreeMap<String, String>), RefreshError> {
+    async fn request_refresh(&self, row: &ConnectionRow, creds: &Credentials) -> Result<(Credentials, BTreeMap<String, String>, Option<i64>), RefreshError> {
         let view = self.projects.view(&row.project_id).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
         let entry = view.catalog.get(&row.platform).ok_or_else(|| RefreshError::Refused(format!("{} is no longer in the catalog", row.platform)))?;
         let answer = if entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials {
             let mut fresh = creds.clone();
-            super::oauth::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| (fresh, BTreeMap::new()))
+            super::oauth::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| (fresh, BTreeMap::new(), None))
         } else {
             self.refresh_token_grant(row, entry, creds).await
         };
@@ -360,22 +362,48 @@ impl Connector {
         })
     }
 
+    /// Renews each of the connection's tokens that has a refresh token — the top-level one, then the nested ones
+    /// (Slack's user token), each with its own refresh token. Answers the new credentials, the metadata values
+    /// the answers carried again, and, when a later token could not be renewed after an earlier one was (its
+    /// rotated refresh token must be stored), when to try again (unix seconds).
     async fn refresh_token_grant(
         &self,
         row: &ConnectionRow,
         entry: &crate::catalog::Integration,
         creds: &Credentials,
-    ) -> Result<(Credentials, BTreeMap<String, String>), TokenFailure> {
-        let refresh_token = creds.refresh_token.as_ref().ok_or_else(|| {
-            TokenFailure::Token(TokenError::Refused { code: "invalid_grant".into(), description: Some("the connection has no refresh token".into()), dead: true })
-        })?;
+    ) -> Result<(Credentials, BTreeMap<String, String>, Option<i64>), TokenFailure> {
+        let mut slots: Vec<(Option<&str>, &crate::vault::SecretString)> = creds.refresh_token.iter().map(|t| (None, t)).collect();
+        slots.extend(creds.tokens.iter().filter_map(|(name, t)| t.refresh_token.as_ref().map(|rt| (Some(name.as_str()), rt))));
+        if slots.is_empty() {
+            return Err(TokenFailure::Token(TokenError::Refused { code: "invalid_grant".into(), description: Some("the connection has no refresh token".into()), dead: true }));
+        }
         let oauth = self.oauth_spec(entry).await.map_err(TokenFailure::Setup)?;
         let client = self.oauth_client(&row.project_id, entry).await.map_err(TokenFailure::Setup)?;
         let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
-        let url = fields::render(&oauth.token_url, &row.config);
-        let answer = token::request(&self.http, &url, &auth, &Grant::RefreshToken { refresh_token: refresh_token.expose() }).await.map_err(TokenFailure::Token)?;
-        let values = super::metadata::from_refresh(entry, &answer.extra);
-        Ok((credentials_from(answer, creds.fields.clone(), Some(creds)), values))
+        let url = fields::render_oauth(&oauth.token_url, &oauth, &client.settings, &row.config);
+        let mut fresh = creds.clone();
+        let mut values = BTreeMap::new();
+        for (renewed, (name, refresh_token)) in slots.into_iter().enumerate() {
+            let answer = match token::request(&self.http, &url, &auth, &Grant::RefreshToken { refresh_token: refresh_token.expose() }, &[]).await {
+                Ok(answer) => answer,
+                // A dead grant fails the connection whatever was renewed: the user reconnects for all of it.
+                Err(e) if renewed > 0 && !matches!(e, TokenError::Refused { dead: true, .. }) => {
+                    let wait = match &e {
+                        TokenError::Unavailable { retry_after: Some(d), .. } => (*d).max(self.refresh_backoff.base_delay),
+                        _ => self.refresh_backoff.base_delay,
+                    };
+                    tracing::warn!(key = %row.key, token = name.unwrap_or("top-level"), error = ?e, "one token of the connection could not be renewed; the others were");
+                    return Ok((fresh, values, Some(after(wait))));
+                }
+                Err(e) => return Err(TokenFailure::Token(e)),
+            };
+            values.extend(super::metadata::from_refresh(entry, &answer.extra));
+            match name {
+                None => fresh = credentials_from(answer, fresh.fields.clone(), Some(&fresh)),
+                Some(name) => super::oauth::renew_named(&mut fresh, name, answer).map_err(TokenFailure::Token)?,
+            }
+        }
+        Ok((fresh, values, None))
     }
 
     /// The background refresher: every `every`, refreshes connections whose tokens are due ([`refresh_at`]),

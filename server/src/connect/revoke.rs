@@ -94,10 +94,16 @@ impl Connector {
         let entry = view.catalog.get(platform)?;
         let oauth = self.oauth_spec(entry).await.ok()?;
         oauth.revoke_url.as_ref()?;
-        let (token, hint) = match (creds.refresh_token, creds.access_token) {
-            (Some(r), _) => (r, "refresh_token"),
-            (None, Some(a)) => (a, "access_token"),
-            (None, None) => return None,
+        // A grant that holds only nested tokens (a Slack install with user scopes only) is revoked by one of them.
+        let nested = creds.tokens.values().next().cloned();
+        let (token, hint) = match (creds.refresh_token, creds.access_token, nested) {
+            (Some(r), _, _) => (r, "refresh_token"),
+            (None, Some(a), _) => (a, "access_token"),
+            (None, None, Some(t)) => match t.refresh_token {
+                Some(r) => (r, "refresh_token"),
+                None => (t.access_token, "access_token"),
+            },
+            (None, None, None) => return None,
         };
         let id = uuid::Uuid::new_v4().to_string();
         let pending = zeroize::Zeroizing::new(serde_json::to_vec(&Pending { token, hint: hint.into() }).expect("serializable"));
@@ -144,10 +150,10 @@ impl Connector {
         let view = self.projects.view(&r.project_id).await.map_err(|e| e.to_string())?;
         let entry = view.catalog.get(&r.platform).ok_or("the integration is no longer in the catalog")?;
         let oauth = self.oauth_spec(entry).await.map_err(|e| e.to_string())?;
-        let url = oauth.revoke_url.as_ref().map(|u| fields::render(u, &r.config)).ok_or("no revoke URL any more")?;
+        let client = self.oauth_client(&r.project_id, entry).await.map_err(|e| e.to_string())?;
+        let url = oauth.revoke_url.as_ref().map(|u| fields::render_oauth(u, &oauth, &client.settings, &r.config)).ok_or("no revoke URL any more")?;
         let json = self.vault.open(&r.sealed, aad(&r.id).as_bytes()).map_err(|e| e.to_string())?;
         let pending: Pending = serde_json::from_slice(&json).map_err(|_| "unreadable revocation")?;
-        let client = self.oauth_client(&r.project_id, entry).await.map_err(|e| e.to_string())?;
         let mut form = vec![("token", pending.token.expose().to_owned()), ("token_type_hint", pending.hint)];
         let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
         let req = auth.apply(self.http.post(&url), &mut form);

@@ -16,13 +16,18 @@
 //! - refusals as RFC 6749 §5.2, with HTTP 200 (GitHub, Zoho), as Slack's `{"ok": false, "error": …}`, as a
 //!   nested `{"error": {"message": …}}`, HubSpot's `{"status": "BAD_REFRESH_TOKEN", "message": …}` or Strava's
 //!   `{"message": …, "errors": [{"resource": …, "code": …}]}`;
-//! - 429 and 5xx with `Retry-After` (seconds or an HTTP date, RFC 9110 §10.2.3).
+//! - 429 and 5xx with `Retry-After` (seconds or an HTTP date, RFC 9110 §10.2.3);
+//! - further tokens in objects of their own, as the catalog entry declares them (Slack's user token under
+//!   `authed_user`, with or without a top-level bot token: oauth.v2.access).
 
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::{catalog::TokenAuth, vault::SecretString};
+use crate::{
+    catalog::{NestedToken, TokenAuth},
+    vault::SecretString,
+};
 
 /// Token answers larger than this are not read (a real one is a few KB).
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
@@ -86,7 +91,9 @@ pub enum Grant<'a> {
 /// A token answer, however the provider shaped it.
 #[derive(Debug)]
 pub struct TokenAnswer {
-    pub access_token: SecretString,
+    /// The top-level access token; `None` only when the answer carries a nested token instead (Slack's install
+    /// with user scopes only). `refresh_token`, `expires_in` and `scope` are this token's.
+    pub access_token: Option<SecretString>,
     pub refresh_token: Option<SecretString>,
     /// Seconds the access token lives; `None` when unknown (absent, zero, negative or unreadable): such a token
     /// is refreshed when the provider answers 401, not ahead of time.
@@ -97,8 +104,21 @@ pub struct TokenAnswer {
     /// (`connect::account`), never stored.
     pub id_token: Option<SecretString>,
     /// The other members (e.g. Salesforce's `instance_url`), for the catalog's `[[metadata]]` to pick from.
-    /// Never stored whole: it may hold secrets (Slack's user token).
+    /// Never stored whole. The nested tokens' `access_token` and `refresh_token` are taken out of it.
     pub extra: Map<String, Value>,
+    /// The nested tokens the entry declared and the answer carried, by name.
+    pub nested: std::collections::BTreeMap<String, IssuedToken>,
+}
+
+/// One nested token of a [`TokenAnswer`].
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    /// As [`TokenAnswer::expires_in`].
+    pub expires_in: Option<u64>,
+    /// Space-separated.
+    pub scope: Option<String>,
 }
 
 /// Why no token came back.
@@ -169,7 +189,8 @@ fn vschar(t: &str) -> bool {
 
 /// Sends `grant` to `token_url` (form-encoded, `Accept: application/json`, the client authenticated as `client`
 /// says) and reads the answer with [`parse_answer`].
-pub async fn request(http: &reqwest::Client, token_url: &str, client: &ClientAuth<'_>, grant: &Grant<'_>) -> Result<TokenAnswer, TokenError> {
+/// `nested`: the tokens the entry declares besides the top-level one (see [`parse_answer_with`]).
+pub async fn request(http: &reqwest::Client, token_url: &str, client: &ClientAuth<'_>, grant: &Grant<'_>, nested: &[NestedToken]) -> Result<TokenAnswer, TokenError> {
     let mut form: Vec<(&'static str, String)> = Vec::with_capacity(6);
     match grant {
         Grant::AuthorizationCode { code, redirect_uri, code_verifier } => {
@@ -200,7 +221,7 @@ pub async fn request(http: &reqwest::Client, token_url: &str, client: &ClientAut
     let status = res.status().as_u16();
     let retry_after = res.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = read_limited(res).await.map_err(|_| TokenError::Unreachable)?;
-    parse_answer(status, retry_after.as_deref(), &body)
+    parse_answer_with(status, retry_after.as_deref(), &body, nested)
 }
 
 async fn read_limited(mut res: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
@@ -216,6 +237,12 @@ async fn read_limited(mut res: reqwest::Response) -> Result<Vec<u8>, reqwest::Er
 
 /// Reads a token endpoint's answer: HTTP status, `Retry-After` header and body, whatever its content type.
 pub fn parse_answer(status: u16, retry_after: Option<&str>, body: &[u8]) -> Result<TokenAnswer, TokenError> {
+    parse_answer_with(status, retry_after, body, &[])
+}
+
+/// As [`parse_answer`], also reading the `nested` tokens (each an object at its JSON pointer with the members of
+/// a token answer). An answer with neither a top-level nor a nested access token is not a token.
+pub fn parse_answer_with(status: u16, retry_after: Option<&str>, body: &[u8], nested: &[NestedToken]) -> Result<TokenAnswer, TokenError> {
     let object = decode_object(body);
     if status == 429 || status >= 500 {
         return Err(TokenError::Unavailable { status, retry_after: retry_after.and_then(parse_retry_after) });
@@ -230,25 +257,25 @@ pub fn parse_answer(status: u16, retry_after: Option<&str>, body: &[u8]) -> Resu
     if !(200..300).contains(&status) {
         return Err(TokenError::Unreadable { status, reason: "an error without an error code" });
     }
-    let access_token = match object.remove("access_token") {
-        Some(Value::String(t)) if vschar(&t) => SecretString::new(t),
-        Some(Value::String(t)) if !t.is_empty() => return Err(TokenError::Unreadable { status, reason: "an access_token with characters a token cannot have" }),
-        _ => return Err(TokenError::Unreadable { status, reason: "no access_token" }),
-    };
-    let refresh_token = match object.remove("refresh_token") {
-        Some(Value::String(t)) if vschar(&t) => Some(SecretString::new(t)),
-        Some(Value::String(t)) if !t.is_empty() => return Err(TokenError::Unreadable { status, reason: "a refresh_token with characters a token cannot have" }),
-        _ => None,
-    };
-    let expires_in = seconds(object.get("expires_in"))
-        .or_else(|| seconds(object.get("expires")))
-        .or_else(|| absolute(object.get("expires_at")));
-    let scope = match object.remove("scope") {
-        Some(Value::String(s)) => Some(s.split([' ', ',']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")),
-        Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")),
-        _ => None,
+    let mut found = std::collections::BTreeMap::new();
+    for n in nested {
+        let Some(Value::Object(inner)) = pointer_mut(&mut object, &n.pointer) else { continue };
+        if !inner.contains_key("access_token") {
+            continue;
+        }
+        let access_token = access_token(inner.remove("access_token"), status)?.ok_or(TokenError::Unreadable { status, reason: "no access_token" })?;
+        let refresh_token = refresh_token(inner.remove("refresh_token"), status)?;
+        let expires_in = expiry(inner);
+        let scope = scope(inner.get("scope"));
+        found.insert(n.name.clone(), IssuedToken { access_token, refresh_token, expires_in, scope });
     }
-    .filter(|s| !s.is_empty());
+    let access_token = access_token(object.remove("access_token"), status)?;
+    if access_token.is_none() && found.is_empty() {
+        return Err(TokenError::Unreadable { status, reason: "no access_token" });
+    }
+    let refresh_token = refresh_token(object.remove("refresh_token"), status)?;
+    let expires_in = expiry(&object);
+    let scope = scope(object.remove("scope").as_ref());
     // Kept apart: the ID token is not for metadata.
     let id_token = match object.remove("id_token") {
         Some(Value::String(t)) if !t.is_empty() => Some(SecretString::new(t)),
@@ -258,7 +285,54 @@ pub fn parse_answer(status: u16, retry_after: Option<&str>, body: &[u8]) -> Resu
     for member in ["expires_in", "token_type"] {
         object.remove(member);
     }
-    Ok(TokenAnswer { access_token, refresh_token, expires_in, scope, id_token, extra: object })
+    Ok(TokenAnswer { access_token, refresh_token, expires_in, scope, id_token, extra: object, nested: found })
+}
+
+/// The object member at an RFC 6901 `pointer` (`/authed_user`), mutable.
+fn pointer_mut<'a>(object: &'a mut Map<String, Value>, pointer: &str) -> Option<&'a mut Value> {
+    let mut parts = pointer.strip_prefix('/')?.split('/').map(|p| p.replace("~1", "/").replace("~0", "~"));
+    let first = parts.next()?;
+    let mut at = object.get_mut(&first)?;
+    for part in parts {
+        at = match at {
+            Value::Object(o) => o.get_mut(&part)?,
+            Value::Array(a) => a.get_mut(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
+/// An `access_token` member: `None` when absent or empty; an error when it holds what no token can.
+fn access_token(v: Option<Value>, status: u16) -> Result<Option<SecretString>, TokenError> {
+    match v {
+        Some(Value::String(t)) if vschar(&t) => Ok(Some(SecretString::new(t))),
+        Some(Value::String(t)) if !t.is_empty() => Err(TokenError::Unreadable { status, reason: "an access_token with characters a token cannot have" }),
+        _ => Ok(None),
+    }
+}
+
+fn refresh_token(v: Option<Value>, status: u16) -> Result<Option<SecretString>, TokenError> {
+    match v {
+        Some(Value::String(t)) if vschar(&t) => Ok(Some(SecretString::new(t))),
+        Some(Value::String(t)) if !t.is_empty() => Err(TokenError::Unreadable { status, reason: "a refresh_token with characters a token cannot have" }),
+        _ => Ok(None),
+    }
+}
+
+/// `expires_in`, else `expires` (Facebook), else an absolute `expires_at` (Strava, Square).
+fn expiry(o: &Map<String, Value>) -> Option<u64> {
+    seconds(o.get("expires_in")).or_else(|| seconds(o.get("expires"))).or_else(|| absolute(o.get("expires_at")))
+}
+
+/// Space- or comma-separated, or an array; normalized to space-separated.
+fn scope(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) => Some(s.split([' ', ',']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")),
+        Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")),
+        _ => None,
+    }
+    .filter(|s| !s.is_empty())
 }
 
 /// A JSON object, or a form-encoded body made into one (string values).
@@ -365,7 +439,7 @@ mod tests {
     #[test]
     fn textbook_and_tolerated_success_shapes() {
         let t = ok(200, r#"{"access_token":"a","token_type":"Bearer","expires_in":3600,"refresh_token":"r","scope":"x y"}"#);
-        assert_eq!((t.access_token.expose(), t.refresh_token.as_ref().map(|r| r.expose()), t.expires_in, t.scope.as_deref()), ("a", Some("r"), Some(3600), Some("x y")));
+        assert_eq!((t.access_token.as_ref().unwrap().expose(), t.refresh_token.as_ref().map(|r| r.expose()), t.expires_in, t.scope.as_deref()), ("a", Some("r"), Some(3600), Some("x y")));
         // LinkedIn/Shopify: no token_type. Microsoft: expires_in as a string.
         assert_eq!(ok(200, r#"{"access_token":"a","expires_in":"3599"}"#).expires_in, Some(3599));
         assert_eq!(ok(200, r#"{"access_token":"a","expires_in":3599.7}"#).expires_in, Some(3599));
@@ -382,12 +456,32 @@ mod tests {
         assert_eq!(ok(200, r#"{"access_token":"a","scope":["read","write"]}"#).scope.as_deref(), Some("read write"));
         // GitHub without Accept: a form body.
         let t = ok(200, "access_token=gho_x&scope=repo%2Cuser&token_type=bearer");
-        assert_eq!((t.access_token.expose(), t.scope.as_deref()), ("gho_x", Some("repo user")));
+        assert_eq!((t.access_token.as_ref().unwrap().expose(), t.scope.as_deref()), ("gho_x", Some("repo user")));
         // Extra members are kept for metadata; secrets and parsed members are not.
         let t = ok(200, r#"{"access_token":"a","instance_url":"https://x.my.salesforce.com","id_token":"secret"}"#);
         assert_eq!(t.extra.get("instance_url").and_then(Value::as_str), Some("https://x.my.salesforce.com"));
         assert!(!t.extra.contains_key("id_token") && !t.extra.contains_key("access_token"));
         assert_eq!(t.id_token.as_ref().map(SecretString::expose), Some("secret"), "kept apart, for the account label only");
+    }
+
+    #[test]
+    fn slack_user_tokens_under_authed_user_with_or_without_a_bot_token() {
+        let user = [NestedToken { name: "user".into(), pointer: "/authed_user".into(), scope_param: None, scopes: Vec::new() }];
+        // oauth.v2.access for an install that asked for user scopes only: no top-level token.
+        let only_user = r#"{"ok":true,"app_id":"A0KRD7HC3","authed_user":{"id":"U1234","scope":"search:read,users:read","access_token":"xoxp-1234","token_type":"user"},"team":{"id":"T9TK3CUKW","name":"Slack Softball Team"},"enterprise":null,"is_enterprise_install":false}"#;
+        assert!(matches!(err(200, only_user), TokenError::Unreadable { reason: "no access_token", .. }), "undeclared: not a token");
+        let t = parse_answer_with(200, None, only_user.as_bytes(), &user).unwrap();
+        assert!(t.access_token.is_none());
+        let u = &t.nested["user"];
+        assert_eq!((u.access_token.expose(), u.scope.as_deref()), ("xoxp-1234", Some("search:read users:read")));
+        assert_eq!(t.extra["authed_user"], serde_json::json!({"id": "U1234", "scope": "search:read,users:read", "token_type": "user"}), "no secret left for metadata");
+        // Bot and user, token rotation on: each with its own refresh token and lifetime.
+        let both = r#"{"ok":true,"access_token":"xoxe.xoxb-1","token_type":"bot","scope":"chat:write","expires_in":43200,"refresh_token":"xoxe-1-bot","bot_user_id":"U0KRQLJ9H","app_id":"A0KRD7HC3","team":{"name":"T","id":"T9"},"authed_user":{"id":"U1234","scope":"search:read","access_token":"xoxe.xoxp-1","token_type":"user","expires_in":43000,"refresh_token":"xoxe-1-user"}}"#;
+        let t = parse_answer_with(200, None, both.as_bytes(), &user).unwrap();
+        assert_eq!((t.access_token.as_ref().unwrap().expose(), t.refresh_token.as_ref().unwrap().expose(), t.expires_in), ("xoxe.xoxb-1", "xoxe-1-bot", Some(43200)));
+        let u = &t.nested["user"];
+        assert_eq!((u.access_token.expose(), u.refresh_token.as_ref().unwrap().expose(), u.expires_in), ("xoxe.xoxp-1", "xoxe-1-user", Some(43000)));
+        assert!(!format!("{t:?}").contains("xox"), "Debug shows no token");
     }
 
     #[test]
@@ -411,7 +505,7 @@ mod tests {
         assert_eq!(err(400, r#"{"error":"invalid_grant"}"#).message("X"), "X refused: the authorization is no longer valid.");
         assert!(matches!(err(200, r#"{"access_token":"at\r\nx"}"#), TokenError::Unreadable { .. }), "a token that cannot go in a header");
         // A byte-order mark before the JSON (seen from Windows-hosted token endpoints).
-        assert_eq!(ok(200, "\u{feff}{\"access_token\":\"a\"}").access_token.expose(), "a");
+        assert_eq!(ok(200, "\u{feff}{\"access_token\":\"a\"}").access_token.unwrap().expose(), "a");
     }
 
     #[test]

@@ -220,6 +220,7 @@ pub fn register_mock_client(settings: &mut crate::config::Settings, cfg: &provid
             client_id: cfg.client_id.clone(),
             client_secret: crate::vault::SecretString::new(cfg.client_secret.clone()),
             scopes: None,
+            settings: Default::default(), token_scopes: Default::default(),
         },
     );
 }

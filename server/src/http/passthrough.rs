@@ -101,6 +101,20 @@ fn chosen<'a>(headers: &'a HeaderMap, row: &'a crate::store::ConnectionRow) -> R
     Ok(Some((name.as_str(), id)))
 }
 
+/// Which of the connection's tokens the caller asks for (`Plugboard-Token: bot|user`, for an integration whose
+/// sign-in gives several, such as Slack); absent = the connection's default. A value that is not text is refused.
+fn token_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(TOKEN_HEADER) else { return Ok(None) };
+    match value.to_str().map(str::trim) {
+        Ok(v) if !v.chars().any(char::is_control) => Ok(Some(v)),
+        _ => Err(ApiError::bad_request("invalid_input", "Plugboard-Token must be a token name such as user or bot")),
+    }
+}
+
+/// The request header naming the token a call presents (see [`inject::TokenChoice`]); never forwarded (Plugboard's
+/// own `plugboard-` headers stay here).
+pub const TOKEN_HEADER: &str = "plugboard-token";
+
 /// The request body, kept in memory when small enough to send twice.
 enum Outgoing {
     Replayable(Bytes),
@@ -198,6 +212,7 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
         config.insert(name.to_owned(), id.to_owned());
         config
     });
+    let choice = inject::TokenChoice::parse(token_header(req.headers())?, entry).map_err(|m| ApiError::bad_request("unknown_token", m))?;
     static OAUTH_DEFAULT: std::sync::LazyLock<Inject> = std::sync::LazyLock::new(inject::default_for_oauth);
     let inject = entry.inject.as_ref().or_else(|| row.is_oauth.then(|| &*OAUTH_DEFAULT));
     let base = match entry.fixed_api_base() {
@@ -236,12 +251,22 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
     let (conn, just_refreshed) = app.connector.ensure_fresh(conn).await?;
     let (row, creds) = (&conn.0, &conn.1);
     let config = addressed.as_ref().unwrap_or(&row.config);
+    if choice != inject::TokenChoice::Default && inject::pick_token(creds, &choice).is_none() {
+        let name = match &choice {
+            inject::TokenChoice::Named(name) => name.as_str(),
+            _ => entry.oauth.as_ref().and_then(|o| o.token_name.as_deref()).unwrap_or("top-level"),
+        };
+        return Err(ApiError::Conflict {
+            code: "token_unavailable",
+            message: format!("this {} connection holds no {name} token: its sign-in did not grant one (reconnect asking for those scopes)", entry.name),
+        });
+    }
     // The headers and URL each send starts from; copied only when a 401 could be retried.
     let retry_possible = row.refreshable && matches!(outgoing, Outgoing::Replayable(_));
     let spare = retry_possible.then(|| (headers.clone(), url.clone()));
     let send = |creds: &Credentials, body: Body, (mut headers, mut url): (HeaderMap, url::Url)| {
         let presented = match inject {
-            Some(how) => inject::present(&mut headers, &mut url, how, &inject::template_values(config, creds)),
+            Some(how) => inject::present(&mut headers, &mut url, how, &inject::template_values_with(config, creds, &choice)),
             None => Ok(()),
         };
         let timeout = app.passthrough_timeout;

@@ -123,6 +123,11 @@ pub struct KeyInfo {
 pub struct ProjectClientRow {
     pub client_id: String,
     pub scopes: Option<Vec<String>>,
+    /// The OAuth app's settings (see [`crate::config::OAuthClient::settings`]); stored as a JSON object, none
+    /// as NULL.
+    pub settings: std::collections::BTreeMap<String, String>,
+    /// Scopes by nested token name (see [`crate::config::OAuthClient::token_scopes`]); a JSON object, none as NULL.
+    pub token_scopes: std::collections::BTreeMap<String, Vec<String>>,
     pub sealed: Sealed,
 }
 

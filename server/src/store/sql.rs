@@ -276,11 +276,12 @@ impl Store for SqlStore {
 
     async fn set_project_client(&self, project_id: &str, platform: &str, c: &ProjectClientRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO project_oauth_clients (project_id, platform, client_id, scopes, secret_key_id, secret_nonce, secret_ciphertext)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO project_oauth_clients (project_id, platform, client_id, scopes, secret_key_id, secret_nonce, secret_ciphertext, settings, token_scopes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (project_id, platform) DO UPDATE SET client_id = excluded.client_id, scopes = excluded.scopes,
                 secret_key_id = excluded.secret_key_id, secret_nonce = excluded.secret_nonce,
-                secret_ciphertext = excluded.secret_ciphertext",
+                secret_ciphertext = excluded.secret_ciphertext, settings = excluded.settings,
+                token_scopes = excluded.token_scopes",
         )
         .bind(project_id)
         .bind(platform)
@@ -289,6 +290,8 @@ impl Store for SqlStore {
         .bind(&c.sealed.key_id)
         .bind(&c.sealed.nonce)
         .bind(&c.sealed.ciphertext)
+        .bind((!c.settings.is_empty()).then(|| serde_json::to_string(&c.settings).unwrap_or_else(|_| "{}".into())))
+        .bind((!c.token_scopes.is_empty()).then(|| serde_json::to_string(&c.token_scopes).unwrap_or_else(|_| "{}".into())))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -318,9 +321,13 @@ impl Store for SqlStore {
             .await?;
         row.map(|r| {
             let scopes: Option<String> = r.get("scopes");
+            let settings: Option<String> = r.get("settings");
+            let token_scopes: Option<String> = r.get("token_scopes");
             Ok(ProjectClientRow {
                 client_id: r.get("client_id"),
                 scopes: scopes.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?,
+                settings: settings.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?.unwrap_or_default(),
+                token_scopes: token_scopes.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?.unwrap_or_default(),
                 sealed: sealed(&r),
             })
         })

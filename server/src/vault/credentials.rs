@@ -55,6 +55,36 @@ pub struct Credentials {
     /// Secret form fields by name (`api_key`, `password`, `client_secret`, …).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, SecretString>,
+    /// The grant's further tokens by name, as the catalog's `nestedTokens` declare them (Slack's `user` token
+    /// beside the top-level `bot` one, which is `access_token` above). Each has its own refresh token and expiry.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, NamedToken>,
+}
+
+/// One of [`Credentials::tokens`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedToken {
+    pub access_token: SecretString,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<SecretString>,
+    /// Unix seconds, if the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl Credentials {
+    /// When the first of its access tokens expires (the top-level one and [`Credentials::tokens`]).
+    pub fn earliest_expiry(&self) -> Option<i64> {
+        self.expires_at.into_iter().chain(self.tokens.values().filter_map(|t| t.expires_at)).min()
+    }
+
+    /// Whether any of its tokens has a refresh token.
+    pub fn has_refresh_token(&self) -> bool {
+        self.refresh_token.is_some() || self.tokens.values().any(|t| t.refresh_token.is_some())
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use aes_gcm::{
     Aes256Gcm, Key, Nonce,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
-pub use credentials::{Credentials, SecretString};
+pub use credentials::{Credentials, NamedToken, SecretString};
 use rand::RngCore;
 
 #[derive(Debug, thiserror::Error)]
