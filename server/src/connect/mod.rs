@@ -236,6 +236,8 @@ impl Connector {
                 refresh_failures: 0,
                 next_refresh_at: None,
                 account: None,
+                end_user_name: None,
+                end_user_username: None,
             }
         });
         row.name = name;

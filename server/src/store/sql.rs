@@ -77,6 +77,8 @@ fn connection_row(row: &AnyRow) -> StoreResult<ConnectionRow> {
         refresh_failures: row.get("refresh_failures"),
         next_refresh_at: row.get("next_refresh_at"),
         account: row.get("account"),
+        end_user_name: row.get("end_user_name"),
+        end_user_username: row.get("end_user_username"),
     })
 }
 
@@ -468,6 +470,20 @@ impl Store for SqlStore {
             if done.rows_affected() != 1 {
                 return Err(StoreError::TooManyConnections { max: max_live });
             }
+        }
+        if let Some(link) = link_hash {
+            // Who the link names, kept with the connection (the link is purged a day after it expires); a link that
+            // names nobody leaves what an earlier one wrote.
+            sqlx::query(
+                "UPDATE connections SET
+                        end_user_name = COALESCE((SELECT end_user_name FROM connect_links WHERE token_hash = $1), end_user_name),
+                        end_user_username = COALESCE((SELECT end_user_username FROM connect_links WHERE token_hash = $1), end_user_username)
+                 WHERE id = $2",
+            )
+            .bind(link)
+            .bind(&c.id)
+            .execute(&mut *tx)
+            .await?;
         }
         queue_event(&mut tx, event).await?;
         if let Some(flow) = flow_id {
