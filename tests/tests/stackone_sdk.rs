@@ -138,8 +138,9 @@ async fn the_stackone_sdk_makes_a_session_whose_link_connects_and_then_lists_get
     b.click(".pb-form button[type=submit]").await;
     b.client.wait().for_element(Locator::Css("#allow")).await.expect("the provider's consent page");
     b.click("#allow").await;
-    let done = b.wait_js("the done screen", "return document.querySelector('.pb-done h2')?.textContent").await;
-    assert_eq!(done, "Mock OAuth is connected");
+    // Back from the provider, the callback page says so, naming whose account it is.
+    let said = b.wait_js("the connected page", "return document.body.innerText.includes('is now connected') && document.body.innerText").await;
+    assert!(said.as_str().unwrap().contains("Your Mock OAuth account is now connected") && said.as_str().unwrap().contains("Acme Ltd"), "{said}");
     b.close().await;
     let oauth_token = oauth["connectSessionTokenAuthLink"]["token"].as_str().unwrap();
     let oauth_id = ok(&app, "connectSessions.authenticateConnectSession", json!({ "token": oauth_token })).await["connectSession"]["accountId"]
