@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Every error answer: `{"error": "<human message>", "code": "<machine_code>", "requestId": "<id>"}`.
+/// Every error answer: `{"error": "<human message>", "code": "<machine_code>", "requestId": "<id>"}`. On
+/// StackOne's paths (`/connect_sessions…`, `/accounts…`) it also carries StackOne's error fields
+/// (`statusCode`, `message`, `timestamp`), which StackOne's SDKs need to raise their typed errors
+/// (`UnauthorizedResponse`, `NotFoundResponse`, …: each requires all three).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -11,6 +14,15 @@ pub struct ErrorBody {
     pub code: String,
     #[serde(default)]
     pub request_id: String,
+    /// StackOne's paths only: the HTTP status again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// StackOne's paths only: the same text as `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// StackOne's paths only: when the error was answered, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
 }
 
 /// Who a connection belongs to in the host app.
@@ -415,7 +427,9 @@ pub struct LinkRequest {
     /// Where the browser goes when the user is done, with the outcome in the query; must be on one of the
     /// project's allowed origins (`redirect_url`).
     #[serde(alias = "redirect_url")]
-    pub redirect_url: Option<String>,
+    pub redirect_url: Option<String>,    /// The name of the connection it makes (StackOne's `label`); default as in the widget.
+    #[serde(alias = "label")]
+    pub connection_name: Option<String>,
 }
 
 /// Answer of `POST /v1/connect-sessions`, in both spellings.

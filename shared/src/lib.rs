@@ -2,5 +2,6 @@
 
 pub mod api;
 pub mod embed;
+pub mod stackone;
 
 pub use api::*;

@@ -227,7 +227,7 @@ async fn a_reconnect_link_updates_the_connection_in_place() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status(), 201, "StackOne's status for a new connect session");
     let made: Value = res.json().await.unwrap();
     let s: Value = http().post(format!("{}/v1/links/session", app.url)).json(&json!({ "token": made["token"] })).send().await.unwrap().json().await.unwrap();
     assert_eq!(s["reconnect"], first.key.as_str());

@@ -239,6 +239,8 @@ impl Connector {
                 next_refresh_at: None,
                 account: None,
                 choices: Default::default(),
+                end_user_name: None,
+                end_user_username: None,
             }
         });
         row.name = name;

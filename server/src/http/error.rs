@@ -1,5 +1,6 @@
 //! `ApiError`: the one error type at the HTTP edge. Each variant knows its status and machine code; the body
-//! `{"error", "code", "requestId"}` is written by [`render_errors`], which knows the request id.
+//! `{"error", "code", "requestId"}` is written by [`render_errors`], which knows the request id (and, on StackOne's
+//! paths, adds StackOne's `statusCode`, `message` and `timestamp`).
 
 use axum::{
     extract::Request,
@@ -151,6 +152,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Marks an error answer of StackOne's paths (set by [`super::stackone::mark_errors`]): its body also carries
+/// StackOne's `statusCode`, `message` and `timestamp`.
+#[derive(Debug, Clone, Copy)]
+pub struct StackOneShape;
+
 /// Carried in the response extensions from [`ApiError::into_response`] to [`render_errors`].
 #[derive(Debug, Clone)]
 struct PendingError {
@@ -227,7 +233,17 @@ fn is_plain_error(res: &Response) -> bool {
 }
 
 fn json_error(mut parts: axum::http::response::Parts, pending: PendingError, request_id: String) -> Response {
-    let body = ErrorBody { error: pending.message, code: pending.code.into(), request_id };
+    let stackone = parts.extensions.get::<StackOneShape>().is_some();
+    let body = ErrorBody {
+        status_code: stackone.then_some(parts.status.as_u16()),
+        message: stackone.then(|| pending.message.clone()),
+        timestamp: stackone.then(|| {
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        }),
+        error: pending.message,
+        code: pending.code.into(),
+        request_id,
+    };
     let json = serde_json::to_vec(&body).unwrap_or_default();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);

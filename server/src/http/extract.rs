@@ -82,7 +82,8 @@ impl Paging {
     }
 }
 
-fn number(params: &HashMap<String, String>, name: &str, default: u64, max: u64) -> Result<u64, ApiError> {
+/// The whole number `name` in `params`, from 1 to `max`; `default` when missing, empty, `null` or `undefined`.
+pub(super) fn number(params: &HashMap<String, String>, name: &str, default: u64, max: u64) -> Result<u64, ApiError> {
     let raw = params.get(name).map(|s| s.trim()).unwrap_or("");
     if matches!(raw, "" | "null" | "undefined") {
         return Ok(default);

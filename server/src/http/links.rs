@@ -1,7 +1,8 @@
 //! Connecting without an embed (SPEC §3.10): auth links (StackOne's way: a URL sent by email or chat that opens
 //! the connect experience as a page) and hosted connection sessions (One Runtime's way: `connect.js` opens the same
 //! page in a popup and watches the session's outcome). Both are one-use tokens whose digest is stored; opening one
-//! trades it for a widget session bound to the end user, and the first connection saved spends it.
+//! trades it for a widget session bound to the end user, and the first connection saved spends it. StackOne's own
+//! paths for links (`/connect_sessions…`) are in [`super::stackone`].
 
 use axum::{extract::State, Json};
 use plugboard_shared::{
@@ -33,7 +34,7 @@ pub const HOSTED_SECS: i64 = 30 * 60;
 pub const MAX_LINK_SESSIONS: u32 = 20;
 const MAX_TEXT: usize = 256;
 
-fn rfc3339(unix: i64) -> String {
+pub(super) fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
 }
 
@@ -104,7 +105,22 @@ fn link_url(app: &AppState, token: &str) -> String {
 #[utoipa::path(post, path = "/v1/connect-sessions", tag = "links", request_body = LinkRequest,
     responses((status = 200, body = LinkCreated), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
 pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretAuth, JsonBody(req): JsonBody<LinkRequest>) -> Result<Json<LinkCreated>, ApiError> {
-    app.guard.backend(&grant)?;
+    let (token, link) = make_link(&app, &grant, &req).await?;
+    Ok(Json(link_created(&app, &token, &link)))
+}
+
+/// What `POST /v1/connect-sessions` answers of a new link.
+pub(super) fn link_created(app: &AppState, token: &str, link: &LinkRow) -> LinkCreated {
+    let url = link_url(app, token);
+    let expires = rfc3339(link.expires_at);
+    LinkCreated { token: token.to_owned(), auth_link_url: url.clone(), auth_link_url_snake: url, expires_at: expires.clone(), expires_at_snake: expires }
+}
+
+/// Checks `req` and stores the auth link it asks for: its token (shown once) and its row. Categories are kept as
+/// asked (a StackOne name or a catalog category, see [`super::stackone::link_categories`]) and resolved when the
+/// link is opened.
+pub(super) async fn make_link(app: &AppState, grant: &KeyGrant, req: &LinkRequest) -> Result<(String, LinkRow), ApiError> {
+    app.guard.backend(grant)?;
     let identity = text("identity (origin_owner_id)", req.identity.as_deref(), true)?.unwrap_or_default();
     let identity_type = req.identity_type.unwrap_or(IdentityType::User);
     let view = app.projects.view(&grant.project.id).await?;
@@ -118,15 +134,7 @@ pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretA
         offered(&view, visible.as_deref(), p)?;
     }
     let categories = match &req.categories {
-        Some(wanted) if !wanted.is_empty() => {
-            let known = view.catalog.categories(visible.as_deref());
-            let mut out = Vec::new();
-            for w in wanted {
-                let found = known.iter().find(|(c, _)| c.eq_ignore_ascii_case(w.trim()));
-                out.push(found.map(|(c, _)| c.clone()).ok_or_else(|| ApiError::bad_request("unknown_category", format!("no category {w:?}")))?);
-            }
-            Some(out)
-        }
+        Some(wanted) if !wanted.is_empty() => Some(super::stackone::link_categories(&view.catalog.categories(visible.as_deref()), wanted)?),
         _ => None,
     };
     // A reconnect link opens the connection's own integration.
@@ -158,24 +166,16 @@ pub async fn create_link(State(app): State<AppState>, SecretAuth(grant): SecretA
             Some(u.clone())
         }
     };
-    let (token, mut link) = new_link(LinkKind::Link, &grant, identity, identity_type, lifetime);
+    let (token, mut link) = new_link(LinkKind::Link, grant, identity, identity_type, lifetime);
     link.end_user_name = text("name", req.name.as_deref(), false)?;
     link.end_user_username = text("username", req.username.as_deref(), false)?;
+    link.connection_name = text("label (connectionName)", req.connection_name.as_deref(), false)?;
     link.categories = categories;
     link.integration = integration;
     link.reconnect_key = req.reconnect.clone();
     link.redirect_url = redirect_url;
     app.store.insert_link(&link).await?;
-    let url = link_url(&app, &token);
-    let expires = rfc3339(link.expires_at);
-    Ok(Json(LinkCreated { token, auth_link_url: url.clone(), auth_link_url_snake: url, expires_at: expires.clone(), expires_at_snake: expires }))
-}
-
-/// `POST /connect_sessions`: StackOne's path for the same (its clients send the key as the Basic-auth username).
-#[utoipa::path(post, path = "/connect_sessions", tag = "links", request_body = LinkRequest,
-    responses((status = 200, body = LinkCreated), crate::http::openapi::ErrorResponses), security(("secret_key" = [])))]
-pub async fn create_link_stackone(state: State<AppState>, auth: SecretAuth, body: JsonBody<LinkRequest>) -> Result<Json<LinkCreated>, ApiError> {
-    create_link(state, auth, body).await
+    Ok((token, link))
 }
 
 /// `POST /v1/connect-sessions/revoke` `{token}` (secret key): the link stops working at once.
@@ -236,7 +236,7 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
     let allowed: Option<Vec<String>> = match (&link.integration, &link.categories) {
         (Some(p), _) => Some(vec![p.clone()]),
         (None, Some(categories)) => Some(
-            view.catalog.all().iter().filter(|e| categories.iter().any(|c| c.eq_ignore_ascii_case(&e.category))).map(|e| e.platform.clone()).collect(),
+            view.catalog.all().iter().filter(|e| categories.iter().any(|c| super::stackone::covers(c, &e.category))).map(|e| e.platform.clone()).collect(),
         ),
         (None, None) => None,
     };

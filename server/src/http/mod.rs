@@ -13,6 +13,7 @@ pub mod limits;
 mod oauth_pages;
 mod pages;
 mod sign_in_pages;
+mod stackone;
 pub mod openapi;
 mod passthrough;
 pub mod serve;
@@ -190,6 +191,13 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         Some(layer) => public.layer(layer),
         None => public,
     };
+    // StackOne's paths: their error answers also carry StackOne's error fields.
+    let stackone = OpenApiRouter::new()
+        .routes(routes!(stackone::create_connect_session))
+        .routes(routes!(stackone::authenticate_connect_session))
+        .routes(routes!(stackone::list_linked_accounts))
+        .routes(routes!(stackone::get_account, stackone::delete_account))
+        .layer(middleware::map_response(stackone::mark_errors));
     let api = OpenApiRouter::new()
         .merge(public)
         .routes(routes!(token::create_token))
@@ -199,10 +207,10 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         .routes(routes!(vault::list_connections))
         .routes(routes!(vault::get_connection, vault::delete_connection))
         .routes(routes!(links::create_link))
-        .routes(routes!(links::create_link_stackone))
         .routes(routes!(links::revoke_link))
         .routes(routes!(token::revoke_session))
         .routes(routes!(links::create_hosted))
+        .merge(stackone)
         .layer(DefaultBodyLimit::max(64 * 1024));
     let (pages, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api)

@@ -58,6 +58,15 @@ impl Modify for Security {
             ))),
         );
         components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("StackOne's way: the project secret key as the Basic username, the password empty."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "session",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A widget session token `pbs_…` from POST /v1/authkit/token.")).build()),
         );

@@ -219,6 +219,11 @@ pub struct ConnectionRow {
     pub account: Option<String>,
     /// Every place the grant reaches, by config key, where the integration lists them (see `Metadata::choices`).
     pub choices: crate::connect::metadata::Granted,
+    /// The end user's name and username (or email) as the auth link or hosted session it was connected through
+    /// named them (StackOne's `origin_owner_name`, `origin_username`); `None` for the embedded widget's. Written by
+    /// [`Store::save_connection`] from the link itself, never from this field.
+    pub end_user_name: Option<String>,
+    pub end_user_username: Option<String>,
 }
 
 impl ConnectionRow {
@@ -521,7 +526,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts (or, with `update`, replaces the secrets, name and state of) a connection and, in the same
     /// transaction, marks `flow_id` connected to it, queues `event` (when the project has a webhook) and spends the
     /// link with digest `link_hash` — only if it is unused, unrevoked and unexpired, else nothing is saved
-    /// ([`StoreError::LinkSpent`]). A new connection is inserted only while its end user (project, environment,
+    /// ([`StoreError::LinkSpent`]), and the end user's name and username the link holds are written to the
+    /// connection. A new connection is inserted only while its end user (project, environment,
     /// identity type, identity) has fewer than `max_live` live ones, else nothing is saved
     /// ([`StoreError::TooManyConnections`]); count and insert cannot interleave with another save for that user.
     async fn save_connection(

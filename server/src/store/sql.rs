@@ -81,6 +81,8 @@ fn connection_row(row: &AnyRow) -> StoreResult<ConnectionRow> {
             Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             None => Default::default(),
         },
+        end_user_name: row.get("end_user_name"),
+        end_user_username: row.get("end_user_username"),
     })
 }
 
@@ -486,6 +488,20 @@ impl Store for SqlStore {
             if done.rows_affected() != 1 {
                 return Err(StoreError::TooManyConnections { max: max_live });
             }
+        }
+        if let Some(link) = link_hash {
+            // Who the link names, kept with the connection (the link is purged a day after it expires); a link that
+            // names nobody leaves what an earlier one wrote.
+            sqlx::query(
+                "UPDATE connections SET
+                        end_user_name = COALESCE((SELECT end_user_name FROM connect_links WHERE token_hash = $1), end_user_name),
+                        end_user_username = COALESCE((SELECT end_user_username FROM connect_links WHERE token_hash = $1), end_user_username)
+                 WHERE id = $2",
+            )
+            .bind(link)
+            .bind(&c.id)
+            .execute(&mut *tx)
+            .await?;
         }
         queue_event(&mut tx, event).await?;
         if let Some(flow) = flow_id {

@@ -277,7 +277,9 @@ async fn refresher(setup: &Setup, postgres: bool) {
             refresh_failures: 0,
             next_refresh_at: None,
             account: None,
-                choices: Default::default(),
+            choices: Default::default(),
+            end_user_name: None,
+            end_user_username: None,
         };
         let store = store.clone();
         inserting.push(async move { store.save_connection(&row, false, None, None, None, u32::MAX).await.expect("a connection saved") });
