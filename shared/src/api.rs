@@ -427,7 +427,8 @@ pub struct LinkRequest {
     /// Where the browser goes when the user is done, with the outcome in the query; must be on one of the
     /// project's allowed origins (`redirect_url`).
     #[serde(alias = "redirect_url")]
-    pub redirect_url: Option<String>,    /// The name of the connection it makes (StackOne's `label`); default as in the widget.
+    pub redirect_url: Option<String>,
+    /// The name of the connection it makes (StackOne's `label`); default as in the widget.
     #[serde(alias = "label")]
     pub connection_name: Option<String>,
 }

@@ -633,3 +633,39 @@ async fn the_site_question_is_answered_with_the_keyboard_and_reads_well_in_both_
         b.close().await;
     }
 }
+
+/// An auth link with a `redirectUrl` whose grant reaches several sites: the question is asked in the link's own
+/// tab, and the answer's redirect reaches the host page (the page's `form-action` lets it, as browsers hold a
+/// form's redirects to it).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auth_link_asks_for_the_site_in_its_tab_and_returns_to_the_redirect_url() {
+    const HOST_ORIGIN: &str = "http://127.0.0.9:9";
+    let (app, _q) = quirk_app().await;
+    app.store.set_project_config("test-project", &json!({ "allowedOrigins": [HOST_ORIGIN] }).to_string()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // the per-node settings memory (2 s)
+    let res = http()
+        .post(format!("{}/v1/connect-sessions", app.url))
+        .header("X-One-Secret", app.key.expose())
+        .json(&json!({ "identity": "user-8", "integration": "quirk-atlassian", "redirectUrl": format!("{HOST_ORIGIN}/settings?tab=apps") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let made: Value = res.json().await.unwrap();
+    let b = Browser::start().await;
+    b.client.goto(made["authLinkUrl"].as_str().unwrap()).await.unwrap();
+    b.wait_js("the connect screen", "return document.querySelector('.pb-form button[type=submit]')").await;
+    b.click(".pb-form button[type=submit]").await;
+    b.wait_js("the site question", "return document.querySelector('.pb-choices')").await;
+    b.click(&format!("input[value='{}']", ATLASSIAN_SITES[2].0)).await;
+    b.click(".pb-actions button").await;
+    let landed = plugboard_tests::eventually("the redirect URL", || async {
+        let u = b.client.current_url().await.ok()?;
+        u.as_str().starts_with(HOST_ORIGIN).then_some(u)
+    })
+    .await;
+    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    assert_eq!((landed.path(), q["tab"].as_str(), q["plugboard_status"].as_str()), ("/settings", "apps", "connected"));
+    assert_eq!(record(&app, &q["connection_key"]).await.connection_config.get("cloud_id").map(String::as_str), Some(ATLASSIAN_SITES[2].0));
+    b.close().await;
+}

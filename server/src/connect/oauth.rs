@@ -434,7 +434,13 @@ impl Connector {
         }
         let secrets = self.open_flow_secrets(&flow)?;
         let (config, creds) = secrets.parked.ok_or_else(unknown)?;
-        let saved = self.save_from_flow(&flow, Obtained { config, creds, account: secrets.parked_account, choices: secrets.parked_choices }).await;
+        let obtained = Obtained { config, creds, account: secrets.parked_account, choices: secrets.parked_choices };
+        if obtained.undecided().is_some() {
+            // Parked for the question, not for the host page: only the question's answer may finish it.
+            self.void_parked(&flow, "This sign-in was finished before its question was answered, so it was voided.").await?;
+            return Err(ConnectError::Forbidden(NOT_YOURS.into()));
+        }
+        let saved = self.save_from_flow(&flow, obtained).await;
         if saved.is_err() {
             // Claimed but not saved (the user's connection cap, an outage): nothing will claim it again.
             self.void_parked(&flow, "This sign-in could not be saved.").await?;
@@ -622,12 +628,11 @@ impl Connector {
 
     /// A reconnect's token answer may leave the refresh token out: Google sends one only at a user's first
     /// consent, and RFC 6749 §5.1 makes it optional. The grant it renews is the same, so the connection keeps the
-    /// refresh token it holds — unless the sign-in was by another account (their labels differ), whose tokens must
-    /// not be renewed with the old account's grant.
+    /// refresh token it holds — only when the sign-in was by the same account ([`same_account`]): another
+    /// account's tokens must never be renewed with the old account's grant.
     fn keep_unreplaced(&self, previous: &ConnectionRow, account: Option<&str>, creds: &mut Credentials) {
-        let other_account = matches!((previous.account.as_deref(), account), (Some(was), Some(now)) if was != now);
         let complete = creds.refresh_token.is_some() && creds.tokens.values().all(|t| t.refresh_token.is_some());
-        if complete || other_account {
+        if complete || !same_account(previous.account.as_deref(), account) {
             return;
         }
         let Ok(held) = self.vault.open_credentials(&previous.sealed, &previous.id) else { return };
@@ -670,6 +675,13 @@ impl Connector {
             FlowStatus::Pending => FlowState { status: FlowStatus::Pending, error: None, connection: None },
         })
     }
+}
+
+/// Whether a reconnect signed in as the account the connection had: the same label, or none on either side (an
+/// integration that names no account; a provider that leaves the refresh token out grants it once per user, so a
+/// new user's answer carries one). A label on one side only is not the same account.
+fn same_account(was: Option<&str>, now: Option<&str>) -> bool {
+    was == now
 }
 
 /// What the authorize page of a same-tab flow asks the person in front of it: "Connect `provider` to `app` as

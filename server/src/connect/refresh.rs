@@ -143,7 +143,11 @@ impl Connector {
                 return Err(unrenewable(row));
             }
             if row.token_expires_at.is_some_and(|exp| exp <= t) {
-                return Err(self.fail_unrenewable(row).await);
+                if let Some(e) = self.fail_unrenewable(row).await {
+                    return Err(e);
+                }
+                // Reconnected meanwhile (on another node): the connection as it is now.
+                return Ok((self.hot_entry(&row.key).await?, false));
             }
         }
         if !row.refreshable || row.token_refresh_at.is_none_or(|at| at > t) {
@@ -163,21 +167,28 @@ impl Connector {
     /// Fails `row` for good: its access token expired, or the provider called it invalid (RFC 6750 §3.1
     /// `invalid_token`), and nothing can renew it — the provider gave no refresh token (RFC 6749 §1.5 makes one
     /// optional: Dropbox's short-lived tokens without `token_access_type=offline`, GitHub OAuth apps). Stored once,
-    /// with `connection.failed` in the same transaction; answers the error the caller gets (409, reconnect).
-    pub async fn fail_unrenewable(&self, row: &ConnectionRow) -> RefreshError {
+    /// with `connection.failed` in the same transaction. Answers the error the caller gets (409, reconnect), or
+    /// `None` when the connection changed meanwhile (a reconnect landed): the caller reads it again.
+    pub async fn fail_unrenewable(&self, row: &ConnectionRow) -> Option<RefreshError> {
         let mut failed = row.clone();
         failed.state = ConnectionState::Failed;
         let event = webhooks::event(EventType::Failed, &failed, &self.webhooks);
-        match self.store.fail_connection(&row.id, row.secret_version, now_ms(), &event).await {
+        let stored = self.store.fail_connection(&row.id, row.secret_version, now_ms(), &event).await;
+        self.hot.invalidate(&row.key);
+        match stored {
             Ok(true) => {
                 metrics::counter!("plugboard_refreshes_total", "outcome" => "expired").increment(1);
                 tracing::warn!(key = %row.key, platform = %row.platform, "the connection's access ended and nothing can renew it");
+                Some(unrenewable(row))
             }
-            Ok(false) => {}
-            Err(e) => return e.into(),
+            // Failed already (by another call or node), deleted, or reconnected: only the last may go on.
+            Ok(false) => match self.live_connection(&row.key).await {
+                Ok(now) if now.secret_version != row.secret_version && now.state != ConnectionState::Failed => None,
+                Ok(_) => Some(unrenewable(row)),
+                Err(e) => Some(e),
+            },
+            Err(e) => Some(e.into()),
         }
-        self.hot.invalidate(&row.key);
-        unrenewable(row)
     }
 
     /// Remembers that the current token of `key` (version `secret_version`) met a 401 right after it was
@@ -446,7 +457,7 @@ impl Connector {
                 Ok(keys) => {
                     for key in keys {
                         if let Ok(Some(row)) = self.store.get_connection(&key).await {
-                            self.fail_unrenewable(&row).await;
+                            let _ = self.fail_unrenewable(&row).await;
                         }
                     }
                 }

@@ -268,9 +268,10 @@ pub async fn callback(
 async fn respond(app: &AppState, done: Result<Finished, CallbackFailure>, seed: bool, code: &str) -> Response {
     match done {
         // The grant reaches several places: the end user picks one, on this page.
-        Ok(Finished { outcome: Outcome::Choose(question), flow_id, .. }) => {
+        Ok(Finished { outcome: Outcome::Choose(question), flow_id, return_to, redirect_url, display, .. }) => {
             let (look, _) = look_of_flow(app, &flow_id).await;
-            choosing(&look, &flow_id, &question)
+            let onward = return_to.or(redirect_url.filter(|_| display == FlowDisplay::Page));
+            choosing(&look, &flow_id, &question, onward.as_deref())
         }
         // @withone/auth's same-tab sign-in: back to the host page, whose package opens the widget with our state.
         // (`finish_callback` made sure the page is the one registered and kept when the tab left.)

@@ -189,8 +189,10 @@ pub struct Page<'a> {
     pub script: &'static str,
     /// Whether the script may `fetch` this origin (the authorize page).
     pub connect: bool,
-    /// Whether the page's form may post to this origin (the choice among places a grant reaches).
-    pub form: bool,
+    /// Where the page's form may send the browser, as CSP `form-action` sources: `'self'` for the choice among
+    /// places a grant reaches, plus the origin of the host page the sign-in ends on when it ends there (browsers
+    /// hold a form's redirects to `form-action` too). `None`: the page has no form.
+    pub form: Option<String>,
 }
 
 impl Page<'_> {
@@ -216,7 +218,7 @@ impl Page<'_> {
             *STYLE_HASH,
             self.look.img_src(),
             if self.connect { "'self'" } else { "'none'" },
-            if self.form { "'self'" } else { "'none'" },
+            self.form.as_deref().unwrap_or("'none'"),
         );
         let csp = HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
         (self.status, [(header::CONTENT_SECURITY_POLICY, csp), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html)).into_response()
@@ -250,7 +252,7 @@ mod tests {
             provider: None,
             end_user: None,
         };
-        let res = Page { status: StatusCode::OK, look: &look, mark: Mark::Done, title: "t", body: String::new(), data: String::new(), script: "/s.js", connect: false, form: false }.render();
+        let res = Page { status: StatusCode::OK, look: &look, mark: Mark::Done, title: "t", body: String::new(), data: String::new(), script: "/s.js", connect: false, form: None }.render();
         let csp = res.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
         assert!(csp.contains(&format!("style-src {}", *STYLE_HASH)) && !csp.contains("unsafe-inline"), "{csp}");
         assert!(csp.contains("img-src 'self' https://cdn.acme.example;") && csp.contains("connect-src 'none'"), "{csp}");

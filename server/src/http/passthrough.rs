@@ -339,7 +339,7 @@ async fn forward(app: &AppState, grant: KeyGrant, req: Request) -> Result<Respon
     } else if unauthorized(&res) && row.is_oauth && proxy::bearer_error(res.headers()).as_deref() == Some("invalid_token") {
         // The provider says the token is dead (RFC 6750 §3.1) and nothing can renew it: the connection says so
         // from now on (failed, `connection.failed`); this call gets the provider's own answer.
-        app.connector.fail_unrenewable(row).await;
+        let _ = app.connector.fail_unrenewable(row).await;
     }
 
     let (mut head, body) = res.into_parts();

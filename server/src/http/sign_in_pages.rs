@@ -111,7 +111,7 @@ pub(super) fn ending_page(look: &Look, window: Window, flow_id: Option<&str>, en
         r#"<h1 tabindex="-1">{heading}</h1><p class="pb-lead">{lead}</p><p id="pb-status" class="pb-muted" role="status">{next}</p>{button}"#,
         next = text(&next),
     );
-    Page { status, look, mark, title: &title, body, data: format!("{flow}{data}"), script: "/oauth/callback.js", connect: false, form: false }.render()
+    Page { status, look, mark, title: &title, body, data: format!("{flow}{data}"), script: "/oauth/callback.js", connect: false, form: None }.render()
 }
 
 /// A page that only says what happened and the way back (`/oauth/callback` without its answer, a return page
@@ -124,7 +124,7 @@ pub(super) fn plain_page(status: StatusCode, look: &Look, mark: Mark, heading: &
         text(next),
         CLOSE_BUTTON,
     );
-    Page { status, look, mark, title: heading, body, data: String::new(), script: "/oauth/callback.js", connect: false, form: false }.render()
+    Page { status, look, mark, title: heading, body, data: String::new(), script: "/oauth/callback.js", connect: false, form: None }.render()
 }
 
 /// The authorize page of a popup sign-in: who asks to connect what, while its script fetches the proof.
@@ -138,7 +138,7 @@ pub(super) fn opening(flow_id: &str, look: &Look) -> Response {
 <p class="pb-note">{LOCK}<span>You sign in on {provider}’s own page. {company} never sees your password.</span></p>{}"#,
         CLOSE_BUTTON,
     );
-    Page { status: StatusCode::OK, look, mark: Mark::Pending, title: &title, body, data: format!(r#" data-flow="{}""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true, form: false }
+    Page { status: StatusCode::OK, look, mark: Mark::Pending, title: &title, body, data: format!(r#" data-flow="{}""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true, form: None }
         .render()
 }
 
@@ -156,7 +156,7 @@ pub(super) fn ask(flow_id: &str, ask: &SameTabAsk, look: &Look) -> Response {
         app = text(app),
         user = text(&ask.user),
     );
-    Page { status: StatusCode::OK, look, mark: Mark::Ask, title: &title, body, data: format!(r#" data-flow="{}" data-same-tab="1""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true, form: false }
+    Page { status: StatusCode::OK, look, mark: Mark::Ask, title: &title, body, data: format!(r#" data-flow="{}" data-same-tab="1""#, escape(flow_id)), script: "/oauth/authorize.js", connect: true, form: None }
         .render()
 }
 
@@ -167,7 +167,7 @@ pub(super) fn unusable(look: &Look, message: &str) -> Response {
         text(message),
         CLOSE_BUTTON,
     );
-    Page { status: StatusCode::GONE, look, mark: Mark::Failed, title: "This sign-in link cannot be used", body, data: String::new(), script: "/oauth/callback.js", connect: false, form: false }
+    Page { status: StatusCode::GONE, look, mark: Mark::Failed, title: "This sign-in link cannot be used", body, data: String::new(), script: "/oauth/callback.js", connect: false, form: None }
         .render()
 }
 
@@ -196,7 +196,9 @@ pub(super) fn page_gone() -> Response {
 /// name and address, as radio buttons (arrow keys move among them), and one button that connects the one picked.
 /// The form posts the flow, its one-time `token` and the pick to `POST /oauth/callback/choose` (which also needs
 /// the browser's binding cookie, sent for that path).
-pub(super) fn choosing(look: &Look, flow_id: &str, question: &Question) -> Response {
+/// `onward`: the host page the sign-in ends on after the choice (a same-tab flow's page, an auth link's
+/// `redirectUrl`), whose origin the form's redirect may reach.
+pub(super) fn choosing(look: &Look, flow_id: &str, question: &Question, onward: Option<&str>) -> Response {
     let provider = text(look.provider_or("your account"));
     let company = text(look.company_or("the app"));
     let noun = text(&question.noun);
@@ -226,7 +228,12 @@ pub(super) fn choosing(look: &Look, flow_id: &str, question: &Question) -> Respo
         token = escape(&question.token),
         Noun = capitalised(&noun),
     );
-    Page { status: StatusCode::OK, look, mark: Mark::Ask, title: &title, body, data: String::new(), script: "/oauth/callback.js", connect: false, form: true }.render()
+    let onward = onward.and_then(|u| url::Url::parse(u).ok()).filter(|u| matches!(u.scheme(), "http" | "https")).map(|u| u.origin().ascii_serialization());
+    let form = match onward {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    Page { status: StatusCode::OK, look, mark: Mark::Ask, title: &title, body, data: String::new(), script: "/oauth/callback.js", connect: false, form: Some(form) }.render()
 }
 
 fn capitalised(s: &str) -> String {

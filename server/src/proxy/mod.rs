@@ -152,9 +152,12 @@ pub fn bearer_error(headers: &HeaderMap) -> Option<String> {
             return None;
         }
         // auth-params are `name=token` or `name="quoted"`, separated by commas outside quotes (RFC 9110 §11.2).
-        let (mut quoted, mut start, mut found) = (false, 0, None);
+        let (mut quoted, mut escaped, mut start, mut found) = (false, false, 0, None);
         for (i, c) in params.char_indices().chain(std::iter::once((params.len(), ','))) {
             match c {
+                // A quoted-string's `\"` is a quote inside it (RFC 9110 §5.6.4).
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
                 '"' => quoted = !quoted,
                 ',' if !quoted => {
                     if let Some((name, value)) = params[start..i].split_once('=') {
@@ -187,6 +190,7 @@ mod tests {
         assert_eq!(challenge(r#"Bearer realm="example", error="invalid_token", error_description="The access token expired""#).as_deref(), Some("invalid_token"));
         assert_eq!(challenge(r#"bearer error=invalid_token"#).as_deref(), Some("invalid_token"));
         assert_eq!(challenge(r#"Bearer error_description="error=invalid_token, oh", error="insufficient_scope""#).as_deref(), Some("insufficient_scope"));
+        assert_eq!(challenge(r#"Bearer error_description="a \"b, error=invalid_token", error="insufficient_scope""#).as_deref(), Some("insufficient_scope"));
         assert_eq!(challenge(r#"Bearer realm="example""#), None);
         assert_eq!(challenge(r#"Basic realm="error=invalid_token""#), None);
         assert_eq!(bearer_error(&HeaderMap::new()), None);
