@@ -249,7 +249,7 @@ impl Connector {
         row.state = ConnectionState::Operational;
         row.sealed = self.vault.seal_credentials(creds, &row.id);
         row.token_expires_at = creds.earliest_expiry();
-        row.token_refresh_at = refresh::refresh_at(creds.earliest_expiry(), crate::clock::now());
+        row.token_refresh_at = refresh::refresh_at(creds.earliest_renewable_expiry(), crate::clock::now());
         row.hold_401_until = None;
         row.refreshable = refresh::renewable(entry, creds);
         row.version += 1;

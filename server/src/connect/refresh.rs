@@ -290,7 +290,7 @@ impl Connector {
                     token_expires_at: fresh.earliest_expiry(),
                     // A token that could not be renewed this time (after another was, see `refresh_token_grant`)
                     // is due again after the backoff, not at once.
-                    token_refresh_at: refresh_at(fresh.earliest_expiry(), now()).map(|at| at.max(retry_at.unwrap_or(at))).or(retry_at),
+                    token_refresh_at: refresh_at(fresh.earliest_renewable_expiry(), now()).map(|at| at.max(retry_at.unwrap_or(at))).or(retry_at),
                     hold_401_until: (cause == Cause::Unauthorized).then(|| now() + HOLD_401_SECS),
                     config: (config != row.config).then_some(config),
                     refreshable: true,

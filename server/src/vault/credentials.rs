@@ -81,6 +81,14 @@ impl Credentials {
         self.expires_at.into_iter().chain(self.tokens.values().filter_map(|t| t.expires_at)).min()
     }
 
+    /// When the first of the access tokens a refresh renews expires: those with a refresh token, and the
+    /// top-level one of a grant without named tokens (a client-credentials grant renews it without one). A named
+    /// token nothing renews must not keep the connection due for ever.
+    pub fn earliest_renewable_expiry(&self) -> Option<i64> {
+        let top = (self.refresh_token.is_some() || self.tokens.is_empty()).then_some(self.expires_at).flatten();
+        top.into_iter().chain(self.tokens.values().filter(|t| t.refresh_token.is_some()).filter_map(|t| t.expires_at)).min()
+    }
+
     /// Whether any of its tokens has a refresh token.
     pub fn has_refresh_token(&self) -> bool {
         self.refresh_token.is_some() || self.tokens.values().any(|t| t.refresh_token.is_some())
@@ -90,6 +98,26 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refresh_is_due_by_the_tokens_it_renews() {
+        let named = |rt: Option<&str>, exp| NamedToken { access_token: SecretString::new("at"), refresh_token: rt.map(SecretString::new), expires_at: Some(exp), scope: None };
+        // Client credentials: no refresh token, the top-level token is still renewed.
+        let cc = Credentials { access_token: Some(SecretString::new("at")), expires_at: Some(100), ..Default::default() };
+        assert_eq!(cc.earliest_renewable_expiry(), Some(100));
+        // A named token without a refresh token expires first: the refresh is due by the one that has one.
+        let mixed = Credentials {
+            access_token: Some(SecretString::new("bot")),
+            refresh_token: Some(SecretString::new("rt")),
+            expires_at: Some(500),
+            tokens: [("user".to_owned(), named(None, 100))].into(),
+            ..Default::default()
+        };
+        assert_eq!((mixed.earliest_expiry(), mixed.earliest_renewable_expiry()), (Some(100), Some(500)));
+        // A top-level token without a refresh token beside a renewable named one.
+        let slack = Credentials { access_token: Some(SecretString::new("bot")), expires_at: Some(100), tokens: [("user".to_owned(), named(Some("rt"), 700))].into(), ..Default::default() };
+        assert_eq!(slack.earliest_renewable_expiry(), Some(700));
+    }
 
     #[test]
     fn debug_never_shows_secrets() {
