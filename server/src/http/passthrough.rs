@@ -173,7 +173,9 @@ fn page_headers(headers: &mut HeaderMap) {
 
 /// `ANY /v1/passthrough/{platform}`: the API base URL itself.
 #[utoipa::path(method(get, post, put, patch, delete), path = "/v1/passthrough/{platform}", tag = "passthrough",
-    params(("platform" = String, Path, example = "gmail"), ("X-One-Connection-Key" = String, Header, description = "the connection's key (also x-pica-connection-key)")),
+    params(("platform" = String, Path, example = "gmail"), ("X-One-Connection-Key" = String, Header, description = "the connection's key (also x-pica-connection-key)"),
+           ("Plugboard-Token" = Option<String>, Header, description = "which of the connection's tokens the call presents, for an integration whose sign-in grants several (Slack: `bot` or `user`; default bot, else user); 400 `unknown_token`, 409 `token_unavailable`"),
+           ("Plugboard-Choice" = Option<String>, Header, description = "another place the connection's grant reaches (`<id>`, or `<name>=<id>`, from the record's `choices`; default the one picked when connecting); 400 `invalid_choice`, 403 `choice_not_granted`")),
     responses((status = "default", description = "the provider's answer, as it sent it"), crate::http::openapi::ErrorResponses),
     security(("secret_key" = [])))]
 pub async fn passthrough_root(state: State<AppState>, auth: SecretAuth, req: Request) -> Result<Response, ApiError> {
@@ -182,7 +184,9 @@ pub async fn passthrough_root(state: State<AppState>, auth: SecretAuth, req: Req
 
 #[utoipa::path(method(get, post, put, patch, delete), path = "/v1/passthrough/{platform}/{path}", tag = "passthrough",
     params(("platform" = String, Path, example = "gmail"), ("path" = String, Path, description = "the rest of the provider's URL, after its API base"),
-           ("X-One-Connection-Key" = String, Header, description = "the connection's key (also x-pica-connection-key)")),
+           ("X-One-Connection-Key" = String, Header, description = "the connection's key (also x-pica-connection-key)"),
+           ("Plugboard-Token" = Option<String>, Header, description = "which of the connection's tokens the call presents, for an integration whose sign-in grants several (Slack: `bot` or `user`; default bot, else user); 400 `unknown_token`, 409 `token_unavailable`"),
+           ("Plugboard-Choice" = Option<String>, Header, description = "another place the connection's grant reaches (`<id>`, or `<name>=<id>`, from the record's `choices`; default the one picked when connecting); 400 `invalid_choice`, 403 `choice_not_granted`")),
     responses((status = "default", description = "the provider's answer, as it sent it"), crate::http::openapi::ErrorResponses),
     security(("secret_key" = [])))]
 pub async fn passthrough(State(app): State<AppState>, SecretAuth(grant): SecretAuth, req: Request) -> Result<Response, ApiError> {
