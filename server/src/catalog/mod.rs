@@ -310,7 +310,7 @@ impl Integration {
         }
         let in_host = self.oauth.iter().flat_map(|o| [Some(&o.authorization_url), Some(&o.token_url), o.revoke_url.as_ref()]).flatten()
             .any(|t| template_host(t).is_some_and(|h| h.contains(&format!("{{{}}}", s.name))));
-        if in_host && (value.contains(['.', '_']) || value.len() > 63 || crate::connect::fields::reads_as_ip_address(value)) {
+        if in_host && (value.contains(['.', '_']) || value.len() > 63 || reads_as_ip_address(value)) {
             return bad("it is part of a host name, so it must be one label of letters, digits and dashes");
         }
         // Compiled when the catalog loaded, so this cannot fail for a loaded entry.
@@ -880,6 +880,16 @@ pub fn stable_id(parts: &[&str]) -> u64 {
     }
     let d = h.finalize();
     u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & 0x7fff_ffff)
+}
+
+/// Whether a URL parser would read `v` — alone or as the first label of a host — as an IP address rather than a
+/// name: all digits (`2130706433`), hex (`0x7f000001`), dotted or octal forms, and numbers too large to be one
+/// (which make the URL invalid) — WHATWG URL's IPv4 parser, which browsers and the `url` crate share.
+pub fn reads_as_ip_address(v: &str) -> bool {
+    [format!("https://{v}/"), format!("https://{v}.example/")].iter().any(|u| match url::Url::parse(u) {
+        Ok(u) => matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))),
+        Err(e) => e == url::ParseError::InvalidIpv4Address,
+    })
 }
 
 #[cfg(test)]

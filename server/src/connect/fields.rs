@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    catalog::{origin_on_hosts, Integration},
+    catalog::{origin_on_hosts, reads_as_ip_address, Integration},
     vault::SecretString,
 };
 
@@ -109,16 +109,6 @@ pub fn subdomain_label(raw: &str, domains: &[String]) -> Option<String> {
 /// A single DNS label: keeps a templated host under the provider's own domain (no `evil.com/`, `@`, `..`).
 fn is_host_label(v: &str) -> bool {
     !v.is_empty() && v.len() <= 63 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// Whether a URL parser would read `v` — alone or as the first label of a host — as an IP address rather than a
-/// name: all digits (`2130706433`), hex (`0x7f000001`), dotted or octal forms, and numbers too large to be one
-/// (which make the URL invalid) — WHATWG URL's IPv4 parser, which browsers and the `url` crate share.
-pub fn reads_as_ip_address(v: &str) -> bool {
-    [format!("https://{v}/"), format!("https://{v}.example/")].iter().any(|u| match url::Url::parse(u) {
-        Ok(u) => matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))),
-        Err(e) => e == url::ParseError::InvalidIpv4Address,
-    })
 }
 
 /// Where a template's `{name}`s are looked up.

@@ -117,7 +117,7 @@ pub(super) fn link_created(app: &AppState, token: &str, link: &LinkRow) -> LinkC
 }
 
 /// Checks `req` and stores the auth link it asks for: its token (shown once) and its row. Categories are kept as
-/// asked (a StackOne name or a catalog category, see [`super::stackone::link_categories`]) and resolved when the
+/// asked (a StackOne name or a catalog category, see [`super::link_categories::link_categories`]) and resolved when the
 /// link is opened.
 pub(super) async fn make_link(app: &AppState, grant: &KeyGrant, req: &LinkRequest) -> Result<(String, LinkRow), ApiError> {
     app.guard.backend(grant)?;
@@ -134,7 +134,7 @@ pub(super) async fn make_link(app: &AppState, grant: &KeyGrant, req: &LinkReques
         offered(&view, visible.as_deref(), p)?;
     }
     let categories = match &req.categories {
-        Some(wanted) if !wanted.is_empty() => Some(super::stackone::link_categories(&view.catalog.categories(visible.as_deref()), wanted)?),
+        Some(wanted) if !wanted.is_empty() => Some(super::link_categories::link_categories(&view.catalog.categories(visible.as_deref()), wanted)?),
         _ => None,
     };
     // A reconnect link opens the connection's own integration.
@@ -236,7 +236,7 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
     let allowed: Option<Vec<String>> = match (&link.integration, &link.categories) {
         (Some(p), _) => Some(vec![p.clone()]),
         (None, Some(categories)) => Some(
-            view.catalog.all().iter().filter(|e| categories.iter().any(|c| super::stackone::covers(c, &e.category))).map(|e| e.platform.clone()).collect(),
+            view.catalog.all().iter().filter(|e| categories.iter().any(|c| super::link_categories::covers(c, &e.category))).map(|e| e.platform.clone()).collect(),
         ),
         (None, None) => None,
     };

@@ -7,6 +7,7 @@ pub mod error;
 mod extract;
 pub mod input;
 mod integrations;
+mod link_categories;
 mod links;
 pub mod metrics;
 pub mod limits;

@@ -31,78 +31,6 @@ use crate::{
     store::{ConnectionFilter, ConnectionRow, LinkKind, LinkRow},
 };
 
-/// StackOne's connector categories (the SDK's `ConnectSessionCreateCategories`, and `scheduling` of the current API
-/// reference) and the catalog categories each one lists. `None`: every category (`stackone`, StackOne's own
-/// connectors, is no kind of app). `lms` lists HR (the catalog has no learning platforms; the HR suites carry the
-/// learning modules), `screening` lists Recruiting (background checks are a hiring step).
-pub const CATEGORIES: [(&str, Option<&[&str]>); 14] = [
-    ("ats", Some(&["Recruiting"])),
-    ("hris", Some(&["HR"])),
-    ("hris-legacy", Some(&["HR"])),
-    ("crm", Some(&["CRM"])),
-    ("iam", Some(&["Security"])),
-    ("marketing", Some(&["Marketing"])),
-    ("lms", Some(&["HR"])),
-    ("stackone", None),
-    ("documents", Some(&["Documents", "Storage"])),
-    ("ticketing", Some(&["Project management", "Support"])),
-    ("screening", Some(&["Recruiting"])),
-    ("messaging", Some(&["Communication"])),
-    ("accounting", Some(&["Accounting"])),
-    ("scheduling", Some(&["Scheduling", "Calendar"])),
-];
-
-/// The catalog categories StackOne's category `name` lists (spelled exactly as StackOne does, lowercase): `None`
-/// when `name` is not one of StackOne's, `Some(None)` for every category.
-fn stackone_category(name: &str) -> Option<Option<&'static [&'static str]>> {
-    CATEGORIES.iter().find(|(c, _)| *c == name).map(|(_, cats)| *cats)
-}
-
-/// Whether a link made with `wanted` (a StackOne category or a catalog category) lists an integration of the
-/// catalog category `category`.
-pub fn covers(wanted: &str, category: &str) -> bool {
-    match stackone_category(wanted) {
-        Some(None) => true,
-        Some(Some(cats)) => cats.iter().any(|c| c.eq_ignore_ascii_case(category)),
-        None => wanted.eq_ignore_ascii_case(category),
-    }
-}
-
-/// The categories of a new link as they are stored: each a StackOne category (as StackOne spells it) or one of the
-/// catalog categories in which the project offers something (`known`, with counts; matched case-insensitively,
-/// stored as the catalog spells it). 400 `unknown_category` naming the values that work, for one that is neither,
-/// or a StackOne category in whose catalog categories the project offers nothing.
-pub fn link_categories(known: &[(String, u64)], wanted: &[String]) -> Result<Vec<String>, ApiError> {
-    let offered = |cat: &str| known.iter().any(|(k, _)| k.eq_ignore_ascii_case(cat));
-    let mut out = Vec::with_capacity(wanted.len());
-    for w in wanted {
-        let w = w.trim();
-        let shown: String = w.chars().take(64).collect();
-        match stackone_category(w) {
-            Some(None) => out.push(w.to_owned()),
-            Some(Some(cats)) if cats.iter().any(|c| offered(c)) => out.push(w.to_owned()),
-            Some(Some(cats)) => {
-                return Err(ApiError::bad_request(
-                    "unknown_category",
-                    format!("StackOne's category {shown:?} lists {}: this project offers no integration there", cats.join(", ")),
-                ))
-            }
-            None => match known.iter().find(|(k, _)| k.eq_ignore_ascii_case(w)) {
-                Some((k, _)) => out.push(k.clone()),
-                None => {
-                    let ours: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
-                    let theirs: Vec<&str> = CATEGORIES.iter().map(|(c, _)| *c).collect();
-                    return Err(ApiError::bad_request(
-                        "unknown_category",
-                        format!("no category {shown:?}: use one of this project's ({}) or of StackOne's ({})", ours.join(", "), theirs.join(", ")),
-                    ));
-                }
-            },
-        }
-    }
-    Ok(out)
-}
-
 /// Sets StackOne's error fields on the error answers of the routes it wraps (see [`super::error::render_errors`]).
 pub async fn mark_errors(mut res: axum::response::Response) -> axum::response::Response {
     if res.status().is_client_error() || res.status().is_server_error() {
@@ -128,7 +56,7 @@ fn rfc3339_ms(ms: i64) -> String {
 fn connect_session(link: &LinkRow) -> ConnectSession {
     // 13 hex digits: 52 bits, exact as a JavaScript number.
     let id = u64::from_str_radix(link.token_hash.get(..13).unwrap_or("0"), 16).unwrap_or(0);
-    let categories = link.categories.as_ref().map(|c| c.iter().filter(|c| stackone_category(c).is_some()).cloned().collect::<Vec<_>>());
+    let categories = link.categories.as_ref().map(|c| c.iter().filter(|c| super::link_categories::stackone_category(c).is_some()).cloned().collect::<Vec<_>>());
     ConnectSession {
         id,
         organization_id: 1,
@@ -179,7 +107,7 @@ fn linked_account(row: &ConnectionRow, catalog: &Catalog) -> LinkedAccount {
 /// `organization_id`, `project_id`, `origin_owner_*`, `provider`, `categories`, `type`, `created_at`, `token`,
 /// `auth_link_url`, …) and Plugboard's `LinkCreated` fields. Takes StackOne's `ConnectSessionCreate`:
 /// `origin_owner_id`, `origin_owner_name`, `origin_username`, `provider`, `categories` (StackOne's, mapped by
-/// [`CATEGORIES`], or the catalog's), `account_id` (a reconnect link), `expires_in` (60 s to 30 days), `label`
+/// [`super::link_categories::CATEGORIES`], or the catalog's), `account_id` (a reconnect link), `expires_in` (60 s to 30 days), `label`
 /// (the connection's name). `type` is the key's environment, whatever is sent; `metadata`, `multiple` and
 /// `provider_version` are accepted and ignored. Errors: 400 (`unknown_category`, `unknown_integration`,
 /// `invalid_expiry`, `invalid_identity`), 401, 404 (the account to reconnect), 409 (`integration_not_configured`).
