@@ -21,6 +21,12 @@ async fn quirk_app() -> (TestApp, Quirks) {
     (app, q)
 }
 
+/// Every connection of the test project.
+async fn stored(app: &TestApp) -> Vec<plugboard::store::ConnectionRow> {
+    let all = plugboard::store::ConnectionFilter { project_id: "test-project".into(), environment: None, identity: None, identity_type: None, platform: None };
+    app.store.list_connections(&all, 0, 50).await.unwrap().0
+}
+
 async fn connections(app: &TestApp) -> u64 {
     app.store.count_connections("test-project").await.unwrap()
 }
@@ -398,22 +404,7 @@ async fn what_users_paste_as_a_shop_connects_to_that_shop_and_other_hosts_are_re
         vec!["acme"; pasted.len()],
         "the provider was asked for the same shop each time"
     );
-    let conns = app
-        .store
-        .list_connections(
-            &plugboard::store::ConnectionFilter {
-                project_id: "test-project".into(),
-                environment: None,
-                identity: None,
-                identity_type: None,
-                platform: None,
-            },
-            0,
-            50,
-        )
-        .await
-        .unwrap()
-        .0;
+    let conns = stored(&app).await;
     assert_eq!(conns.len(), pasted.len());
     for c in &conns {
         assert_eq!(c.config["shop"], "acme");
@@ -433,22 +424,7 @@ async fn what_users_paste_as_a_shop_connects_to_that_shop_and_other_hosts_are_re
         "{body}"
     );
 
-    let stored_before = app
-        .store
-        .list_connections(
-            &plugboard::store::ConnectionFilter {
-                project_id: "test-project".into(),
-                environment: None,
-                identity: None,
-                identity_type: None,
-                platform: None,
-            },
-            0,
-            50,
-        )
-        .await
-        .unwrap()
-        .1;
+    let stored_before = connections(&app).await;
     for hostile in [
         "acme.evil.com",
         "https://evil.com/acme.myshopify.com",
@@ -474,22 +450,7 @@ async fn what_users_paste_as_a_shop_connects_to_that_shop_and_other_hosts_are_re
         );
     }
     assert_eq!(q.shops().len(), pasted.len(), "no other shop was asked for");
-    let after = app
-        .store
-        .list_connections(
-            &plugboard::store::ConnectionFilter {
-                project_id: "test-project".into(),
-                environment: None,
-                identity: None,
-                identity_type: None,
-                platform: None,
-            },
-            0,
-            50,
-        )
-        .await
-        .unwrap()
-        .1;
+    let after = connections(&app).await;
     assert_eq!(after, stored_before, "nothing was stored");
 }
 
