@@ -1,4 +1,4 @@
-//! `cargo bench -p plugboard --bench search`: catalog search answered from memory (SPEC §3.2, issue 4).
+//! `cargo bench -p plugboard --bench search`: catalog search answered from memory (README, API).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use plugboard::catalog::{Catalog, Query};

@@ -1,4 +1,4 @@
-//! Per-project settings (SPEC §7): visible integrations, custom integrations, own OAuth clients, allowed host
+//! Per-project settings (README, Projects): visible integrations, custom integrations, own OAuth clients, allowed host
 //! origins, session TTL. Stored in the database (the source of truth, shared by every node); a config file can
 //! set them at start. Each node keeps a derived per-project catalog — what end users are offered, featured apps
 //! first — rebuilt when the stored settings or the project's own OAuth clients change.

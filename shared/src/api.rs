@@ -1,4 +1,4 @@
-//! JSON request and response bodies of the HTTP API (SPEC §3), field names exactly as the seeds spell them.
+//! JSON request and response bodies of the HTTP API (README, API), field names exactly as the seeds spell them.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +57,7 @@ impl IdentityType {
     }
 }
 
-/// How an end user proves access to a provider (SPEC §6).
+/// How an end user proves access to a provider (README, Adding a catalog entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -81,7 +81,7 @@ impl AuthMethod {
     }
 }
 
-/// Body of `POST /v1/authkit/token` (SPEC §3.1).
+/// Body of `POST /v1/authkit/token` (README, API).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -159,7 +159,7 @@ pub struct Page<T> {
 pub type IntegrationsPage = Page<IntegrationRow>;
 pub type ConnectorsPage = Page<ConnectorRow>;
 
-/// One row of `GET /v1/available-connectors` (SPEC §3.2).
+/// One row of `GET /v1/available-connectors` (README, API).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]

@@ -1,4 +1,4 @@
-//! Connecting without an embed (SPEC §3.10): auth links opened as a page (StackOne's way) and hosted connection
+//! Connecting without an embed (README, Without an embed): auth links opened as a page (StackOne's way) and hosted connection
 //! sessions opened by `connect.js` in a popup (One Runtime's way), in headless Chromium against the mock provider.
 
 use plugboard_tests::{eventually, fantoccini::Locator, http, spawn_host, spawn_with_provider, upstream::spawn_receiver, Browser, TestApp};

@@ -1,4 +1,4 @@
-//! More than one node (SPEC §8): two `plugboard serve` processes on different ports and one database (PostgreSQL in
+//! More than one node (README, Running more than one node): two `plugboard serve` processes on different ports and one database (PostgreSQL in
 //! the suite's second run, a shared SQLite file in the first), behind one public URL as a load balancer would put
 //! them, with no sticky sessions. Also what an operator watches: `/readyz`, `/metrics`, shutdown on SIGTERM, and
 //! what a start refuses or creates (flag ranges, file modes).

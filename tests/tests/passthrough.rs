@@ -1,4 +1,4 @@
-//! The passthrough (SPEC §3.7) against real upstream servers on loopback: forwarding, credential injection,
+//! The passthrough (README, API: The passthrough) against real upstream servers on loopback: forwarding, credential injection,
 //! streaming both ways, header hygiene, timeouts, provider failures and every path trick that could reach
 //! another host.
 

@@ -1,4 +1,4 @@
-//! Per-project settings from a config file (SPEC §7): visible and custom integrations, own OAuth clients,
+//! Per-project settings from a config file (README, Projects): visible and custom integrations, own OAuth clients,
 //! allowed origins (API and frame-ancestors), session TTL.
 
 use plugboard_shared::{IntegrationsPage, TokenResponse};

@@ -1,4 +1,4 @@
-//! Providers as they really answer (SPEC §3.4, §3.8): one test per real-world shape of the quirk provider, each
+//! Providers as they really answer (README, Embedding: How connecting works; API: Refresh): one test per real-world shape of the quirk provider, each
 //! asserting what the user (the popup page), the host (record, passthrough answer, webhook) and the provider (how
 //! often it was asked) see.
 

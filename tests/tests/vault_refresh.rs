@@ -1,4 +1,4 @@
-//! The vault API (SPEC §3.6) and token refresh (SPEC §3.8) against the strict mock provider, whose refresh tokens
+//! The vault API (README, API) and token refresh (README, API: Refresh) against the strict mock provider, whose refresh tokens
 //! rotate (each works once) and which counts every refresh.
 
 use std::sync::atomic::Ordering;

@@ -1,4 +1,4 @@
-//! Signed webhooks (SPEC §3.9) to a real receiver on loopback that fails the first attempts: at-least-once
+//! Signed webhooks (README, Projects: Webhooks) to a real receiver on loopback that fails the first attempts: at-least-once
 //! delivery from the outbox with backoff, Stripe-style signatures, every event type, giving up and replaying.
 
 use std::sync::atomic::Ordering;

@@ -19,7 +19,7 @@ pub use search::Query;
 
 static CATALOG_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/catalog");
 
-/// One integration (SPEC §6). Field names are camelCase in the data files and on the wire.
+/// One integration (README, Adding a catalog entry). Field names are camelCase in the data files and on the wire.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Integration {

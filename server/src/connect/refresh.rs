@@ -1,4 +1,4 @@
-//! Keeping OAuth access tokens fresh (SPEC §3.8): before expiry by a background worker, and on demand by the
+//! Keeping OAuth access tokens fresh (README, API: Refresh): before expiry by a background worker, and on demand by the
 //! passthrough. Exactly one refresh per connection runs at a time across every process and node: the refresher
 //! takes a lease in the database (one conditional UPDATE), re-reads the connection, and refreshes only if nobody
 //! else did since the caller looked — providers rotate refresh tokens, so a second refresh would burn the

@@ -1,4 +1,4 @@
-//! `ANY /v1/passthrough/{platform}/{*path}` (SPEC §3.7): the host backend calls the provider's API with nothing
+//! `ANY /v1/passthrough/{platform}/{*path}` (README, API: The passthrough): the host backend calls the provider's API with nothing
 //! but a connection key. Method, query, safe headers and body are forwarded — bodies streamed both ways — with
 //! fresh credentials injected as the catalog says (plus its extra headers); a 401 is answered by one refresh and one
 //! retry — unless the token was just refreshed, in which case the 401 is the provider's answer about something

@@ -1,4 +1,4 @@
-//! The passthrough's rules (SPEC §3.7): which upstream URL a request may reach — only the catalog's API host,
+//! The passthrough's rules (README, API: The passthrough): which upstream URL a request may reach — only the catalog's API host,
 //! under its base path — and which headers cross in each direction; and its client ([`client`]).
 
 pub mod client;

@@ -47,7 +47,7 @@ impl Dialect {
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL: readers never wait for the writer. secure_delete: freed space is overwritten with
-                            // zeros, so a deleted connection's sealed secrets do not linger in free pages (SPEC §9).
+                            // zeros, so a deleted connection's sealed secrets do not linger in free pages (SECURITY.md).
                             for pragma in [
                                 "PRAGMA journal_mode = WAL",
                                 "PRAGMA synchronous = NORMAL",

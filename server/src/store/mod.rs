@@ -1,5 +1,5 @@
 //! The storage seam: everything that must survive a restart goes through [`Store`]. One implementation
-//! ([`SqlStore`]) serves SQLite (one node) and PostgreSQL (any number of nodes, SPEC §8); the few differences
+//! ([`SqlStore`]) serves SQLite (one node) and PostgreSQL (any number of nodes, README: Running more than one node); the few differences
 //! between them are in [`dialect`].
 
 pub mod dialect;
@@ -140,7 +140,7 @@ pub struct KeyGrant {
 
 pub use crate::session::Session;
 
-/// An auth link or a hosted connection session (SPEC §3.10), by the digest of its token.
+/// An auth link or a hosted connection session (README, Without an embed), by the digest of its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRow {
     pub token_hash: String,
@@ -227,7 +227,7 @@ pub struct ConnectionRow {
 }
 
 impl ConnectionRow {
-    /// The connection record (SPEC §3.5) of a stored row: the seed's fields, never a secret.
+    /// The connection record (README, Embedding) of a stored row: the seed's fields, never a secret.
     pub fn record(&self) -> ConnectionRecord {
         ConnectionRecord {
             id: self.id.clone(),
@@ -381,7 +381,7 @@ pub struct WebhookRow {
     pub sealed: Sealed,
 }
 
-/// An OAuth authorization-code flow in progress (SPEC §3.4): lives in the database so any node can finish it.
+/// An OAuth authorization-code flow in progress (README, Embedding: How connecting works): lives in the database so any node can finish it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowRow {
     pub id: String,
