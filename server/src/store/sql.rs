@@ -187,11 +187,6 @@ impl SqlStore {
         let pool = dialect.open(url, pool).await?;
         Ok(Self { pool, dialect })
     }
-
-    /// The pool, for health checks and metrics.
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
 }
 
 #[async_trait]
