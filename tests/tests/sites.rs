@@ -161,22 +161,7 @@ async fn a_grant_reaching_several_sites_asks_which_keeps_them_all_and_the_host_m
     assert_eq!(status, 410, "the page's token works once: {page}");
     assert_eq!(connections(&app).await, 1);
 
-    let conns = app
-        .store
-        .list_connections(
-            &plugboard::store::ConnectionFilter {
-                project_id: "test-project".into(),
-                environment: None,
-                identity: None,
-                identity_type: None,
-                platform: None,
-            },
-            0,
-            10,
-        )
-        .await
-        .unwrap()
-        .0;
+    let conns = stored(&app).await;
     let key = conns[0].key.clone();
     let rec = record(&app, &key).await;
     assert_eq!(
@@ -318,22 +303,7 @@ async fn one_site_connects_without_a_question_and_none_is_a_clear_failure() {
         flow_status(&app, &start.flow_id).await,
         FlowStatus::Connected
     );
-    let conns = app
-        .store
-        .list_connections(
-            &plugboard::store::ConnectionFilter {
-                project_id: "test-project".into(),
-                environment: None,
-                identity: None,
-                identity_type: None,
-                platform: None,
-            },
-            0,
-            10,
-        )
-        .await
-        .unwrap()
-        .0;
+    let conns = stored(&app).await;
     let rec = record(&app, &conns[0].key).await;
     assert_eq!(rec.connection_config["cloud_id"], ATLASSIAN_SITES[0].0);
     assert_eq!(rec.choices["cloud_id"].len(), 1);
