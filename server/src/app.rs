@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use crate::{
     catalog::{Catalog, CatalogError},
     config::Settings,
-    connect::{self, Connector},
+    connect::{self, Connections},
     projects::{ConfigFile, ProjectError, Projects},
     vault::{Vault, VaultError},
     http::{self, AppState},
@@ -84,7 +84,7 @@ impl Application {
 
         let public_url: Arc<str> = public_url.into();
         let policy = settings.delivery_policy();
-        let connector = Arc::new(Connector {
+        let connections = Arc::new(Connections {
             store: store.clone(),
             max_open_flows: settings.limits.max_open_flows,
             max_connections: settings.limits.max_connections_per_identity,
@@ -95,18 +95,18 @@ impl Application {
             node_id: format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
             refresh_locks: Default::default(),
             refresh_concurrency: settings.refresh_concurrency.max(1),
-            hot: connect::refresh::hot_cache(),
+            hot: crate::refresh::hot_cache(),
             refresh_backoff: crate::webhooks::DeliveryPolicy { max_delay: Duration::from_secs(600), ..policy.clone() },
             webhooks: policy,
-            discovery: connect::discovery::cache(),
+            discovery: crate::oauth::discovery::cache(),
         });
         let state = AppState {
             store,
             projects,
             public_url,
             session_ttl: settings.session_ttl(),
-            connector,
-            passthrough: crate::proxy::Upstream::new(),
+            connections,
+            passthrough: crate::passthrough::upstream::Upstream::new(),
             passthrough_timeout: Duration::from_secs(settings.passthrough_timeout_secs.max(1)),
             request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
             grants: http::grant_cache(),
@@ -135,19 +135,19 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the background workers.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Background work beside the API; every node runs it, the database leases keep them from colliding.
-        let connector = self.state.connector.clone();
+        let connections = self.state.connections.clone();
         let deliverer = crate::webhooks::Deliverer {
-            store: connector.store.clone(),
-            vault: connector.vault.clone(),
+            store: connections.store.clone(),
+            vault: connections.vault.clone(),
             http: connect::provider_client(),
-            policy: connector.webhooks.clone(),
+            policy: connections.webhooks.clone(),
         };
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let refresher = tokio::spawn(connector.clone().run_refresher(self.refresh_interval, stopping));
+        let refresher = tokio::spawn(connections.clone().run_refresher(self.refresh_interval, stopping));
         let workers = [
             tokio::spawn(purge(self.state.store.clone())),
             // One cheap indexed read every 2 s; a revocation's backoff starts at 1 s.
-            tokio::spawn(connector.clone().run_revoker(Duration::from_secs(2))),
+            tokio::spawn(connections.clone().run_revoker(Duration::from_secs(2))),
             tokio::spawn(deliverer.run()),
             tokio::spawn(http::metrics::upkeep()),
             tokio::spawn(self.state.guard.clone().upkeep()),
@@ -166,7 +166,7 @@ impl Application {
             tracing::warn!("the refresher was still busy 10 s after shutdown began");
         }
         // Leases this node still holds (a request cut off mid-refresh) go now, not when they run out.
-        match connector.store.release_leases(&format!("{}:", connector.node_id)).await {
+        match connections.store.release_leases(&format!("{}:", connections.node_id)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(leases = n, "released refresh leases at shutdown"),
             Err(e) => tracing::warn!(error = %e, "could not release refresh leases at shutdown"),

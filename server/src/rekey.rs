@@ -49,7 +49,7 @@ fn aad(cell: &SealedCell) -> Vec<u8> {
         SealedTable::Connections | SealedTable::OAuthFlows => cell.id.clone().into_bytes(),
         SealedTable::Webhooks => crate::webhooks::aad(&cell.id).into_bytes(),
         SealedTable::ProjectOAuthClients => Projects::client_aad(&cell.id, cell.platform.as_deref().unwrap_or_default()),
-        SealedTable::Revocations => crate::connect::revoke::aad(&cell.id).into_bytes(),
+        SealedTable::Revocations => crate::revocation::aad(&cell.id).into_bytes(),
     }
 }
 
@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(aad(&cell(SealedTable::OAuthFlows, "f1", None)), b"f1");
         assert_eq!(aad(&cell(SealedTable::Webhooks, "acme", None)), crate::webhooks::aad("acme").into_bytes());
         assert_eq!(aad(&cell(SealedTable::ProjectOAuthClients, "acme", Some("gmail"))), Projects::client_aad("acme", "gmail"));
-        assert_eq!(aad(&cell(SealedTable::Revocations, "r1", None)), crate::connect::revoke::aad("r1").into_bytes());
+        assert_eq!(aad(&cell(SealedTable::Revocations, "r1", None)), crate::revocation::aad("r1").into_bytes());
         // And a value sealed by its owner reopens through the rewrap's associated data.
         let vault = Vault::from_spec(&Vault::generate_spec()).unwrap();
         let mut c = cell(SealedTable::ProjectOAuthClients, "acme", Some("gmail"));

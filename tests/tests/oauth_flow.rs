@@ -532,7 +532,7 @@ async fn only_the_authorize_pages_own_json_binds_and_over_https_a_tossed_cookie_
     let location = res.json::<serde_json::Value>().await.unwrap()["location"].as_str().unwrap().to_owned();
     // …and tosses a plain cookie with its value into the victim's browser, who then consents.
     let back = plain(&consent(&location, true).await);
-    let tossed = format!("{}={value}", plugboard::connect::oauth::binding_cookie(&start.flow_id));
+    let tossed = format!("{}={value}", plugboard::connect::authorization_code::binding_cookie(&start.flow_id));
     let (status, page) = callback(&back, Some(&tossed)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert_eq!(connections(&app).await, 0);

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 
 use plugboard_shared::Choice;
 
-use super::{fields, inject, Connector};
+use super::{fields, Connections};
+use crate::passthrough::credentials as inject;
 use crate::{
     catalog::{Integration, Metadata, MetadataSource, ACCOUNT},
     vault::Credentials,
@@ -113,10 +114,10 @@ pub fn choices_in(m: &Metadata, answer: &Value) -> Vec<Choice> {
     out
 }
 
-impl Connector {
+impl Connections {
     /// Values from one GET request each, made with the new credential (injected as for the passthrough), and for
     /// each value that is a choice ([`Metadata::choices`]) the places the grant reaches. A choice with one place is
-    /// taken; with several, the value is left out for the end user to pick (see `oauth::Connector::choose`); with
+    /// taken; with several, the value is left out for the end user to pick (see `oauth::Connections::choose`); with
     /// none, the connect fails with a message naming what is missing.
     pub async fn metadata_requests(
         &self,

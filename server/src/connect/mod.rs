@@ -2,16 +2,14 @@
 //! connection rows (secrets sealed by the vault) and the seed's connection record.
 
 pub mod account;
+pub mod authorization_code;
+pub mod client_credentials;
 pub mod counted;
-pub mod discovery;
 pub mod fields;
-pub mod inject;
 pub mod metadata;
-pub mod oauth;
-pub mod refresh;
-pub mod revoke;
-pub mod token;
 pub mod verify;
+
+use client_credentials::TokenFailure;
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -23,6 +21,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     catalog::Integration,
+    oauth::{
+        discovery::{self, DiscoveryError},
+        token_endpoint::TokenError,
+    },
+    passthrough::credentials as inject,
+    refresh,
     clock::now_ms,
     keys::Environment,
     projects::{ProjectError, Projects},
@@ -85,7 +89,7 @@ pub struct FlowSecrets {
 }
 
 /// Everything connecting needs; shared by the HTTP handlers.
-pub struct Connector {
+pub struct Connections {
     pub store: DynStore,
     /// Sign-ins an end user may have open at once ([`crate::config::Limits::max_open_flows`]).
     pub max_open_flows: u32,
@@ -109,6 +113,16 @@ pub struct Connector {
     pub webhooks: crate::webhooks::DeliveryPolicy,
     /// OpenID discovery documents of entries that name one, by URL.
     pub discovery: moka::sync::Cache<String, Arc<discovery::Discovery>>,
+}
+
+impl Connections {
+    /// The entry's OAuth settings, completed from its discovery document when it names one.
+    pub async fn oauth_spec<'a>(&self, entry: &'a Integration) -> Result<std::borrow::Cow<'a, crate::catalog::OAuthSpec>, ConnectError> {
+        discovery::complete(&self.http, &self.discovery, entry).await.map_err(|e| match e {
+            DiscoveryError::NotOAuth(_) => ConnectError::BadInput(e.to_string()),
+            DiscoveryError::Unreadable(_) => ConnectError::ProviderFailed(e.to_string()),
+        })
+    }
 }
 
 pub fn provider_client() -> reqwest::Client {
@@ -150,7 +164,7 @@ pub fn not_set_up(entry: &Integration) -> String {
     format!("{} is not set up here yet, so it cannot be connected. Pick another app, or ask the team behind this app to set it up.", entry.name)
 }
 
-impl Connector {
+impl Connections {
     /// The catalog entry for `platform`, if this session may connect it: project visibility and the session's own
     /// list both allow it (else [`ConnectError::NotFound`]), and the project can connect it — an OAuth app has its
     /// OAuth client (else [`ConnectError::NotConfigured`], in words for the end user: see [`not_set_up`]).
@@ -302,10 +316,10 @@ impl Connector {
         let (config, secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
         let mut creds = Credentials { fields: secrets, ..Default::default() };
         if entry.auth_method == AuthMethod::Oauth2ClientCredentials {
-            oauth::client_credentials(self, &session.project_id, entry, &config, &mut creds).await.map_err(|f| match f {
-                oauth::TokenFailure::Setup(e) => e,
-                oauth::TokenFailure::Token(e @ token::TokenError::Refused { .. }) => ConnectError::ProviderRefused(e.message(&entry.name)),
-                oauth::TokenFailure::Token(e) => ConnectError::ProviderFailed(e.message(&entry.name)),
+            client_credentials::client_credentials(self, &session.project_id, entry, &config, &mut creds).await.map_err(|f| match f {
+                TokenFailure::Setup(e) => e,
+                TokenFailure::Token(e @ TokenError::Refused { .. }) => ConnectError::ProviderRefused(e.message(&entry.name)),
+                TokenFailure::Token(e) => ConnectError::ProviderFailed(e.message(&entry.name)),
             })?;
         } else if let Some(v) = &entry.verify {
             verify::probe(&self.http, entry, v, &inject::template_values(&config, &creds)).await?;

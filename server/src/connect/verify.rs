@@ -2,9 +2,12 @@
 
 use super::{
     fields::{render, Values},
-    inject, ConnectError,
+    ConnectError,
 };
-use crate::catalog::{Integration, Verify};
+use crate::{
+    catalog::{Integration, Verify},
+    passthrough::credentials as inject,
+};
 
 /// Sends the verify request; a 2xx proves the credential, a 4xx is the provider refusing it (with its reason).
 pub async fn probe(

@@ -27,7 +27,7 @@ pub async fn get_integration(
     Path(platform): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<IntegrationDetail>, ApiError> {
-    let entry = app.connector.entry(&session, &platform).await?;
+    let entry = app.connections.entry(&session, &platform).await?;
     let client = app.projects.oauth_client(&session.project_id, &entry.platform).await.map_err(crate::connect::ConnectError::from)?;
     let scopes = match (&entry.oauth, client.and_then(|c| c.scopes)) {
         (Some(_), Some(own)) => own,
@@ -77,10 +77,10 @@ pub async fn connect_with_fields(
     Path(platform): Path<String>,
     JsonBody(req): JsonBody<ConnectRequest>,
 ) -> Result<Json<ConnectionRecord>, ApiError> {
-    let saved = app.connector.connect_with_fields(&session, &platform, &req).await;
+    let saved = app.connections.connect_with_fields(&session, &platform, &req).await;
     // A name that is no integration (anyone can send any) counts as `unknown`.
     let outcome = if saved.is_ok() { ConnectOutcome::Connected } else { ConnectOutcome::Failed };
-    count_connect(app.connector.integration_label(&session.project_id, &platform).await, outcome);
+    count_connect(app.connections.integration_label(&session.project_id, &platform).await, outcome);
     Ok(Json(saved?))
 }
 
@@ -118,7 +118,7 @@ pub async fn start_oauth(
             ));
         }
     }
-    Ok(Json(app.connector.start_oauth(&session, &platform, &req).await?))
+    Ok(Json(app.connections.start_oauth(&session, &platform, &req).await?))
 }
 
 /// `POST /v1/widget/oauth/flows/{id}/claim` `{result, proof}`: the embedded widget's same-tab fallback, back on the
@@ -133,7 +133,7 @@ pub async fn claim_flow(
     Path(id): Path<String>,
     JsonBody(claim): JsonBody<plugboard_shared::Claim>,
 ) -> Result<Json<ConnectionRecord>, ApiError> {
-    Ok(Json(app.connector.claim(&session, &id, &claim).await?))
+    Ok(Json(app.connections.claim(&session, &id, &claim).await?))
 }
 
 /// `GET /v1/widget/oauth/flows/{id}`.
@@ -146,5 +146,5 @@ pub async fn get_flow(
     SessionAuth(session): SessionAuth,
     Path(id): Path<String>,
 ) -> Result<Json<FlowState>, ApiError> {
-    Ok(Json(app.connector.flow_state(&session, &id).await?))
+    Ok(Json(app.connections.flow_state(&session, &id).await?))
 }

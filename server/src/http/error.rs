@@ -10,7 +10,7 @@ use axum::{
 };
 use plugboard_shared::ErrorBody;
 
-use crate::store::StoreError;
+use crate::{passthrough::PassthroughError, refresh::RefreshError, store::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -115,6 +115,55 @@ impl From<crate::connect::ConnectError> for ApiError {
             E::ProviderFailed(m) => Self::ProviderFailed(m),
             E::Store(e) => e.into(),
             E::Vault(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    /// 404 for a connection that is gone; 409 `connection_failed` when the provider refused the refresh (the user
+    /// must reconnect); 502 when it failed; 503 while another node's refresh takes long, and 503 with `Retry-After`
+    /// while the provider asked Plugboard to wait.
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::NotFound => Self::NotFound("no such connection".into()),
+            RefreshError::Refused(m) => Self::Conflict { code: "connection_failed", message: m },
+            RefreshError::Transient(m) => Self::ProviderFailed(m),
+            RefreshError::Busy => Self::Unavailable(e.to_string()),
+            RefreshError::Backoff { message, retry_at } => {
+                Self::RetryLater { message, retry_after_secs: (retry_at - crate::clock::now()).max(1) as u64 }
+            }
+            RefreshError::Store(e) => e.into(),
+            RefreshError::Vault(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<PassthroughError> for ApiError {
+    /// 400 for a request Plugboard cannot forward as sent (`missing_connection_key`, `invalid_input`,
+    /// `platform_mismatch`, `invalid_choice`, `unknown_token`, `invalid_path`, `invalid_body`), 403
+    /// `choice_not_granted`, 404 for a connection or integration the caller's project does not have, 408 for a body
+    /// that did not arrive, 409 `token_unavailable`, 502 / 504 when the provider failed or was silent; a refresh
+    /// error as [`RefreshError`] maps.
+    fn from(e: PassthroughError) -> Self {
+        use PassthroughError as E;
+        let message = e.to_string();
+        match e {
+            E::NoPlatform | E::UnknownConnection(_) | E::UnknownIntegration(_) => Self::NotFound(message),
+            E::MissingConnectionKey => Self::bad_request("missing_connection_key", message),
+            E::InvalidHeader(_) => Self::bad_request("invalid_input", message),
+            E::PlatformMismatch { .. } => Self::bad_request("platform_mismatch", message),
+            E::InvalidChoice(_) => Self::bad_request("invalid_choice", message),
+            E::ChoiceNotGranted => Self::Denied { code: "choice_not_granted", message },
+            E::UnknownToken(_) => Self::bad_request("unknown_token", message),
+            E::TokenUnavailable(_) => Self::Conflict { code: "token_unavailable", message },
+            E::InvalidPath(_) => Self::bad_request("invalid_path", message),
+            E::UnreadableBody => Self::bad_request("invalid_body", message),
+            E::BodyTimeout(_) => Self::RequestTimeout(message),
+            E::ProviderFailed(_) => Self::ProviderFailed(message),
+            E::ProviderTimeout(_) => Self::ProviderTimeout(message),
+            E::Refresh(e) => e.into(),
+            E::Project(e) => e.into(),
+            E::Store(e) => e.into(),
         }
     }
 }

@@ -189,7 +189,7 @@ where
             .ok_or_else(|| ApiError::Unauthorized("missing session token: send Authorization: Bearer pbs_…".into()))?;
         let invalid = || ApiError::Unauthorized("invalid session token".into());
         // The tag is checked first (no database): a forged or foreign token costs one HMAC.
-        let session = crate::session::verify(&app.connector.vault, token).ok_or_else(invalid)?;
+        let session = crate::session::verify(&app.connections.vault, token).ok_or_else(invalid)?;
         if session.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
             return Err(ApiError::SessionExpired);
         }

@@ -249,7 +249,7 @@ pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<Link
     }
     let created = now();
     let token = crate::session::issue(
-        &app.connector.vault,
+        &app.connections.vault,
         NewSession {
             project_id: link.project_id.clone(),
             environment: link.environment,

@@ -18,9 +18,9 @@ mod stackone;
 pub mod openapi;
 mod passthrough;
 pub mod serve;
-mod token;
-mod vault;
+mod sessions;
 mod widget;
+mod widget_connections;
 
 use std::{sync::Arc, time::Duration};
 
@@ -28,7 +28,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::{header, HeaderName, HeaderValue},
     middleware,
-    routing::{any, get},
+    routing::get,
     Router,
 };
 use tower::ServiceBuilder;
@@ -43,7 +43,7 @@ use tower_http::{
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{connect::Connector, projects::Projects, store::DynStore};
+use crate::{connect::Connections, projects::Projects, store::DynStore};
 
 /// What every handler can reach. Cloned for every request (each extractor takes its own copy), so every field is
 /// one pointer to share: moka caches are several `Arc`s and channel ends each, and cloning them per request cost
@@ -55,9 +55,9 @@ pub struct AppState {
     /// Public origin of this server, e.g. `https://connect.example.com` (no trailing slash).
     pub public_url: Arc<str>,
     pub session_ttl: Duration,
-    pub connector: Arc<Connector>,
+    pub connections: Arc<Connections>,
     /// Passthrough calls: pooled, no redirects followed, no decompression (bytes pass as the provider sent them).
-    pub passthrough: crate::proxy::Upstream,
+    pub passthrough: crate::passthrough::upstream::Upstream,
     /// How long the provider has to start answering a passthrough call.
     pub passthrough_timeout: Duration,
     /// How long a request gets on the router's routes (body and answer), and how long a passthrough request body
@@ -117,7 +117,7 @@ impl Service {
 
     /// Answers `req` from `peer`; never fails (errors are answers).
     pub async fn call(self, mut req: axum::http::Request<hyper::body::Incoming>, peer: std::net::SocketAddr) -> axum::response::Response {
-        if req.uri().path().starts_with(passthrough::PREFIX) {
+        if passthrough::is_passthrough(req.uri().path()) {
             passthrough::serve(self.state, req).await
         } else {
             use tower::ServiceExt;
@@ -162,9 +162,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Routes whose path has a catch-all segment (`{*file}` in axum, `{file}` in OpenAPI): registered by hand, their
-/// documentation taken from the same handlers' annotations.
+/// documentation taken from the same handler's annotation.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(widget::asset, passthrough::passthrough, passthrough::passthrough_root))]
+#[openapi(paths(widget::asset))]
 struct CatchAllDoc;
 
 /// `request_timeout`: how long each request (its body read by the handler's extractors included) may take before
@@ -178,7 +178,7 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         .routes(routes!(integrations::list_widget_categories))
         .routes(routes!(integrations::list_widget_integrations))
         .routes(routes!(connect::get_integration))
-        .routes(routes!(connections::list_widget_connections))
+        .routes(routes!(widget_connections::list_widget_connections))
         .routes(routes!(connect::connect_with_fields))
         .routes(routes!(connect::start_oauth))
         .routes(routes!(connect::get_flow))
@@ -201,15 +201,15 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         .layer(middleware::map_response(stackone::mark_errors));
     let api = OpenApiRouter::new()
         .merge(public)
-        .routes(routes!(token::create_token))
-        .routes(routes!(token::authkit_page))
-        .routes(routes!(token::user_flags))
+        .routes(routes!(sessions::create_token))
+        .routes(routes!(sessions::authkit_page))
+        .routes(routes!(sessions::user_flags))
         .routes(routes!(integrations::list_available_connectors))
-        .routes(routes!(vault::list_connections))
-        .routes(routes!(vault::get_connection, vault::delete_connection))
+        .routes(routes!(connections::list_connections))
+        .routes(routes!(connections::get_connection, connections::delete_connection))
         .routes(routes!(links::create_link))
         .routes(routes!(links::revoke_link))
-        .routes(routes!(token::revoke_session))
+        .routes(routes!(sessions::revoke_session))
         .routes(routes!(links::create_hosted))
         .merge(stackone)
         .layer(DefaultBodyLimit::max(64 * 1024));
@@ -232,6 +232,8 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         .routes(routes!(openapi_json))
         .split_for_parts();
     doc.merge(CatchAllDoc::openapi());
+    // Answered beside the router (see [`Service`]): documented without a handler.
+    passthrough::openapi_paths(&mut doc.paths);
     if let Some(index) = doc.paths.paths.get("/widget").cloned() {
         doc.paths.paths.insert("/widget/".into(), index);
     }
@@ -249,10 +251,5 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
-    // Not compressed, not size-limited, no page headers: the passthrough answers with the provider's headers and
-    // bodies stream through as the provider and the caller send them.
-    let passthrough = Router::new()
-        .route("/v1/passthrough/{platform}", any(passthrough::passthrough_root))
-        .route("/v1/passthrough/{platform}/{*path}", any(passthrough::passthrough));
-    (pages.merge(passthrough), doc)
+    (pages, doc)
 }

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     connect::{
-        oauth::{binding_cookie, seed_return_url, CallbackFailure, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
+        authorization_code::{binding_cookie, seed_return_url, CallbackFailure, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
         ConnectError,
     },
     store::FlowDisplay,
@@ -153,9 +153,9 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 pub async fn authorize(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     // Flow ids are UUIDs: anything else is no link of ours, and is never looked up (this page has no JSON edge).
     if uuid::Uuid::parse_str(&id).is_err() {
-        return unusable(&Look::default(), crate::connect::oauth::LINK_USED);
+        return unusable(&Look::default(), crate::connect::authorization_code::LINK_USED);
     }
-    let checked = app.connector.check_authorize_link(&id).await;
+    let checked = app.connections.check_authorize_link(&id).await;
     let (look, _) = look_of_flow(&app, &id).await;
     match checked {
         Ok(Some(same_tab)) => ask(&id, &same_tab, &look),
@@ -204,7 +204,7 @@ pub async fn prove(State(app): State<AppState>, Path(id): Path<String>, headers:
     if !origin_ok || !site_ok {
         return Err(ApiError::Denied { code: "cross_site", message: "only Plugboard's own authorize page may send this".into() });
     }
-    let (location, binding) = app.connector.begin_redirect(&id, &body.proof, body.state.as_deref()).await?;
+    let (location, binding) = app.connections.begin_redirect(&id, &body.proof, body.state.as_deref()).await?;
     let cookie = binding_set_cookie(&app.public_url, &id, &binding);
     let mut res = Json(Proceed { location }).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -259,7 +259,7 @@ pub async fn callback(
     let secure = app.public_url.starts_with("https://");
     // Over https only the `__Host-` cookie counts: no sibling subdomain can set one (cookie tossing).
     let binding = |name: &str| if secure { cookie(&headers, &format!("__Host-{name}")) } else { cookie(&headers, name) };
-    let done = app.connector.finish_callback(&q, seed_back.as_deref(), binding).await;
+    let done = app.connections.finish_callback(&q, seed_back.as_deref(), binding).await;
     respond(&app, done, seed_back.is_some(), code).await
 }
 
@@ -357,7 +357,7 @@ pub async fn choose(State(app): State<AppState>, headers: HeaderMap, body: Resul
     let binding = |name: &str| if secure { cookie(&headers, &format!("__Host-{name}")) } else { cookie(&headers, name) };
     // Whether the page to come back to was named by @withone/auth's state (it expects its own parameters back).
     let seed = app.store.get_flow(&form.flow).await.ok().flatten().is_some_and(|f| f.return_in_state);
-    let done = app.connector.choose(&form.flow, &form.token, &picked, binding).await;
+    let done = app.connections.choose(&form.flow, &form.token, &picked, binding).await;
     respond(&app, done, seed, "failed").await
 }
 

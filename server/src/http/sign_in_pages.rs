@@ -9,7 +9,7 @@ use super::{
     AppState,
 };
 use crate::{
-    connect::oauth::{Question, SameTabAsk},
+    connect::authorization_code::{Question, SameTabAsk},
     store::{FlowDisplay, LinkKind},
 };
 

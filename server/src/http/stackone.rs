@@ -21,7 +21,7 @@ use super::{
     error::ApiError,
     extract::{JsonBody, Params, SecretAuth},
     links::{link_created, make_link, rfc3339},
-    vault::owned_connection,
+    connections::owned_connection,
     AppState,
 };
 use crate::{
@@ -204,7 +204,7 @@ pub async fn delete_account(State(app): State<AppState>, SecretAuth(grant): Secr
     let row = owned_connection(&app, &grant, &id).await?;
     let view = app.projects.view(&grant.project.id).await?;
     let mut account = linked_account(&row, &view.catalog);
-    let (record, _revoked) = app.connector.delete_connection(row).await?;
+    let (record, _revoked) = app.connections.delete_connection(row).await?;
     account.updated_at = rfc3339_ms(record.updated_at);
     Ok(Json(account))
 }

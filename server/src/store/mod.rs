@@ -387,7 +387,7 @@ pub struct FlowRow {
     pub id: String,
     pub state_hash: String,
     pub binding_hash: Option<String>,
-    /// Digest of the one-time proof the starting widget hands its popup ([`crate::connect::oauth`]).
+    /// Digest of the one-time proof the starting widget hands its popup ([`crate::connect::authorization_code`]).
     pub proof_hash: Option<String>,
     pub session_hash: String,
     pub project_id: String,

@@ -1,9 +1,5 @@
 //! The passthrough's rules (README, API: The passthrough): which upstream URL a request may reach — only the catalog's API host,
-//! under its base path — and which headers cross in each direction; and its client ([`client`]).
-
-pub mod client;
-
-pub use client::{stall_guarded, Upstream, UpstreamError};
+//! under its base path — and which headers cross in each direction.
 
 use axum::http::{header, HeaderMap, HeaderName};
 use url::Url;

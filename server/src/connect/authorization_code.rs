@@ -1,5 +1,5 @@
-//! The OAuth2 authorization-code flow (PKCE S256 always, unless the catalog entry says why not) and client
-//! credentials.
+//! The OAuth2 authorization-code flow (RFC 6749 §4.1; PKCE S256 always, unless the catalog entry says why not):
+//! start, the sign-in window's pages, the callback, the choice of place, and the widget's claim.
 //! Flow state lives in the database: start on one node, finish the callback on any other.
 
 use std::collections::BTreeMap;
@@ -10,11 +10,7 @@ use plugboard_shared::{ConnectRequest, ConnectionRecord, FlowState, FlowStatus, 
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use super::{
-    fields, metadata,
-    token::{self, ClientAuth, Grant, TokenAnswer, TokenError},
-    ConnectError, Connector, FlowSecrets, Owner,
-};
+use super::{fields, metadata, ConnectError, Connections, FlowSecrets, Owner};
 use crate::{
     catalog::Integration,
     clock::now,
@@ -22,7 +18,11 @@ use crate::{
     connect::counted::{count_connect, ConnectOutcome},
     keys::digest,
     store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, Session, StoreError},
-    vault::{Credentials, NamedToken, SecretString},
+    oauth::{
+        credentials::credentials_from,
+        token_endpoint::{self as token, ClientAuth, Grant, TokenError},
+    },
+    vault::{Credentials, SecretString},
 };
 
 /// How long a user has between clicking Connect and finishing at the provider.
@@ -41,7 +41,7 @@ fn random_token() -> String {
 pub const LINK_USED: &str = "This sign-in link was already used or has expired. Close this window and start again from the app.";
 const NOT_YOURS: &str = "This sign-in link works only in the window your app opened for it. Close this window and start again from the app.";
 
-/// How long the end user has to pick one of the places a grant reaches (see [`Connector::choose`]); a grant
+/// How long the end user has to pick one of the places a grant reaches (see [`Connections::choose`]); a grant
 /// nobody picked for is voided (and revoked) after it, as an unclaimed same-tab result is.
 pub const CHOOSE_WITHIN_SECS: i64 = CLAIM_WITHIN_SECS;
 
@@ -76,7 +76,7 @@ pub fn binding_cookie(flow_id: &str) -> String {
     format!("pb_flow_{}", flow_id.replace('-', ""))
 }
 
-impl Connector {
+impl Connections {
     /// The project's own OAuth client for the entry, else the deployment's.
     pub async fn oauth_client(&self, project_id: &str, entry: &Integration) -> Result<OAuthClient, ConnectError> {
         // Reached when the client went away after the widget listed the app (a refresh, a sign-in in flight): said
@@ -340,8 +340,8 @@ impl Connector {
         }
     }
 
-    /// Parks a result sealed in the flow until it is claimed — by the widget ([`Connector::claim`], a same-tab
-    /// flow) or by the end user's pick ([`Connector::choose`]); answers the one-time capability that claims it.
+    /// Parks a result sealed in the flow until it is claimed — by the widget ([`Connections::claim`], a same-tab
+    /// flow) or by the end user's pick ([`Connections::choose`]); answers the one-time capability that claims it.
     async fn park(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (u16, String)> {
         let Obtained { config, creds, account, choices } = obtained;
         let mut secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
@@ -780,7 +780,7 @@ pub enum Outcome {
     Saved(String),
     /// The one-time result for the host page, which the widget claims.
     Parked(String),
-    /// The grant reaches several places: the end user picks one first (see [`Connector::choose`]).
+    /// The grant reaches several places: the end user picks one first (see [`Connections::choose`]).
     Choose(Question),
 }
 
@@ -831,94 +831,6 @@ fn mentions_client_id(entry: &Integration) -> bool {
 fn token_failure(entry: &Integration, e: &TokenError) -> (u16, String) {
     let status = if matches!(e, TokenError::Refused { .. }) { 422 } else { 502 };
     (status, format!("{} Start again from the app.", e.message(&entry.name)))
-}
-
-/// Credentials from a token answer; `fields` are the user's secret form fields, `previous` the credentials a
-/// refresh replaces (a provider that sends no new refresh token or scope keeps the old ones, RFC 6749 §6).
-/// The answer's nested tokens (Slack's user token) replace those of the same name; the others are kept.
-pub(super) fn credentials_from(answer: TokenAnswer, fields: BTreeMap<String, SecretString>, previous: Option<&Credentials>) -> Credentials {
-    let at = now();
-    let mut tokens = previous.map(|p| p.tokens.clone()).unwrap_or_default();
-    for (name, t) in answer.nested {
-        let old = tokens.get(&name);
-        let named = NamedToken {
-            refresh_token: t.refresh_token.or_else(|| old.and_then(|o| o.refresh_token.clone())),
-            scope: t.scope.or_else(|| old.and_then(|o| o.scope.clone())),
-            expires_at: t.expires_in.map(|s| at + s as i64),
-            access_token: t.access_token,
-        };
-        tokens.insert(name, named);
-    }
-    let Some(access_token) = answer.access_token else {
-        // Only nested tokens came (an install with user scopes only): the top-level one stays as it was (none).
-        let top = previous.cloned().unwrap_or_default();
-        return Credentials { fields, tokens, ..top };
-    };
-    Credentials {
-        access_token: Some(access_token),
-        refresh_token: answer.refresh_token.or_else(|| previous.and_then(|p| p.refresh_token.clone())),
-        expires_at: answer.expires_in.map(|s| at + s as i64),
-        scope: answer.scope.or_else(|| previous.and_then(|p| p.scope.clone())),
-        fields,
-        tokens,
-    }
-}
-
-/// A refresh answer for the nested token `name`: it carries the renewed token at the top level (Slack's
-/// oauth.v2.access with the user token's refresh token answers `token_type: "user"` there). A provider that sends
-/// no new refresh token or scope keeps the old ones.
-pub(super) fn renew_named(creds: &mut Credentials, name: &str, answer: TokenAnswer) -> Result<(), TokenError> {
-    let access_token = answer.access_token.ok_or(TokenError::Unreadable { status: 200, reason: "no access_token" })?;
-    let old = creds.tokens.get(name);
-    let named = NamedToken {
-        refresh_token: answer.refresh_token.or_else(|| old.and_then(|o| o.refresh_token.clone())),
-        scope: answer.scope.or_else(|| old.and_then(|o| o.scope.clone())),
-        expires_at: answer.expires_in.map(|s| now() + s as i64),
-        access_token,
-    };
-    creds.tokens.insert(name.to_owned(), named);
-    Ok(())
-}
-
-/// Client credentials (`oauth2_client_credentials`, RFC 6749 §4.4): the user's own `client_id`/`client_secret`
-/// fields when the entry asks for them, else the server's configured client.
-pub async fn client_credentials(
-    c: &Connector,
-    project_id: &str,
-    entry: &Integration,
-    config: &BTreeMap<String, String>,
-    creds: &mut Credentials,
-) -> Result<(), TokenFailure> {
-    let oauth = c.oauth_spec(entry).await.map_err(TokenFailure::Setup)?;
-    let (id, secret, settings) = match (config.get("client_id"), creds.fields.get("client_secret")) {
-        (Some(id), Some(secret)) => {
-            // The user's own client; the operator's settings still apply when the operator has a client too.
-            let settings = match oauth.client_settings.is_empty() {
-                true => BTreeMap::new(),
-                false => c.projects.oauth_client(project_id, &entry.platform).await.ok().flatten().map(|c| c.settings.clone()).unwrap_or_default(),
-            };
-            (id.clone(), secret.expose().to_owned(), settings)
-        }
-        _ => {
-            let client = c.oauth_client(project_id, entry).await.map_err(TokenFailure::Setup)?;
-            (client.client_id.clone(), client.client_secret.expose().to_owned(), client.settings.clone())
-        }
-    };
-    let scope = (!oauth.scopes.is_empty()).then(|| oauth.scopes.join(&oauth.scope_separator));
-    let auth = ClientAuth { client_id: &id, client_secret: &secret, method: oauth.token_auth };
-    let token_url = fields::render_oauth(&oauth.token_url, &oauth, &settings, config);
-    let answer = token::request(&c.http, &token_url, &auth, &Grant::ClientCredentials { scope }, &[]).await.map_err(TokenFailure::Token)?;
-    let fields = std::mem::take(&mut creds.fields);
-    *creds = credentials_from(answer, fields, None);
-    Ok(())
-}
-
-/// Why a grant at the token endpoint did not give a token.
-#[derive(Debug)]
-pub enum TokenFailure {
-    /// Plugboard could not even ask (no client configured, discovery failed).
-    Setup(ConnectError),
-    Token(TokenError),
 }
 
 #[cfg(test)]

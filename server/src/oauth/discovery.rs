@@ -5,7 +5,6 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use serde::Deserialize;
 
-use super::{ConnectError, Connector};
 use crate::catalog::{Integration, OAuthSpec};
 
 /// How long a fetched document is used before it is fetched again.
@@ -50,31 +49,40 @@ fn secure_url(u: &str) -> bool {
     url::Url::parse(u).is_ok_and(|u| u.scheme() == "https" || (u.scheme() == "http" && crate::catalog::is_loopback(&u)))
 }
 
-impl Connector {
-    /// The entry's OAuth settings, completed from its discovery document when it names one.
-    pub async fn oauth_spec<'a>(&self, entry: &'a Integration) -> Result<Cow<'a, OAuthSpec>, ConnectError> {
-        let spec = entry.oauth.as_ref().ok_or_else(|| ConnectError::BadInput(format!("{} does not use OAuth", entry.name)))?;
-        let Some(url) = &spec.discovery_url else { return Ok(Cow::Borrowed(spec)) };
-        if let Some(doc) = self.discovery.get(url) {
-            return Ok(Cow::Owned(fill(spec, &doc)));
-        }
-        let failed = |why: String| {
-            tracing::warn!(platform = %entry.platform, %why, "OpenID discovery failed");
-            ConnectError::ProviderFailed(format!("Could not read {}'s sign-in settings; try again in a moment.", entry.name))
-        };
-        let res = self.http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| failed(e.without_url().to_string()))?;
-        if !res.status().is_success() {
-            return Err(failed(format!("HTTP {}", res.status())));
-        }
-        let doc: Discovery = res.json().await.map_err(|e| failed(e.to_string()))?;
-        let endpoints = [Some(&doc.token_endpoint), doc.authorization_endpoint.as_ref(), doc.revocation_endpoint.as_ref()];
-        if let Some(bad) = endpoints.into_iter().flatten().find(|u| !secure_url(u)) {
-            return Err(failed(format!("endpoint {bad:?} is not https")));
-        }
-        let doc = Arc::new(doc);
-        self.discovery.insert(url.clone(), doc.clone());
-        Ok(Cow::Owned(fill(spec, &doc)))
+/// Why an entry's OAuth settings could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("{0} does not use OAuth")]
+    NotOAuth(String),
+    /// The discovery document could not be fetched, read or trusted (the reason is logged, not shown).
+    #[error("Could not read {0}'s sign-in settings; try again in a moment.")]
+    Unreadable(String),
+}
+
+/// The entry's OAuth settings, completed from its discovery document when it names one (fetched with `http`,
+/// kept in `cache` for [`DISCOVERY_TTL`]).
+pub async fn complete<'a>(http: &reqwest::Client, cache: &moka::sync::Cache<String, Arc<Discovery>>, entry: &'a Integration) -> Result<Cow<'a, OAuthSpec>, DiscoveryError> {
+    let spec = entry.oauth.as_ref().ok_or_else(|| DiscoveryError::NotOAuth(entry.name.clone()))?;
+    let Some(url) = &spec.discovery_url else { return Ok(Cow::Borrowed(spec)) };
+    if let Some(doc) = cache.get(url) {
+        return Ok(Cow::Owned(fill(spec, &doc)));
     }
+    let failed = |why: String| {
+        tracing::warn!(platform = %entry.platform, %why, "OpenID discovery failed");
+        DiscoveryError::Unreadable(entry.name.clone())
+    };
+    let res = http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| failed(e.without_url().to_string()))?;
+    if !res.status().is_success() {
+        return Err(failed(format!("HTTP {}", res.status())));
+    }
+    let doc: Discovery = res.json().await.map_err(|e| failed(e.to_string()))?;
+    let endpoints = [Some(&doc.token_endpoint), doc.authorization_endpoint.as_ref(), doc.revocation_endpoint.as_ref()];
+    if let Some(bad) = endpoints.into_iter().flatten().find(|u| !secure_url(u)) {
+        return Err(failed(format!("endpoint {bad:?} is not https")));
+    }
+    let doc = Arc::new(doc);
+    cache.insert(url.clone(), doc.clone());
+    Ok(Cow::Owned(fill(spec, &doc)))
 }
 
 #[cfg(test)]

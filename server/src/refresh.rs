@@ -20,11 +20,12 @@ use std::{
 
 use plugboard_shared::ConnectionState;
 
-use super::{
-    fields,
-    oauth::{credentials_from, TokenFailure},
-    token::{self, ClientAuth, Grant, TokenError},
-    Connector,
+use crate::{
+    connect::{client_credentials::TokenFailure, fields, Connections},
+    oauth::{
+        credentials::{credentials_from, renew_named},
+        token_endpoint::{self as token, ClientAuth, Grant, TokenError},
+    },
 };
 use crate::{
     clock::{now, now_ms},
@@ -88,7 +89,7 @@ pub enum Cause {
     /// The token is due, by its expiry (or the caller knows no better).
     Due,
     /// The provider answered 401. Not refreshed while the connection holds 401s ([`HOLD_401_SECS`]); the new
-    /// token is stored holding 401s until the caller's retry shows it works ([`Connector::release_401_hold`]), so
+    /// token is stored holding 401s until the caller's retry shows it works ([`Connections::release_401_hold`]), so
     /// that concurrent 401s of a provider that means something else (Jira's missing scope) cause one refresh.
     Unauthorized,
 }
@@ -117,7 +118,7 @@ impl LocalLocks {
     }
 }
 
-impl Connector {
+impl Connections {
     /// The live connection `key` with its opened credentials: from memory when read within [`HOT_TTL`], else
     /// from the database. Stale credentials are harmless: a 401 makes the caller refresh, and the refresh finds
     /// the newer version another node stored.
@@ -363,7 +364,7 @@ impl Connector {
         let entry = view.catalog.get(&row.platform).ok_or_else(|| RefreshError::Refused(format!("{} is no longer in the catalog", row.platform)))?;
         let answer = if entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials {
             let mut fresh = creds.clone();
-            super::oauth::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| (fresh, BTreeMap::new(), None))
+            crate::connect::client_credentials::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| (fresh, BTreeMap::new(), None))
         } else {
             self.refresh_token_grant(row, entry, creds).await
         };
@@ -408,17 +409,17 @@ impl Connector {
                 }
                 Err(e) => return Err(TokenFailure::Token(e)),
             };
-            values.extend(super::metadata::from_refresh(entry, &answer.extra));
+            values.extend(crate::connect::metadata::from_refresh(entry, &answer.extra));
             match name {
                 None => fresh = credentials_from(answer, fresh.fields.clone(), Some(&fresh)),
-                Some(name) => super::oauth::renew_named(&mut fresh, name, answer).map_err(TokenFailure::Token)?,
+                Some(name) => renew_named(&mut fresh, name, answer).map_err(TokenFailure::Token)?,
             }
         }
         Ok((fresh, values, None))
     }
 
     /// The background refresher: every `every`, refreshes connections whose tokens are due ([`refresh_at`]),
-    /// [`Connector::refresh_concurrency`] at a time, earliest first. While a pass finds a full batch and
+    /// [`Connections::refresh_concurrency`] at a time, earliest first. While a pass finds a full batch and
     /// refreshes something, the next pass starts at once (10,000 tokens due within a minute are all refreshed in
     /// time: see `scripts/bench`). Returns once `stop` turns true, after the refreshes in hand (a rotated refresh
     /// token must be stored).

@@ -9,7 +9,10 @@ use std::time::Duration;
 use plugboard_shared::ConnectionRecord;
 use serde::{Deserialize, Serialize};
 
-use super::{fields, token::ClientAuth, ConnectError, Connector};
+use crate::{
+    connect::{fields, ConnectError, Connections},
+    oauth::token_endpoint::ClientAuth,
+};
 use crate::{
     clock::now_ms,
     store::{ConnectionRow, RevocationRow},
@@ -48,7 +51,7 @@ pub(crate) fn aad(id: &str) -> String {
     format!("revocation:{id}")
 }
 
-impl Connector {
+impl Connections {
     /// Deletes `row` (queuing its revocation at the provider where there is one), then tries the revocation once;
     /// answers the final record and how revocation went.
     pub async fn delete_connection(&self, row: ConnectionRow) -> Result<(ConnectionRecord, Revoked), ConnectError> {

@@ -103,7 +103,7 @@ pub async fn revoke_session(
     SecretAuth(grant): SecretAuth,
     JsonBody(req): JsonBody<RevokeSession>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let session = session::verify(&app.connector.vault, req.token.trim())
+    let session = session::verify(&app.connections.vault, req.token.trim())
         .filter(|s| s.project_id == grant.project.id && s.environment == grant.environment)
         .ok_or_else(|| ApiError::NotFound("no session with this token in this project and environment".into()))?;
     app.store.revoke_session(&session.id, &session.project_id, session.expires_at).await?;
@@ -196,7 +196,7 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
     };
     // Signed, not stored: minting writes nothing (see `crate::session`).
     let token = session::issue(
-        &app.connector.vault,
+        &app.connections.vault,
         NewSession {
             project_id: grant.project.id.clone(),
             environment: grant.environment,
