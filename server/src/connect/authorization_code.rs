@@ -221,7 +221,7 @@ impl Connections {
     /// host page's URL>` (the package appends its return URL to whatever state it was given). That suffix goes on
     /// to the provider with the real state, so the callback knows where to send the browser back. The page a
     /// same-tab flow comes back to — that one, else the flow's `return_to` — must be one of the project's
-    /// `returnUrls` (400 otherwise, before anything is bound).
+    /// `returnUrls` ([`ConnectError::BadInput`] otherwise, before anything is bound).
     pub async fn begin_redirect(&self, flow_id: &str, proof: &str, seed_state: Option<&str>) -> Result<(String, String), ConnectError> {
         let flow = self.store.get_flow(flow_id).await?.ok_or_else(|| ConnectError::NotFound(LINK_USED.into()))?;
         let suffix = seed_state.and_then(|s| s.split_once('~')).map(|(_, suffix)| suffix.to_owned());
@@ -275,11 +275,11 @@ impl Connections {
     /// the code and stores the connection. Answers the flow id; `Err` carries it (when known) and a human message.
     /// `return_page`: for `@withone/auth`'s same-tab flow, the page its state names (checked again here).
     pub async fn finish_callback(&self, q: &CallbackQuery, return_page: Option<&str>, cookie: impl Fn(&str) -> Option<String>) -> Result<Finished, CallbackFailure> {
-        let state = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| CallbackFailure::page(400, "The provider's answer has no state, so it cannot be matched to a sign-in. Start again from the app."))?;
+        let state = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| CallbackFailure::page(Failure::Invalid, "The provider's answer has no state, so it cannot be matched to a sign-in. Start again from the app."))?;
         let flow = match self.store.consume_flow(&digest(state), now()).await.map_err(CallbackFailure::internal)? {
             Consumed::Fresh(flow) => flow,
-            Consumed::Reused(_) => return Err(CallbackFailure::page(409, "This sign-in was already completed or abandoned. Start again from the app.")),
-            Consumed::Unknown => return Err(CallbackFailure::page(400, "This sign-in is unknown to Plugboard. Start again from the app.")),
+            Consumed::Reused(_) => return Err(CallbackFailure::page(Failure::Ended, "This sign-in was already completed or abandoned. Start again from the app.")),
+            Consumed::Unknown => return Err(CallbackFailure::page(Failure::Invalid, "This sign-in is unknown to Plugboard. Start again from the app.")),
         };
         // Where a same-tab flow of an auth link sends the browser at the end.
         let redirect_url = match &flow.link_hash {
@@ -294,7 +294,7 @@ impl Connections {
             if let Err(e) = checked {
                 let message = format!("Nothing was connected: {e}.");
                 self.store.fail_flow(&flow.id, &message).await.map_err(CallbackFailure::internal)?;
-                return Err(CallbackFailure { status: 400, flow_id: Some(flow.id.clone()), message, display: FlowDisplay::Page, redirect_url: None, return_to: None });
+                return Err(CallbackFailure { kind: Failure::Invalid, flow_id: Some(flow.id.clone()), message, display: FlowDisplay::Page, redirect_url: None, return_to: None });
             }
         }
         let result = match self.check_and_get_tokens(&flow, q, &cookie).await {
@@ -311,19 +311,19 @@ impl Connections {
         }
         match result {
             Ok(outcome) => Ok(Finished { flow_id: flow.id.clone(), display: flow.display, redirect_url, return_to: flow.return_to.clone(), seed: flow.return_in_state, outcome }),
-            Err((status, message)) => {
+            Err((kind, message)) => {
                 self.store.fail_flow(&flow.id, &message).await.map_err(CallbackFailure::internal)?;
                 tracing::info!(flow = %flow.id, platform = %flow.platform, %message, "oauth flow failed");
-                Err(CallbackFailure { status, flow_id: Some(flow.id.clone()), message, display: flow.display, redirect_url, return_to: flow.return_to.clone() })
+                Err(CallbackFailure { kind, flow_id: Some(flow.id.clone()), message, display: flow.display, redirect_url, return_to: flow.return_to.clone() })
             }
         }
     }
 
     /// What becomes of a sign-in's result: parked for the end user's pick when its grant reaches several places
     /// and none is picked yet; else parked for the widget's claim (a same-tab flow), else saved.
-    async fn settle(&self, flow: &FlowRow, obtained: Obtained) -> Result<Outcome, (u16, String)> {
+    async fn settle(&self, flow: &FlowRow, obtained: Obtained) -> Result<Outcome, (Failure, String)> {
         if let Some((name, list)) = obtained.undecided() {
-            let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
+            let view = self.projects.view(&flow.project_id).await.map_err(|e| (Failure::Internal, e.to_string()))?;
             let noun = view
                 .catalog
                 .get(&flow.platform)
@@ -342,17 +342,17 @@ impl Connections {
 
     /// Parks a result sealed in the flow until it is claimed — by the widget ([`Connections::claim`], a same-tab
     /// flow) or by the end user's pick ([`Connections::choose`]); answers the one-time capability that claims it.
-    async fn park(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (u16, String)> {
+    async fn park(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (Failure, String)> {
         let Obtained { config, creds, account, choices } = obtained;
-        let mut secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
+        let mut secrets = self.open_flow_secrets(flow).map_err(|e| (Failure::Internal, e.to_string()))?;
         secrets.parked = Some((config, creds));
         secrets.parked_account = account;
         secrets.parked_choices = choices;
         let json = zeroize::Zeroizing::new(serde_json::to_vec(&secrets).expect("serializable"));
         let sealed = self.vault.seal(&json, flow.id.as_bytes());
         let result = random_token();
-        if !self.store.park_flow(&flow.id, &sealed, &digest(&result), now()).await.map_err(|e| (500, e.to_string()))? {
-            return Err((409, "This sign-in was already completed. Start again from the app.".into()));
+        if !self.store.park_flow(&flow.id, &sealed, &digest(&result), now()).await.map_err(|e| (Failure::Internal, e.to_string()))? {
+            return Err((Failure::Ended, "This sign-in was already completed. Start again from the app.".into()));
         }
         Ok(result)
     }
@@ -367,9 +367,9 @@ impl Connections {
             .claim_parked(flow_id, &digest(token), now() - CHOOSE_WITHIN_SECS)
             .await
             .map_err(CallbackFailure::internal)?
-            .ok_or_else(|| CallbackFailure::page(410, "This choice was already made, or it waited too long. Start again from the app."))?;
-        let failure = |status: u16, message: String| CallbackFailure {
-            status,
+            .ok_or_else(|| CallbackFailure::page(Failure::Expired, "This choice was already made, or it waited too long. Start again from the app."))?;
+        let failure = |kind: Failure, message: String| CallbackFailure {
+            kind,
             flow_id: Some(flow.id.clone()),
             message,
             display: flow.display,
@@ -380,19 +380,19 @@ impl Connections {
             (Some(expected), Some(presented)) => bool::from(expected.as_bytes().ct_eq(digest(&presented).as_bytes())),
             _ => false,
         };
-        let secrets = self.open_flow_secrets(&flow).map_err(|e| failure(500, e.to_string()))?;
-        let (config, creds) = secrets.parked.ok_or_else(|| failure(410, "There is no sign-in to finish here. Start again from the app.".into()))?;
+        let secrets = self.open_flow_secrets(&flow).map_err(|e| failure(Failure::Internal, e.to_string()))?;
+        let (config, creds) = secrets.parked.ok_or_else(|| failure(Failure::Expired, "There is no sign-in to finish here. Start again from the app.".into()))?;
         let mut obtained = Obtained { config, creds, account: secrets.parked_account, choices: secrets.parked_choices };
         let listed = obtained.undecided().is_some_and(|(_, list)| list.iter().any(|c| c.id == picked));
         let why = match (bound, listed) {
-            (false, _) => Some((403, "This choice was sent from a different browser window or session. Start again from the app.")),
-            (_, false) => Some((400, "That is not one of the places this sign-in reached. Start again from the app.")),
+            (false, _) => Some((Failure::WrongBrowser, "This choice was sent from a different browser window or session. Start again from the app.")),
+            (_, false) => Some((Failure::Invalid, "That is not one of the places this sign-in reached. Start again from the app.")),
             _ => None,
         };
-        if let Some((status, message)) = why {
-            self.void_parked(&flow, message).await.map_err(|e| failure(500, e.to_string()))?;
+        if let Some((kind, message)) = why {
+            self.void_parked(&flow, message).await.map_err(|e| failure(Failure::Internal, e.to_string()))?;
             count_connect(self.integration_label(&flow.project_id, &flow.platform).await, ConnectOutcome::Failed);
-            return Err(failure(status, message.into()));
+            return Err(failure(kind, message.into()));
         }
         let name = obtained.undecided().map(|(n, _)| n.clone()).unwrap_or_default();
         obtained.config.insert(name, picked.to_owned());
@@ -402,11 +402,11 @@ impl Connections {
         };
         let outcome = match self.settle(&flow, obtained).await {
             Ok(outcome) => outcome,
-            Err((status, message)) => {
+            Err((kind, message)) => {
                 // Claimed but not settled (the connection cap, an outage): nothing will claim it again.
-                self.void_parked(&flow, &message).await.map_err(|e| failure(500, e.to_string()))?;
+                self.void_parked(&flow, &message).await.map_err(|e| failure(Failure::Internal, e.to_string()))?;
                 count_connect(self.integration_label(&flow.project_id, &flow.platform).await, ConnectOutcome::Failed);
-                return Err(CallbackFailure { redirect_url, ..failure(status, message) });
+                return Err(CallbackFailure { redirect_url, ..failure(kind, message) });
             }
         };
         if matches!(outcome, Outcome::Saved(_)) {
@@ -445,10 +445,10 @@ impl Connections {
             // Claimed but not saved (the user's connection cap, an outage): nothing will claim it again.
             self.void_parked(&flow, "This sign-in could not be saved.").await?;
         }
-        let key = saved.map_err(|(status, message)| match status {
-            404 => ConnectError::NotFound(message),
+        let key = saved.map_err(|(kind, message)| match kind {
+            Failure::NoIntegration => ConnectError::NotFound(message),
             // A same-tab flow has no link to spend: saving it conflicts only with the end user's connection cap.
-            409 => ConnectError::Store(StoreError::TooManyConnections { max: self.max_connections }),
+            Failure::Ended => ConnectError::Store(StoreError::TooManyConnections { max: self.max_connections }),
             _ => ConnectError::ProviderFailed(message),
         })?;
         let row = self.store.get_connection(&key).await?.ok_or_else(unknown)?;
@@ -504,26 +504,26 @@ impl Connections {
     }
 
     /// Checks the callback and exchanges its code: what the connection will be, not yet saved.
-    async fn check_and_get_tokens(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<Obtained, (u16, String)> {
+    async fn check_and_get_tokens(&self, flow: &FlowRow, q: &CallbackQuery, cookie: &impl Fn(&str) -> Option<String>) -> Result<Obtained, (Failure, String)> {
         if flow.status != FlowStatus::Pending {
-            return Err((409, "This sign-in was already completed or abandoned. Start again from the app.".into()));
+            return Err((Failure::Ended, "This sign-in was already completed or abandoned. Start again from the app.".into()));
         }
         if flow.expires_at <= now() {
-            return Err((410, "This sign-in took too long and expired. Start again from the app.".into()));
+            return Err((Failure::Expired, "This sign-in took too long and expired. Start again from the app.".into()));
         }
         let bound = match (&flow.binding_hash, cookie(&binding_cookie(&flow.id))) {
             (Some(expected), Some(presented)) => bool::from(expected.as_bytes().ct_eq(digest(&presented).as_bytes())),
             _ => false,
         };
         if !bound {
-            return Err((403, "This sign-in was started in a different browser window or session. Start again from the app.".into()));
+            return Err((Failure::WrongBrowser, "This sign-in was started in a different browser window or session. Start again from the app.".into()));
         }
-        let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
-        let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
-        let oauth = self.oauth_spec(entry).await.map_err(|e| (502, e.to_string()))?;
+        let view = self.projects.view(&flow.project_id).await.map_err(|e| (Failure::Internal, e.to_string()))?;
+        let entry = view.catalog.get(&flow.platform).ok_or((Failure::NoIntegration, format!("{} is no longer available.", flow.platform)))?;
+        let oauth = self.oauth_spec(entry).await.map_err(|e| (Failure::ProviderFailed, e.to_string()))?;
         if let Some(name) = &q.repeated {
             // RFC 6749 §3.1: parameters must not appear twice; which one would be the provider's?
-            return Err((400, format!("The answer from {} names {name} twice, so it cannot be trusted. Start again from the app.", entry.name)));
+            return Err((Failure::Invalid, format!("The answer from {} names {name} twice, so it cannot be trusted. Start again from the app.", entry.name)));
         }
         // RFC 9207 §2.4: an entry that declares its issuer requires `iss`, equal to it (present, unless the provider
         // is known to send it only sometimes); one that does not accepts a response with or without `iss` (GitHub
@@ -537,23 +537,23 @@ impl Connections {
                 None => None,
             };
             if let Some(why) = why {
-                return Err((400, format!("The answer did not come from {}'s sign-in server ({why}). Start again from the app.", entry.name)));
+                return Err((Failure::Invalid, format!("The answer did not come from {}'s sign-in server ({why}). Start again from the app.", entry.name)));
             }
         }
         if let Some(error) = q.error.as_deref() {
             if error == "access_denied" {
-                return Err((400, format!("You declined to connect {}.", entry.name)));
+                return Err((Failure::Invalid, format!("You declined to connect {}.", entry.name)));
             }
             let detail = q.error_description.as_deref().unwrap_or(error);
             let hint = self.settings_hint(&flow.project_id, entry, &oauth).await;
-            return Err((400, format!("{} refused the sign-in: {}{hint}", entry.name, token::sentence(detail))));
+            return Err((Failure::Invalid, format!("{} refused the sign-in: {}{hint}", entry.name, token::sentence(detail))));
         }
-        let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or((400, format!("{} sent no authorization code.", entry.name)))?;
+        let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or((Failure::Invalid, format!("{} sent no authorization code.", entry.name)))?;
         let mut config = flow.config.clone();
         // Read before the exchange: a data centre named on the callback decides where the token endpoint is.
-        config.extend(metadata::from_callback(entry, &q.params).map_err(|m| (502, m))?);
-        let client = self.oauth_client(&flow.project_id, entry).await.map_err(|e| (409, e.to_string()))?;
-        let secrets = self.open_flow_secrets(flow).map_err(|e| (500, e.to_string()))?;
+        config.extend(metadata::from_callback(entry, &q.params).map_err(|m| (Failure::ProviderFailed, m))?);
+        let client = self.oauth_client(&flow.project_id, entry).await.map_err(|e| (Failure::Ended, e.to_string()))?;
+        let secrets = self.open_flow_secrets(flow).map_err(|e| (Failure::Internal, e.to_string()))?;
         let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
         let grant = Grant::AuthorizationCode {
             code,
@@ -569,10 +569,10 @@ impl Connections {
                 return Err((status, format!("{message}{hint}")));
             }
         };
-        config.extend(metadata::from_token(entry, &answer.extra).map_err(|m| (502, m))?);
+        config.extend(metadata::from_token(entry, &answer.extra).map_err(|m| (Failure::ProviderFailed, m))?);
         let account = super::account::from_token_answer(entry, &answer.extra, answer.id_token.as_ref());
         let creds = credentials_from(answer, Default::default(), None);
-        let (values, choices) = self.metadata_requests(entry, &config, &creds).await.map_err(|m| (502, m))?;
+        let (values, choices) = self.metadata_requests(entry, &config, &creds).await.map_err(|m| (Failure::ProviderFailed, m))?;
         config.extend(values);
         Ok(Obtained { config, creds, account, choices })
     }
@@ -601,12 +601,12 @@ impl Connections {
     }
 
     /// Saves the connection a flow produced (a reconnect updates in place), marking the flow connected.
-    async fn save_from_flow(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (u16, String)> {
+    async fn save_from_flow(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (Failure, String)> {
         let Obtained { config, mut creds, account, choices } = obtained;
-        let view = self.projects.view(&flow.project_id).await.map_err(|e| (500, e.to_string()))?;
-        let entry = view.catalog.get(&flow.platform).ok_or((404, format!("{} is no longer available.", flow.platform)))?;
+        let view = self.projects.view(&flow.project_id).await.map_err(|e| (Failure::Internal, e.to_string()))?;
+        let entry = view.catalog.get(&flow.platform).ok_or((Failure::NoIntegration, format!("{} is no longer available.", flow.platform)))?;
         let owner = Owner { project_id: flow.project_id.clone(), environment: flow.environment, identity: flow.identity.clone(), identity_type: flow.identity_type };
-        let previous = self.reconnect_target(&owner, &flow.platform, flow.reconnect_key.as_deref()).await.map_err(|e| (404, e.to_string()))?;
+        let previous = self.reconnect_target(&owner, &flow.platform, flow.reconnect_key.as_deref()).await.map_err(|e| (Failure::NoIntegration, e.to_string()))?;
         let update = previous.is_some();
         if let Some(previous) = &previous {
             self.keep_unreplaced(previous, account.as_deref(), &mut creds);
@@ -616,10 +616,10 @@ impl Connections {
         // A reconnect may sign in as someone else: the label is what this sign-in said, or nothing.
         row.account = account;
         row.choices = choices;
-        let event = self.saved_event(&row, update, flow.link_hash.as_deref()).await.map_err(|e| (500, e.to_string()))?;
+        let event = self.saved_event(&row, update, flow.link_hash.as_deref()).await.map_err(|e| (Failure::Internal, e.to_string()))?;
         self.store.save_connection(&row, update, Some(&flow.id), Some(&event), flow.link_hash.as_deref(), self.max_connections).await.map_err(|e| {
             let f = CallbackFailure::internal(e);
-            (f.status, f.message)
+            (f.kind, f.message)
         })?;
         self.hot.invalidate(&row.key);
         tracing::info!(platform = %flow.platform, key = %row.key, update, "oauth connection saved");
@@ -784,10 +784,35 @@ pub enum Outcome {
     Choose(Question),
 }
 
+/// What kind of failure ended a sign-in (the sign-in pages give each its status: `http::oauth_pages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// What came back cannot be used: no state, an unknown sign-in, the end user declined, a mix-up (RFC 9207), no
+    /// code, a page to return to that changed, a choice that was not offered.
+    Invalid,
+    /// Sent from another browser window or session than the one that started the sign-in.
+    WrongBrowser,
+    /// The integration is no longer available to the project.
+    NoIntegration,
+    /// The sign-in already ended (completed, abandoned, or its link spent), no OAuth client is configured, or the
+    /// end user's connection cap was reached.
+    Ended,
+    /// The sign-in (or its question) waited too long, or there is nothing left to finish.
+    Expired,
+    /// The provider refused the authorization code (its words are in the message).
+    ProviderRefused,
+    /// Something failed on Plugboard's side (logged).
+    Internal,
+    /// The provider failed or answered what cannot be read.
+    ProviderFailed,
+    /// The database is briefly unavailable: starting again in a moment can work.
+    Unavailable,
+}
+
 /// A callback that did not connect: what the popup page says and posts back.
 #[derive(Debug)]
 pub struct CallbackFailure {
-    pub status: u16,
+    pub kind: Failure,
     pub flow_id: Option<String>,
     pub message: String,
     pub display: FlowDisplay,
@@ -796,27 +821,27 @@ pub struct CallbackFailure {
 }
 
 impl CallbackFailure {
-    fn page(status: u16, message: &str) -> Self {
-        Self { status, flow_id: None, message: message.into(), display: FlowDisplay::Popup, redirect_url: None, return_to: None }
+    fn page(kind: Failure, message: &str) -> Self {
+        Self { kind, flow_id: None, message: message.into(), display: FlowDisplay::Popup, redirect_url: None, return_to: None }
     }
 
-    /// A store failure: 503 while the database is unavailable (the user can try again shortly), else 500.
+    /// A store failure: [`Failure::Unavailable`] while the database is unavailable (the user can try again shortly).
     fn internal(e: StoreError) -> Self {
         if e.is_unavailable() {
             tracing::warn!(error = %e, "oauth callback: database unavailable");
-            return Self::page(503, "Plugboard is briefly unavailable. Start again from the app in a moment.");
+            return Self::page(Failure::Unavailable, "Plugboard is briefly unavailable. Start again from the app in a moment.");
         }
         if matches!(e, StoreError::LinkSpent) {
-            return Self::page(409, "This link was already used to connect an account, or it expired meanwhile. Ask for a new link.");
+            return Self::page(Failure::Ended, "This link was already used to connect an account, or it expired meanwhile. Ask for a new link.");
         }
         if let StoreError::TooManyConnections { .. } = e {
-            return Self::page(409, &e.to_string());
+            return Self::page(Failure::Ended, &e.to_string());
         }
         if matches!(e, StoreError::FlowEnded) {
-            return Self::page(409, "This sign-in ended before it could be saved. Start again from the app.");
+            return Self::page(Failure::Ended, "This sign-in ended before it could be saved. Start again from the app.");
         }
         tracing::error!(error = %e, "oauth callback failed");
-        Self::page(500, "Something went wrong on our side. Start again from the app.")
+        Self::page(Failure::Internal, "Something went wrong on our side. Start again from the app.")
     }
 }
 
@@ -827,10 +852,10 @@ fn mentions_client_id(entry: &Integration) -> bool {
         && inject.into_iter().chain([entry.api_base_url.as_str()]).any(|t| t.contains("{client_id}"))
 }
 
-/// A failed code exchange as the popup shows it: the provider's refusal in its words (422), else 502.
-fn token_failure(entry: &Integration, e: &TokenError) -> (u16, String) {
-    let status = if matches!(e, TokenError::Refused { .. }) { 422 } else { 502 };
-    (status, format!("{} Start again from the app.", e.message(&entry.name)))
+/// A failed code exchange as the popup shows it: the provider's refusal in its words, else its failure.
+fn token_failure(entry: &Integration, e: &TokenError) -> (Failure, String) {
+    let kind = if matches!(e, TokenError::Refused { .. }) { Failure::ProviderRefused } else { Failure::ProviderFailed };
+    (kind, format!("{} Start again from the app.", e.message(&entry.name)))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod counted;
 pub mod fields;
+pub mod links;
 pub mod metadata;
 pub mod verify;
 
@@ -48,9 +49,9 @@ pub enum ConnectError {
     /// A cap was reached (429).
     #[error("{0}")]
     TooMany(String),
-    /// What the session came from can no longer be used (410 with this code), e.g. a withdrawn auth link.
-    #[error("{1}")]
-    Gone(&'static str, String),
+    /// The auth link or hosted session the session came from can no longer connect.
+    #[error(transparent)]
+    Link(#[from] links::LinkError),
     /// The provider looked at the credential and said no (422).
     #[error("{0}")]
     ProviderRefused(String),
@@ -156,6 +157,8 @@ impl From<&Session> for Owner {
     }
 }
 
+/// The longest connection name (in characters), whether the host names it when minting a session or the end
+/// user when connecting.
 pub const MAX_NAME_LEN: usize = 200;
 
 /// What an end user reads when an app is listed nowhere because the project cannot connect it (no OAuth client
@@ -290,16 +293,7 @@ impl Connections {
     /// anything is asked of the user or the provider; the save checks again, atomically).
     pub async fn link_still_open(&self, session: &Session) -> Result<(), ConnectError> {
         let Some(hash) = &session.link_hash else { return Ok(()) };
-        let link = self.store.find_link(hash).await?.ok_or_else(|| ConnectError::NotFound("This link is not valid. Ask for a new one.".into()))?;
-        if link.revoked_at.is_some() {
-            return Err(ConnectError::Gone("link_revoked", "This link was withdrawn. Ask for a new one.".into()));
-        }
-        if link.used_at.is_some() {
-            return Err(ConnectError::Gone("link_used", "This link was already used to connect an account. A link works once: ask for a new one.".into()));
-        }
-        if link.expires_at <= crate::clock::now() {
-            return Err(ConnectError::Gone("link_expired", "This link has expired. Ask for a new one.".into()));
-        }
+        links::usable(self.store.find_link(hash).await?, crate::clock::now())?;
         Ok(())
     }
 

@@ -10,7 +10,8 @@ use axum::{
 };
 use plugboard_shared::ErrorBody;
 
-use crate::{passthrough::PassthroughError, refresh::RefreshError, store::StoreError};
+use crate::{
+    connect::{authorization_code::Failure, links::LinkError}, passthrough::PassthroughError, refresh::RefreshError, store::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -110,11 +111,40 @@ impl From<crate::connect::ConnectError> for ApiError {
             E::NotConfigured(m) => Self::NotConfigured(m),
             E::Forbidden(message) => Self::Denied { code: "flow_not_proven", message },
             E::TooMany(message) => Self::Capped(message),
-            E::Gone(code, message) => Self::Gone { code, message },
+            E::Link(e) => e.into(),
             E::ProviderRefused(m) => Self::ProviderRefused(m),
             E::ProviderFailed(m) => Self::ProviderFailed(m),
             E::Store(e) => e.into(),
             E::Vault(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The status of a sign-in page that says why nothing was connected.
+pub fn sign_in_status(kind: Failure) -> StatusCode {
+    match kind {
+        Failure::Invalid => StatusCode::BAD_REQUEST,
+        Failure::WrongBrowser => StatusCode::FORBIDDEN,
+        Failure::NoIntegration => StatusCode::NOT_FOUND,
+        Failure::Ended => StatusCode::CONFLICT,
+        Failure::Expired => StatusCode::GONE,
+        Failure::ProviderRefused => StatusCode::UNPROCESSABLE_ENTITY,
+        Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Failure::ProviderFailed => StatusCode::BAD_GATEWAY,
+        Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl From<LinkError> for ApiError {
+    /// 404 for an unknown link, 409 `link_used` for a spent one (as the save's own check answers, see
+    /// [`StoreError::LinkSpent`]), 410 `link_revoked` / `link_expired`.
+    fn from(e: LinkError) -> Self {
+        let message = e.to_string();
+        match e {
+            LinkError::Unknown => Self::NotFound(message),
+            LinkError::Used => Self::Conflict { code: "link_used", message },
+            LinkError::Revoked => Self::Gone { code: "link_revoked", message },
+            LinkError::Expired => Self::Gone { code: "link_expired", message },
         }
     }
 }

@@ -210,17 +210,7 @@ pub async fn create_hosted(State(app): State<AppState>, SecretAuth(grant): Secre
 
 /// The link a token names, if it can still be used; else the error the page shows.
 async fn usable(app: &AppState, token: &str) -> Result<LinkRow, ApiError> {
-    let link = app.store.find_link(&digest(token)).await?.ok_or_else(|| ApiError::NotFound("This link is not valid. Ask for a new one.".into()))?;
-    if link.revoked_at.is_some() {
-        return Err(ApiError::Gone { code: "link_revoked", message: "This link was withdrawn. Ask for a new one.".into() });
-    }
-    if link.used_at.is_some() {
-        return Err(ApiError::Conflict { code: "link_used", message: "This link was already used to connect an account. A link works once: ask for a new one.".into() });
-    }
-    if link.expires_at <= now() {
-        return Err(ApiError::Gone { code: "link_expired", message: "This link has expired. Ask for a new one.".into() });
-    }
-    Ok(link)
+    Ok(crate::connect::links::usable(app.store.find_link(&digest(token)).await?, now())?)
 }
 
 /// `POST /v1/links/session` `{token}`: opens an auth link or hosted session — a widget session for its end user,

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     connect::{
-        authorization_code::{binding_cookie, seed_return_url, CallbackFailure, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
+        authorization_code::{binding_cookie, Failure, seed_return_url, CallbackFailure, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
         ConnectError,
     },
     store::FlowDisplay,
@@ -290,14 +290,14 @@ async fn respond(app: &AppState, done: Result<Finished, CallbackFailure>, seed: 
             }
         },
         Err(f) => {
-            let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let status = super::error::sign_in_status(f.kind);
             match (&f.display, &f.redirect_url, &f.return_to) {
                 (_, _, Some(back)) if seed => seed_return(
                     back,
                     &[("one_auth_state", f.flow_id.as_deref().unwrap_or_default()), ("one_auth_error", &f.message)],
                 ),
                 (_, _, Some(back)) => {
-                    let code = if f.status == 410 { "expired" } else { code };
+                    let code = if f.kind == Failure::Expired { "expired" } else { code };
                     return_redirect(back, &[("plugboard_flow", f.flow_id.as_deref().unwrap_or_default()), ("plugboard_error", code)])
                 }
                 (FlowDisplay::Page, Some(url), _) => outcome_redirect(url, &[("plugboard_status", "failed"), ("plugboard_error", &f.message)]),

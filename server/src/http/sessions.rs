@@ -21,12 +21,12 @@ use super::{
 };
 use crate::{
     catalog::Query,
+    connect::MAX_NAME_LEN,
     projects::RenderedPage,
     session::{self, NewSession, MAX_ALLOWED_INTEGRATIONS},
 };
 
 const MAX_IDENTITY_LEN: usize = 256;
-const MAX_NAME_LEN: usize = 200;
 
 #[utoipa::path(post, path = "/v1/authkit/token", tag = "sessions",
     params(("page" = Option<String>, Query, description = "page of the first integrations, 1-based (empty, null, undefined = 1)"),
@@ -151,7 +151,7 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
         ));
     }
     app.guard.minting(grant, req.identity_type, identity)?;
-    if req.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_LEN) {
+    if req.name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_LEN) {
         return Err(ApiError::bad_request("invalid_name", format!("name is limited to {MAX_NAME_LEN} characters")));
     }
     let view = app.projects.view(&grant.project.id).await?;
