@@ -564,9 +564,9 @@ impl Connections {
         let answer = match token::request(&self.http, &token_url, &auth, &grant, &oauth.nested_tokens).await {
             Ok(answer) => answer,
             Err(e) => {
-                let (status, message) = token_failure(entry, &e);
+                let (kind, message) = token_failure(entry, &e);
                 let hint = if matches!(e, TokenError::Refused { .. }) { self.settings_hint(&flow.project_id, entry, &oauth).await } else { String::new() };
-                return Err((status, format!("{message}{hint}")));
+                return Err((kind, format!("{message}{hint}")));
             }
         };
         config.extend(metadata::from_token(entry, &answer.extra).map_err(|m| (Failure::ProviderFailed, m))?);

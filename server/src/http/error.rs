@@ -21,8 +21,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("this session has expired; close the window and open it again")]
     SessionExpired,
+    /// 403 `origin_not_allowed`: a widget call from a page the project does not list.
     #[error("{0}")]
-    Forbidden(String),
+    OriginNotAllowed(String),
     /// 403 with its own machine code (e.g. `flow_not_proven`: an OAuth popup without its widget's proof).
     #[error("{message}")]
     Denied { code: &'static str, message: String },
@@ -81,7 +82,7 @@ impl ApiError {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::SessionExpired => (StatusCode::GONE, "session_expired"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
+            Self::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::Denied { code, .. } => (StatusCode::FORBIDDEN, code),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -103,6 +104,10 @@ impl ApiError {
 }
 
 impl From<crate::connect::ConnectError> for ApiError {
+    /// 404 for what the session cannot see, 400 `invalid_fields` for a form the catalog refuses, 409
+    /// `integration_not_configured`, 403 `flow_not_proven` for a sign-in window without its widget's proof, 429
+    /// `too_many` for open sign-ins, a link as [`LinkError`] maps, 422 `provider_refused` when the provider looked at
+    /// the credential and said no, 502 `provider_failed` when it could not be asked.
     fn from(e: crate::connect::ConnectError) -> Self {
         use crate::connect::ConnectError as E;
         match e {

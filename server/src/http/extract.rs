@@ -209,7 +209,7 @@ where
             None => app.projects.view(&session.project_id).await?.allows_origin(origin),
         };
         if !allowed {
-            return Err(ApiError::Forbidden(format!(
+            return Err(ApiError::OriginNotAllowed(format!(
                 "this page ({}) is not allowed to use this widget; add its origin to the project's allowedOrigins",
                 origin.unwrap_or("unknown origin")
             )));

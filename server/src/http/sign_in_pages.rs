@@ -65,7 +65,7 @@ pub(super) enum Ending<'a> {
 
 /// The page a sign-in ends on when it does not go back to a host page: one heading, what happened, and one true
 /// way forward for where it is shown (closes by itself, Close, back to the app, the link again).
-pub(super) fn ending_page(look: &Look, window: Window, flow_id: Option<&str>, ending: Ending) -> Response {
+pub(super) fn ending_page(look: &Look, window: Window, flow_id: Option<&str>, ending: Ending<'_>) -> Response {
     let company = text(look.company_or("the app"));
     let provider = text(look.provider_or("your"));
     let for_whom = look.end_user.as_deref().map(|u| format!(" for <bdi>{}</bdi>", text(u))).unwrap_or_default();
