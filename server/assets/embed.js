@@ -252,7 +252,7 @@
     return { open: function () { return open(); }, close: function () { if (active) active.close(); }, preload: preload };
   }
 
-  // Hosted connection sessions (seed 004), as connect.js's connections.open: the session's page in a popup opened
+  // Hosted connection sessions (One Runtime's; docs/contract.md), as connect.js's connections.open: the session's page in a popup opened
   // from the click; settles once the server says the session has its connection, or the popup is closed.
   function openHosted(options) {
     var base = ((options && options.baseUrl) || defaultBase).replace(/\/+$/, ""), token = options && options.sessionToken;

@@ -2,6 +2,8 @@
 //! origins, session TTL. Stored in the database (the source of truth, shared by every node); a config file can
 //! set them at start. Each node keeps a derived per-project catalog — what end users are offered, featured apps
 //! first — rebuilt when the stored settings or the project's own OAuth clients change.
+//!
+//! Long on purpose: a project's settings, their checks and their cached view change together.
 
 use std::{
     collections::{BTreeMap, HashMap},

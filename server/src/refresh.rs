@@ -1,4 +1,4 @@
-//! Keeping OAuth access tokens fresh (README, API: Refresh): before expiry by a background worker, and on demand by the
+//! Keeping OAuth access tokens fresh (docs/architecture.md, Background refresh): before expiry by a background worker, and on demand by the
 //! passthrough. Exactly one refresh per connection runs at a time across every process and node: the refresher
 //! takes a lease in the database (one conditional UPDATE), re-reads the connection, and refreshes only if nobody
 //! else did since the caller looked — providers rotate refresh tokens, so a second refresh would burn the
@@ -11,6 +11,9 @@
 //! refresh is the provider's answer about something else (a missing scope), passed through without refreshing
 //! again for [`HOLD_401_SECS`]. Dead grants in any shape fail the connection; 429/5xx/network failures degrade
 //! it and back off (honouring `Retry-After`), and while backing off the provider is not asked again.
+//!
+//! Long on purpose: the hot cache, the lease, the refresh and the worker share one invariant (one refresh per token
+//! lifetime across nodes) that is easier to check in one file.
 
 use std::{
     collections::{BTreeMap, HashMap},

@@ -1,4 +1,4 @@
-//! Deleting a connection (README, API): mark it deleted, wipe its sealed secrets and queue `connection.deleted` in
+//! Deleting a connection (docs/architecture.md, Deletion and provider revocation): mark it deleted, wipe its sealed secrets and queue `connection.deleted` in
 //! one transaction — and, where the catalog has a revoke URL (RFC 7009), queue the token for revocation at the
 //! provider in that same transaction. The queue is tried once right away and then retried with backoff by the
 //! background worker of any node until the provider confirms, so an outage at the provider does not leave a live

@@ -1,4 +1,4 @@
-//! Signed webhooks (README, Projects: Webhooks): events are written to an outbox in the same transaction as the change they
+//! Signed webhooks (docs/architecture.md, Webhooks): events are written to an outbox in the same transaction as the change they
 //! report; a worker on every node claims due deliveries (a lease in the database, so each is attempted by one
 //! worker at a time), signs and posts them, and retries with exponential backoff and jitter until a window ends.
 //! Failed deliveries stay listed and can be replayed (`plugboard project webhook …`).
@@ -18,7 +18,7 @@ use crate::{
     vault::{SecretString, Vault, VaultError},
 };
 
-/// The events a project's webhook receives (README, Projects: Webhooks).
+/// The events a project's webhook receives (docs/contract.md, Webhooks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     Created,

@@ -1,4 +1,6 @@
-//! JSON request and response bodies of the HTTP API (README, API), field names exactly as the seeds spell them.
+//! JSON request and response bodies of the HTTP API (docs/contract.md), field names exactly as the seeds spell them.
+//!
+//! Long on purpose: every request and response body of the API in one place, as the contract lists them.
 
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +83,7 @@ impl AuthMethod {
     }
 }
 
-/// Body of `POST /v1/authkit/token` (README, API).
+/// Body of `POST /v1/authkit/token` (docs/contract.md, One Auth and Pica AuthKit: Minting a session).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -159,7 +161,7 @@ pub struct Page<T> {
 pub type IntegrationsPage = Page<IntegrationRow>;
 pub type ConnectorsPage = Page<ConnectorRow>;
 
-/// One row of `GET /v1/available-connectors` (README, API).
+/// One row of `GET /v1/available-connectors` (docs/contract.md, One Auth and Pica AuthKit: The catalog for your own directory).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]

@@ -1,7 +1,7 @@
 //! The postMessage protocol between `embed.js` (host page) and the widget iframe.
 //!
 //! Every message is `{"type": "plugboard:<kind>", "nonce": "<per-open nonce>", ...}`; both sides post only to an
-//! exact origin and check `event.origin` and `event.source` on receipt (README, Embedding: How the page and the widget talk).
+//! exact origin and check `event.origin` and `event.source` on receipt (docs/contract.md, postMessage between embed.js and the widget).
 
 use serde::{Deserialize, Serialize};
 

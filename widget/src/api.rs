@@ -160,7 +160,7 @@ pub async fn claim(token: &str, flow_id: &str, result: &str, proof: &str) -> Api
 }
 
 /// The seeds' way to a session, as their hosted widgets do it: `POST <linkTokenEndpoint>?page=1&limit=<limit>`
-/// on the host's backend (a full URL; the host sends CORS headers, seed 000) with the payload's `linkHeaders`,
+/// on the host's backend (a full URL; the host sends CORS headers, as One Auth's guide asks) with the payload's `linkHeaders`,
 /// no cookies. Takes `{token, ...}` (`/v1/authkit/token` forwarded) or `@picahq/authkit-token`'s merged answer,
 /// whose `requestId` is the session (see `/v1/authkit`). `Err`: the endpoint's `error`/`message`, or its status.
 pub async fn seed_token(endpoint: &str, headers: &JsValue, limit: u64) -> ApiResult<TokenResponse> {

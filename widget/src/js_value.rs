@@ -5,6 +5,9 @@
 //! them pulls every visitor's `expecting` text and Rust's float printing (for "invalid type: floating point
 //! `1.5`") into the wasm. The widget only ever asks *whether* a value fits, so here an error is one unit value and
 //! its message is never built.
+//!
+//! Long on purpose: one hand-written conversion per wire type, in place of serde-wasm-bindgen (its size cost the
+//! widget more than this file does).
 
 use js_sys::{Array, Object, Reflect};
 use serde::{

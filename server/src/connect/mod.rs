@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod authorization_code;
+pub mod callback;
 pub mod client_credentials;
 pub mod counted;
 pub mod fields;

@@ -52,7 +52,7 @@ async fn hosted_page(State(host): State<Host>) -> Response {
     ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Html(html)).into_response()
 }
 
-/// The host backend of seed 004: forwards the page's request to `POST /v1/hosted-connection-sessions` with the
+/// The host backend of One Runtime's guide (docs/contract.md, One Runtime): forwards the page's request to `POST /v1/hosted-connection-sessions` with the
 /// secret key (a real app would decide `end_user_id` from its own login, not from the page).
 async fn hosted_session(State(host): State<Host>, body: Bytes) -> Response {
     let answer = host

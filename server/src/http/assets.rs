@@ -31,7 +31,7 @@ pub fn logo_url(public_url: &str, platform: &str) -> String {
 }
 
 /// `GET /connect.js` — an ES module exporting `createOneRuntime({ baseUrl })` (and `createPlugboard`), whose
-/// `connections.open({ sessionToken })` opens a hosted connection session in a popup (seed 004).
+/// `connections.open({ sessionToken })` opens a hosted connection session in a popup (One Runtime's hosted sessions: docs/contract.md).
 #[utoipa::path(get, path = "/connect.js", tag = "pages", responses((status = 200, description = "the hosted sessions module", content_type = "text/javascript", body = String)))]
 pub async fn connect_js() -> Response {
     (

@@ -1,4 +1,4 @@
-//! The widget's connect endpoints (README, API): integration detail, credential connect, OAuth start and status.
+//! The widget's connect endpoints (docs/architecture.md, Widget connect by form; OAuth in a popup): integration detail, credential connect, OAuth start and status.
 
 use axum::{
     extract::{Path, State},

@@ -1,4 +1,4 @@
-//! The vault API (README, API), for the host backend: list, read and delete connections. Auth: secret key; a key
+//! The vault API (docs/contract.md, One Auth and Pica AuthKit: The vault API), for the host backend: list, read and delete connections. Auth: secret key; a key
 //! sees the connections of its own project and environment only.
 
 use axum::{

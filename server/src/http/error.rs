@@ -11,7 +11,7 @@ use axum::{
 use plugboard_shared::ErrorBody;
 
 use crate::{
-    connect::{authorization_code::Failure, links::LinkError}, passthrough::PassthroughError, refresh::RefreshError, store::StoreError};
+    connect::{callback::Failure, links::LinkError}, passthrough::PassthroughError, refresh::RefreshError, store::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -52,7 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
 
-/// `page` / `limit` as the API defines them (README, API): missing, empty, `null` or `undefined` mean the default (host
+/// `page` / `limit` as the API defines them (docs/contract.md, Conventions): missing, empty, `null` or `undefined` mean the default (host
 /// backends ported from the seeds forward `page=null`); anything else must be a whole number in range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paging {

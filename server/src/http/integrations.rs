@@ -1,4 +1,4 @@
-//! Integration rows as the widget lists them (README, API), and the widget's paginated list endpoint.
+//! Integration rows as the widget lists them (docs/contract.md, One Auth and Pica AuthKit: Integration rows), and the widget's paginated list endpoint.
 
 use axum::{extract::State, Json};
 use plugboard_shared::{CategoryCount, ConnectorRow, ConnectorsPage, IntegrationRow, IntegrationsPage};
@@ -76,7 +76,7 @@ fn search_params(params: &std::collections::HashMap<String, String>) -> Result<(
     Ok((get("search"), get("category")))
 }
 
-/// `GET /v1/available-connectors?authkit&limit&page&search&category` — auth: secret key (README, API). Every
+/// `GET /v1/available-connectors?authkit&limit&page&search&category` — auth: secret key (docs/contract.md, One Auth and Pica AuthKit: The catalog for your own directory). Every
 /// integration of the project, each with `ready` (false: an OAuth app without its OAuth client, which end users are
 /// not offered); `authkit=true`: only what the widget lists.
 #[utoipa::path(get, path = "/v1/available-connectors", tag = "catalog",

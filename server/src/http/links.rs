@@ -1,4 +1,4 @@
-//! Connecting without an embed (README, Without an embed): auth links (StackOne's way: a URL sent by email or chat that opens
+//! Connecting without an embed (docs/architecture.md, Auth links and hosted sessions): auth links (StackOne's way: a URL sent by email or chat that opens
 //! the connect experience as a page) and hosted connection sessions (One Runtime's way: `connect.js` opens the same
 //! page in a popup and watches the session's outcome). Both are one-use tokens whose digest is stored; opening one
 //! trades it for a widget session bound to the end user, and the first connection saved spends it. StackOne's own

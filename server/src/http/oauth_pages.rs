@@ -20,7 +20,8 @@ use super::{
 };
 use crate::{
     connect::{
-        authorization_code::{binding_cookie, Failure, seed_return_url, CallbackFailure, CallbackQuery, Finished, Outcome, FLOW_TTL_SECS},
+        authorization_code::{binding_cookie, seed_return_url, FLOW_TTL_SECS},
+        callback::{CallbackFailure, CallbackQuery, Failure, Finished, Outcome},
         ConnectError,
     },
     store::FlowDisplay,

@@ -1,4 +1,4 @@
-//! `POST /v1/authkit/token` (README, API): a host backend trades its secret key and a user identity for a
+//! `POST /v1/authkit/token` (docs/architecture.md, Widget session mint): a host backend trades its secret key and a user identity for a
 //! short-lived widget session token plus the first page of integrations.
 
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use super::{
     AppState,
 };
 use crate::{
-    connect::authorization_code::{Question, SameTabAsk},
+    connect::{authorization_code::Question, callback::SameTabAsk},
     store::{FlowDisplay, LinkKind},
 };
 

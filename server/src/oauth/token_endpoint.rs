@@ -19,6 +19,9 @@
 //! - 429 and 5xx with `Retry-After` (seconds or an HTTP date, RFC 9110 §10.2.3);
 //! - further tokens in objects of their own, as the catalog entry declares them (Slack's user token under
 //!   `authed_user`, with or without a top-level bot token: oauth.v2.access).
+//!
+//! Long on purpose: one request path and one parser for every grant and every provider's answer shape, so a quirk
+//! fixed for one grant is fixed for all.
 
 use std::time::Duration;
 

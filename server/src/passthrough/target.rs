@@ -1,4 +1,4 @@
-//! The passthrough's rules (README, API: The passthrough): which upstream URL a request may reach — only the catalog's API host,
+//! The passthrough's rules (docs/architecture.md, The passthrough): which upstream URL a request may reach — only the catalog's API host,
 //! under its base path — and which headers cross in each direction.
 
 use axum::http::{header, HeaderMap, HeaderName};

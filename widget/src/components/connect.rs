@@ -1,6 +1,9 @@
 //! The connect screen of one integration: what will be shared, the form the catalog describes (checked inline),
 //! and the connect action — a credential POST, or the OAuth popup opened inside the click handler (so popup
 //! blockers let it through) and followed until the server says the flow finished.
+//!
+//! Long on purpose: the connect screen's states (form, OAuth wait, errors) share their signals; the form's fields
+//! are drawn in one place.
 
 use std::collections::BTreeMap;
 
