@@ -15,7 +15,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::{
-    callback::{CallbackFailure, CallbackQuery, Failure, Finished, Outcome, SameTabAsk},
+    callback::{CallbackFailure, CallbackQuery, Failure, Finished, Outcome, Question, SameTabAsk},
     fields, metadata, ConnectError, Connections, FlowSecrets, Owner,
 };
 use crate::{
@@ -66,16 +66,6 @@ impl Obtained {
     fn undecided(&self) -> Option<(&String, &Vec<plugboard_shared::Choice>)> {
         self.choices.iter().find(|(name, list)| list.len() > 1 && !self.config.contains_key(*name))
     }
-}
-
-/// A sign-in waiting for the end user to pick one of the places its grant reaches, for its page.
-#[derive(Debug)]
-pub struct Question {
-    /// The one-time capability that answers it (with the browser's binding cookie); never stored, only its digest.
-    pub token: String,
-    /// What one place is (`site`).
-    pub noun: String,
-    pub choices: Vec<plugboard_shared::Choice>,
 }
 
 /// Name of the cookie binding a flow to the browser whose popup started it.

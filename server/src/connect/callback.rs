@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use super::authorization_code::Question;
 use crate::store::{FlowDisplay, StoreError};
 
 
@@ -75,6 +74,16 @@ pub struct Finished {
     /// Whether that page was named by `@withone/auth`'s state (it expects `one_auth_state` back).
     pub seed: bool,
     pub outcome: Outcome,
+}
+
+/// A sign-in waiting for the end user to pick one of the places its grant reaches, for its page.
+#[derive(Debug)]
+pub struct Question {
+    /// The one-time capability that answers it (with the browser's binding cookie); never stored, only its digest.
+    pub token: String,
+    /// What one place is (`site`).
+    pub noun: String,
+    pub choices: Vec<plugboard_shared::Choice>,
 }
 
 #[derive(Debug)]

@@ -28,7 +28,7 @@ use crate::{
         token_endpoint::TokenError,
     },
     passthrough::credentials as inject,
-    refresh,
+    refresh::schedule as refresh,
     clock::now_ms,
     keys::Environment,
     projects::{ProjectError, Projects},

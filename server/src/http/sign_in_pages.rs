@@ -9,7 +9,7 @@ use super::{
     AppState,
 };
 use crate::{
-    connect::{authorization_code::Question, callback::SameTabAsk},
+    connect::callback::{Question, SameTabAsk},
     store::{FlowDisplay, LinkKind},
 };
 

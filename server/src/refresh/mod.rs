@@ -16,8 +16,8 @@
 //! lifetime across nodes) that is easier to check in one file.
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, Weak},
+    collections::BTreeMap,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -30,29 +30,23 @@ use crate::{
         token_endpoint::{self as token, ClientAuth, Grant, TokenError},
     },
 };
+
+pub mod schedule;
+
+use schedule::{refresh_at, HotEntry};
 use crate::{
     clock::{now, now_ms},
-    store::HOT_TTL,
     store::{ConnectionRow, RefreshOutcome, StoreError},
     vault::{Credentials, VaultError},
     webhooks::{self, EventType},
 };
 
-/// The most a token is refreshed ahead of its expiry.
-pub const MAX_REFRESH_AHEAD_SECS: i64 = 300;
 /// After a freshly refreshed token met a 401, further 401s are passed through for this long (no refresh).
 pub const HOLD_401_SECS: i64 = 300;
 /// How long a refresher may hold the lease (judged by the database's clock); longer than a token request may
 /// take (the provider client's 15 s timeout), so a live holder never loses it.
 const LEASE_MS: i64 = 30_000;
 
-/// When a token that expires at `expires_at` (unix seconds) and was received at `now` should be refreshed: a
-/// fifth of its lifetime ahead, at most [`MAX_REFRESH_AHEAD_SECS`]. `None` when the expiry is unknown.
-pub fn refresh_at(expires_at: Option<i64>, now: i64) -> Option<i64> {
-    let expires_at = expires_at?;
-    let lifetime = (expires_at - now).max(0);
-    Some(expires_at - (lifetime / 5).min(MAX_REFRESH_AHEAD_SECS))
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -75,11 +69,6 @@ pub enum RefreshError {
     Vault(#[from] VaultError),
 }
 
-/// Whether the connection's access can be renewed without the user: it holds a refresh token, or it is a
-/// client-credentials connection (a new token is one more client-credentials grant).
-pub fn renewable(entry: &crate::catalog::Integration, creds: &Credentials) -> bool {
-    creds.has_refresh_token() || entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials
-}
 
 /// What a caller of a connection that can no longer work is told.
 fn unrenewable(row: &ConnectionRow) -> RefreshError {
@@ -97,29 +86,7 @@ pub enum Cause {
     Unauthorized,
 }
 
-/// A live connection and its opened credentials, shared by the passthrough calls of one node.
-pub type HotEntry = Arc<(ConnectionRow, Credentials)>;
 
-pub fn hot_cache() -> moka::sync::Cache<String, HotEntry> {
-    moka::sync::Cache::builder().max_capacity(100_000).time_to_live(HOT_TTL).build()
-}
-
-/// Per-process queue of refreshers by connection key (entries vanish with their last waiter).
-#[derive(Default)]
-pub struct LocalLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
-
-impl LocalLocks {
-    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.0.lock().expect("lock");
-        if let Some(lock) = map.get(id).and_then(Weak::upgrade) {
-            return lock;
-        }
-        map.retain(|_, w| w.strong_count() > 0);
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(id.to_owned(), Arc::downgrade(&lock));
-        lock
-    }
-}
 
 impl Connections {
     /// The live connection `key` with its opened credentials: from memory when read within [`HOT_TTL`], else
