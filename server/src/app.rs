@@ -95,7 +95,7 @@ impl Application {
             node_id: format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
             refresh_locks: Default::default(),
             refresh_concurrency: settings.refresh_concurrency.max(1),
-            hot: crate::refresh::schedule::hot_cache(),
+            hot: crate::connect::schedule::hot_cache(),
             refresh_backoff: crate::webhooks::DeliveryPolicy { max_delay: Duration::from_secs(600), ..policy.clone() },
             webhooks: policy,
             discovery: crate::oauth::discovery::cache(),

@@ -10,7 +10,7 @@ use plugboard_shared::ConnectionRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    connect::{fields, ConnectError, Connections},
+    connect::{ConnectError, Connections},
     oauth::token_endpoint::ClientAuth,
 };
 use crate::{
@@ -154,7 +154,7 @@ impl Connections {
         let entry = view.catalog.get(&r.platform).ok_or("the integration is no longer in the catalog")?;
         let oauth = self.oauth_spec(entry).await.map_err(|e| e.to_string())?;
         let client = self.oauth_client(&r.project_id, entry).await.map_err(|e| e.to_string())?;
-        let url = oauth.revoke_url.as_ref().map(|u| fields::render_oauth(u, &oauth, &client.settings, &r.config)).ok_or("no revoke URL any more")?;
+        let url = oauth.revoke_url.as_ref().map(|u| crate::catalog::template::render_oauth(u, &oauth, &client.settings, &r.config)).ok_or("no revoke URL any more")?;
         let json = self.vault.open(&r.sealed, aad(&r.id).as_bytes()).map_err(|e| e.to_string())?;
         let pending: Pending = serde_json::from_slice(&json).map_err(|_| "unreadable revocation")?;
         let mut form = vec![("token", pending.token.expose().to_owned()), ("token_type_hint", pending.hint)];

@@ -4,9 +4,11 @@
 //! Long on purpose: every catalog type sits beside the start-time check of its fields, so a new field cannot be
 //! added without its check; search, offers and scope words are already their own files.
 
+pub mod inject;
 mod offer;
 mod scopes;
 mod search;
+pub mod template;
 
 use std::{
     collections::{BTreeMap, HashMap},

@@ -19,7 +19,7 @@ use super::{
     fields, metadata, ConnectError, Connections, FlowSecrets, Owner,
 };
 use crate::{
-    catalog::Integration,
+    catalog::{template, Integration},
     clock::now,
     config::OAuthClient,
     connect::counted::{count_connect, ConnectOutcome},
@@ -102,7 +102,7 @@ impl Connections {
         let (config, _secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
 
         let state = random_token();
-        let authorize = AuthUrl::new(fields::render_oauth(&oauth.authorization_url, &oauth, &client.settings, &config))
+        let authorize = AuthUrl::new(template::render_oauth(&oauth.authorization_url, &oauth, &client.settings, &config))
             .map_err(|_| ConnectError::BadInput("the authorization URL is not valid".into()))?;
         let redirect = RedirectUrl::new(self.redirect_uri()).map_err(|_| ConnectError::NotConfigured("bad public URL".into()))?;
         let basic = BasicClient::new(ClientId::new(client.client_id.clone())).set_auth_uri(authorize).set_redirect_uri(redirect);
@@ -557,7 +557,7 @@ impl Connections {
             redirect_uri: &flow.redirect_uri,
             code_verifier: secrets.pkce_verifier.as_ref().map(|v| v.expose()),
         };
-        let token_url = fields::render_oauth(&oauth.token_url, &oauth, &client.settings, &config);
+        let token_url = template::render_oauth(&oauth.token_url, &oauth, &client.settings, &config);
         let answer = match token::request(&self.http, &token_url, &auth, &grant, &oauth.nested_tokens).await {
             Ok(answer) => answer,
             Err(e) => {

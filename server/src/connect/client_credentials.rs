@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{fields, ConnectError, Connections};
+use super::{ConnectError, Connections};
 use crate::{
     catalog::Integration,
     oauth::{
@@ -38,7 +38,7 @@ pub async fn client_credentials(
     };
     let scope = (!oauth.scopes.is_empty()).then(|| oauth.scopes.join(&oauth.scope_separator));
     let auth = ClientAuth { client_id: &id, client_secret: &secret, method: oauth.token_auth };
-    let token_url = fields::render_oauth(&oauth.token_url, &oauth, &settings, config);
+    let token_url = crate::catalog::template::render_oauth(&oauth.token_url, &oauth, &settings, config);
     let answer = token::request(&c.http, &token_url, &auth, &Grant::ClientCredentials { scope }, &[]).await.map_err(TokenFailure::Token)?;
     let fields = std::mem::take(&mut creds.fields);
     *creds = credentials_from(answer, fields, None);

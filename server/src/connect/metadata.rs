@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use plugboard_shared::Choice;
 
-use super::{fields, Connections};
-use crate::passthrough::credentials as inject;
+use super::Connections;
+use crate::catalog::{inject, template};
 use crate::{
     catalog::{Integration, Metadata, MetadataSource, ACCOUNT},
     vault::Credentials,
@@ -129,7 +129,7 @@ impl Connections {
         let mut granted = Granted::new();
         let values = inject::template_values(config, creds);
         for m in entry.metadata.iter().filter(|m| m.from == MetadataSource::Request) {
-            let url = fields::render(m.url.as_deref().unwrap_or_default(), &values);
+            let url = template::render(m.url.as_deref().unwrap_or_default(), &values);
             let how = entry.inject.clone().unwrap_or_else(inject::default_for_oauth);
             let req = inject::apply(self.http.get(&url).header(reqwest::header::ACCEPT, "application/json"), &how, &values);
             // A request that fails is not a value the provider left out: say so, and that trying again may work.

@@ -9,6 +9,7 @@ pub mod counted;
 pub mod fields;
 pub mod links;
 pub mod metadata;
+pub mod schedule;
 pub mod verify;
 
 use client_credentials::TokenFailure;
@@ -27,8 +28,7 @@ use crate::{
         discovery::{self, DiscoveryError},
         token_endpoint::TokenError,
     },
-    passthrough::credentials as inject,
-    refresh::schedule as refresh,
+    catalog::inject,
     clock::now_ms,
     keys::Environment,
     projects::{ProjectError, Projects},
@@ -104,11 +104,11 @@ pub struct Connections {
     pub public_url: Arc<str>,
     /// Names this process in refresh leases (diagnostics only; each refresh adds a random suffix).
     pub node_id: String,
-    pub refresh_locks: refresh::LocalLocks,
+    pub refresh_locks: schedule::LocalLocks,
     /// Background refreshes run at once ([`crate::config::Settings::refresh_concurrency`], at least 1).
     pub refresh_concurrency: usize,
-    /// Live connections with their opened credentials, by key, for the passthrough (see [`refresh::HotEntry`]).
-    pub hot: moka::sync::Cache<String, refresh::HotEntry>,
+    /// Live connections with their opened credentials, by key, for the passthrough (see [`schedule::HotEntry`]).
+    pub hot: moka::sync::Cache<String, schedule::HotEntry>,
     /// Retry schedule after a transient refresh failure.
     pub refresh_backoff: crate::webhooks::DeliveryPolicy,
     /// When events written now are given up if undeliverable.
@@ -267,9 +267,9 @@ impl Connections {
         row.state = ConnectionState::Operational;
         row.sealed = self.vault.seal_credentials(creds, &row.id);
         row.token_expires_at = creds.earliest_expiry();
-        row.token_refresh_at = refresh::refresh_at(creds.earliest_renewable_expiry(), crate::clock::now());
+        row.token_refresh_at = schedule::refresh_at(creds.earliest_renewable_expiry(), crate::clock::now());
         row.hold_401_until = None;
-        row.refreshable = refresh::renewable(entry, creds);
+        row.refreshable = schedule::renewable(entry, creds);
         row.version += 1;
         row.updated_at = now;
         row

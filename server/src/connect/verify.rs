@@ -1,12 +1,10 @@
 //! Probing a provider with a fresh credential before storing it (the catalog's `verify` request).
 
-use super::{
-    fields::{render, Values},
-    ConnectError,
-};
-use crate::{
-    catalog::{Integration, Verify},
-    passthrough::credentials as inject,
+use super::ConnectError;
+use crate::catalog::{
+    inject,
+    template::{render, Values},
+    Integration, Verify,
 };
 
 /// Sends the verify request; a 2xx proves the credential, a 4xx is the provider refusing it (with its reason).

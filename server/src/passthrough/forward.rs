@@ -16,13 +16,15 @@ use axum::{
 use http_body_util::BodyExt;
 
 use super::{
-    credentials::{self, TokenChoice},
     request, target,
     upstream::{self, Upstream, UpstreamError},
 };
 use crate::{
-    catalog::Inject,
-    connect::{fields, Connections},
+    catalog::{
+        inject::{self as credentials, TokenChoice},
+        template, Inject,
+    },
+    connect::Connections,
     keys::Environment,
     projects::{ProjectError, Projects},
     refresh::{Cause, RefreshError},
@@ -147,7 +149,7 @@ pub async fn forward(ctx: &Context<'_>, project_id: &str, environment: Environme
     let base = match entry.fixed_api_base() {
         Some(fixed) => std::borrow::Cow::Borrowed(fixed),
         None => std::borrow::Cow::Owned(
-            url::Url::parse(&fields::render(&entry.api_base_url, addressed.as_ref().unwrap_or(&row.config)))
+            url::Url::parse(&template::render(&entry.api_base_url, addressed.as_ref().unwrap_or(&row.config)))
                 .map_err(|_| PassthroughError::InvalidPath("the integration's API base URL is not valid".into()))?,
         ),
     };

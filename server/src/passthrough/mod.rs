@@ -4,7 +4,8 @@
 //!    place its grant reaches, in Plugboard's own headers);
 //! 2. the connection's fresh credentials ([`crate::refresh`]: the hot cache, a refresh when due);
 //! 3. [`target`]: which URL of the provider's API the call may reach, and which headers cross (each way);
-//! 4. [`credentials`]: the credential presented as the catalog entry says (bearer, header, query or basic);
+//! 4. [`crate::catalog::inject`]: the credential presented as the catalog entry says (bearer, header, query or
+//!    basic) — the catalog's part, as connecting uses it too;
 //! 5. [`upstream`]: the pooled HTTP client that sends it;
 //! 6. [`forward`]: the whole call, and its policy for a 401 (one refresh and one retry, unless the token was just
 //!    renewed, in which case the provider's answer stands).
@@ -12,7 +13,6 @@
 //! The HTTP edge ([`crate::http`]) accepts the request beside its router (the passthrough is on the host backend's
 //! critical path), authenticates the secret key and maps [`PassthroughError`] to statuses.
 
-pub mod credentials;
 pub mod forward;
 pub mod request;
 pub mod target;

@@ -10,7 +10,7 @@ use crate::store::ConnectionRow;
 /// The header naming which of the places a connection's grant reaches a call is for (see [`chosen`]).
 pub const CHOICE_HEADER: &str = "plugboard-choice";
 
-/// The header naming the token a call presents (see [`super::credentials::TokenChoice`]).
+/// The header naming the token a call presents (see [`crate::catalog::inject::TokenChoice`]).
 pub const TOKEN_HEADER: &str = "plugboard-token";
 
 /// The connection key the caller names; a control character in it (HTTP lets a tab through) is refused like any

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use crate::connect::fields::{render, Values};
+use super::template::{render, Values};
 use crate::{
     catalog::{Inject, Integration},
     vault::{Credentials, SecretString},

@@ -1,6 +1,6 @@
 //! When a token is due and what a node keeps between calls: the refresh-ahead rule, whether a connection can be
-//! renewed at all, the hot cache of opened connections and the per-process queue of refreshers. Below
-//! [`crate::connect`], which decides a new connection's schedule with it.
+//! renewed at all, the hot cache of opened connections and the per-process queue of refreshers ([`crate::refresh`]
+//! uses them; a new connection's schedule is decided with them when it is saved).
 
 use std::{
     collections::HashMap,
@@ -42,7 +42,7 @@ pub fn hot_cache() -> moka::sync::Cache<String, HotEntry> {
 pub struct LocalLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
 
 impl LocalLocks {
-    pub(super) fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.0.lock().expect("lock");
         if let Some(lock) = map.get(id).and_then(Weak::upgrade) {
             return lock;

@@ -24,16 +24,17 @@ use std::{
 use plugboard_shared::ConnectionState;
 
 use crate::{
-    connect::{client_credentials::TokenFailure, fields, Connections},
+    connect::{
+        client_credentials::TokenFailure,
+        schedule::{refresh_at, HotEntry},
+        Connections,
+    },
     oauth::{
         credentials::{credentials_from, renew_named},
         token_endpoint::{self as token, ClientAuth, Grant, TokenError},
     },
 };
 
-pub mod schedule;
-
-use schedule::{refresh_at, HotEntry};
 use crate::{
     clock::{now, now_ms},
     store::{ConnectionRow, RefreshOutcome, StoreError},
@@ -362,7 +363,7 @@ impl Connections {
         let oauth = self.oauth_spec(entry).await.map_err(TokenFailure::Setup)?;
         let client = self.oauth_client(&row.project_id, entry).await.map_err(TokenFailure::Setup)?;
         let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
-        let url = fields::render_oauth(&oauth.token_url, &oauth, &client.settings, &row.config);
+        let url = crate::catalog::template::render_oauth(&oauth.token_url, &oauth, &client.settings, &row.config);
         let mut fresh = creds.clone();
         let mut values = BTreeMap::new();
         for (renewed, (name, refresh_token)) in slots.into_iter().enumerate() {
