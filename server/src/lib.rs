@@ -11,6 +11,7 @@ pub mod http;
 pub mod keys;
 pub mod projects;
 pub mod proxy;
+pub mod records;
 pub mod rekey;
 pub mod session;
 pub mod store;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     catalog::{validate, Catalog, Integration, MAX_FEATURED, POPULAR},
     config::OAuthClient,
-    store::{DynStore, ProjectClientRow, StoreError},
+    store::{ProjectClientRow, SharedStore, StoreError},
     vault::{SecretString, Vault, VaultError},
 };
 
@@ -285,7 +285,7 @@ struct ViewSource {
 }
 
 pub struct Projects {
-    store: DynStore,
+    store: SharedStore,
     vault: Arc<Vault>,
     pub builtin: Arc<Catalog>,
     /// Deployment-wide OAuth clients (environment), used when a project has none of its own.
@@ -297,7 +297,7 @@ pub struct Projects {
 }
 
 impl Projects {
-    pub fn new(store: DynStore, vault: Arc<Vault>, builtin: Arc<Catalog>, defaults: BTreeMap<String, OAuthClient>) -> Self {
+    pub fn new(store: SharedStore, vault: Arc<Vault>, builtin: Arc<Catalog>, defaults: BTreeMap<String, OAuthClient>) -> Self {
         Self { store, vault, builtin, defaults, views: Mutex::default(), framing: Mutex::default() }
     }
 

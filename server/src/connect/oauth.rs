@@ -21,7 +21,8 @@ use crate::{
     config::OAuthClient,
     connect::counted::{count_connect, ConnectOutcome},
     keys::digest,
-    store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, Session, StoreError},
+    session::Session,
+    store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, StoreError},
     vault::{Credentials, NamedToken, SecretString},
 };
 
