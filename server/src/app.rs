@@ -12,7 +12,7 @@ use crate::{
     vault::{Vault, VaultError},
     http::{self, AppState},
     keys::{Environment, SecretKey},
-    store::{self, DynStore, Project, StoreError},
+    store::{self, Project, SharedStore, StoreError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +124,7 @@ impl Application {
         &self.state.public_url
     }
 
-    pub fn store(&self) -> DynStore {
+    pub fn store(&self) -> SharedStore {
         self.state.store.clone()
     }
 
@@ -177,7 +177,7 @@ impl Application {
 
 /// Creates (or renames) the configured project and registers its keys. A project with no key at all gets one
 /// generated and written to `<data-dir>/secret-key` (mode 0600) — never to the log.
-async fn seed_project(store: &DynStore, settings: &Settings) -> Result<(), StartError> {
+async fn seed_project(store: &SharedStore, settings: &Settings) -> Result<(), StartError> {
     let project = Project { id: settings.project_id.clone(), name: settings.project_name.clone() };
     store.upsert_project(&project).await?;
     for key in &settings.secret_key {
@@ -194,7 +194,7 @@ async fn seed_project(store: &DynStore, settings: &Settings) -> Result<(), Start
 }
 
 /// Creates or updates the projects a config file describes (settings, own OAuth clients).
-async fn apply_config_file(store: &DynStore, projects: &Projects, path: &Path) -> Result<(), StartError> {
+async fn apply_config_file(store: &SharedStore, projects: &Projects, path: &Path) -> Result<(), StartError> {
     let fail = |message: String| StartError::Config { path: path.display().to_string(), message };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let file: ConfigFile = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
@@ -246,7 +246,7 @@ fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
 }
 
 /// Every 10 minutes: revocations of expired sessions, expired flows and links, and long-delivered webhook events go.
-async fn purge(store: DynStore) {
+async fn purge(store: SharedStore) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;

@@ -295,7 +295,7 @@ async fn project(settings: Settings, action: ProjectAction) -> Result<(), Box<dy
     Ok(())
 }
 
-async fn webhook(settings: &Settings, store: &crate::store::DynStore, action: WebhookAction) -> Result<(), Box<dyn std::error::Error>> {
+async fn webhook(settings: &Settings, store: &crate::store::SharedStore, action: WebhookAction) -> Result<(), Box<dyn std::error::Error>> {
     use crate::{store::DeliveryStatus, webhooks};
     let id = match &action {
         WebhookAction::Set { id, .. }

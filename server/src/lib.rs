@@ -12,6 +12,7 @@ pub mod keys;
 pub mod oauth;
 pub mod passthrough;
 pub mod projects;
+pub mod records;
 pub mod refresh;
 pub mod rekey;
 pub mod revocation;

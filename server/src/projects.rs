@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     catalog::{validate, Catalog, Integration, MAX_FEATURED, POPULAR},
     config::OAuthClient,
-    store::{DynStore, ProjectClientRow, StoreError},
+    store::{ProjectClientRow, SharedStore, StoreError},
     vault::{SecretString, Vault, VaultError},
 };
 
@@ -287,7 +287,7 @@ struct ViewSource {
 }
 
 pub struct Projects {
-    store: DynStore,
+    store: SharedStore,
     vault: Arc<Vault>,
     pub builtin: Arc<Catalog>,
     /// Deployment-wide OAuth clients (environment), used when a project has none of its own.
@@ -299,7 +299,7 @@ pub struct Projects {
 }
 
 impl Projects {
-    pub fn new(store: DynStore, vault: Arc<Vault>, builtin: Arc<Catalog>, defaults: BTreeMap<String, OAuthClient>) -> Self {
+    pub fn new(store: SharedStore, vault: Arc<Vault>, builtin: Arc<Catalog>, defaults: BTreeMap<String, OAuthClient>) -> Self {
         Self { store, vault, builtin, defaults, views: Mutex::default(), framing: Mutex::default() }
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     projects::Projects,
-    store::{DynStore, SealedCell, SealedTable, StoreError},
+    store::{SealedCell, SealedTable, SharedStore, StoreError},
     vault::{Vault, VaultError},
 };
 
@@ -21,7 +21,7 @@ pub enum RekeyError {
 }
 
 /// Sealed values per master key id and table: `counts[key_id][table]`.
-pub async fn status(store: &DynStore) -> Result<BTreeMap<String, BTreeMap<SealedTable, u64>>, StoreError> {
+pub async fn status(store: &SharedStore) -> Result<BTreeMap<String, BTreeMap<SealedTable, u64>>, StoreError> {
     let mut counts: BTreeMap<String, BTreeMap<SealedTable, u64>> = BTreeMap::new();
     for (table, key_id, n) in store.sealed_key_counts().await? {
         counts.entry(key_id).or_default().insert(table, n);
@@ -30,7 +30,7 @@ pub async fn status(store: &DynStore) -> Result<BTreeMap<String, BTreeMap<Sealed
 }
 
 /// Key ids that seal values but are not in `vault`, with how many values each: those values cannot be opened.
-pub async fn unconfigured(store: &DynStore, vault: &Vault) -> Result<Vec<(String, u64)>, StoreError> {
+pub async fn unconfigured(store: &SharedStore, vault: &Vault) -> Result<Vec<(String, u64)>, StoreError> {
     Ok(status(store).await?.into_iter().filter(|(id, _)| !vault.has_key(id)).map(|(id, t)| (id, t.values().sum())).collect())
 }
 
@@ -55,7 +55,7 @@ fn aad(cell: &SealedCell) -> Vec<u8> {
 
 /// Re-encrypts every sealed value not under `vault`'s current key, table by table, in batches of 200. Stops at
 /// the first value it cannot open (naming it), having kept everything done so far; running it again resumes.
-pub async fn rewrap(store: &DynStore, vault: &Vault) -> Result<Rewrapped, RekeyError> {
+pub async fn rewrap(store: &SharedStore, vault: &Vault) -> Result<Rewrapped, RekeyError> {
     let current = vault.current_key_id().to_owned();
     let mut done = Rewrapped::default();
     for table in SealedTable::ALL {

@@ -14,7 +14,7 @@ use sha2::Sha256;
 
 use crate::{
     clock::now_ms,
-    store::{ConnectionRow, DeliveryOutcome, DynStore, OutboxEvent, OutboxRow, WebhookRow},
+    store::{ConnectionRow, DeliveryOutcome, OutboxEvent, OutboxRow, SharedStore, WebhookRow},
     vault::{SecretString, Vault, VaultError},
 };
 
@@ -154,7 +154,7 @@ pub fn backoff(policy: &DeliveryPolicy, attempt: u32) -> Duration {
 }
 
 pub struct Deliverer {
-    pub store: DynStore,
+    pub store: SharedStore,
     pub vault: Arc<Vault>,
     pub http: reqwest::Client,
     pub policy: DeliveryPolicy,

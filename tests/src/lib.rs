@@ -14,7 +14,7 @@ use plugboard::{
     demo::{self, provider::MockProvider},
     config::Settings,
     keys::{Environment, SecretKey},
-    store::DynStore,
+    store::SharedStore,
 };
 use tokio::{net::TcpListener, sync::oneshot};
 
@@ -127,7 +127,7 @@ pub struct TestApp {
     pub url: String,
     pub addr: SocketAddr,
     pub key: SecretKey,
-    pub store: DynStore,
+    pub store: SharedStore,
     pub data_dir: tempfile::TempDir,
     /// Its database (SQLite in `data_dir`, or PostgreSQL: see [`db`]).
     pub db: std::sync::Arc<db::TestDb>,

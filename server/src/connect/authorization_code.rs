@@ -24,7 +24,8 @@ use crate::{
     config::OAuthClient,
     connect::counted::{count_connect, ConnectOutcome},
     keys::digest,
-    store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, Session, StoreError},
+    session::Session,
+    store::{Consumed, ConnectionRow, FlowDisplay, FlowRow, StoreError},
     oauth::{
         credentials::credentials_from,
         token_endpoint::{self as token, ClientAuth, Grant, TokenError},

@@ -32,7 +32,8 @@ use crate::{
     clock::now_ms,
     keys::Environment,
     projects::{ProjectError, Projects},
-    store::{ConnectionRow, DynStore, Session, StoreError},
+    session::Session,
+    store::{ConnectionRow, SharedStore, StoreError},
     vault::{Credentials, SecretString, Vault, VaultError},
 };
 
@@ -92,7 +93,7 @@ pub struct FlowSecrets {
 
 /// Everything connecting needs; shared by the HTTP handlers.
 pub struct Connections {
-    pub store: DynStore,
+    pub store: SharedStore,
     /// Sign-ins an end user may have open at once ([`crate::config::Limits::max_open_flows`]).
     pub max_open_flows: u32,
     /// Live connections an end user may have ([`crate::config::Limits::max_connections_per_identity`]).

@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use super::{error::ApiError, AppState};
 use crate::{
     keys::SecretKey,
-    store::{KeyGrant, Session},
+    session::Session,
+    store::KeyGrant,
 };
 
 /// A JSON body parsed whatever the content type, refused with a 400 that says what is wrong — among others a

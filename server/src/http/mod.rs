@@ -43,14 +43,14 @@ use tower_http::{
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{connect::Connections, projects::Projects, store::DynStore};
+use crate::{connect::Connections, projects::Projects, store::SharedStore};
 
 /// What every handler can reach. Cloned for every request (each extractor takes its own copy), so every field is
 /// one pointer to share: moka caches are several `Arc`s and channel ends each, and cloning them per request cost
 /// the passthrough about 3 % of its time (perf).
 #[derive(Clone)]
 pub struct AppState {
-    pub store: DynStore,
+    pub store: SharedStore,
     pub projects: Arc<Projects>,
     /// Public origin of this server, e.g. `https://connect.example.com` (no trailing slash).
     pub public_url: Arc<str>,

@@ -1,5 +1,6 @@
 //! Where SQLite and PostgreSQL differ, and nothing else: opening a pool (SQLite's pragmas), the migrations, the
-//! database's clock, row locks, and what a delete leaves behind. Everything else is the same SQL ([`super::sql`]).
+//! database's clock, row locks, and what a delete leaves behind. Everything else is the same SQL, in the aggregates'
+//! files beside this one.
 
 use std::str::FromStr;
 
