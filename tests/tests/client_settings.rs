@@ -165,9 +165,9 @@ async fn every_microsoft_entry_takes_the_tenant_in_its_authorize_and_token_urls(
         let o = e.oauth.as_ref().unwrap();
         let given = [("tenant".to_string(), AZURE_TENANT.to_string())].into();
         for (template, tail) in [(&o.authorization_url, "authorize"), (&o.token_url, "token")] {
-            let url = plugboard::connect::fields::render_oauth(template, o, &given, &Default::default());
+            let url = plugboard::catalog::template::render_oauth(template, o, &given, &Default::default());
             assert_eq!(url, format!("https://login.microsoftonline.com/{AZURE_TENANT}/oauth2/v2.0/{tail}"), "{}", e.platform);
-            let url = plugboard::connect::fields::render_oauth(template, o, &Default::default(), &Default::default());
+            let url = plugboard::catalog::template::render_oauth(template, o, &Default::default(), &Default::default());
             assert_eq!(url, format!("https://login.microsoftonline.com/common/oauth2/v2.0/{tail}"), "{}: nothing set keeps /common/", e.platform);
         }
         assert!(e.check_client_settings(&[("tenant".to_string(), "organizations".to_string())].into()).is_ok());
