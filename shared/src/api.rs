@@ -284,8 +284,13 @@ pub struct ConnectionRecord {
     /// header. Never a secret. (Not in the widget, which never reads it.)
     #[cfg(not(target_arch = "wasm32"))]
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub choices: std::collections::BTreeMap<String, Vec<Choice>>,
+    pub choices: Granted,
 }
+
+/// Every place a grant reaches, by the `connectionConfig` key that names the one in use (see
+/// [`ConnectionRecord::choices`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub type Granted = std::collections::BTreeMap<String, Vec<Choice>>;
 
 /// One place a grant reaches (an Atlassian site, a Xero organisation), as the provider listed it.
 #[cfg(not(target_arch = "wasm32"))]

@@ -59,7 +59,7 @@ struct Obtained {
     config: BTreeMap<String, String>,
     creds: Credentials,
     account: Option<String>,
-    choices: metadata::Granted,
+    choices: plugboard_shared::Granted,
 }
 
 impl Obtained {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use plugboard_shared::Choice;
+use plugboard_shared::{Choice, Granted};
 
 use super::Connections;
 use crate::catalog::{inject, template};
@@ -85,8 +85,6 @@ pub fn from_refresh(entry: &Integration, answer: &Map<String, Value>) -> BTreeMa
 /// user's sites or organisations).
 pub const MAX_CHOICES: usize = 100;
 
-/// What the places a grant reaches ([`Metadata::choices`]) turned out to be: the list for each value, by name.
-pub type Granted = BTreeMap<String, Vec<Choice>>;
 
 /// The places listed in `answer` for `m`: each item whose id passes the value's check, named by its label (else
 /// its id), with its address when that is an http(s) URL. Items without a usable id are left out; the first

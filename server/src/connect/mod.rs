@@ -87,8 +87,8 @@ pub struct FlowSecrets {
     pub parked: Option<(BTreeMap<String, String>, Credentials)>,
     /// And the account it signs in as (see [`account`]).
     pub parked_account: Option<String>,
-    /// And the places the grant reaches (see [`metadata::Granted`]); the end user may still have to pick one.
-    pub parked_choices: metadata::Granted,
+    /// And the places the grant reaches (see [`plugboard_shared::Granted`]); the end user may still have to pick one.
+    pub parked_choices: plugboard_shared::Granted,
 }
 
 /// Everything connecting needs; shared by the HTTP handlers.

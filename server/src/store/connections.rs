@@ -51,7 +51,7 @@ pub struct ConnectionRow {
     /// Who the connection signs in as, for people to read (see `connect::account`); never a secret.
     pub account: Option<String>,
     /// Every place the grant reaches, by config key, where the integration lists them (see `Metadata::choices`).
-    pub choices: crate::connect::metadata::Granted,
+    pub choices: plugboard_shared::Granted,
     /// The end user's name and username (or email) as the auth link or hosted session it was connected through
     /// named them (StackOne's `origin_owner_name`, `origin_username`); `None` for the embedded widget's. Written by
     /// [`Store::save_connection`] from the link itself, never from this field.
@@ -105,7 +105,7 @@ fn connection_row(row: &AnyRow) -> StoreResult<ConnectionRow> {
 }
 
 /// The JSON kept in `connections.choices`; NULL for none.
-fn choices_json(c: &crate::connect::metadata::Granted) -> Option<String> {
+fn choices_json(c: &plugboard_shared::Granted) -> Option<String> {
     (!c.is_empty()).then(|| serde_json::to_string(c).unwrap_or_else(|_| "{}".into()))
 }
 
