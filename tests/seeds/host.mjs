@@ -7,8 +7,8 @@
 //   prints "listening http://<ip>:<port>", then serves:
 //   GET  /one, /pica                 the host page (query: user, title, companyName, imageUrl, appTheme,
 //                                    selectedConnection, showNameInput, authWindow, wrongKey)
-//   POST /api/one-auth               seed 000: forwards to POST /v1/authkit/token?page&limit with X-One-Secret
-//   POST /api/authkit-token          seed 001: new AuthKitToken(secret, { baseUrl }).create({ identity, identityType })
+//   POST /api/one-auth               One Auth's way: forwards to POST /v1/authkit/token?page&limit with X-One-Secret
+//   POST /api/authkit-token          Pica AuthKit's way: new AuthKitToken(secret, { baseUrl }).create({ identity, identityType })
 //   GET  /logout?next=<url>          303 to <url>, whatever it is: the open redirect many real apps have
 // `?wrongKey=1` on either endpoint uses a key Plugboard does not know.
 import http from "node:http";
