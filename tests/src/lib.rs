@@ -20,7 +20,6 @@ use tokio::{net::TcpListener, sync::oneshot};
 
 pub use fantoccini;
 
-pub mod bench;
 pub mod db;
 pub mod oidc;
 pub mod quirks;
@@ -403,6 +402,37 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
     }
+}
+
+/// Makes the calling test run in a process of its own, for a test that reads what is process-wide (the metrics
+/// registry every server in the process counts into): the test binary runs again with only this test, and the call
+/// returns from the test here with that run's verdict. `alone!(test_fn_name)` as the test's first line.
+#[macro_export]
+macro_rules! alone {
+    ($test:ident) => {
+        if $crate::rerun_alone(module_path!(), stringify!($test)) {
+            return;
+        }
+    };
+}
+
+/// [`alone!`]'s work: `true` once the test `name` in `module` passed in a child process (the caller returns);
+/// `false` in that child, where the test runs.
+pub fn rerun_alone(module: &str, name: &str) -> bool {
+    const ALONE: &str = "PLUGBOARD_TEST_ALONE";
+    // `it::abuse` → `abuse::<name>`, the test's name in the binary.
+    let path = format!("{}::{name}", module.split_once("::").map_or(module, |(_, m)| m));
+    if std::env::var(ALONE).is_ok_and(|v| v == path) {
+        return false;
+    }
+    let out = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([path.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, &path)
+        .output()
+        .expect("the test binary runs");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("test result: ok. 1 passed"), "{path}, run alone:\n{said}");
+    true
 }
 
 /// Polls `probe` until it yields a value; panics naming `what` after 10 s.

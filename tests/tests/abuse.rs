@@ -198,6 +198,8 @@ async fn an_end_user_may_keep_only_so_many_sign_ins_open_whatever_the_session() 
 
 #[tokio::test]
 async fn invented_integration_names_do_not_become_metric_series() {
+    // Every series in the registry is looked at: other tests' servers in this process would add theirs.
+    plugboard_tests::alone!(invented_integration_names_do_not_become_metric_series);
     let (app, _provider) = spawn_with_provider(|s, _| {
         s.limits.rate_limit_ip = 0;
         s.limits.rate_limit_project = 0;

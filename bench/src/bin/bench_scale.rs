@@ -76,7 +76,7 @@ async fn main() {
     }
     let ms = |d: &Duration| d.as_secs_f64() * 1e3;
     if let [(a, a50, a99), (b, b50, b99)] = results.as_slice() {
-        plugboard_tests::bench::table_row(
+        plugboard_bench::table_row(
             &format!("vault list by identity, PostgreSQL: {a} / {b} stored connections"),
             &format!("p50 {:.2} / {:.2} ms, p99 {:.2} / {:.2} ms (index scan)", ms(a50), ms(b50), ms(a99), ms(b99)),
             "flat",
