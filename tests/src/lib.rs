@@ -305,7 +305,7 @@ impl Browser {
     /// each, `<rule>: <target> (<summary>)`; empty when there are none.
     pub async fn axe(&self) -> Vec<String> {
         let axe = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/node_modules/axe-core/axe.min.js"))
-            .expect("axe-core (scripts/setup installs it)");
+            .expect("axe-core (scripts/setup-test installs it)");
         self.client.execute(&format!("{axe}\nreturn 1;"), vec![]).await.expect("axe-core loads");
         let found = self
             .client
@@ -699,7 +699,7 @@ impl SeedHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("node runs (scripts/setup installs it)");
+            .expect("node runs (scripts/setup-test installs it)");
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped")), &mut line).expect("the host says where it listens");
         let url = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("host did not start: {line:?}")).to_owned();

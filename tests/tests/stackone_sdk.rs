@@ -1,4 +1,4 @@
-//! StackOne's own SDK, `@stackone/stackone-client-ts` (pinned in scripts/package.json, installed by scripts/setup),
+//! StackOne's own SDK, `@stackone/stackone-client-ts` (pinned in scripts/package.json, installed by scripts/setup-test),
 //! against Plugboard with only its `serverURL` changed: connect sessions whose `auth_link_url` a user opens in
 //! headless Chromium, the accounts API, StackOne's categories, and the SDK's typed errors. Each call runs the SDK in
 //! Node (tests/seeds/stackone.cjs) and the assertions read what the SDK returns: its parsed objects (dates as the
@@ -32,7 +32,7 @@ async fn app(hooks: &str) -> (TestApp, plugboard::demo::provider::MockProvider) 
 async fn sdk(server_url: &str, key: &str, call: &str, request: Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/stackone.cjs");
     let args = [server_url.to_owned(), key.to_owned(), call.to_owned(), request.to_string()];
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new("node").arg(script).args(args).output().expect("node runs (scripts/setup installs it)"))
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new("node").arg(script).args(args).output().expect("node runs (scripts/setup-test installs it)"))
         .await
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -1,7 +1,7 @@
 //! `scripts/bench-scale`: the vault's list-by-identity latency on PostgreSQL with 1,000 and with 1,000,000 stored
 //! connections, side by side, and the plan PostgreSQL picks for it (`EXPLAIN`). Prints numbers; asserts nothing.
 //!
-//! A fresh database on the server `PLUGBOARD_TEST_POSTGRES` names (scripts/setup's default:
+//! A fresh database on the server `PLUGBOARD_TEST_POSTGRES` names (scripts/setup-test's default:
 //! postgres://postgres:postgres@127.0.0.1:5432/postgres), a Plugboard server on it in this process, rows written
 //! straight into the database (10 connections per end user), then `GET /v1/vault/connections?identity=…` timed
 //! over HTTP: 50 warm-up calls, then 500 calls on random users.
