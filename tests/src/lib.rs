@@ -18,20 +18,15 @@ use plugboard::{
 };
 use tokio::{net::TcpListener, sync::oneshot};
 
+pub use api::Server;
 pub use fantoccini;
 
+pub mod api;
 pub mod db;
+pub mod fixtures;
 pub mod oidc;
 pub mod quirks;
 pub mod upstream;
-
-/// A Plugboard server a test talks to: in this process ([`TestApp`]) or a child process ([`ServerProcess`]).
-pub trait Server {
-    /// `http://127.0.0.1:<port>`.
-    fn url(&self) -> &str;
-    /// The test project's secret key.
-    fn key(&self) -> &SecretKey;
-}
 
 impl Server for TestApp {
     fn url(&self) -> &str {

@@ -3,6 +3,7 @@
 //! install keeps both, sealed; the host picks one per passthrough call with `Plugboard-Token`; token rotation
 //! renews each with its own refresh token; neither token reaches the record or the logs.
 
+use plugboard_tests::Server;
 use std::{
     net::SocketAddr,
     process::{Child, Command, Stdio},
@@ -43,7 +44,7 @@ async fn who(app: &impl Server, key: &str, shape: &str, token: Option<&str>) -> 
 }
 
 async fn record_text(app: &impl Server, key: &str) -> String {
-    http().get(format!("{}/v1/vault/connections/{key}", app.url())).header("X-One-Secret", app.key().expose()).send().await.unwrap().text().await.unwrap()
+    app.get_connection(&key).await.text().await.unwrap()
 }
 
 async fn quirk_app(q: &Quirks) -> TestApp {
