@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::http;
 
 /// A Plugboard server a test talks to: in this process ([`crate::TestApp`]) or a child process
-/// ([`crate::ServerProcess`]).
+/// ([`crate::ServerProcess`]). Its calls are `async fn`s: the tests await them where they call them, and never need
+/// to name their futures' auto traits.
+#[allow(async_fn_in_trait)]
 pub trait Server {
     /// `http://127.0.0.1:<port>`.
     fn url(&self) -> &str;

@@ -6,7 +6,7 @@ use plugboard_tests::fixtures;
 use plugboard_tests::Server;
 use plugboard_shared::{ConnectionState, FlowStatus};
 use plugboard_tests::{
-    follow_redirect, http, oauth_connect, passthrough,
+    follow_redirect, oauth_connect, passthrough,
     quirks::{Quirks, AZURE_TENANT, AZURE_TENANT_ID, CLIENT_SECRET},
     spawn_app_with, TestApp,
 };

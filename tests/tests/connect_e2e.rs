@@ -1,7 +1,6 @@
 //! Connecting accounts end to end in headless Chromium: host page on another origin → widget → OAuth popup on the
 //! mock provider → popup closes → the host page's onSuccess gets the record; API-key forms; failures users see.
 
-use plugboard_tests::Server;
 use plugboard_tests::{fantoccini::Locator, spawn_host, spawn_with_provider, Browser, TestApp};
 
 async fn open_widget(b: &Browser, host: &str, query: &str) {

@@ -3,7 +3,6 @@
 //! the field, the same on SQLite and PostgreSQL (run the suite with `PLUGBOARD_TEST_POSTGRES` for the latter); and
 //! a value the database itself refuses is a 400 or 409, never "briefly unavailable".
 
-use plugboard_tests::Server;
 use plugboard::{http::error::ApiError, keys::Environment, store::{LinkKind, LinkRow, StoreError}};
 use plugboard_shared::IdentityType;
 use plugboard_tests::{connect_fields, http, session_token, spawn_with_provider};

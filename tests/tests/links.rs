@@ -167,7 +167,7 @@ async fn links_are_checked_when_made_and_refused_clearly_when_expired_revoked_or
     let revoked = link(&app, json!({ "identity": "u" })).await;
     let token = revoked["token"].as_str().unwrap().to_owned();
     assert_eq!(open(token.clone()).await.status(), 200, "usable until revoked");
-    let res = app.revoke_connect_session(&token).await;
+    let res = app.revoke_connect_session(&json!(token)).await;
     assert_eq!(res.status(), 204);
     let res = open(token).await;
     assert_eq!(res.status(), 410);

@@ -2,7 +2,6 @@
 //! from discovery, refresh with rotating refresh tokens (a reused one revokes the whole grant), revocation on
 //! delete. Two server processes against it: tests/tests/nodes.rs.
 
-use plugboard_tests::Server;
 use std::time::Duration;
 
 use plugboard::{config::OAuthClient, vault::SecretString};

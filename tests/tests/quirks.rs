@@ -7,7 +7,7 @@ use plugboard_tests::Server;
 use plugboard_shared::{ConnectionRecord, ConnectionState, FlowStatus};
 use plugboard::config::Settings;
 use plugboard_tests::{
-    concurrent_gets, eventually, follow_redirect, http, oauth_connect, passthrough,
+    concurrent_gets, eventually, follow_redirect, oauth_connect, passthrough,
     quirks::Quirks,
     spawn_app_with,
     upstream::{spawn_receiver, Receiver},

@@ -4,7 +4,6 @@
 //! provider. Whichever page she asks the sign-in to come back to, the victim is asked first, nothing reaches
 //! her page, no connection is made for her identity, and the grant the victim gave is revoked at the provider.
 
-use plugboard_tests::Server;
 use std::sync::{Arc, Mutex};
 
 use axum::{routing::get, Router};

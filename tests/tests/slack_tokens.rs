@@ -3,7 +3,6 @@
 //! install keeps both, sealed; the host picks one per passthrough call with `Plugboard-Token`; token rotation
 //! renews each with its own refresh token; neither token reaches the record or the logs.
 
-use plugboard_tests::Server;
 use std::{
     net::SocketAddr,
     process::{Child, Command, Stdio},
@@ -13,7 +12,7 @@ use std::{
 use plugboard::keys::SecretKey;
 use plugboard_shared::ConnectionState;
 use plugboard_tests::{
-    eventually, follow_redirect, free_addr, http, oauth_connect,
+    eventually, follow_redirect, free_addr, oauth_connect,
     quirks::{Quirks, CLIENT_SECRET, SLACK_BOT_USER_ID, SLACK_USER_ID},
     spawn_app_with, Server, TestApp,
 };

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use hmac::{Hmac, Mac};
 use plugboard::store::DeliveryStatus;
-use plugboard_tests::{connect_fields, connect_oauth, eventually, http, passthrough, reconnect_fields, spawn_with_provider, upstream::spawn_receiver, TestApp};
+use plugboard_tests::{connect_fields, connect_oauth, eventually, passthrough, reconnect_fields, spawn_with_provider, upstream::spawn_receiver, TestApp};
 use serde_json::{json, Value};
 use sha2::Sha256;
 

@@ -404,7 +404,7 @@ async fn a_revoked_session_says_so_at_once_and_tells_the_host() {
     let token = b.wait_js("the token", "return window.lastToken").await;
     b.enter_widget().await;
     b.wait_js("the list", "return document.querySelectorAll('.pb-row').length === 20").await;
-    let res = app.revoke_session(&token).await;
+    let res = app.revoke_session(token.as_str().unwrap()).await;
     assert_eq!(res.status(), 204);
     tokio::time::sleep(Duration::from_millis(2500)).await; // other nodes' caches: the revocation list is re-read within 2 s
     type_into(&b, "input[type=search]", "slack").await;

@@ -117,7 +117,7 @@ fn to_value_builds_plain_objects_arrays_and_names() {
     assert_eq!(grid.length(), 2);
     assert_eq!(Array::from(&grid.get(1)).get(0).as_f64(), Some(-1.0));
     let empty_map = get(&js, "emptyMap");
-    assert!(empty_map.is_object() && !Array::is_array(&empty_map) && Object::keys(empty_map.unchecked_ref()).length() == 0, "an empty map is {{}}");
+    assert!(empty_map.is_object() && !Array::is_array(&empty_map) && Object::keys(empty_map.unchecked_ref::<Object>()).length() == 0, "an empty map is {{}}");
     assert!(get(&get(&js, "map"), "ключ 🗝").is_object(), "map keys are object keys");
     assert_eq!(get(&js, "mood").as_string().as_deref(), Some("calm"), "a unit variant is its name");
     assert_eq!(get(&js, "otherMood").as_string().as_deref(), Some("rather_busy"));
