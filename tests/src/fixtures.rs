@@ -3,25 +3,31 @@
 
 use std::path::PathBuf;
 
-/// A custom API-key integration, `acme-keys`, that needs no provider (no verify request): connecting it stores the
-/// key as given, and the passthrough sends it as `x-api-key`. A `[[projects.customIntegrations]]` entry, to follow a
-/// `[[projects]]` one.
-pub const ACME_KEYS: &str = r#"[[projects.customIntegrations]]
-platform = "acme-keys"
-name = "Acme Keys"
+/// A custom API-key integration that needs no provider (no verify request): a `[[projects.customIntegrations]]`
+/// entry, to follow a `[[projects]]` one, whose one field, `api_key` (labelled `label`), is put into requests as
+/// `inject` says (the body of its `[projects.customIntegrations.inject]` table).
+pub fn api_key_integration(platform: &str, name: &str, description: &str, label: &str, inject: &str) -> String {
+    format!(
+        r#"[[projects.customIntegrations]]
+platform = "{platform}"
+name = "{name}"
 category = "Developer tools"
-description = "An API key, kept as given."
+description = "{description}"
 authMethod = "api_key"
 apiBaseUrl = "https://api.acme.example"
 [[projects.customIntegrations.fields]]
 name = "api_key"
-label = "API key"
+label = "{label}"
 secret = true
 [projects.customIntegrations.inject]
-type = "header"
-name = "x-api-key"
-value = "{api_key}"
-"#;
+{inject}"#
+    )
+}
+
+/// `acme-keys`: an [`api_key_integration`] whose key is stored as given and sent as `x-api-key`.
+pub fn acme_keys() -> String {
+    api_key_integration("acme-keys", "Acme Keys", "An API key, kept as given.", "API key", "type = \"header\"\nname = \"x-api-key\"\nvalue = \"{api_key}\"\n")
+}
 
 /// Sets a new environment variable, named `<prefix>_<random>`, to `value`; answers its name. The tests share this
 /// process's environment, so each names its own.

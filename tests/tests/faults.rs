@@ -22,7 +22,7 @@ id = "test-project"
 url = "http://127.0.0.1:9/hook"
 secretEnv = "FAULTS_WEBHOOK_SECRET"
 {}"#,
-            plugboard_tests::fixtures::ACME_KEYS
+            plugboard_tests::fixtures::acme_keys()
         ),
     )
     .unwrap();

@@ -69,7 +69,7 @@ tokenAuth = "client_secret_basic"
 
         url = oidc.url,
         client_id = plugboard_tests::oidc::CLIENT_ID,
-        acme_keys = plugboard_tests::fixtures::ACME_KEYS,
+        acme_keys = plugboard_tests::fixtures::acme_keys(),
     );
     std::fs::write(&path, text).unwrap();
     path
