@@ -1,6 +1,6 @@
 // Copies the screenshots the browser tests saved (target/screenshots: tests/tests/widget_ux.rs, pages.rs) into
 // docs/screenshots and writes docs/screenshots.md, one table per screen: light and dark, 1280 and 320 px wide.
-// Run after `cargo test -p plugboard-tests --test widget_ux --test pages`; look at them before committing.
+// Run after `cargo test -p plugboard-tests --test it widget_ux:: pages::`; look at them before committing.
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

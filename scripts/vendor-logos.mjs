@@ -2,7 +2,7 @@
 //   logo = "simple-icons:<slug>"  simple-icons (one-colour marks, coloured here with the brand's colour)
 //   logo = "logos:<name>"         Gil Barbara's SVG Logos, as packaged by Iconify (@iconify-json/logos; full colour)
 // Run after adding catalog entries (both packages are pinned in scripts/package.json):
-//   (cd scripts && npm ci && node vendor-logos.mjs)
+//   (cd scripts && npm ci && node vendor-logos.mjs)   (npm ci with the devDependencies, as scripts/setup-test runs it)
 import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -1,5 +1,5 @@
 // A real OpenID Connect / OAuth 2.0 authorization server for the integration tests: panva's certified
-// oidc-provider (pinned in scripts/package.json, installed by scripts/setup), with one confidential client,
+// oidc-provider (pinned in scripts/package.json, installed by scripts/setup-test), with one confidential client,
 // one account ("alice"), a one-page login+consent interaction, a tiny protected API and test hooks.
 //
 // Run: node tests/oidc/provider.mjs   (from any directory)

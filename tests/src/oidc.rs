@@ -49,7 +49,7 @@ impl Oidc {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("node runs tests/oidc/provider.mjs (scripts/setup installs oidc-provider)");
+            .expect("node runs tests/oidc/provider.mjs (scripts/setup-test installs oidc-provider)");
         let stdin = child.stdin.take().expect("piped stdin");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line).expect("the provider's first line");

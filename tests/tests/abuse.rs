@@ -3,6 +3,7 @@
 //! sign-ins open per end user are capped; metric labels stay bounded; bodies are bounded; a silent connection is
 //! closed.
 
+use plugboard_tests::Server;
 use plugboard::keys::{Environment, SecretKey};
 use plugboard_tests::{http, session_token, spawn_app_with, spawn_with_provider};
 use reqwest::StatusCode;
@@ -67,7 +68,7 @@ async fn the_host_backend_minting_too_fast_is_slowed_and_its_users_and_another_p
     let codes: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(codes.iter().filter(|&&c| c == 200).count(), 4, "the burst passes (one went to alice), then the backend waits: {codes:?}");
     assert!(answers.iter().filter(|r| r.status() == 429).all(|r| r.headers().contains_key("retry-after")));
-    let link = http().post(format!("{}/v1/connect-sessions", app.url)).header("X-One-Secret", app.key.expose()).json(&serde_json::json!({ "identity": "u" }));
+    let link = app.backend(reqwest::Method::POST, "/v1/connect-sessions").json(&serde_json::json!({ "identity": "u" }));
     assert_eq!(link.send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "links come from the same budget");
 
     // The widget calls of the project's users are another budget.
@@ -107,7 +108,7 @@ async fn one_end_user_flooding_the_widget_from_several_addresses_leaves_other_us
     .await;
     let mallory = session_token(&app, "mallory").await;
     let revoked = session_token(&app, "mallory-before").await;
-    let res = http().post(format!("{}/v1/authkit/token/revoke", app.url)).header("X-One-Secret", app.key.expose()).json(&serde_json::json!({ "token": revoked })).send().await.unwrap();
+    let res = app.revoke_session(&revoked).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
     // Mallory floods from four addresses (within each address's budget), and with a revoked session from a fifth.
@@ -198,6 +199,8 @@ async fn an_end_user_may_keep_only_so_many_sign_ins_open_whatever_the_session() 
 
 #[tokio::test]
 async fn invented_integration_names_do_not_become_metric_series() {
+    // Every series in the registry is looked at: other tests' servers in this process would add theirs.
+    plugboard_tests::alone!(invented_integration_names_do_not_become_metric_series);
     let (app, _provider) = spawn_with_provider(|s, _| {
         s.limits.rate_limit_ip = 0;
         s.limits.rate_limit_project = 0;
@@ -205,7 +208,7 @@ async fn invented_integration_names_do_not_become_metric_series() {
     })
     .await;
     // As in the report: a link's session, spent by a connection (Hacker News asks for nothing).
-    let link: serde_json::Value = http().post(format!("{}/v1/connect-sessions", app.url)).header("X-One-Secret", app.key.expose()).json(&serde_json::json!({ "identity": "u" })).send().await.unwrap().json().await.unwrap();
+    let link: serde_json::Value = app.create_connect_session(&serde_json::json!({ "identity": "u" })).await.json().await.unwrap();
     let page: serde_json::Value = http().post(format!("{}/v1/links/session", app.url)).json(&serde_json::json!({ "token": link["token"] })).send().await.unwrap().json().await.unwrap();
     let spent = page["session"]["token"].as_str().unwrap().to_owned();
     let connect = |token: &str, platform: &str| {
@@ -224,7 +227,7 @@ async fn invented_integration_names_do_not_become_metric_series() {
     let metrics = http().get(format!("{}/metrics", app.url)).send().await.unwrap().text().await.unwrap();
     assert!(!metrics.contains("invented-"), "an invented name became a label");
     // Every series is one of the catalog's integrations, or `unknown`.
-    let catalog: serde_json::Value = http().get(format!("{}/v1/available-connectors?limit=1000", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    let catalog: serde_json::Value = app.available_connectors("?limit=1000").await.json().await.unwrap();
     let known: Vec<&str> = catalog["rows"].as_array().unwrap().iter().map(|r| r["platform"].as_str().unwrap()).collect();
     let series: Vec<(&str, f64)> = metrics
         .lines()

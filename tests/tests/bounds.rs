@@ -1,6 +1,7 @@
 //! Per-user bounds (SECURITY.md, "Abuse"): live connections per end user, whichever way they are saved, capped
 //! atomically; sessions per auth link capped; spent and expired links purged a day after they expire.
 
+use plugboard_tests::Server;
 use plugboard_tests::{connect_fields, http, mock_consent, oauth_connect, reconnect_fields, session_token, spawn_with_provider, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -19,7 +20,7 @@ async fn connect_key(app: &TestApp, session: &str) -> reqwest::Response {
 
 /// A secret-key call of the host backend.
 async fn backend(app: &TestApp, path: &str, body: Value) -> Value {
-    let res = http().post(format!("{}{path}", app.url)).header("X-One-Secret", app.key.expose()).json(&body).send().await.unwrap();
+    let res = app.api_post(path, &body).await;
     assert_eq!(res.status(), 200, "{path}");
     res.json().await.unwrap()
 }
@@ -31,7 +32,7 @@ async fn open_link(app: &TestApp, token: &str) -> reqwest::Response {
 
 /// The live connections of `identity`, as the host backend lists them.
 async fn live(app: &TestApp, identity: &str) -> u64 {
-    let res = http().get(format!("{}/v1/vault/connections?identity={identity}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.list_connections(&format!("?identity={identity}")).await;
     res.json::<Value>().await.unwrap()["total"].as_u64().unwrap()
 }
 
@@ -99,7 +100,7 @@ async fn an_end_user_may_have_only_so_many_connections_whichever_way_they_connec
 
     // The cap is per end user: bob connects; and once alice removes one, her link connects.
     connect_fields(&app, "bob", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, first.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&first.key).await;
     assert!(res.status().is_success(), "{}", res.status());
     let page: Value = open_link(&app, link["token"].as_str().unwrap()).await.json().await.unwrap();
     assert_eq!(connect_key(&app, page["session"]["token"].as_str().unwrap()).await.status(), 200);

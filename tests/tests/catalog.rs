@@ -1,5 +1,5 @@
 //! The built-in catalog as a whole: every entry valid, names and ids unique, every logo present.
-//! `cargo test -p plugboard-tests --test catalog -- --nocapture` prints the counts by category and auth method.
+//! `cargo test -p plugboard-tests --test it catalog:: -- --nocapture` prints the counts by category and auth method.
 
 use std::{collections::BTreeMap, path::Path};
 

@@ -2,9 +2,11 @@
 //! Microsoft Entra ID does for a single-tenant app, which cannot use `/common/`. What the end user and the host see
 //! without the project's setting, and that the authorize, token and refresh requests all go to the tenant with it.
 
+use plugboard_tests::fixtures;
+use plugboard_tests::Server;
 use plugboard_shared::{ConnectionState, FlowStatus};
 use plugboard_tests::{
-    follow_redirect, http, oauth_connect, passthrough,
+    follow_redirect, oauth_connect, passthrough,
     quirks::{Quirks, AZURE_TENANT, AZURE_TENANT_ID, CLIENT_SECRET},
     spawn_app_with, TestApp,
 };
@@ -13,8 +15,7 @@ use serde_json::Value;
 /// An app whose config file declares the `azure` shape as a custom integration with the project's own OAuth
 /// client, its settings as given.
 async fn azure_app(q: &Quirks, settings: &[(&str, &str, &str)]) -> (TestApp, tempfile::TempDir) {
-    let var = format!("PB_AZURE_CLIENT_SECRET_{}", std::process::id());
-    std::env::set_var(&var, CLIENT_SECRET);
+    let var = fixtures::secret_env("PB_AZURE_CLIENT_SECRET", CLIENT_SECRET);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("plugboard.toml");
     std::fs::write(&config, q.config_file_with(&["azure"], &var, settings)).unwrap();
@@ -23,7 +24,7 @@ async fn azure_app(q: &Quirks, settings: &[(&str, &str, &str)]) -> (TestApp, tem
 }
 
 async fn record(app: &TestApp, key: &str) -> plugboard_shared::ConnectionRecord {
-    http().get(format!("{}/v1/vault/connections/{key}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap()
+    app.get_connection(&key).await.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -97,8 +98,7 @@ async fn the_tenant_endpoint_refusing_a_token_request_says_why_and_what_to_set()
 
 #[tokio::test]
 async fn a_tenant_that_is_not_a_tenant_stops_the_start_naming_project_integration_and_value() {
-    let var = format!("PB_TENANT_SECRET_{}", std::process::id());
-    std::env::set_var(&var, "a-client-secret");
+    let var = fixtures::secret_env("PB_TENANT_SECRET", "a-client-secret");
     for (tenant, says) in [
         ("contoso.com/../evil", "may only hold letters, digits"),
         ("common?x=1", "may only hold letters, digits"),

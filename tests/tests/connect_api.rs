@@ -1,18 +1,13 @@
 //! Credential connect (`POST /v1/widget/connect/{platform}`) against the mock provider's key-check endpoint.
 
+use plugboard_tests::Server;
 use plugboard_shared::{ConnectionRecord, ErrorBody, TokenResponse};
 use plugboard_tests::{spawn_with_provider, TestApp};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 async fn session(app: &TestApp, body: Value) -> String {
-    let res = Client::new()
-        .post(format!("{}/v1/authkit/token", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = app.mint_session("", &body).await;
     res.json::<TokenResponse>().await.unwrap().token
 }
 

@@ -2,6 +2,7 @@
 //! connects keeps every connect it answered 2xx, exactly once, and nothing half-written; a database that is
 //! unavailable for 10 s gives 503s with `Retry-After`, then everything works again without a restart.
 
+use plugboard_tests::Server;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use plugboard::keys::{Environment, SecretKey};
@@ -14,27 +15,15 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("plugboard.toml");
     std::fs::write(
         &path,
-        r#"[[projects]]
+        format!(
+            r#"[[projects]]
 id = "test-project"
 [projects.webhook]
 url = "http://127.0.0.1:9/hook"
 secretEnv = "FAULTS_WEBHOOK_SECRET"
-[[projects.customIntegrations]]
-platform = "acme-keys"
-name = "Acme Keys"
-category = "Developer tools"
-description = "An API key, kept as given."
-authMethod = "api_key"
-apiBaseUrl = "https://api.acme.example"
-[[projects.customIntegrations.fields]]
-name = "api_key"
-label = "API key"
-secret = true
-[projects.customIntegrations.inject]
-type = "header"
-name = "x-api-key"
-value = "{api_key}"
-"#,
+{}"#,
+            plugboard_tests::fixtures::acme_keys()
+        ),
     )
     .unwrap();
     path
@@ -106,15 +95,8 @@ async fn kill_9_during_300_concurrent_connects_loses_no_answered_connect_and_hal
     let server = node(dir.path(), &db, addr, &key).await;
     let mut stored: Vec<String> = Vec::new();
     for page in 1.. {
-        let p: plugboard_shared::Page<plugboard_shared::ConnectionRecord> = http()
-            .get(format!("{}/v1/vault/connections?limit=100&page={page}", server.url))
-            .header("X-One-Secret", key.expose())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let p: plugboard_shared::Page<plugboard_shared::ConnectionRecord> =
+            server.list_connections(&format!("?limit=100&page={page}")).await.json().await.unwrap();
         stored.extend(p.rows.into_iter().map(|r| r.key));
         if page >= p.pages {
             break;
@@ -138,7 +120,7 @@ async fn kill_9_during_300_concurrent_connects_loses_no_answered_connect_and_hal
     let per_identity: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT identity FROM connections GROUP BY identity HAVING COUNT(*) > 1) AS twice").fetch_one(&conn).await.unwrap();
     assert_eq!(per_identity, 0, "no identity got two connections");
     for k in stored.iter().take(20) {
-        let res = http().get(format!("{}/v1/vault/connections/{k}", server.url)).header("X-One-Secret", key.expose()).send().await.unwrap();
+        let res = server.get_connection(k).await;
         assert_eq!(res.status(), 200);
     }
     println!("{} of 300 connects answered 2xx before the kill; {} stored after the restart", acknowledged.len(), stored.len());
@@ -164,7 +146,7 @@ async fn a_database_that_cannot_be_written_for_ten_seconds_means_503s_then_recov
         return;
     }
     let (app, _provider) = plugboard_tests::spawn_with_provider(|_, _| {}).await;
-    let mint = || http().post(format!("{}/v1/authkit/token", app.url)).header("X-One-Secret", app.key.expose()).json(&serde_json::json!({ "identity": "u", "identityType": "user" }));
+    let mint = || app.backend(reqwest::Method::POST, "/v1/authkit/token").json(&serde_json::json!({ "identity": "u", "identityType": "user" }));
     assert_eq!(mint().send().await.unwrap().status(), 200);
     let token = session_token(&app, "before").await;
 
@@ -182,7 +164,7 @@ async fn a_database_that_cannot_be_written_for_ten_seconds_means_503s_then_recov
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["code"], "unavailable");
     // What only reads goes on (SQLite's write-ahead log lets readers past a writer).
-    let res = http().get(format!("{}/v1/vault/connections", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.list_connections("").await;
     assert_eq!(res.status(), 200);
     let res = http().get(format!("{}/v1/widget/categories", app.url)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 200);

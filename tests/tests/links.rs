@@ -1,6 +1,8 @@
 //! Connecting without an embed (README, Without an embed): auth links opened as a page (StackOne's way) and hosted connection
 //! sessions opened by `connect.js` in a popup (One Runtime's way), in headless Chromium against the mock provider.
 
+use plugboard_tests::fixtures;
+use plugboard_tests::Server;
 use plugboard_tests::{eventually, fantoccini::Locator, http, spawn_host, spawn_with_provider, upstream::spawn_receiver, Browser, TestApp};
 use serde_json::{json, Value};
 
@@ -10,26 +12,17 @@ const HOST_ORIGIN: &str = "http://127.0.0.9:9";
 
 /// A server whose project allows [`HOST_ORIGIN`] and sends webhooks to `hooks`.
 async fn app(hooks: &str) -> (TestApp, plugboard::demo::provider::MockProvider) {
-    let var = format!("PB_LINKS_WEBHOOK_{}", std::process::id() as u128 * 1_000_000 + u128::from(rand_u32()));
-    std::env::set_var(&var, SECRET);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plugboard.toml");
-    std::fs::write(&path, format!("[[projects]]\nid = \"test-project\"\n[projects.webhook]\nurl = \"{hooks}\"\nsecretEnv = \"{var}\"\n")).unwrap();
+    let path = fixtures::config_file(&fixtures::webhook_project(hooks, &fixtures::secret_env("PB_LINKS_WEBHOOK", SECRET)));
     let out = spawn_with_provider(|s, _| {
         s.config = Some(path.clone());
         s.retry_base_ms = 50;
     })
     .await;
-    std::mem::forget(dir);
     out
 }
 
-fn rand_u32() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
-}
-
 async fn create_link(app: &TestApp, body: Value) -> reqwest::Response {
-    http().post(format!("{}/v1/connect-sessions", app.url)).header("X-One-Secret", app.key.expose()).json(&body).send().await.unwrap()
+    app.create_connect_session(&body).await
 }
 
 async fn link(app: &TestApp, body: Value) -> Value {
@@ -82,7 +75,7 @@ async fn an_auth_link_on_a_phone_lists_by_category_connects_by_form_and_reaches_
     assert!(page_text(&b).await.contains("You can close this page."));
 
     // The vault row, for the link's end user; the webhook names who connected.
-    let rows: Value = http().get(format!("{}/v1/vault/connections?identity=user-7", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    let rows: Value = app.list_connections("?identity=user-7").await.json().await.unwrap();
     assert_eq!(rows["total"], 1);
     let (_, body) = eventually("connection.created delivered", || async { receiver.received.lock().unwrap().first().cloned() }).await;
     let event: Value = serde_json::from_str(&body).unwrap();
@@ -122,7 +115,7 @@ async fn an_auth_link_runs_oauth_in_the_same_tab_and_returns_to_the_redirect_url
     .await;
     let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
     assert_eq!((landed.path(), q["tab"].as_str(), q["plugboard_status"].as_str()), ("/settings", "apps", "connected"));
-    let record: Value = http().get(format!("{}/v1/vault/connections/{}", app.url, q["connection_key"])).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    let record: Value = app.get_connection(&q["connection_key"]).await.json().await.unwrap();
     assert_eq!((record["platform"].as_str(), record["identity"].as_str()), (Some("mock-oauth"), Some("user-8")));
     b.close().await;
 }
@@ -159,7 +152,7 @@ async fn links_are_checked_when_made_and_refused_clearly_when_expired_revoked_or
     // Withdrawn while its page is open: the next step says so, before anything is asked of the provider.
     let withdrawn = link(&app, json!({ "identity": "u3", "integration": "mock-oauth" })).await;
     let open_page: Value = open(withdrawn["token"].as_str().unwrap().to_owned()).await.json().await.unwrap();
-    let res = http().post(format!("{}/v1/connect-sessions/revoke", app.url)).header("X-One-Secret", app.key.expose()).json(&json!({ "token": withdrawn["token"] })).send().await.unwrap();
+    let res = app.revoke_connect_session(&withdrawn["token"]).await;
     assert_eq!(res.status(), 204);
     let res = http()
         .post(format!("{}/v1/widget/oauth/mock-oauth/start", app.url))
@@ -174,7 +167,7 @@ async fn links_are_checked_when_made_and_refused_clearly_when_expired_revoked_or
     let revoked = link(&app, json!({ "identity": "u" })).await;
     let token = revoked["token"].as_str().unwrap().to_owned();
     assert_eq!(open(token.clone()).await.status(), 200, "usable until revoked");
-    let res = http().post(format!("{}/v1/connect-sessions/revoke", app.url)).header("X-One-Secret", app.key.expose()).json(&json!({ "token": token })).send().await.unwrap();
+    let res = app.revoke_connect_session(&json!(token)).await;
     assert_eq!(res.status(), 204);
     let res = open(token).await;
     assert_eq!(res.status(), 410);
@@ -323,13 +316,7 @@ async fn the_seed_004_page_connects_by_form_and_by_oauth_through_connect_js() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hosted_session_connects_a_no_credential_integration_and_an_expired_link_page_says_so() {
     let (app, _provider) = spawn_with_provider(|_, _| {}).await;
-    let made: Value = http()
-        .post(format!("{}/v1/hosted-connection-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "integration_slug": "hackernews", "end_user_id": "user_5", "suggested_connection_name": "HN" }))
-        .send()
-        .await
-        .unwrap()
+    let made: Value = app.create_hosted_session(&json!({ "integration_slug": "hackernews", "end_user_id": "user_5", "suggested_connection_name": "HN" })).await
         .json()
         .await
         .unwrap();
@@ -403,13 +390,7 @@ async fn a_link_to_an_app_that_is_not_set_up_is_refused_when_made() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "integration_not_configured", "{body}");
     assert!(body["error"].as_str().unwrap().contains("OAuth client"), "{body}");
-    let res = http()
-        .post(format!("{}/v1/hosted-connection-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "integration_slug": "hubspot", "end_user_id": "u-1" }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.create_hosted_session(&json!({ "integration_slug": "hubspot", "end_user_id": "u-1" })).await;
     assert_eq!(res.status(), 409);
     // One that can connect is made as before.
     assert_eq!(create_link(&app, json!({ "identity": "u-1", "integration": "mock-oauth" })).await.status(), 200);

@@ -3,6 +3,7 @@
 //! them, with no sticky sessions. Also what an operator watches: `/readyz`, `/metrics`, shutdown on SIGTERM, and
 //! what a start refuses or creates (flag ranges, file modes).
 
+use plugboard_tests::Server;
 use std::{
     collections::HashMap,
     sync::atomic::Ordering,
@@ -64,24 +65,11 @@ discoveryUrl = "{url}/.well-known/openid-configuration"
 scopes = ["openid", "offline_access"]
 tokenAuth = "client_secret_basic"
 
-[[projects.customIntegrations]]
-platform = "acme-keys"
-name = "Acme Keys"
-category = "Developer tools"
-description = "An API key, kept as given."
-authMethod = "api_key"
-apiBaseUrl = "https://api.acme.example"
-[[projects.customIntegrations.fields]]
-name = "api_key"
-label = "API key"
-secret = true
-[projects.customIntegrations.inject]
-type = "header"
-name = "x-api-key"
-value = "{{api_key}}"
-"#,
+{acme_keys}"#,
+
         url = oidc.url,
         client_id = plugboard_tests::oidc::CLIENT_ID,
+        acme_keys = plugboard_tests::fixtures::acme_keys(),
     );
     std::fs::write(&path, text).unwrap();
     path
@@ -216,8 +204,7 @@ async fn each_webhook_event_is_delivered_once_by_the_pair_and_still_delivered_wh
         assert!(Instant::now() < deadline, "the killed node's deliveries were never taken over: {:?}", deliveries(&p.receiver).len());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let listed: serde_json::Value =
-        http().get(format!("{}/v1/vault/connections?limit=100", b.url)).header("X-One-Secret", p.key.expose()).send().await.unwrap().json().await.unwrap();
+    let listed: serde_json::Value = b.list_connections("?limit=100").await.json().await.unwrap();
     assert_eq!(listed["total"], 23);
 }
 
@@ -226,10 +213,10 @@ async fn a_key_revoked_or_a_connection_deleted_on_one_node_is_refused_by_the_oth
     let p = pair(3600).await;
     let conn = connect_key(&p.a, "alice").await;
     // Both nodes have seen the key and the connection (and keep them for up to 2 s).
-    let list = |node: &ServerProcess| http().get(format!("{}/v1/vault/connections", node.url)).header("X-One-Secret", p.key.expose()).send();
+    let list = |node: &ServerProcess| node.backend(reqwest::Method::GET, "/v1/vault/connections").send();
     assert_eq!(list(&p.a).await.unwrap().status(), 200);
     assert_eq!(list(&p.b).await.unwrap().status(), 200);
-    let get = |node: &ServerProcess| http().get(format!("{}/v1/vault/connections/{}", node.url, conn.key)).header("X-One-Secret", p.key.expose()).send();
+    let get = |node: &ServerProcess| node.backend(reqwest::Method::GET, &format!("/v1/vault/connections/{}", conn.key)).send();
     assert_eq!(get(&p.b).await.unwrap().status(), 200);
 
     // A session minted on A works on B (nothing stored: B checks A's signature); revoked through B, refused by A
@@ -237,12 +224,12 @@ async fn a_key_revoked_or_a_connection_deleted_on_one_node_is_refused_by_the_oth
     let session = session_token(&p.a, "alice").await;
     let widget = |node: &ServerProcess| http().get(format!("{}/v1/widget/integrations", node.url)).bearer_auth(&session).send();
     assert_eq!(widget(&p.b).await.unwrap().status(), 200);
-    let res = http().post(format!("{}/v1/authkit/token/revoke", p.b.url)).header("X-One-Secret", p.key.expose()).json(&json!({ "token": session })).send().await.unwrap();
+    let res = p.b.revoke_session(&session).await;
     assert_eq!(res.status(), 204);
     assert_eq!(widget(&p.a).await.unwrap().status(), 401);
 
     // Deleted through A: B answers 404 within 2 s.
-    let res = http().delete(format!("{}/v1/vault/connections/{}", p.a.url, conn.key)).header("X-One-Secret", p.key.expose()).send().await.unwrap();
+    let res = p.a.delete_connection(&conn.key).await;
     assert_eq!(res.status(), 200);
     let deleted = Instant::now();
     eventually("B to forget the connection", || async { (get(&p.b).await.ok()?.status() == 404).then_some(()) }).await;
@@ -333,11 +320,11 @@ async fn readyz_follows_the_database_and_metrics_count_what_happened() {
     if let Some(proxy) = &proxy {
         proxy.cut();
         eventually("/readyz to say not ready", || async { (readyz().await == 503).then_some(()) }).await;
-        let res = http().get(format!("{}/v1/vault/connections", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+        let res = app.list_connections("").await;
         assert_eq!(res.status(), 503, "a request that needs the database says to come back");
         proxy.restore();
         eventually("/readyz to say ready again", || async { (readyz().await == 200).then_some(()) }).await;
-        let res = http().get(format!("{}/v1/vault/connections", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+        let res = app.list_connections("").await;
         assert_eq!(res.status(), 200, "back without a restart");
     }
 }

@@ -34,7 +34,7 @@ async fn me(app: &impl Server, key: &str) -> reqwest::Response {
 
 async fn state(app: &TestApp, key: &str) -> ConnectionState {
     let rec: plugboard_shared::ConnectionRecord =
-        http().get(format!("{}/v1/vault/connections/{key}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+        app.get_connection(&key).await.json().await.unwrap();
     rec.state
 }
 
@@ -70,7 +70,7 @@ async fn connects_refreshes_with_rotation_and_revokes_at_a_certified_provider() 
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
 
     // Deleting revokes the grant at the provider (RFC 7009, endpoint from discovery).
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, conn.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&conn.key).await;
     assert_eq!(res.status(), 200);
     assert_eq!(oidc.stats().await.revocations, 1);
 }
@@ -101,7 +101,7 @@ async fn the_connection_names_the_account_its_id_token_signs_in_as() {
     assert_eq!(out.status, 200, "{}", out.page);
     let conn = out.connection();
     assert_eq!(conn.account.as_deref(), Some("alice@example.test"));
-    let stored: Value = http().get(format!("{}/v1/vault/connections/{}", app.url, conn.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap();
+    let stored: Value = app.get_connection(&conn.key).await.json().await.unwrap();
     assert_eq!(stored["account"], "alice@example.test");
     assert!(!stored.to_string().contains("eyJ"), "no token is kept as a label");
     let token = session_token(&app, "alice").await;

@@ -1,5 +1,5 @@
 //! Bad input everywhere (SECURITY.md, "Bad input"): `/openapi.json` is generated from the handlers and lists every
-//! route and every error shape; schemathesis (pinned, installed by `scripts/setup`) fuzzes every operation from
+//! route and every error shape; schemathesis (pinned, installed by `scripts/setup-test`) fuzzes every operation from
 //! that document and must find no 5xx and no answer the document does not describe.
 
 use std::path::Path;
@@ -81,7 +81,7 @@ async fn what_axum_itself_refuses_is_answered_in_the_json_error_shape_too() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_schema_driven_fuzz_run_finds_no_server_error_and_no_answer_outside_the_document() {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/.venv/bin/schemathesis");
-    assert!(bin.exists(), "schemathesis is missing: run scripts/setup (it installs the pinned version from PyPI)");
+    assert!(bin.exists(), "schemathesis is missing: run scripts/setup-test (it installs the pinned version from PyPI)");
     let (app, _provider) = spawn_with_provider(|s, _| {
         s.limits.rate_limit_ip = 0;
         s.limits.rate_limit_project = 0;

@@ -5,6 +5,7 @@
 //! every action with a visible focus, one true message with a way forward, a clean address bar, the project's
 //! name and logo (and the end user's, where a link gave it). Screenshots go to target/screenshots/page-*.png.
 
+use plugboard_tests::Server;
 use plugboard_shared::OAuthStart;
 use plugboard_tests::{configure_project, eventually, fantoccini::Locator, http, mock_consent, session_token, spawn_with_provider, start_oauth, Browser, TestApp};
 use serde_json::{json, Value};
@@ -186,13 +187,7 @@ async fn consent(provider_url: &str, allow: bool) -> String {
 
 /// An auth link for Taylor that opens Mock OAuth, opened as its page would: answers the page's same-tab flow.
 async fn link_flow(app: &TestApp) -> OAuthStart {
-    let made: Value = http()
-        .post(format!("{}/v1/connect-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "identity": "user-link", "name": "Taylor Otwell", "integration": "mock-oauth" }))
-        .send()
-        .await
-        .unwrap()
+    let made: Value = app.create_connect_session(&json!({ "identity": "user-link", "name": "Taylor Otwell", "integration": "mock-oauth" })).await
         .json()
         .await
         .unwrap();
@@ -425,13 +420,7 @@ async fn the_projects_theme_wins_over_the_devices() {
 async fn a_link_page_learns_who_asks_and_for_whom() {
     let (app, _provider) = branded().await;
     configure_project(&app, |s| s.theme = Some("light".into())).await;
-    let made: Value = http()
-        .post(format!("{}/v1/connect-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "identity": "u", "name": "Taylor" }))
-        .send()
-        .await
-        .unwrap()
+    let made: Value = app.create_connect_session(&json!({ "identity": "u", "name": "Taylor" })).await
         .json()
         .await
         .unwrap();
@@ -446,13 +435,7 @@ async fn a_link_page_learns_who_asks_and_for_whom() {
         s.theme = None;
     })
     .await;
-    let made: Value = http()
-        .post(format!("{}/v1/connect-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "identity": "u" }))
-        .send()
-        .await
-        .unwrap()
+    let made: Value = app.create_connect_session(&json!({ "identity": "u" })).await
         .json()
         .await
         .unwrap();

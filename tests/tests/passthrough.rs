@@ -2,6 +2,7 @@
 //! streaming both ways, header hygiene, timeouts, provider failures and every path trick that could reach
 //! another host.
 
+use plugboard_tests::Server;
 use std::{sync::atomic::Ordering, time::Duration};
 
 use plugboard::catalog::Integration;
@@ -193,7 +194,7 @@ async fn bad_requests_get_clear_errors() {
     let other = connect_fields(&app, "u2", "upstream-query", json!({ "api_key": "k" })).await;
     let cases = [
         (http().get(format!("{}/v1/passthrough/upstream-api/json", app.url)).header("X-One-Connection-Key", &conn.key), 401, "unauthorized"),
-        (http().get(format!("{}/v1/passthrough/upstream-api/json", app.url)).header("X-One-Secret", app.key.expose()), 400, "missing_connection_key"),
+        (app.backend(reqwest::Method::GET, "/v1/passthrough/upstream-api/json"), 400, "missing_connection_key"),
         (passthrough(&app, "test::upstream-api::default::nope", reqwest::Method::GET, "upstream-api/json"), 404, "not_found"),
         (passthrough(&app, &other.key, reqwest::Method::GET, "upstream-api/json"), 400, "platform_mismatch"),
     ];

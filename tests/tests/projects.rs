@@ -1,6 +1,7 @@
 //! Per-project settings from a config file (README, Projects): visible and custom integrations, own OAuth clients,
 //! allowed origins (API and frame-ancestors), session TTL.
 
+use plugboard_tests::fixtures;
 use plugboard_shared::{IntegrationsPage, TokenResponse};
 use plugboard_tests::{spawn_with_provider, TestApp};
 use reqwest::{Client, StatusCode};
@@ -38,30 +39,14 @@ async fn widget_get(app: &TestApp, token: &str, path: &str, origin: Option<&str>
     req.send().await.unwrap()
 }
 
-const CUSTOM: &str = r#"
-[[projects.customIntegrations]]
-platform = "acme-internal"
-name = "Acme Internal"
-category = "Developer tools"
-description = "Acme's own API."
-authMethod = "api_key"
-apiBaseUrl = "https://api.acme.example"
-[[projects.customIntegrations.fields]]
-name = "api_key"
-label = "Acme key"
-secret = true
-[projects.customIntegrations.inject]
-type = "bearer"
-token = "{api_key}"
-"#;
-
 #[tokio::test]
 async fn visible_and_custom_integrations_shape_every_list() {
     // The project's own OAuth apps for Gmail and Slack (without them, neither would be offered).
     std::env::set_var("PB_PROJECTS_OWN_CLIENT_SECRET", "own-client-secret-0123");
     let clients = ["gmail", "slack"].map(|p| format!("[projects.oauth.{p}]\nclientId = \"acme-{p}\"\nclientSecretEnv = \"PB_PROJECTS_OWN_CLIENT_SECRET\"\n")).concat();
+    let custom = fixtures::api_key_integration("acme-internal", "Acme Internal", "Acme's own API.", "Acme key", "type = \"bearer\"\ntoken = \"{api_key}\"\n");
     let (app, _) = configured(&format!(
-        "[[projects]]\nid = \"test-project\"\nvisibleIntegrations = [\"gmail\", \"slack\", \"acme-internal\"]\n{CUSTOM}{clients}"
+        "[[projects]]\nid = \"test-project\"\nvisibleIntegrations = [\"gmail\", \"slack\", \"acme-internal\"]\n{custom}{clients}"
     ))
     .await;
     let session = mint(&app).await;

@@ -2,10 +2,12 @@
 //! asserting what the user (the popup page), the host (record, passthrough answer, webhook) and the provider (how
 //! often it was asked) see.
 
+use plugboard_tests::fixtures;
+use plugboard_tests::Server;
 use plugboard_shared::{ConnectionRecord, ConnectionState, FlowStatus};
 use plugboard::config::Settings;
 use plugboard_tests::{
-    concurrent_gets, eventually, follow_redirect, http, oauth_connect, passthrough,
+    concurrent_gets, eventually, follow_redirect, oauth_connect, passthrough,
     quirks::Quirks,
     spawn_app_with,
     upstream::{spawn_receiver, Receiver},
@@ -28,7 +30,7 @@ async fn get(app: &TestApp, key: &str, shape: &str, path: &str) -> reqwest::Resp
 }
 
 async fn record(app: &TestApp, key: &str) -> ConnectionRecord {
-    http().get(format!("{}/v1/vault/connections/{key}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap().json().await.unwrap()
+    app.get_connection(&key).await.json().await.unwrap()
 }
 
 async fn connections(app: &TestApp) -> u64 {
@@ -116,12 +118,7 @@ async fn refusals_and_broken_answers_at_connect_show_the_providers_words() {
 
 /// A quirk app whose project sends its webhooks to `receiver` (fast retries); `tweak` adjusts the rest.
 async fn quirk_app_reporting_to(receiver: &Receiver, tweak: impl FnOnce(&mut Settings)) -> (TestApp, Quirks) {
-    // Each app names its own variable: tests in one binary share the process environment.
-    let var = format!("PB_QUIRK_WEBHOOK_{}", uuid::Uuid::new_v4().simple());
-    std::env::set_var(&var, "whsec_quirks_0123456789");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("plugboard.toml");
-    std::fs::write(&config, format!("[[projects]]\nid = \"test-project\"\n[projects.webhook]\nurl = \"{}\"\nsecretEnv = \"{var}\"\n", receiver.url)).unwrap();
+    let config = fixtures::config_file(&fixtures::webhook_project(&receiver.url, &fixtures::secret_env("PB_QUIRK_WEBHOOK", "whsec_quirks_0123456789")));
     let q = Quirks::spawn().await;
     let app = spawn_app_with(|s| {
         q.register(s);
@@ -130,7 +127,6 @@ async fn quirk_app_reporting_to(receiver: &Receiver, tweak: impl FnOnce(&mut Set
         tweak(s);
     })
     .await;
-    std::mem::forget(dir);
     (app, q)
 }
 
@@ -395,8 +391,7 @@ async fn hosts_outside_the_allow_list_are_refused_before_anything_is_sent_there(
 async fn metadata_declared_in_a_config_file_survives_being_stored_with_the_project() {
     // A project's custom integrations are stored in the database and read back from there by every node.
     let q = Quirks::spawn().await;
-    let var = format!("PB_QUIRK_CLIENT_SECRET_{}", std::process::id());
-    std::env::set_var(&var, plugboard_tests::quirks::CLIENT_SECRET);
+    let var = fixtures::secret_env("PB_QUIRK_CLIENT_SECRET", plugboard_tests::quirks::CLIENT_SECRET);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("plugboard.toml");
     std::fs::write(&config, q.config_file(&["quickbooks", "zoho", "xero"], &var)).unwrap();

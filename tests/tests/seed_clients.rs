@@ -1,5 +1,5 @@
 //! The seeds' own client packages against Plugboard, changing only a base URL. `@picahq/authkit-token` (pinned in
-//! scripts/package.json, installed by scripts/setup) runs in Node exactly as a host backend calls it.
+//! scripts/package.json, installed by scripts/setup-test) runs in Node exactly as a host backend calls it.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 fn authkit_token(base_url: &str, key: &str, identity: Option<&str>) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/authkit-token.cjs");
-    let out = std::process::Command::new("node").arg(script).arg(base_url).arg(key).args(identity).output().expect("node runs (scripts/setup installs it)");
+    let out = std::process::Command::new("node").arg(script).arg(base_url).arg(key).args(identity).output().expect("node runs (scripts/setup-test installs it)");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)))
 }

@@ -7,6 +7,7 @@
 //! on another host. All against the quirk provider; the page in headless Chromium, light and dark, 1280 and
 //! 320 px (screenshots in target/screenshots/page-choose-*.png).
 
+use plugboard_tests::Server;
 use plugboard_shared::{ConnectionRecord, FlowStatus, OAuthStart};
 use plugboard_tests::{
     configure_project, follow_redirect, http, passthrough, popup_authorize,
@@ -32,12 +33,7 @@ async fn connections(app: &TestApp) -> u64 {
 }
 
 async fn record(app: &TestApp, key: &str) -> ConnectionRecord {
-    http()
-        .get(format!("{}/v1/vault/connections/{key}", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .send()
-        .await
-        .unwrap()
+    app.get_connection(&key).await
         .json()
         .await
         .unwrap()
@@ -574,13 +570,7 @@ async fn an_auth_link_asks_for_the_site_in_its_tab_and_returns_to_the_redirect_u
     let (app, _q) = quirk_app().await;
     app.store.set_project_config("test-project", &json!({ "allowedOrigins": [HOST_ORIGIN] }).to_string()).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // the per-node settings memory (2 s)
-    let res = http()
-        .post(format!("{}/v1/connect-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "identity": "user-8", "integration": "quirk-atlassian", "redirectUrl": format!("{HOST_ORIGIN}/settings?tab=apps") }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.create_connect_session(&json!({ "identity": "user-8", "integration": "quirk-atlassian", "redirectUrl": format!("{HOST_ORIGIN}/settings?tab=apps") })).await;
     assert_eq!(res.status(), 200);
     let made: Value = res.json().await.unwrap();
     let b = Browser::start().await;

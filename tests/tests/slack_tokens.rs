@@ -12,7 +12,7 @@ use std::{
 use plugboard::keys::SecretKey;
 use plugboard_shared::ConnectionState;
 use plugboard_tests::{
-    eventually, follow_redirect, free_addr, http, oauth_connect,
+    eventually, follow_redirect, free_addr, oauth_connect,
     quirks::{Quirks, CLIENT_SECRET, SLACK_BOT_USER_ID, SLACK_USER_ID},
     spawn_app_with, Server, TestApp,
 };
@@ -43,7 +43,7 @@ async fn who(app: &impl Server, key: &str, shape: &str, token: Option<&str>) -> 
 }
 
 async fn record_text(app: &impl Server, key: &str) -> String {
-    http().get(format!("{}/v1/vault/connections/{key}", app.url())).header("X-One-Secret", app.key().expose()).send().await.unwrap().text().await.unwrap()
+    app.get_connection(&key).await.text().await.unwrap()
 }
 
 async fn quirk_app(q: &Quirks) -> TestApp {

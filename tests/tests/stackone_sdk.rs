@@ -1,9 +1,11 @@
-//! StackOne's own SDK, `@stackone/stackone-client-ts` (pinned in scripts/package.json, installed by scripts/setup),
+//! StackOne's own SDK, `@stackone/stackone-client-ts` (pinned in scripts/package.json, installed by scripts/setup-test),
 //! against Plugboard with only its `serverURL` changed: connect sessions whose `auth_link_url` a user opens in
 //! headless Chromium, the accounts API, StackOne's categories, and the SDK's typed errors. Each call runs the SDK in
 //! Node (tests/seeds/stackone.cjs) and the assertions read what the SDK returns: its parsed objects (dates as the
 //! SDK's `Date`s) or its typed errors, never the raw HTTP answer.
 
+use plugboard_tests::fixtures;
+use plugboard_tests::Server;
 use std::path::Path;
 
 use plugboard_tests::{eventually, fantoccini::Locator, http, spawn_with_provider, upstream::spawn_receiver, Browser, TestApp};
@@ -13,18 +15,12 @@ const SECRET: &str = "whsec_stackone_0123456789abcdef";
 
 /// A server (with the mock provider) whose project sends webhooks to `hooks`.
 async fn app(hooks: &str) -> (TestApp, plugboard::demo::provider::MockProvider) {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let var = format!("PB_STACKONE_WEBHOOK_{}_{nanos}", std::process::id());
-    std::env::set_var(&var, SECRET);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plugboard.toml");
-    std::fs::write(&path, format!("[[projects]]\nid = \"test-project\"\n[projects.webhook]\nurl = \"{hooks}\"\nsecretEnv = \"{var}\"\n")).unwrap();
+    let path = fixtures::config_file(&fixtures::webhook_project(hooks, &fixtures::secret_env("PB_STACKONE_WEBHOOK", SECRET)));
     let out = spawn_with_provider(|s, _| {
         s.config = Some(path.clone());
         s.retry_base_ms = 50;
     })
     .await;
-    std::mem::forget(dir);
     out
 }
 
@@ -32,7 +28,7 @@ async fn app(hooks: &str) -> (TestApp, plugboard::demo::provider::MockProvider) 
 async fn sdk(server_url: &str, key: &str, call: &str, request: Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/stackone.cjs");
     let args = [server_url.to_owned(), key.to_owned(), call.to_owned(), request.to_string()];
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new("node").arg(script).args(args).output().expect("node runs (scripts/setup installs it)"))
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new("node").arg(script).args(args).output().expect("node runs (scripts/setup-test installs it)"))
         .await
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -286,13 +282,7 @@ async fn every_stackone_category_lists_its_catalog_counterparts_and_an_unknown_o
         assert!(message.contains(named), "{named} in {message}");
     }
     // Plugboard's own path keeps its error shape.
-    let res = http()
-        .post(format!("{}/v1/connect-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "identity": "u", "categories": ["payroll"] }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.create_connect_session(&json!({ "identity": "u", "categories": ["payroll"] })).await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "unknown_category");
     assert!(body.get("statusCode").is_none() && body.get("timestamp").is_none(), "{body}");

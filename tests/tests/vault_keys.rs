@@ -2,6 +2,7 @@
 //! rewrite connections, remove the old key — every kind of sealed value still opens and works. `plugboard vault
 //! status|rewrap` run as the real command line against the server's database.
 
+use plugboard_tests::Server;
 use std::{process::Command, sync::atomic::Ordering};
 
 use plugboard::{
@@ -51,7 +52,7 @@ async fn rotate_rewrap_beside_live_refreshes_and_remove_the_old_key() {
     let form = connect_fields(&app, "bob", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
     let doomed = connect_oauth(&app, "carol").await;
     provider.knobs.fail_revocations.store(u64::MAX, Ordering::SeqCst);
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, doomed.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&doomed.key).await;
     assert_eq!(res.status(), 200);
     let secret = webhooks::generate_secret();
     let old_vault = Vault::from_spec(&old).unwrap();

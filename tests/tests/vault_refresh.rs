@@ -1,6 +1,7 @@
 //! The vault API (README, API) and token refresh (README, API: Refresh) against the strict mock provider, whose refresh tokens
 //! rotate (each works once) and which counts every refresh.
 
+use plugboard_tests::Server;
 use std::sync::atomic::Ordering;
 
 use plugboard_shared::{ConnectionRecord, ConnectionState, Page};
@@ -8,7 +9,7 @@ use plugboard_tests::{concurrent_gets, connect_fields, connect_oauth, http, mock
 use serde_json::{json, Value};
 
 async fn vault_get(app: &TestApp, path: &str) -> reqwest::Response {
-    http().get(format!("{}/v1/vault/connections{path}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap()
+    app.list_connections(path).await
 }
 
 async fn me(app: &TestApp, key: &str) -> reqwest::Response {
@@ -51,14 +52,14 @@ async fn lists_filters_pages_reads_and_deletes_connections() {
     assert!(!text.contains("mock-at-") && !text.contains("mock-rt-"), "no token in a record: {text}");
 
     // Deleting revokes the grant at the provider, then the connection is gone everywhere.
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, a.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&a.key).await;
     assert_eq!(res.status(), 200);
     let gone: ConnectionRecord = res.json().await.unwrap();
     assert!(gone.deleted && !gone.active);
     assert_eq!(provider.counters.revocations.load(Ordering::SeqCst), 1);
     assert_eq!(vault_get(&app, &format!("/{}", a.key)).await.status(), 404);
     assert_eq!(me(&app, &a.key).await.status(), 404);
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, a.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&a.key).await;
     assert_eq!(res.status(), 404, "deleting twice");
     let all: Page<ConnectionRecord> = vault_get(&app, "").await.json().await.unwrap();
     assert_eq!(all.total, 2);
@@ -228,7 +229,7 @@ async fn a_deleted_connection_keeps_no_secrets_in_the_database_file() {
     assert_eq!(me(&app, &conn.key).await.status(), 200);
     let sealed = app.store.get_connection(&conn.key).await.unwrap().unwrap().sealed;
     assert!(sealed.ciphertext.len() > 32 && sealed.ciphertext != first.ciphertext);
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, conn.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&conn.key).await;
     assert_eq!(res.status(), 200);
     let row = app.store.get_connection(&conn.key).await.unwrap().unwrap();
     assert!(row.deleted && row.sealed.ciphertext.is_empty() && row.sealed.nonce.is_empty(), "the sealed columns are overwritten");
@@ -247,7 +248,7 @@ async fn a_revocation_the_provider_cannot_take_now_is_retried_from_the_queue_unt
     assert_eq!(provider.valid_refresh_tokens(), 1);
     // The provider's revocation endpoint is down for the first two attempts.
     provider.knobs.fail_revocations.store(2, Ordering::SeqCst);
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, a.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&a.key).await;
     assert_eq!(res.status(), 200, "deleting does not wait for the provider");
     assert_eq!(vault_get(&app, &format!("/{}", a.key)).await.status(), 404);
     assert_eq!(provider.counters.revocations.load(Ordering::SeqCst), 0);

@@ -1,11 +1,13 @@
 //! Signed webhooks (README, Projects: Webhooks) to a real receiver on loopback that fails the first attempts: at-least-once
 //! delivery from the outbox with backoff, Stripe-style signatures, every event type, giving up and replaying.
 
+use plugboard_tests::fixtures;
+use plugboard_tests::Server;
 use std::sync::atomic::Ordering;
 
 use hmac::{Hmac, Mac};
 use plugboard::store::DeliveryStatus;
-use plugboard_tests::{connect_fields, connect_oauth, eventually, http, passthrough, reconnect_fields, spawn_with_provider, upstream::spawn_receiver, TestApp};
+use plugboard_tests::{connect_fields, connect_oauth, eventually, passthrough, reconnect_fields, spawn_with_provider, upstream::spawn_receiver, TestApp};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -13,24 +15,14 @@ const SECRET: &str = "whsec_test_0123456789abcdef";
 
 /// A server whose project sends webhooks to `url`, configured through the config file; retries are fast.
 async fn app_sending_to(url: &str, give_up_secs: u64) -> (TestApp, plugboard::demo::provider::MockProvider) {
-    // Each test names its own variable: tests in one binary share the process environment.
-    let var = format!("PB_TEST_WEBHOOK_SECRET_{}", uuid_like());
-    std::env::set_var(&var, SECRET);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plugboard.toml");
-    std::fs::write(&path, format!("[[projects]]\nid = \"test-project\"\n[projects.webhook]\nurl = \"{url}\"\nsecretEnv = \"{var}\"\n")).unwrap();
+    let path = fixtures::config_file(&fixtures::webhook_project(url, &fixtures::secret_env("PB_TEST_WEBHOOK_SECRET", SECRET)));
     let (app, provider) = spawn_with_provider(|s, _| {
         s.config = Some(path.clone());
         s.retry_base_ms = 50;
         s.webhook_give_up_secs = give_up_secs;
     })
     .await;
-    std::mem::forget(dir);
     (app, provider)
-}
-
-fn uuid_like() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
 }
 
 /// Checks `Plugboard-Signature: t=…,v1=…` the way a receiver would, with its own HMAC.
@@ -75,7 +67,7 @@ async fn every_event_is_delivered_signed_at_least_once_despite_failures() {
     provider.revoke_refresh_tokens();
     let res = passthrough(&app, &oauth.key, reqwest::Method::GET, "mock-oauth/me").send().await.unwrap();
     assert_eq!(res.status(), 409);
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, created.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&created.key).await;
     assert_eq!(res.status(), 200);
 
     let events: Vec<Value> = eventually("five events delivered", || async {
@@ -167,13 +159,7 @@ async fn revocations_of_expired_sessions_flows_and_long_delivered_events_are_pur
     let (app, _provider) = app_sending_to(&receiver.url, 259_200).await;
     connect_oauth(&app, "alice").await;
     let revoked = plugboard_tests::session_token(&app, "bob").await;
-    let res = http()
-        .post(format!("{}/v1/authkit/token/revoke", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "token": revoked }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.revoke_session(&revoked).await;
     assert_eq!(res.status(), 204);
     let delivered = || async { app.store.list_deliveries("test-project", Some(DeliveryStatus::Delivered), 100).await.unwrap().len() };
     eventually("the event delivered", || async { (delivered().await == 1).then_some(()) }).await;

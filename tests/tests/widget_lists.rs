@@ -2,6 +2,8 @@
 //! client), popular or featured apps first, a search that forgives typos, what each sign-in allows in plain words,
 //! and the end user's own connections.
 
+use plugboard_tests::fixtures;
+use plugboard_tests::Server;
 use plugboard::{
     catalog::{Catalog, POPULAR},
     config::OAuthClient,
@@ -55,32 +57,20 @@ async fn search(app: &TestApp, token: &str, text: &str) -> Vec<String> {
 }
 
 async fn mint(app: &TestApp, identity: &str) -> TokenResponse {
-    let res = http()
-        .post(format!("{}/v1/authkit/token", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "identity": identity, "identityType": "user" }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.mint_session("", &json!({ "identity": identity, "identityType": "user" })).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
 }
 
 async fn connectors(app: &TestApp, query: &str) -> Vec<Value> {
-    let res = http().get(format!("{}/v1/available-connectors{query}", app.url)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.available_connectors(query).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json::<Value>().await.unwrap()["rows"].as_array().unwrap().clone()
 }
 
 /// A link for `identity` opened as its page does: the link session's answer.
 async fn open_link(app: &TestApp, identity: &str) -> Value {
-    let made: Value = http()
-        .post(format!("{}/v1/connect-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&json!({ "identity": identity }))
-        .send()
-        .await
-        .unwrap()
+    let made: Value = app.create_connect_session(&json!({ "identity": identity })).await
         .json()
         .await
         .unwrap();
@@ -181,8 +171,7 @@ async fn a_client_added_or_removed_on_another_node_changes_the_lists_within_two_
 
 #[tokio::test]
 async fn a_config_file_features_apps_and_its_oauth_clients_are_all_the_projects_own() {
-    let var = format!("PB_LISTS_GMAIL_SECRET_{}", std::process::id());
-    std::env::set_var(&var, "gmail-secret-0123456789");
+    let var = fixtures::secret_env("PB_LISTS_GMAIL_SECRET", "gmail-secret-0123456789");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plugboard.toml");
     let with_gmail = format!(
@@ -332,7 +321,7 @@ async fn the_widget_lists_the_end_users_own_connections_newest_first() {
     assert!(!mine.iter().any(|c| c.key == bobs.key));
 
     // A deleted connection is not listed; an auth link's session is the same end user and sees the same.
-    let res = http().delete(format!("{}/v1/vault/connections/{}", app.url, first.key)).header("X-One-Secret", app.key.expose()).send().await.unwrap();
+    let res = app.delete_connection(&first.key).await;
     assert_eq!(res.status(), StatusCode::OK);
     let link = open_link(&app, "alice").await;
     // (The link page is on Plugboard's own origin, and says so.)

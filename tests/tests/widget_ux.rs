@@ -5,6 +5,7 @@
 //! window still open. Each test asserts what a user would notice: what is on screen, where the focus is, what
 //! the host page receives.
 
+use plugboard_tests::Server;
 use std::time::Duration;
 
 use axum::{http::StatusCode, response::IntoResponse, routing::post, Json};
@@ -224,13 +225,7 @@ async fn every_screen(theme: &str, width: u32) {
     b.leave_widget().await;
 
     // An auth link opened from an email.
-    let link: serde_json::Value = http()
-        .post(format!("{}/v1/connect-sessions", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&serde_json::json!({ "identity": "ux", "name": "Ada Lovelace" }))
-        .send()
-        .await
-        .unwrap()
+    let link: serde_json::Value = app.create_connect_session(&serde_json::json!({ "identity": "ux", "name": "Ada Lovelace" })).await
         .json()
         .await
         .unwrap();
@@ -409,13 +404,7 @@ async fn a_revoked_session_says_so_at_once_and_tells_the_host() {
     let token = b.wait_js("the token", "return window.lastToken").await;
     b.enter_widget().await;
     b.wait_js("the list", "return document.querySelectorAll('.pb-row').length === 20").await;
-    let res = http()
-        .post(format!("{}/v1/authkit/token/revoke", app.url))
-        .header("X-One-Secret", app.key.expose())
-        .json(&serde_json::json!({ "token": token }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.revoke_session(token.as_str().unwrap()).await;
     assert_eq!(res.status(), 204);
     tokio::time::sleep(Duration::from_millis(2500)).await; // other nodes' caches: the revocation list is re-read within 2 s
     type_into(&b, "input[type=search]", "slack").await;

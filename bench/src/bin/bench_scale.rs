@@ -1,7 +1,7 @@
 //! `scripts/bench-scale`: the vault's list-by-identity latency on PostgreSQL with 1,000 and with 1,000,000 stored
 //! connections, side by side, and the plan PostgreSQL picks for it (`EXPLAIN`). Prints numbers; asserts nothing.
 //!
-//! A fresh database on the server `PLUGBOARD_TEST_POSTGRES` names (scripts/setup's default:
+//! A fresh database on the server `PLUGBOARD_TEST_POSTGRES` names (scripts/setup-test's default:
 //! postgres://postgres:postgres@127.0.0.1:5432/postgres), a Plugboard server on it in this process, rows written
 //! straight into the database (10 connections per end user), then `GET /v1/vault/connections?identity=…` timed
 //! over HTTP: 50 warm-up calls, then 500 calls on random users.
@@ -76,7 +76,7 @@ async fn main() {
     }
     let ms = |d: &Duration| d.as_secs_f64() * 1e3;
     if let [(a, a50, a99), (b, b50, b99)] = results.as_slice() {
-        plugboard_tests::bench::table_row(
+        plugboard_bench::table_row(
             &format!("vault list by identity, PostgreSQL: {a} / {b} stored connections"),
             &format!("p50 {:.2} / {:.2} ms, p99 {:.2} / {:.2} ms (index scan)", ms(a50), ms(b50), ms(a99), ms(b99)),
             "flat",

@@ -24,8 +24,8 @@ use plugboard::{
     vault::{Credentials, SecretString, Vault},
 };
 use plugboard_shared::{ConnectionState, IdentityType};
+use plugboard_bench::{free_port, rss_mib, table_row, thousands, wrk, Load};
 use plugboard_tests::{
-    bench::{free_port, rss_mib, table_row, thousands, wrk, Load},
     db::TestDb,
     ServerProcess, TEST_MASTER_KEY,
 };

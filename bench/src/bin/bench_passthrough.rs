@@ -17,8 +17,8 @@ use std::{
 };
 
 use plugboard::keys::{Environment, SecretKey};
+use plugboard_bench::{free_port, table_row, thousands, wrk, Load};
 use plugboard_tests::{
-    bench::{free_port, table_row, thousands, wrk, Load},
     upstream::spawn_upstream,
 };
 
