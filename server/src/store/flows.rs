@@ -8,8 +8,8 @@ use sqlx::{any::AnyRow, AnyConnection, Row};
 use plugboard_shared::{FlowStatus, IdentityType};
 
 use super::{
-    config, config_json, diagnostic, environment, identity_type, owner_lock, revocations::{queue_revocation, RevocationRow},
-    sealed::sealed, Store, StoreError, StoreResult,
+    config, config_json, diagnostic, environment, identity_type, owner_lock,
+    revocations::{queue_revocation, RevocationRow}, sealed::sealed, Store, StoreError, StoreResult,
 };
 use crate::{keys::Environment, vault::Sealed};
 
@@ -308,5 +308,6 @@ impl Store {
 
 /// Removes the flows expired for [`FLOW_KEEP_SECS`] at `now` (unix seconds), inside the purge's transaction.
 pub(super) async fn purge(tx: &mut AnyConnection, now: i64) -> StoreResult<u64> {
-    Ok(sqlx::query("DELETE FROM oauth_flows WHERE expires_at < $1").bind(now - FLOW_KEEP_SECS).execute(tx).await?.rows_affected())
+    let done = sqlx::query("DELETE FROM oauth_flows WHERE expires_at < $1").bind(now - FLOW_KEEP_SECS).execute(tx).await?;
+    Ok(done.rows_affected())
 }

@@ -132,5 +132,6 @@ impl Store {
 
 /// Removes the links expired for [`LINK_KEEP_SECS`] at `now` (unix seconds), inside the purge's transaction.
 pub(super) async fn purge(tx: &mut AnyConnection, now: i64) -> StoreResult<u64> {
-    Ok(sqlx::query("DELETE FROM connect_links WHERE expires_at < $1").bind(now - LINK_KEEP_SECS).execute(tx).await?.rows_affected())
+    let done = sqlx::query("DELETE FROM connect_links WHERE expires_at < $1").bind(now - LINK_KEEP_SECS).execute(tx).await?;
+    Ok(done.rows_affected())
 }
