@@ -126,8 +126,9 @@ async fn a_401_is_answered_by_one_refresh_and_one_retry() {
 
 #[tokio::test]
 async fn a_revoked_grant_fails_the_connection_and_an_outage_degrades_it() {
-    // Backoff after a failed refresh: 0.5–1 s.
-    let (app, provider) = spawn_with_provider(|s, _| s.retry_base_ms = 1_000).await;
+    // Backoff after a failed refresh: 2–4 s, so a loaded machine (CI runs four tests at once on two cores) still
+    // makes its second call inside it. With 0.5–1 s, a slow PostgreSQL pass once got past the backoff.
+    let (app, provider) = spawn_with_provider(|s, _| s.retry_base_ms = 4_000).await;
     let conn = connect_oauth(&app, "alice").await;
 
     // The provider is down: the call fails clearly and the connection is degraded. While backing off, calls are
@@ -144,7 +145,7 @@ async fn a_revoked_grant_fails_the_connection_and_an_outage_degrades_it() {
     assert!(res.headers().contains_key("retry-after"));
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "provider_unavailable");
     assert_eq!(provider.counters.token_requests.load(Ordering::SeqCst), asked, "no token request while backing off");
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4_100)).await;
     assert_eq!(me(&app, &conn.key).await.status(), 200);
     assert_eq!(state(&app, &conn.key).await, ConnectionState::Operational);
 
