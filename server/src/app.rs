@@ -100,6 +100,7 @@ impl Application {
             webhooks: policy,
             discovery: crate::oauth::discovery::cache(),
         });
+        let operators = crate::operators::accounts::Accounts::new(store.clone());
         let state = AppState {
             store,
             projects,
@@ -111,6 +112,7 @@ impl Application {
             request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
             grants: http::grant_cache(),
             guard: Arc::new(http::limits::Guard::new(&settings.limits)),
+            operators,
         };
         let refresh_interval = Duration::from_secs(settings.refresh_interval_secs.max(1));
         Ok(Self { listener, state, refresh_interval, limits: settings.limits.clone() })

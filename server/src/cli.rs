@@ -38,6 +38,13 @@ enum Command {
         #[command(subcommand)]
         action: VaultAction,
     },
+    /// Operator accounts for the operator API and console.
+    Operator {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
     /// Manage projects and their secret keys (settings go in the config file: --config).
     Project {
         #[command(flatten)]
@@ -45,6 +52,24 @@ enum Command {
         #[command(subcommand)]
         action: ProjectAction,
     },
+}
+
+#[derive(Subcommand)]
+enum OperatorAction {
+    /// Create an operator. With --password-stdin the password is read from standard input (one line); else a
+    /// one-time setup link is printed (valid 72 hours), for the operator to choose their own.
+    Create {
+        email: String,
+        /// admin, developer or support.
+        #[arg(long, value_parser = ["admin", "developer", "support"])]
+        role: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List operators.
+    List,
+    /// Print a new one-time setup link for an operator (a forgotten password; their sessions end when it is used).
+    Reset { email: String },
 }
 
 #[derive(Subcommand)]
@@ -149,6 +174,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Project { settings, action } => project(settings, action).await?,
         Command::Vault { settings, action } => vault(settings, action).await?,
+        Command::Operator { settings, action } => operator(settings, action).await?,
         Command::Migrate(settings) => {
             crate::store::connect(&settings.database_url(), &settings.pool_settings()).await?;
             tracing::info!("database is up to date");
@@ -183,6 +209,49 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             });
             tracing::info!("demo host page: {host_url}  (open it in a browser and click Connect)");
             app.run_until(shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn operator(settings: Settings, action: OperatorAction) -> Result<(), Box<dyn std::error::Error>> {
+    use crate::operators::{accounts::Accounts, audit::Actor, Role};
+    let store = crate::store::connect(&settings.database_url(), &settings.pool_settings()).await?;
+    let accounts = Accounts::new(store.clone());
+    let public = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind));
+    let public = public.trim_end_matches('/');
+    match action {
+        OperatorAction::Create { email, role, password_stdin } => {
+            let role = Role::parse(&role).ok_or("role must be admin, developer or support")?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let row = accounts.create(&email, role, password.as_deref(), &Actor::cli()).await?;
+            match password {
+                Some(_) => println!("created {} ({}); sign in at {public}/console", row.email, role.as_str()),
+                None => {
+                    let token = accounts.setup_link(&row.id).await?;
+                    println!("created {} ({}); send them this one-time link (valid 72 hours) to choose a password:", row.email, role.as_str());
+                    println!("{public}/console/setup#{token}");
+                }
+            }
+        }
+        OperatorAction::List => {
+            for o in store.list_operators().await? {
+                let state = if o.disabled_at.is_some() { "disabled" } else if o.password_hash.is_none() && o.sso_subject.is_none() { "invited" } else { "active" };
+                println!("{}\t{}\t{state}", o.email, o.role.as_str());
+            }
+        }
+        OperatorAction::Reset { email } => {
+            let email = crate::operators::accounts::normalize_email(&email)?;
+            let row = store.operator_by_email(&email).await?.ok_or("no operator with this email")?;
+            let token = accounts.setup_link(&row.id).await?;
+            crate::operators::audit::record(&store, &Actor::cli(), crate::operators::audit::Change { action: "operator.reset_link", target: Some(&row.email), ..Default::default() }).await?;
+            println!("{public}/console/setup#{token}");
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod operators;
 pub mod passthrough;
 pub mod projects;
 pub mod records;

@@ -28,6 +28,7 @@ pub mod db;
 pub mod fixtures;
 pub mod oauth;
 pub mod oidc;
+pub mod operator;
 pub mod quirks;
 pub mod upstream;
 

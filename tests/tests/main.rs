@@ -16,6 +16,7 @@ mod nodes;
 mod oauth_flow;
 mod oidc;
 mod openapi;
+mod operator_accounts;
 mod pages;
 mod passthrough;
 mod projects;

@@ -54,6 +54,9 @@ pub enum ApiError {
     /// A cap was reached (429, `too_many`), e.g. sign-ins open at once; nothing to wait for but finishing one.
     #[error("{0}")]
     Capped(String),
+    /// An operator account refuses password sign-ins for now (429 `locked_out` with `Retry-After`).
+    #[error("too many failed sign-ins for this account; try again in {retry_after_secs} s")]
+    LockedOut { retry_after_secs: u64 },
     /// A rate limit was hit (429): try again after `retry_after_secs`.
     #[error("too many requests; try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
@@ -94,11 +97,31 @@ impl ApiError {
             Self::ProviderTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "provider_timeout"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::LockedOut { .. } => (StatusCode::TOO_MANY_REQUESTS, "locked_out"),
             Self::Capped(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
             Self::Gone { code, .. } => (StatusCode::GONE, code),
             Self::Unavailable(_) | Self::DatabaseUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::RetryLater { .. } => (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<crate::operators::OperatorError> for ApiError {
+    /// 401 `unauthorized` (not signed in, a wrong password, an unknown token), 429 `locked_out` with `Retry-After`,
+    /// 403 `forbidden` (the role or the token's scope), 403 `csrf_failed`, 400 `invalid_operator`, 409
+    /// `operator_exists`, 404 `not_found`; the store's errors as they map.
+    fn from(e: crate::operators::OperatorError) -> Self {
+        use crate::operators::OperatorError as E;
+        match e {
+            E::Unauthenticated(m) => Self::Unauthorized(m),
+            E::LockedOut { retry_after_secs } => Self::LockedOut { retry_after_secs },
+            E::Forbidden(message) => Self::Denied { code: "forbidden", message },
+            E::CsrfFailed => Self::Denied { code: "csrf_failed", message: E::CsrfFailed.to_string() },
+            E::Invalid(m) => Self::bad_request("invalid_operator", m),
+            E::Exists => Self::Conflict { code: "operator_exists", message: E::Exists.to_string() },
+            E::NotFound(m) => Self::NotFound(m),
+            E::Store(e) => e.into(),
         }
     }
 }
@@ -255,7 +278,7 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let mut res = status.into_response();
-        if let Self::RetryLater { retry_after_secs, .. } | Self::TooManyRequests { retry_after_secs } = &self {
+        if let Self::RetryLater { retry_after_secs, .. } | Self::TooManyRequests { retry_after_secs } | Self::LockedOut { retry_after_secs } = &self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         if let Self::DatabaseUnavailable = &self {

@@ -117,6 +117,21 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The client's address as the rate limits see it ([`super::limits::ClientIp`]: the peer, or the header a trusted
+/// proxy sets).
+pub struct RemoteIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for RemoteIp
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(AppState::from_ref(state).guard.client_ip.of(&parts.headers, &parts.extensions)))
+    }
+}
+
 /// A request authenticated with a project secret key (`X-One-Secret`, `x-pica-secret` or `Authorization: Bearer`).
 pub struct SecretAuth(pub KeyGrant);
 

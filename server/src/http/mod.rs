@@ -12,6 +12,7 @@ mod links;
 pub mod metrics;
 pub mod limits;
 mod oauth_pages;
+pub mod operator;
 mod pages;
 mod sign_in_pages;
 mod stackone;
@@ -69,6 +70,8 @@ pub struct AppState {
     /// Rate limits per end user, project and host backend, the per-IP budget of secret-key lookups, and the
     /// memory of refused credentials.
     pub guard: Arc<limits::Guard>,
+    /// Operator accounts, sessions and API tokens (the operator API).
+    pub operators: Arc<crate::operators::accounts::Accounts>,
 }
 
 impl AppState {
@@ -212,6 +215,7 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(links::create_hosted))
         .merge(stackone)
+        .merge(operator::routes())
         .layer(DefaultBodyLimit::max(64 * 1024));
     let (pages, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api)

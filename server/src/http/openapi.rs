@@ -67,6 +67,17 @@ impl Modify for Security {
             ),
         );
         components.add_security_scheme(
+            "operator_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("An operator API token `pbo_…` (POST /operator/v1/tokens).")).build()),
+        );
+        components.add_security_scheme(
+            "operator_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "plugboard_operator",
+                "An operator's sign-in session (POST /operator/v1/sign-in); `__Host-plugboard_operator` where the public URL is https. Writes also send `X-CSRF-Token`.",
+            ))),
+        );
+        components.add_security_scheme(
             "session",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A widget session token `pbs_…` from POST /v1/authkit/token.")).build()),
         );

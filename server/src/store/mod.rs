@@ -4,12 +4,13 @@
 //! in [`dialect`] and the two migration folders. This file holds what every aggregate shares (the error, the pool,
 //! the decoding of common columns, the purge); each aggregate's rows, their mapping and their SQL live in its own
 //! file: `projects` (projects, secret keys, OAuth clients, webhook endpoints), `connections`, `refresh` (leases and
-//! renewals), `flows`, `links`, `outbox`, `revocations`, `sessions` and `sealed` (every sealed value, for rekeying).
+//! renewals), `flows`, `links`, `outbox`, `revocations`, `sessions`, `operators` (operator accounts and the audit trail) and `sealed` (every sealed value, for rekeying).
 
 mod connections;
 pub mod dialect;
 mod flows;
 mod links;
+mod operators;
 mod outbox;
 mod projects;
 mod refresh;
@@ -29,6 +30,7 @@ use dialect::Dialect;
 pub use connections::{ConnectionFilter, ConnectionRow};
 pub use flows::{Consumed, FlowDisplay, FlowRow, FLOW_KEEP_SECS};
 pub use links::{LinkKind, LinkRow, LINK_KEEP_SECS};
+pub use operators::{AuditEntry, AuditFilter, NewAudit, OperatorRow, OperatorSessionRow, OperatorTokenRow};
 pub use outbox::{DeliveryOutcome, DeliveryStatus, OutboxEvent, OutboxRow, DELIVERED_KEEP_SECS};
 pub use projects::{KeyGrant, KeyInfo, Project, ProjectClientRow, WebhookRow};
 pub use refresh::RefreshOutcome;
