@@ -173,3 +173,54 @@ async fn the_audit_trail_cannot_be_rewritten_in_the_database() {
     let delete = sqlx::query("DELETE FROM audit_log").execute(&pool).await;
     assert!(delete.is_err(), "a DELETE is refused");
 }
+
+/// `plugboard operator …` on the server's database, as an operator runs it; answers stdout.
+fn cli(app: &plugboard_tests::TestApp, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plugboard-node"))
+        .args(["operator", "--database-url", &app.db.url, "--data-dir", &app.data_dir.path().display().to_string(), "--public-url", "https://connect.example.com"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_admin_is_made_on_the_command_line_with_a_password_or_a_one_time_link() {
+    let app = spawn_app().await;
+    let out = cli(&app, &["create", "root@example.com", "--role", "admin", "--password-stdin"], "a long passphrase here\n");
+    assert!(out.contains("created root@example.com (admin)"), "{out}");
+    assert!(!out.contains("a long passphrase"), "the password is not echoed");
+    let root = Operator::sign_in(&app, "root@example.com", "a long passphrase here").await;
+    assert_eq!(root.get_json("/operator/v1/me").await["operator"]["role"], "admin");
+
+    let out = cli(&app, &["create", "sam@example.com", "--role", "support"], "");
+    let link = out.lines().find(|l| l.starts_with("https://connect.example.com/console/setup#pbsu_")).unwrap_or_else(|| panic!("{out}"));
+    let token = link.split_once('#').unwrap().1;
+    let res = plugboard_tests::http().post(format!("{}/operator/v1/setup", app.url)).json(&json!({"token": token, "password": "sam's own passphrase"})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let list = cli(&app, &["list"], "");
+    assert!(list.contains("root@example.com\tadmin\tactive") && list.contains("sam@example.com\tsupport\tactive"), "{list}");
+
+    // The trail names the command line as who made them.
+    let audit = root.get_json("/operator/v1/audit?action=operator.create").await;
+    assert!(audit["rows"].as_array().unwrap().iter().all(|r| r["actor"] == "cli"), "{audit}");
+}
+
+#[tokio::test]
+async fn behind_https_the_session_cookie_is_secure_and_host_only() {
+    let app = plugboard_tests::spawn_app_with(|s| s.public_url = Some("https://connect.example.com".into())).await;
+    create_operator(&app, "ada@example.com", Role::Admin).await;
+    // The public URL is the proxy's; the test calls the node itself.
+    let res = sign_in_raw(&format!("http://{}", app.addr), "ada@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-plugboard_operator=pbos_"), "{cookie}");
+    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Domain"), "{cookie}");
+}
