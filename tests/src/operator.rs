@@ -34,6 +34,14 @@ pub async fn create_operator(app: &TestApp, email: &str, role: Role) -> String {
     accounts.create(email, role, Some(PASSWORD), &Actor::cli()).await.expect("operator created").id
 }
 
+/// A new operator with `role` and an API token of `scope` for them: the token.
+pub async fn operator_token(app: &TestApp, role: Role, scope: TokenScope) -> String {
+    let email = format!("{}-{}@example.com", role.as_str(), uuid::Uuid::new_v4().simple());
+    let id = create_operator(app, &email, role).await;
+    let accounts = Accounts::new(app.store.clone());
+    accounts.create_token(&id, "tests", scope, &Actor::cli()).await.expect("token created").1
+}
+
 impl Operator {
     /// A new operator with `role`, calling with an API token of `scope` (made in the store).
     pub async fn with_token(app: &TestApp, role: Role, scope: TokenScope) -> Self {

@@ -51,7 +51,7 @@ async fn the_document_lists_every_route_and_every_error_shape() {
     }
     // Every JSON route documents the JSON error body for each error status it can answer.
     for (path, item) in doc["paths"].as_object().unwrap() {
-        if !["/v1/", "/connect_sessions", "/accounts"].iter().any(|p| path.starts_with(p)) {
+        if !["/v1/", "/connect_sessions", "/accounts", "/operator/"].iter().any(|p| path.starts_with(p)) {
             continue;
         }
         for (method, op) in item.as_object().unwrap() {
@@ -91,7 +91,7 @@ async fn a_schema_driven_fuzz_run_finds_no_server_error_and_no_answer_outside_th
     .await;
     let token = session_token(&app, "fuzz").await;
     let examples = std::env::var("PLUGBOARD_FUZZ_EXAMPLES").unwrap_or_else(|_| "25".into());
-    let (url, secret) = (app.url.clone(), app.key.expose().to_owned());
+    let (url, secret, operator_examples) = (app.url.clone(), app.key.expose().to_owned(), examples.clone());
     let out = tokio::task::spawn_blocking(move || std::process::Command::new(&bin)
         .args(["run", &format!("{url}/openapi.json")])
         .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
@@ -106,4 +106,23 @@ async fn a_schema_driven_fuzz_run_finds_no_server_error_and_no_answer_outside_th
     let report = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{report}");
     assert!(out.status.success(), "schemathesis found problems:\n{report}");
+
+    // The operator API, as an admin with a full API token (the run above reached it only unauthenticated).
+    let admin = plugboard_tests::operator::operator_token(&app, plugboard::operators::Role::Admin, plugboard::operators::TokenScope::Full).await;
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/.venv/bin/schemathesis");
+    let url = app.url.clone();
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new(&bin)
+        .args(["run", &format!("{url}/openapi.json")])
+        .args(["--include-path-regex", "^/operator/"])
+        .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
+        .args(["--header", &format!("Authorization: Bearer {admin}")])
+        .args(["--max-examples", &operator_examples, "--seed", "20261207", "--generation-database", "none", "--no-color"])
+        .args(["--workers", "2", "--request-timeout", "20"])
+        .output())
+        .await
+        .unwrap()
+        .expect("schemathesis runs");
+    let report = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{report}");
+    assert!(out.status.success(), "schemathesis found problems in the operator API:\n{report}");
 }
