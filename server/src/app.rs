@@ -47,6 +47,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     refresh_interval: Duration,
+    alert_interval: Duration,
     limits: crate::config::Limits,
 }
 
@@ -115,7 +116,8 @@ impl Application {
             operators,
         };
         let refresh_interval = Duration::from_secs(settings.refresh_interval_secs.max(1));
-        Ok(Self { listener, state, refresh_interval, limits: settings.limits.clone() })
+        let alert_interval = Duration::from_secs(settings.alert_interval_secs.max(1));
+        Ok(Self { listener, state, refresh_interval, alert_interval, limits: settings.limits.clone() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -151,6 +153,10 @@ impl Application {
             // One cheap indexed read every 2 s; a revocation's backoff starts at 1 s.
             tokio::spawn(connections.clone().run_revoker(Duration::from_secs(2))),
             tokio::spawn(deliverer.run()),
+            tokio::spawn(
+                Arc::new(crate::alerts::Alerts { store: connections.store.clone(), vault: connections.vault.clone(), http: connect::provider_client() })
+                    .run(self.alert_interval),
+            ),
             tokio::spawn(http::metrics::upkeep()),
             tokio::spawn(self.state.guard.clone().upkeep()),
         ];

@@ -90,6 +90,10 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_REFRESH_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub refresh_interval_secs: u64,
 
+    /// How often each node looks for operator alerts to send (docs/operators.md, Alerts), in seconds: 1 to 3600.
+    #[arg(long, env = "PLUGBOARD_ALERT_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub alert_interval_secs: u64,
+
     /// Background token refreshes this node runs at once: the most requests it sends any one provider's token
     /// endpoint at a time. When more are due than one pass takes, the refresher goes on without pausing. 1 to 1000.
     #[arg(long, env = "PLUGBOARD_REFRESH_CONCURRENCY", default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
@@ -146,6 +150,11 @@ pub struct Limits {
     #[arg(long, env = "PLUGBOARD_RATE_LIMIT_BACKEND", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub rate_limit_backend: u32,
 
+    /// Operator sign-in attempts (password or setup link) per minute per client IP, on top of each account's
+    /// lockout after 5 failures in a row. 0 = no limit; at most 1000.
+    #[arg(long, env = "PLUGBOARD_RATE_LIMIT_SIGN_IN", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub rate_limit_sign_in: u32,
+
     /// Take the client IP from the last `X-Forwarded-For` entry (the one the nearest proxy added). Only behind a
     /// proxy that sets it: otherwise a client could pick its own rate-limit key.
     #[arg(long, env = "PLUGBOARD_TRUST_PROXY")]
@@ -171,7 +180,8 @@ impl Limits {
     /// Refuses a limit outside its documented range (the flags' parsers do the same for the command line; this
     /// is for settings made in code), naming the flag.
     pub fn check(&self) -> Result<(), String> {
-        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 6] = [
+        let ranges: [(&str, u64, std::ops::RangeInclusive<u64>); 7] = [
+            ("--rate-limit-sign-in", self.rate_limit_sign_in.into(), 0..=1000),
             ("--rate-limit-ip", self.rate_limit_ip.into(), 0..=1_000_000),
             ("--rate-limit-project", self.rate_limit_project.into(), 0..=1_000_000),
             ("--rate-limit-identity", self.rate_limit_identity.into(), 0..=1_000_000),
@@ -193,6 +203,7 @@ impl Default for Limits {
             rate_limit_project: 200,
             rate_limit_identity: 10,
             rate_limit_backend: 200,
+            rate_limit_sign_in: 10,
             trust_proxy: false,
             max_open_flows: 10,
             max_connections_per_identity: 100,

@@ -1,5 +1,6 @@
 //! Plugboard server library: the `plugboard` binary is a thin CLI ([`cli`]) over [`app::Application`].
 
+pub mod alerts;
 pub mod app;
 pub mod catalog;
 pub mod cli;

@@ -50,6 +50,7 @@ fn aad(cell: &SealedCell) -> Vec<u8> {
         SealedTable::Webhooks => crate::webhooks::aad(&cell.id).into_bytes(),
         SealedTable::ProjectOAuthClients => Projects::client_aad(&cell.id, cell.platform.as_deref().unwrap_or_default()),
         SealedTable::Revocations => crate::revocation::aad(&cell.id).into_bytes(),
+        SealedTable::ProjectAlerts => crate::alerts::aad(&cell.id).into_bytes(),
     }
 }
 

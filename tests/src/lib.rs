@@ -165,6 +165,7 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         passthrough_timeout_secs: 60,
         request_timeout_secs: 30,
         refresh_interval_secs: 30,
+        alert_interval_secs: 60,
         refresh_concurrency: 16,
         retry_base_ms: 10_000,
         webhook_give_up_secs: 259_200,

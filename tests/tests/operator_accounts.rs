@@ -224,3 +224,16 @@ async fn behind_https_the_session_cookie_is_secure_and_host_only() {
     assert!(cookie.starts_with("__Host-plugboard_operator=pbos_"), "{cookie}");
     assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Domain"), "{cookie}");
 }
+
+#[tokio::test]
+async fn one_address_gets_ten_sign_in_attempts_a_minute_across_every_account() {
+    let app = spawn_app().await;
+    // Password spraying: one guess per account stays under every account's lockout, so the address is counted.
+    for i in 0..10 {
+        assert_eq!(sign_in_raw(&app.url, &format!("user{i}@example.com"), "Winter2026!").await.status(), 401);
+    }
+    let res = sign_in_raw(&app.url, "user10@example.com", "Winter2026!").await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "rate_limited");
+}

@@ -107,6 +107,18 @@ impl ApiError {
     }
 }
 
+impl From<crate::alerts::AlertError> for ApiError {
+    /// 400 `invalid_alert` for a setting out of range; the store's and the vault's errors as they map.
+    fn from(e: crate::alerts::AlertError) -> Self {
+        use crate::alerts::AlertError as E;
+        match e {
+            E::Invalid(m) => Self::bad_request("invalid_alert", m),
+            E::Store(e) => e.into(),
+            E::Vault(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::operators::OperatorError> for ApiError {
     /// 401 `unauthorized` (not signed in, a wrong password, an unknown token), 429 `locked_out` with `Retry-After`,
     /// 403 `forbidden` (the role or the token's scope), 403 `csrf_failed`, 400 `invalid_operator`, 409

@@ -126,6 +126,8 @@ pub struct Guard {
     per_backend: Option<DefaultKeyedRateLimiter<(String, Environment)>>,
     /// Secret keys not known from memory, looked up in the database, per client IP (`--rate-limit-ip`).
     key_lookups: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Operator sign-in attempts per client IP and minute (`--rate-limit-sign-in`).
+    sign_ins: Option<DefaultKeyedRateLimiter<IpAddr>>,
     pub client_ip: ClientIp,
     /// Digests of secret keys recently found to be nothing, and of session tokens found revoked.
     refused: moka::sync::Cache<String, ()>,
@@ -147,6 +149,7 @@ impl Guard {
             per_end_user: quota(limits.rate_limit_identity).map(RateLimiter::keyed),
             per_backend: quota(limits.rate_limit_backend).map(RateLimiter::keyed),
             key_lookups: quota(limits.rate_limit_ip).map(RateLimiter::keyed),
+            sign_ins: NonZeroU32::new(limits.rate_limit_sign_in).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             client_ip: ClientIp { trust_proxy: limits.trust_proxy },
             refused: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(HOT_TTL).build(),
         }
@@ -189,6 +192,11 @@ impl Guard {
         check(&self.key_lookups, &ip)
     }
 
+    /// Counts one operator sign-in attempt from `ip`: 429 with `Retry-After` past `--rate-limit-sign-in` a minute.
+    pub fn sign_in(&self, ip: IpAddr) -> Result<(), ApiError> {
+        check(&self.sign_ins, &ip)
+    }
+
     /// Whether the credential with this digest was refused within [`HOT_TTL`] (then it is refused again unread).
     pub fn was_refused(&self, digest: &str) -> bool {
         self.refused.contains_key(digest)
@@ -214,6 +222,9 @@ impl Guard {
                 l.retain_recent();
             }
             if let Some(l) = &self.key_lookups {
+                l.retain_recent();
+            }
+            if let Some(l) = &self.sign_ins {
                 l.retain_recent();
             }
         }

@@ -6,6 +6,7 @@
 //! file: `projects` (projects, secret keys, OAuth clients, webhook endpoints), `connections`, `refresh` (leases and
 //! renewals), `flows`, `links`, `outbox`, `revocations`, `sessions`, `operators` (operator accounts and the audit trail) and `sealed` (every sealed value, for rekeying).
 
+mod alerts;
 mod connections;
 pub mod dialect;
 mod flows;
@@ -27,6 +28,7 @@ use plugboard_shared::IdentityType;
 use crate::keys::Environment;
 use dialect::Dialect;
 
+pub use alerts::AlertConfigRow;
 pub use connections::{ConnectionFilter, ConnectionRow};
 pub use flows::{Consumed, FlowDisplay, FlowRow, FLOW_KEEP_SECS};
 pub use links::{LinkKind, LinkRow, LINK_KEEP_SECS};

@@ -1,5 +1,5 @@
 //! Every sealed value wherever it is stored (the `secret_key_id`, `secret_nonce`, `secret_ciphertext` columns of
-//! five tables): their decoding, the counts and rewrites a master-key rotation needs, and wiping what was
+//! six tables): their decoding, the counts and rewrites a master-key rotation needs, and wiping what was
 //! overwritten.
 
 use sqlx::{any::AnyRow, Row};
@@ -15,10 +15,11 @@ pub enum SealedTable {
     ProjectOAuthClients,
     Webhooks,
     Revocations,
+    ProjectAlerts,
 }
 
 impl SealedTable {
-    pub const ALL: [Self; 5] = [Self::Connections, Self::OAuthFlows, Self::ProjectOAuthClients, Self::Webhooks, Self::Revocations];
+    pub const ALL: [Self; 6] = [Self::Connections, Self::OAuthFlows, Self::ProjectOAuthClients, Self::Webhooks, Self::Revocations, Self::ProjectAlerts];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,6 +28,7 @@ impl SealedTable {
             Self::ProjectOAuthClients => "project_oauth_clients",
             Self::Webhooks => "webhooks",
             Self::Revocations => "revocations",
+            Self::ProjectAlerts => "project_alerts",
         }
     }
 }
@@ -50,7 +52,7 @@ pub(super) fn sealed(row: &AnyRow) -> Sealed {
 fn sealed_row_id(table: SealedTable) -> (&'static str, &'static str) {
     match table {
         SealedTable::Connections | SealedTable::OAuthFlows | SealedTable::Revocations => ("id", "NULL"),
-        SealedTable::Webhooks => ("project_id", "NULL"),
+        SealedTable::Webhooks | SealedTable::ProjectAlerts => ("project_id", "NULL"),
         SealedTable::ProjectOAuthClients => ("project_id", "platform"),
     }
 }

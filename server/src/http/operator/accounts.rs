@@ -118,8 +118,8 @@ fn signed_in(app: &AppState, s: SignedIn) -> Response {
 #[utoipa::path(post, path = "/operator/v1/sign-in", tag = "operator", request_body = SignIn,
     responses((status = 200, body = Me, description = "signed in; `Set-Cookie` holds the session"), crate::http::openapi::ErrorResponses))]
 pub async fn sign_in(State(app): State<AppState>, RemoteIp(ip): RemoteIp, JsonBody(req): JsonBody<SignIn>) -> Result<Response, ApiError> {
-    // Every attempt costs the client one request of its per-IP budget: guessing is as slow as any other flood.
-    app.guard.key_lookup(ip)?;
+    // Every attempt counts against the client's sign-in budget (10 a minute by default) before any password is hashed.
+    app.guard.sign_in(ip)?;
     let s = app.operators.sign_in(&req.email, &req.password, Some(ip)).await?;
     Ok(signed_in(&app, s))
 }
@@ -129,7 +129,7 @@ pub async fn sign_in(State(app): State<AppState>, RemoteIp(ip): RemoteIp, JsonBo
 #[utoipa::path(post, path = "/operator/v1/setup", tag = "operator", request_body = Setup,
     responses((status = 200, body = Me, description = "password set and signed in"), crate::http::openapi::ErrorResponses))]
 pub async fn setup(State(app): State<AppState>, RemoteIp(ip): RemoteIp, JsonBody(req): JsonBody<Setup>) -> Result<Response, ApiError> {
-    app.guard.key_lookup(ip)?;
+    app.guard.sign_in(ip)?;
     let s = app.operators.finish_setup(&req.token, &req.password, Some(ip)).await?;
     Ok(signed_in(&app, s))
 }

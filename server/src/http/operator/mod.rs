@@ -4,6 +4,7 @@
 //! it reads or changes anything (docs/operators.md, Roles).
 
 pub mod accounts;
+pub mod alerts;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -113,4 +114,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::revoke_token))
         .routes(routes!(accounts::list_audit))
         .routes(routes!(accounts::export_audit))
+        .routes(routes!(alerts::get_alerts, alerts::put_alerts, alerts::delete_alerts))
+        .routes(routes!(alerts::test_alert))
 }
