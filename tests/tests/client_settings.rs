@@ -24,7 +24,7 @@ async fn azure_app(q: &Quirks, settings: &[(&str, &str, &str)]) -> (TestApp, tem
 }
 
 async fn record(app: &TestApp, key: &str) -> plugboard_shared::ConnectionRecord {
-    app.get_connection(&key).await.json().await.unwrap()
+    app.get_connection(key).await.json().await.unwrap()
 }
 
 #[tokio::test]

@@ -34,7 +34,7 @@ async fn me(app: &impl Server, key: &str) -> reqwest::Response {
 
 async fn state(app: &TestApp, key: &str) -> ConnectionState {
     let rec: plugboard_shared::ConnectionRecord =
-        app.get_connection(&key).await.json().await.unwrap();
+        app.get_connection(key).await.json().await.unwrap();
     rec.state
 }
 

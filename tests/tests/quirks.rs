@@ -30,7 +30,7 @@ async fn get(app: &TestApp, key: &str, shape: &str, path: &str) -> reqwest::Resp
 }
 
 async fn record(app: &TestApp, key: &str) -> ConnectionRecord {
-    app.get_connection(&key).await.json().await.unwrap()
+    app.get_connection(key).await.json().await.unwrap()
 }
 
 async fn connections(app: &TestApp) -> u64 {

@@ -33,7 +33,7 @@ async fn connections(app: &TestApp) -> u64 {
 }
 
 async fn record(app: &TestApp, key: &str) -> ConnectionRecord {
-    app.get_connection(&key).await
+    app.get_connection(key).await
         .json()
         .await
         .unwrap()

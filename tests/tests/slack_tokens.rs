@@ -43,7 +43,7 @@ async fn who(app: &impl Server, key: &str, shape: &str, token: Option<&str>) -> 
 }
 
 async fn record_text(app: &impl Server, key: &str) -> String {
-    app.get_connection(&key).await.text().await.unwrap()
+    app.get_connection(key).await.text().await.unwrap()
 }
 
 async fn quirk_app(q: &Quirks) -> TestApp {
