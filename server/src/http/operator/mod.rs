@@ -4,6 +4,8 @@
 //! it reads or changes anything (docs/operators.md, Roles).
 
 pub mod accounts;
+pub mod projects;
+pub mod settings;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -113,4 +115,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::revoke_token))
         .routes(routes!(accounts::list_audit))
         .routes(routes!(accounts::export_audit))
+        .routes(routes!(projects::list_projects, projects::create_project))
+        .routes(routes!(projects::get_project))
+        .routes(routes!(projects::patch_settings))
+        .routes(routes!(settings::put_client, settings::delete_client))
+        .routes(routes!(settings::create_key))
+        .routes(routes!(settings::revoke_key))
+        .routes(routes!(settings::put_webhook, settings::delete_webhook))
+        .routes(routes!(settings::rotate_webhook_secret))
 }
