@@ -72,13 +72,11 @@ pub async fn put_client(
     let before = app.store.project_client(&id, &platform, env).await?;
     let client = OAuthClient { client_id: req.client_id, client_secret: SecretString::new(req.client_secret), scopes: req.scopes, settings: req.settings, token_scopes: req.token_scopes };
     app.projects.put_client(&id, &platform, env, &client).await?;
-    let shown = |c: Option<(&str, &Option<Vec<String>>, &std::collections::BTreeMap<String, String>, &std::collections::BTreeMap<String, Vec<String>>)>| {
-        c.map(|(client_id, scopes, settings, token_scopes)| json!({"clientId": client_id, "scopes": scopes, "settings": settings, "tokenScopes": token_scopes}))
-    };
+    let shown = |c: &crate::store::ProjectClientRow| json!({"clientId": c.client_id, "scopes": c.scopes, "settings": c.settings, "tokenScopes": c.token_scopes});
     let details = json!({
         "environment": env_name(env),
-        "before": shown(before.as_ref().map(|b| (b.client_id.as_str(), &b.scopes, &b.settings, &b.token_scopes))),
-        "after": shown(Some((client.client_id.as_str(), &client.scopes, &client.settings, &client.token_scopes))),
+        "before": before.as_ref().map(shown),
+        "after": {"clientId": client.client_id, "scopes": client.scopes, "settings": client.settings, "tokenScopes": client.token_scopes},
         "clientSecret": "changed",
     });
     let target = format!("{platform} ({})", env_name(env));
