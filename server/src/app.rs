@@ -8,7 +8,7 @@ use crate::{
     catalog::{Catalog, CatalogError},
     config::Settings,
     connect::{self, Connections},
-    projects::{ConfigFile, ProjectError, Projects},
+    projects::{managed::Managed, ConfigFile, ProjectError, ProjectSettings, Projects},
     vault::{Vault, VaultError},
     http::{self, AppState},
     keys::{Environment, SecretKey},
@@ -82,6 +82,7 @@ impl Application {
         if let Some(path) = &settings.config {
             apply_config_file(&store, &projects, path).await?;
         }
+        release_unmanaged(&store, settings.config.as_deref()).await?;
 
         let public_url: Arc<str> = public_url.into();
         let policy = settings.delivery_policy();
@@ -201,31 +202,60 @@ async fn seed_project(store: &SharedStore, settings: &Settings) -> Result<(), St
     Ok(())
 }
 
-/// Creates or updates the projects a config file describes (settings, own OAuth clients).
+/// Creates or updates the projects a config file describes: the settings, own OAuth clients and webhook it names
+/// (recorded as the file's: see [`crate::projects::managed`]); what it does not name stays as stored.
 async fn apply_config_file(store: &SharedStore, projects: &Projects, path: &Path) -> Result<(), StartError> {
     let fail = |message: String| StartError::Config { path: path.display().to_string(), message };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let file: ConfigFile = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
-    for p in &file.projects {
-        let settings = p.settings();
-        settings.validate(&p.id, &projects.builtin)?;
+    let raw: toml::Table = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    let tables: Vec<toml::Table> = match raw.get("projects") {
+        Some(toml::Value::Array(items)) => items.iter().map(|t| t.as_table().cloned().unwrap_or_default()).collect(),
+        _ => Vec::new(),
+    };
+    for (p, table) in file.projects.iter().zip(tables.iter()) {
+        let declared = Managed::declared(table);
+        let file_settings = p.settings();
+        file_settings.validate(&p.id, &projects.builtin)?;
         p.check_client_settings(&projects.builtin)?;
         let clients = p.clients()?;
         let webhook = p.webhook()?;
         store.upsert_project(&Project { id: p.id.clone(), name: p.name.clone().unwrap_or_else(|| p.id.clone()) }).await?;
+        let before = Managed::load(store, &p.id).await?;
+        let stored: ProjectSettings = match store.project_config(&p.id).await? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => ProjectSettings::default(),
+        };
+        let settings = crate::projects::managed::merge(&stored, &file_settings, &declared, &before).map_err(|e| fail(format!("project {}: {e}", p.id)))?;
         projects.save_settings(&p.id, &settings).await?;
         for (platform, client) in &clients {
-            projects.save_client(&p.id, platform, client).await?;
+            projects.save_client(&p.id, platform, None, client).await?;
         }
-        // The file names all of the project's own clients, as it names all of its settings.
+        // A client the file named at the last start and no longer names goes; the operator API's stay.
         let keep: Vec<&str> = clients.iter().map(|(platform, _)| platform.as_str()).collect();
-        for platform in projects.retain_clients(&p.id, &keep).await? {
+        for platform in projects.retain_clients(&p.id, &before.oauth, &keep).await? {
             tracing::info!(project = %p.id, %platform, "removed the project's own OAuth client, which the config file no longer names");
         }
         if let Some((url, secret)) = &webhook {
             store.set_webhook(&p.id, Some(&crate::webhooks::seal(projects.vault(), &p.id, url, secret))).await?;
         }
+        declared.save(store, &p.id).await?;
         tracing::info!(project = %p.id, "applied project settings from the config file");
+    }
+    Ok(())
+}
+
+/// Forgets what an earlier config file declared of projects the current one (if any) does not name: the operator
+/// API may change all of theirs now.
+async fn release_unmanaged(store: &SharedStore, path: Option<&Path>) -> Result<(), StartError> {
+    let named: Vec<String> = match path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| toml::from_str::<ConfigFile>(&t).ok()) {
+        Some(file) => file.projects.into_iter().map(|p| p.id).collect(),
+        None => Vec::new(),
+    };
+    for project in store.list_projects().await? {
+        if !named.contains(&project.id) && store.project_managed(&project.id).await?.is_some() {
+            store.set_project_managed(&project.id, None).await?;
+        }
     }
     Ok(())
 }

@@ -331,11 +331,11 @@ impl Connections {
     /// One refresh at the provider: a refresh-token grant, or a new client-credentials grant. Answers the new
     /// credentials and the metadata values the answer carried again.
     async fn request_refresh(&self, row: &ConnectionRow, creds: &Credentials) -> Result<(Credentials, BTreeMap<String, String>, Option<i64>), RefreshError> {
-        let view = self.projects.view(&row.project_id).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
+        let view = self.projects.view(&row.project_id, row.environment).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
         let entry = view.catalog.get(&row.platform).ok_or_else(|| RefreshError::Refused(format!("{} is no longer in the catalog", row.platform)))?;
         let answer = if entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials {
             let mut fresh = creds.clone();
-            crate::connect::client_credentials::client_credentials(self, &row.project_id, entry, &row.config, &mut fresh).await.map(|()| (fresh, BTreeMap::new(), None))
+            crate::connect::client_credentials::client_credentials(self, &row.project_id, row.environment, entry, &row.config, &mut fresh).await.map(|()| (fresh, BTreeMap::new(), None))
         } else {
             self.refresh_token_grant(row, entry, creds).await
         };
@@ -361,7 +361,7 @@ impl Connections {
             return Err(TokenFailure::Token(TokenError::Refused { code: "invalid_grant".into(), description: Some("the connection has no refresh token".into()), dead: true }));
         }
         let oauth = self.oauth_spec(entry).await.map_err(TokenFailure::Setup)?;
-        let client = self.oauth_client(&row.project_id, entry).await.map_err(TokenFailure::Setup)?;
+        let client = self.oauth_client(&row.project_id, Some(row.environment), entry).await.map_err(TokenFailure::Setup)?;
         let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
         let url = crate::catalog::template::render_oauth(&oauth.token_url, &oauth, &client.settings, &row.config);
         let mut fresh = creds.clone();

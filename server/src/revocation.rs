@@ -80,7 +80,7 @@ impl Connections {
     /// its access token; `None` when the integration has no revoke URL or the connection holds no token.
     async fn revocation_for(&self, row: &ConnectionRow) -> Option<RevocationRow> {
         let creds = self.vault.open_credentials(&row.sealed, &row.id).ok()?;
-        self.revocation_of(&row.project_id, &row.platform, &row.key, &row.config, creds).await
+        self.revocation_of(&row.project_id, row.environment, &row.platform, &row.key, &row.config, creds).await
     }
 
     /// The queue entry for a grant of `platform` held in `creds`: its refresh token, else its access token; `None`
@@ -88,12 +88,13 @@ impl Connections {
     pub(crate) async fn revocation_of(
         &self,
         project_id: &str,
+        environment: crate::keys::Environment,
         platform: &str,
         label: &str,
         config: &std::collections::BTreeMap<String, String>,
         creds: crate::vault::Credentials,
     ) -> Option<RevocationRow> {
-        let view = self.projects.view(project_id).await.ok()?;
+        let view = self.projects.view(project_id, environment).await.ok()?;
         let entry = view.catalog.get(platform)?;
         let oauth = self.oauth_spec(entry).await.ok()?;
         oauth.revoke_url.as_ref()?;
@@ -117,6 +118,7 @@ impl Connections {
             project_id: project_id.to_owned(),
             platform: platform.to_owned(),
             connection_key: label.to_owned(),
+            environment: Some(environment),
             config: config.clone(),
             attempts: 0,
             next_attempt_at: now + CLAIM_MS,
@@ -150,10 +152,11 @@ impl Connections {
     }
 
     async fn call_revoke(&self, r: &RevocationRow) -> Result<(), String> {
-        let view = self.projects.view(&r.project_id).await.map_err(|e| e.to_string())?;
+        // A row queued before environments had clients of their own: its grant came from the client for both.
+        let view = self.projects.view(&r.project_id, r.environment.unwrap_or(crate::keys::Environment::Live)).await.map_err(|e| e.to_string())?;
         let entry = view.catalog.get(&r.platform).ok_or("the integration is no longer in the catalog")?;
         let oauth = self.oauth_spec(entry).await.map_err(|e| e.to_string())?;
-        let client = self.oauth_client(&r.project_id, entry).await.map_err(|e| e.to_string())?;
+        let client = self.oauth_client(&r.project_id, r.environment, entry).await.map_err(|e| e.to_string())?;
         let url = oauth.revoke_url.as_ref().map(|u| crate::catalog::template::render_oauth(u, &oauth, &client.settings, &r.config)).ok_or("no revoke URL any more")?;
         let json = self.vault.open(&r.sealed, aad(&r.id).as_bytes()).map_err(|e| e.to_string())?;
         let pending: Pending = serde_json::from_slice(&json).map_err(|_| "unreadable revocation")?;

@@ -84,9 +84,9 @@ async fn set_own_client(app: &TestApp, platform: &str, present: bool) {
     if present {
         let sealed = Sealed { key_id: "k1".into(), nonce: vec![0; 12], ciphertext: vec![0; 32] };
         let row = ProjectClientRow { client_id: "acme-client".into(), scopes: None, settings: Default::default(), token_scopes: Default::default(), sealed };
-        app.store.set_project_client("test-project", platform, &row).await.unwrap();
+        app.store.set_project_client("test-project", platform, None, &row).await.unwrap();
     } else {
-        assert!(app.store.delete_project_client("test-project", platform).await.unwrap());
+        assert!(app.store.delete_project_client("test-project", platform, None).await.unwrap());
     }
     tokio::time::sleep(plugboard::store::HOT_TTL + std::time::Duration::from_millis(200)).await;
 }

@@ -75,11 +75,16 @@ pub fn binding_cookie(flow_id: &str) -> String {
 }
 
 impl Connections {
-    /// The project's own OAuth client for the entry, else the deployment's.
-    pub async fn oauth_client(&self, project_id: &str, entry: &Integration) -> Result<OAuthClient, ConnectError> {
+    /// The OAuth client the entry connects with in `environment` (see [`crate::projects::Projects::oauth_client`];
+    /// `None`: only the project's client for both environments, else the deployment's).
+    pub async fn oauth_client(&self, project_id: &str, environment: Option<crate::keys::Environment>, entry: &Integration) -> Result<OAuthClient, ConnectError> {
         // Reached when the client went away after the widget listed the app (a refresh, a sign-in in flight): said
         // for whoever reads the logs or the passthrough's answer, too.
-        self.projects.oauth_client(project_id, &entry.platform).await?.ok_or_else(|| {
+        let client = match environment {
+            Some(env) => self.projects.oauth_client(project_id, &entry.platform, env).await?,
+            None => self.projects.oauth_client_for_both(project_id, &entry.platform).await?,
+        };
+        client.ok_or_else(|| {
             ConnectError::NotConfigured(format!("{} is not set up on this server yet (its OAuth client id and secret are missing).", entry.name))
         })
     }
@@ -96,7 +101,7 @@ impl Connections {
             return Err(ConnectError::BadInput(format!("{} does not use a sign-in window", entry.name)));
         }
         let oauth = self.oauth_spec(entry).await?;
-        let client = self.oauth_client(&session.project_id, entry).await?;
+        let client = self.oauth_client(&session.project_id, Some(session.environment), entry).await?;
         let owner = Owner::from(session);
         let name = Self::connection_name(req.name.as_deref(), session, entry)?;
         self.reconnect_target(&owner, platform, req.reconnect.as_deref()).await?;
@@ -204,7 +209,7 @@ impl Connections {
         if flow.return_to.is_none() {
             return Ok(None);
         }
-        let view = self.projects.view(&flow.project_id).await?;
+        let view = self.projects.view(&flow.project_id, flow.environment).await?;
         let provider = view.catalog.get(&flow.platform).map_or_else(|| flow.platform.clone(), |e| e.name.clone());
         let app = self.store.list_projects().await?.into_iter().find(|p| p.id == flow.project_id).map_or_else(|| flow.project_id.clone(), |p| p.name);
         Ok(Some(SameTabAsk { provider, app, user: flow.identity.clone(), platform: flow.platform.clone() }))
@@ -262,7 +267,7 @@ impl Connections {
     /// A same-tab flow's return page must be one of its project's `returnUrls`, string for string, now (a page
     /// dropped from the list since the flow started no longer receives anything).
     async fn check_return_page(&self, flow: &FlowRow, page: Option<&str>) -> Result<(), ConnectError> {
-        let view = self.projects.view(&flow.project_id).await?;
+        let view = self.projects.view(&flow.project_id, flow.environment).await?;
         match page {
             Some(page) if view.allows_return_to(page) => Ok(()),
             _ => Err(ConnectError::BadInput("the page to come back to is not one of the project's returnUrls".into())),
@@ -321,7 +326,7 @@ impl Connections {
     /// and none is picked yet; else parked for the widget's claim (a same-tab flow), else saved.
     async fn settle(&self, flow: &FlowRow, obtained: Obtained) -> Result<Outcome, (Failure, String)> {
         if let Some((name, list)) = obtained.undecided() {
-            let view = self.projects.view(&flow.project_id).await.map_err(|e| (Failure::Internal, e.to_string()))?;
+            let view = self.projects.view(&flow.project_id, flow.environment).await.map_err(|e| (Failure::Internal, e.to_string()))?;
             let noun = view
                 .catalog
                 .get(&flow.platform)
@@ -474,7 +479,7 @@ impl Connections {
         };
         let revocation = match self.open_flow_secrets(flow).ok().and_then(|s| s.parked) {
             Some((config, creds)) if !may_share_grant => {
-                self.revocation_of(&flow.project_id, &flow.platform, &format!("flow:{}", flow.id), &config, creds).await
+                self.revocation_of(&flow.project_id, flow.environment, &flow.platform, &format!("flow:{}", flow.id), &config, creds).await
             }
             _ => None,
         };
@@ -516,7 +521,7 @@ impl Connections {
         if !bound {
             return Err((Failure::WrongBrowser, "This sign-in was started in a different browser window or session. Start again from the app.".into()));
         }
-        let view = self.projects.view(&flow.project_id).await.map_err(|e| (Failure::Internal, e.to_string()))?;
+        let view = self.projects.view(&flow.project_id, flow.environment).await.map_err(|e| (Failure::Internal, e.to_string()))?;
         let entry = view.catalog.get(&flow.platform).ok_or((Failure::NoIntegration, format!("{} is no longer available.", flow.platform)))?;
         let oauth = self.oauth_spec(entry).await.map_err(|e| (Failure::ProviderFailed, e.to_string()))?;
         if let Some(name) = &q.repeated {
@@ -543,14 +548,14 @@ impl Connections {
                 return Err((Failure::Invalid, format!("You declined to connect {}.", entry.name)));
             }
             let detail = q.error_description.as_deref().unwrap_or(error);
-            let hint = self.settings_hint(&flow.project_id, entry, &oauth).await;
+            let hint = self.settings_hint(&flow.project_id, flow.environment, entry, &oauth).await;
             return Err((Failure::Invalid, format!("{} refused the sign-in: {}{hint}", entry.name, token::sentence(detail))));
         }
         let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or((Failure::Invalid, format!("{} sent no authorization code.", entry.name)))?;
         let mut config = flow.config.clone();
         // Read before the exchange: a data centre named on the callback decides where the token endpoint is.
         config.extend(metadata::from_callback(entry, &q.params).map_err(|m| (Failure::ProviderFailed, m))?);
-        let client = self.oauth_client(&flow.project_id, entry).await.map_err(|e| (Failure::Ended, e.to_string()))?;
+        let client = self.oauth_client(&flow.project_id, Some(flow.environment), entry).await.map_err(|e| (Failure::Ended, e.to_string()))?;
         let secrets = self.open_flow_secrets(flow).map_err(|e| (Failure::Internal, e.to_string()))?;
         let auth = ClientAuth { client_id: &client.client_id, client_secret: client.client_secret.expose(), method: oauth.token_auth };
         let grant = Grant::AuthorizationCode {
@@ -563,7 +568,7 @@ impl Connections {
             Ok(answer) => answer,
             Err(e) => {
                 let (kind, message) = token_failure(entry, &e);
-                let hint = if matches!(e, TokenError::Refused { .. }) { self.settings_hint(&flow.project_id, entry, &oauth).await } else { String::new() };
+                let hint = if matches!(e, TokenError::Refused { .. }) { self.settings_hint(&flow.project_id, flow.environment, entry, &oauth).await } else { String::new() };
                 return Err((kind, format!("{message}{hint}")));
             }
         };
@@ -578,11 +583,11 @@ impl Connections {
     /// When the provider refused and the entry's OAuth client has settings left at their defaults (Microsoft's
     /// `tenant`, still `common`), a sentence saying so: the refusal is then most likely about them (Azure's
     /// AADSTS50194 for a single-tenant app), and only the operator can change them. Empty otherwise.
-    async fn settings_hint(&self, project_id: &str, entry: &Integration, oauth: &crate::catalog::OAuthSpec) -> String {
+    async fn settings_hint(&self, project_id: &str, environment: crate::keys::Environment, entry: &Integration, oauth: &crate::catalog::OAuthSpec) -> String {
         if oauth.client_settings.is_empty() {
             return String::new();
         }
-        let given = match self.projects.oauth_client(project_id, &entry.platform).await {
+        let given = match self.projects.oauth_client(project_id, &entry.platform, environment).await {
             Ok(Some(client)) => client.settings,
             _ => BTreeMap::new(),
         };
@@ -601,7 +606,7 @@ impl Connections {
     /// Saves the connection a flow produced (a reconnect updates in place), marking the flow connected.
     async fn save_from_flow(&self, flow: &FlowRow, obtained: Obtained) -> Result<String, (Failure, String)> {
         let Obtained { config, mut creds, account, choices } = obtained;
-        let view = self.projects.view(&flow.project_id).await.map_err(|e| (Failure::Internal, e.to_string()))?;
+        let view = self.projects.view(&flow.project_id, flow.environment).await.map_err(|e| (Failure::Internal, e.to_string()))?;
         let entry = view.catalog.get(&flow.platform).ok_or((Failure::NoIntegration, format!("{} is no longer available.", flow.platform)))?;
         let owner = Owner { project_id: flow.project_id.clone(), environment: flow.environment, identity: flow.identity.clone(), identity_type: flow.identity_type };
         let previous = self.reconnect_target(&owner, &flow.platform, flow.reconnect_key.as_deref()).await.map_err(|e| (Failure::NoIntegration, e.to_string()))?;

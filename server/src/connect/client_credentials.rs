@@ -17,6 +17,7 @@ use crate::{
 pub async fn client_credentials(
     c: &Connections,
     project_id: &str,
+    environment: crate::keys::Environment,
     entry: &Integration,
     config: &BTreeMap<String, String>,
     creds: &mut Credentials,
@@ -27,12 +28,12 @@ pub async fn client_credentials(
             // The user's own client; the operator's settings still apply when the operator has a client too.
             let settings = match oauth.client_settings.is_empty() {
                 true => BTreeMap::new(),
-                false => c.projects.oauth_client(project_id, &entry.platform).await.ok().flatten().map(|c| c.settings.clone()).unwrap_or_default(),
+                false => c.projects.oauth_client(project_id, &entry.platform, environment).await.ok().flatten().map(|c| c.settings.clone()).unwrap_or_default(),
             };
             (id.clone(), secret.expose().to_owned(), settings)
         }
         _ => {
-            let client = c.oauth_client(project_id, entry).await.map_err(TokenFailure::Setup)?;
+            let client = c.oauth_client(project_id, Some(environment), entry).await.map_err(TokenFailure::Setup)?;
             (client.client_id.clone(), client.client_secret.expose().to_owned(), client.settings.clone())
         }
     };

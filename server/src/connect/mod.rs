@@ -174,7 +174,7 @@ impl Connections {
     /// list both allow it (else [`ConnectError::NotFound`]), and the project can connect it — an OAuth app has its
     /// OAuth client (else [`ConnectError::NotConfigured`], in words for the end user: see [`not_set_up`]).
     pub async fn entry(&self, session: &Session, platform: &str) -> Result<Integration, ConnectError> {
-        let view = self.projects.view(&session.project_id).await?;
+        let view = self.projects.view(&session.project_id, session.environment).await?;
         let allowed = view.only(session.allowed_integrations.as_deref()).is_none_or(|list| list.iter().any(|p| p == platform));
         let entry = view.catalog
             .get(platform)
@@ -212,7 +212,8 @@ impl Connections {
 
     /// The metric label of `platform` in the project's catalog (`unknown` when it has no such integration).
     pub async fn integration_label(&self, project_id: &str, platform: &str) -> counted::IntegrationLabel {
-        match self.projects.view(project_id).await {
+        // Whether the project has the integration at all: the same in both environments.
+        match self.projects.view(project_id, crate::keys::Environment::Live).await {
             Ok(view) => counted::IntegrationLabel::of(&view.catalog, platform),
             Err(_) => counted::IntegrationLabel::unknown(),
         }
@@ -312,7 +313,7 @@ impl Connections {
         let (config, secrets) = fields::validate(entry, &req.fields).map_err(ConnectError::BadInput)?;
         let mut creds = Credentials { fields: secrets, ..Default::default() };
         if entry.auth_method == AuthMethod::Oauth2ClientCredentials {
-            client_credentials::client_credentials(self, &session.project_id, entry, &config, &mut creds).await.map_err(|f| match f {
+            client_credentials::client_credentials(self, &session.project_id, session.environment, entry, &config, &mut creds).await.map_err(|f| match f {
                 TokenFailure::Setup(e) => e,
                 TokenFailure::Token(e @ TokenError::Refused { .. }) => ConnectError::ProviderRefused(e.message(&entry.name)),
                 TokenFailure::Token(e) => ConnectError::ProviderFailed(e.message(&entry.name)),

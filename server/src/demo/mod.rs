@@ -187,7 +187,8 @@ tokenAuth = "client_secret_basic"
 /// Lists the mock provider's apps first in `project_id`'s widget, then the popular ones, unless the project
 /// features apps of its own (a config file's `featured`): the demo is clicked through with them.
 pub async fn feature_mock_apps(projects: &crate::projects::Projects, project_id: &str) -> Result<(), crate::projects::ProjectError> {
-    let view = projects.view(project_id).await?;
+    // Settings only: the same in both environments.
+    let view = projects.view(project_id, crate::keys::Environment::Test).await?;
     if view.settings.featured.is_some() {
         return Ok(());
     }

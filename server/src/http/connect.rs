@@ -28,7 +28,7 @@ pub async fn get_integration(
     headers: axum::http::HeaderMap,
 ) -> Result<Json<IntegrationDetail>, ApiError> {
     let entry = app.connections.entry(&session, &platform).await?;
-    let client = app.projects.oauth_client(&session.project_id, &entry.platform).await.map_err(crate::connect::ConnectError::from)?;
+    let client = app.projects.oauth_client(&session.project_id, &entry.platform, session.environment).await.map_err(crate::connect::ConnectError::from)?;
     let scopes = match (&entry.oauth, client.and_then(|c| c.scopes)) {
         (Some(_), Some(own)) => own,
         (Some(o), None) => o.scopes.clone(),
@@ -60,7 +60,7 @@ pub async fn get_integration(
         scopes,
         suggested_name: session.name.clone(),
         same_tab: match headers.get("plugboard-origin").and_then(|v| v.to_str().ok()) {
-            Some(origin) => app.projects.view(&session.project_id).await.map_err(crate::connect::ConnectError::from)?.has_return_on(origin),
+            Some(origin) => app.projects.view(&session.project_id, session.environment).await.map_err(crate::connect::ConnectError::from)?.has_return_on(origin),
             None => false,
         },
     }))
@@ -98,7 +98,7 @@ pub async fn start_oauth(
     // A same-tab sign-in comes back only to a page the project registered (RFC 9700 §4.1.3: exact matching), never
     // to whatever the caller names: the result that comes back is half of what claims the connection.
     if let Some(back) = &req.return_to {
-        let view = app.projects.view(&session.project_id).await.map_err(crate::connect::ConnectError::from)?;
+        let view = app.projects.view(&session.project_id, session.environment).await.map_err(crate::connect::ConnectError::from)?;
         let allowed = if req.return_in_state {
             // @withone/auth names its page later (checked then); here, the origin it will be on.
             let origin_root = url::Url::parse(back).ok().filter(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.as_str() == back);

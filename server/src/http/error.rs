@@ -238,6 +238,25 @@ impl From<PassthroughError> for ApiError {
     }
 }
 
+impl From<crate::projects::edit::SettingsError> for ApiError {
+    /// 400 `invalid_settings` (the message names the field), 404 for an unknown project, OAuth client, key or
+    /// webhook, 409 `project_exists`, `managed_by_file` (the config file sets it) or `ambiguous_hint`; a store or
+    /// vault error as those map.
+    fn from(e: crate::projects::edit::SettingsError) -> Self {
+        use crate::projects::edit::SettingsError as E;
+        let message = e.to_string();
+        match e {
+            E::UnknownProject(_) | E::NotFound(_) => Self::NotFound(message),
+            E::Exists(_) => Self::Conflict { code: "project_exists", message },
+            E::Invalid(_) => Self::bad_request("invalid_settings", message),
+            E::ManagedByFile(_) => Self::Conflict { code: "managed_by_file", message },
+            E::Ambiguous(_) => Self::Conflict { code: "ambiguous_hint", message },
+            E::Project(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::projects::ProjectError> for ApiError {
     fn from(e: crate::projects::ProjectError) -> Self {
         crate::connect::ConnectError::from(e).into()

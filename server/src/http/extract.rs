@@ -222,7 +222,7 @@ where
         // A session opened from an auth link or hosted session lives on Plugboard's own link page.
         let allowed = match &session.link_hash {
             Some(_) => origin == Some(app.own_origin().as_str()),
-            None => app.projects.view(&session.project_id).await?.allows_origin(origin),
+            None => app.projects.view(&session.project_id, session.environment).await?.allows_origin(origin),
         };
         if !allowed {
             return Err(ApiError::OriginNotAllowed(format!(

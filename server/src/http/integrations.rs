@@ -61,7 +61,7 @@ pub async fn list_widget_integrations(
 ) -> Result<Json<IntegrationsPage>, ApiError> {
     let paging = Paging::from_params(&params)?;
     let (search, category) = search_params(&params)?;
-    let view = app.projects.view(&session.project_id).await?;
+    let view = app.projects.view(&session.project_id, session.environment).await?;
     let only = view.only(session.allowed_integrations.as_deref());
     let query = Query { search, category, only: only.as_deref(), ..Default::default() };
     let (rows, total, pages) = page(&app, &view.catalog, &session.project_id, session.environment, &query, paging);
@@ -92,7 +92,7 @@ pub async fn list_available_connectors(
 ) -> Result<Json<ConnectorsPage>, ApiError> {
     let paging = Paging::with_max(&params, 1000)?;
     let (search, category) = search_params(&params)?;
-    let view = app.projects.view(&grant.project.id).await?;
+    let view = app.projects.view(&grant.project.id, grant.environment).await?;
     // `authkit=true`: only what the project shows in the widget (what it can connect, of its visible ones). Else
     // the developer's catalog: everything, each row saying whether it is `ready`.
     let authkit = params.get("authkit").is_some_and(|v| v == "true");
@@ -122,7 +122,7 @@ pub async fn list_widget_categories(
     State(app): State<AppState>,
     SessionAuth(session): SessionAuth,
 ) -> Result<Json<Vec<CategoryCount>>, ApiError> {
-    let view = app.projects.view(&session.project_id).await?;
+    let view = app.projects.view(&session.project_id, session.environment).await?;
     let only = view.only(session.allowed_integrations.as_deref());
     Ok(Json(view.catalog.categories(only.as_deref()).into_iter().map(|(name, count)| CategoryCount { name, count }).collect()))
 }

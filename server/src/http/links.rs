@@ -123,7 +123,7 @@ pub(super) async fn make_link(app: &AppState, grant: &KeyGrant, req: &LinkReques
     app.guard.backend(grant)?;
     let identity = text("identity (origin_owner_id)", req.identity.as_deref(), true)?.unwrap_or_default();
     let identity_type = req.identity_type.unwrap_or(IdentityType::User);
-    let view = app.projects.view(&grant.project.id).await?;
+    let view = app.projects.view(&grant.project.id, grant.environment).await?;
     let lifetime = match req.expires_in {
         None => LINK_DEFAULT_SECS,
         Some(n) if (60..=LINK_MAX_SECS).contains(&n) => n,
@@ -196,7 +196,7 @@ pub async fn create_hosted(State(app): State<AppState>, SecretAuth(grant): Secre
     app.guard.backend(&grant)?;
     let identity = text("end_user_id", Some(&req.end_user_id), true)?.unwrap_or_default();
     let platform = text("integration_slug", Some(&req.integration_slug), true)?.unwrap_or_default();
-    let view = app.projects.view(&grant.project.id).await?;
+    let view = app.projects.view(&grant.project.id, grant.environment).await?;
     offered(&view, view.only(None).as_deref(), &platform)?;
     let platform = platform.as_str();
     let (token, mut link) = new_link(LinkKind::Hosted, &grant, identity, IdentityType::User, HOSTED_SECS);
@@ -222,7 +222,7 @@ async fn usable(app: &AppState, token: &str) -> Result<LinkRow, ApiError> {
     responses((status = 200, body = LinkSession), crate::http::openapi::ErrorResponses))]
 pub async fn open_link(State(app): State<AppState>, JsonBody(req): JsonBody<LinkToken>) -> Result<Json<LinkSession>, ApiError> {
     let link = usable(&app, &req.token).await?;
-    let view = app.projects.view(&link.project_id).await?;
+    let view = app.projects.view(&link.project_id, link.environment).await?;
     let allowed: Option<Vec<String>> = match (&link.integration, &link.categories) {
         (Some(p), _) => Some(vec![p.clone()]),
         (None, Some(categories)) => Some(

@@ -154,7 +154,7 @@ async fn mint(app: &AppState, grant: &crate::store::KeyGrant, params: &std::coll
     if req.name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_LEN) {
         return Err(ApiError::bad_request("invalid_name", format!("name is limited to {MAX_NAME_LEN} characters")));
     }
-    let view = app.projects.view(&grant.project.id).await?;
+    let view = app.projects.view(&grant.project.id, grant.environment).await?;
     if let Some(allowed) = &req.allowed_integrations {
         if allowed.len() > MAX_ALLOWED_INTEGRATIONS {
             return Err(ApiError::bad_request(

@@ -30,7 +30,7 @@ pub(super) enum Window {
 /// cannot be read is left out (the page still says what happened).
 pub(super) async fn look_of_flow(app: &AppState, flow_id: &str) -> (Look, Window) {
     let Ok(Some(flow)) = app.store.get_flow(flow_id).await else { return (Look::default(), Window::Unknown) };
-    let provider = app.projects.view(&flow.project_id).await.ok().and_then(|v| v.catalog.get(&flow.platform).map(|e| e.name.clone()));
+    let provider = app.projects.view(&flow.project_id, flow.environment).await.ok().and_then(|v| v.catalog.get(&flow.platform).map(|e| e.name.clone()));
     let provider = provider.map(|name| (name, super::assets::image_url(&app.public_url, &flow.platform)));
     let brand = match app.projects.brand(&flow.project_id).await {
         Ok(b) => Some(b),

@@ -180,7 +180,7 @@ pub async fn list_linked_accounts(State(app): State<AppState>, SecretAuth(grant)
         platform: text("provider"),
     };
     let (rows, _) = app.store.list_connections(&filter, (page - 1) * page_size, page_size).await?;
-    let view = app.projects.view(&grant.project.id).await?;
+    let view = app.projects.view(&grant.project.id, grant.environment).await?;
     Ok(Json(rows.iter().map(|r| linked_account(r, &view.catalog)).collect()))
 }
 
@@ -190,7 +190,7 @@ pub async fn list_linked_accounts(State(app): State<AppState>, SecretAuth(grant)
     responses((status = 200, body = LinkedAccount), crate::http::openapi::ErrorResponses), security(("secret_key" = []), ("basic" = [])))]
 pub async fn get_account(State(app): State<AppState>, SecretAuth(grant): SecretAuth, Path(id): Path<String>) -> Result<Json<LinkedAccount>, ApiError> {
     let row = owned_connection(&app, &grant, &id).await?;
-    let view = app.projects.view(&grant.project.id).await?;
+    let view = app.projects.view(&grant.project.id, grant.environment).await?;
     Ok(Json(linked_account(&row, &view.catalog)))
 }
 
@@ -202,7 +202,7 @@ pub async fn get_account(State(app): State<AppState>, SecretAuth(grant): SecretA
     responses((status = 200, body = LinkedAccount), crate::http::openapi::ErrorResponses), security(("secret_key" = []), ("basic" = [])))]
 pub async fn delete_account(State(app): State<AppState>, SecretAuth(grant): SecretAuth, Path(id): Path<String>) -> Result<Json<LinkedAccount>, ApiError> {
     let row = owned_connection(&app, &grant, &id).await?;
-    let view = app.projects.view(&grant.project.id).await?;
+    let view = app.projects.view(&grant.project.id, grant.environment).await?;
     let mut account = linked_account(&row, &view.catalog);
     let (record, _revoked) = app.connections.delete_connection(row).await?;
     account.updated_at = rfc3339_ms(record.updated_at);

@@ -76,7 +76,7 @@ pub async fn index(State(app): State<AppState>, Query(q): Query<HashMap<String, 
     }
     let ancestors = match q.get("project") {
         Some(project) => {
-            let view = app.projects.view(project).await.map_err(|_| ApiError::NotFound(format!("no project {project:?}")))?;
+            let view = app.projects.view(project, crate::keys::Environment::Live).await.map_err(|_| ApiError::NotFound(format!("no project {project:?}")))?;
             Some(view.settings.allowed_origins.clone()).filter(|o| !o.is_empty())
         }
         None => app.projects.framing_origins().await?,

@@ -135,7 +135,7 @@ pub async fn forward(ctx: &Context<'_>, project_id: &str, environment: Environme
     if row.platform != platform {
         return Err(PassthroughError::PlatformMismatch { connection: row.platform.clone(), asked: platform.to_owned() });
     }
-    let view = ctx.projects.view(project_id).await?;
+    let view = ctx.projects.view(project_id, environment).await?;
     let entry = view.catalog.get(platform).ok_or_else(|| PassthroughError::UnknownIntegration(platform.to_owned()))?;
     // Another place the grant reaches, when the caller names one: the connection's config with that one in use.
     let addressed = request::chosen(req.headers(), row)?.map(|(name, id)| {

@@ -50,6 +50,30 @@ pub struct WebhookRow {
     pub sealed: Sealed,
 }
 
+/// `environment` as stored: `test`, `live`, or `both` for `None`.
+fn client_environment(environment: Option<Environment>) -> &'static str {
+    environment.map_or("both", Environment::as_str)
+}
+
+fn stored_client_environment(s: &str) -> StoreResult<Option<Environment>> {
+    match s {
+        "both" => Ok(None),
+        other => environment(other).map(Some),
+    }
+}
+
+fn client_row(r: &sqlx::any::AnyRow) -> StoreResult<ProjectClientRow> {
+    let json = |column: &str| -> Option<String> { r.get(column) };
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+    Ok(ProjectClientRow {
+        client_id: r.get("client_id"),
+        scopes: json("scopes").map(|j| serde_json::from_str(&j).map_err(corrupt)).transpose()?,
+        settings: json("settings").map(|j| serde_json::from_str(&j).map_err(corrupt)).transpose()?.unwrap_or_default(),
+        token_scopes: json("token_scopes").map(|j| serde_json::from_str(&j).map_err(corrupt)).transpose()?.unwrap_or_default(),
+        sealed: sealed(r),
+    })
+}
+
 impl Store {
     /// Creates the project, or renames it when it exists.
     pub async fn upsert_project(&self, project: &Project) -> StoreResult<()> {
@@ -63,6 +87,17 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Creates the project unless one with its id exists; answers whether it was created.
+    pub async fn insert_project(&self, project: &Project) -> StoreResult<bool> {
+        let done = sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(&project.id)
+            .bind(&project.name)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Registers a secret key digest for a project; a no-op when that digest is already registered to it.
@@ -135,17 +170,20 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_project_client(&self, project_id: &str, platform: &str, c: &ProjectClientRow) -> StoreResult<()> {
+    /// Stores the project's own OAuth client for `platform` in `environment` (`None`: both environments),
+    /// replacing the one there.
+    pub async fn set_project_client(&self, project_id: &str, platform: &str, environment: Option<Environment>, c: &ProjectClientRow) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO project_oauth_clients (project_id, platform, client_id, scopes, secret_key_id, secret_nonce, secret_ciphertext, settings, token_scopes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (project_id, platform) DO UPDATE SET client_id = excluded.client_id, scopes = excluded.scopes,
+            "INSERT INTO project_oauth_clients (project_id, platform, environment, client_id, scopes, secret_key_id, secret_nonce, secret_ciphertext, settings, token_scopes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (project_id, platform, environment) DO UPDATE SET client_id = excluded.client_id, scopes = excluded.scopes,
                 secret_key_id = excluded.secret_key_id, secret_nonce = excluded.secret_nonce,
                 secret_ciphertext = excluded.secret_ciphertext, settings = excluded.settings,
                 token_scopes = excluded.token_scopes",
         )
         .bind(project_id)
         .bind(platform)
+        .bind(client_environment(environment))
         .bind(&c.client_id)
         .bind(c.scopes.as_ref().map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into())))
         .bind(&c.sealed.key_id)
@@ -158,43 +196,67 @@ impl Store {
         Ok(())
     }
 
-    pub async fn project_client(&self, project_id: &str, platform: &str) -> StoreResult<Option<ProjectClientRow>> {
-        let row = sqlx::query("SELECT * FROM project_oauth_clients WHERE project_id = $1 AND platform = $2")
+    /// The project's own OAuth client for `platform` stored for exactly `environment` (`None`: the one for both).
+    pub async fn project_client(&self, project_id: &str, platform: &str, environment: Option<Environment>) -> StoreResult<Option<ProjectClientRow>> {
+        let row = sqlx::query("SELECT * FROM project_oauth_clients WHERE project_id = $1 AND platform = $2 AND environment = $3")
             .bind(project_id)
             .bind(platform)
+            .bind(client_environment(environment))
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            let scopes: Option<String> = r.get("scopes");
-            let settings: Option<String> = r.get("settings");
-            let token_scopes: Option<String> = r.get("token_scopes");
-            Ok(ProjectClientRow {
-                client_id: r.get("client_id"),
-                scopes: scopes.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?,
-                settings: settings.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?.unwrap_or_default(),
-                token_scopes: token_scopes.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?.unwrap_or_default(),
-                sealed: sealed(&r),
-            })
-        })
-        .transpose()
+        row.as_ref().map(client_row).transpose()
     }
 
-    /// The platforms the project has its own OAuth client for.
-    pub async fn project_client_platforms(&self, project_id: &str) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT platform FROM project_oauth_clients WHERE project_id = $1 ORDER BY platform")
+    /// Every own OAuth client of the project: platform, environment (`None`: both) and the row, by platform.
+    pub async fn project_clients(&self, project_id: &str) -> StoreResult<Vec<(String, Option<Environment>, ProjectClientRow)>> {
+        let rows = sqlx::query("SELECT * FROM project_oauth_clients WHERE project_id = $1 ORDER BY platform, environment")
             .bind(project_id)
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+        rows.iter().map(|r| Ok((r.get("platform"), stored_client_environment(r.get("environment"))?, client_row(r)?))).collect()
     }
 
-    /// Removes the project's own OAuth client for `platform`; answers whether there was one.
-    pub async fn delete_project_client(&self, project_id: &str, platform: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM project_oauth_clients WHERE project_id = $1 AND platform = $2")
+    /// The platforms the project has its own OAuth client for, each with its environment (`None`: both).
+    pub async fn project_client_slots(&self, project_id: &str) -> StoreResult<Vec<(String, Option<Environment>)>> {
+        let rows = sqlx::query("SELECT platform, environment FROM project_oauth_clients WHERE project_id = $1 ORDER BY platform, environment")
+            .bind(project_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.get("platform"), stored_client_environment(r.get("environment"))?))).collect()
+    }
+
+    /// Removes the project's own OAuth client for `platform` in exactly `environment` (`None`: the one for both);
+    /// answers whether there was one.
+    pub async fn delete_project_client(&self, project_id: &str, platform: &str, environment: Option<Environment>) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM project_oauth_clients WHERE project_id = $1 AND platform = $2 AND environment = $3")
             .bind(project_id)
             .bind(platform)
+            .bind(client_environment(environment))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// What the config file declared of the project at the last start (JSON, see migration 0022); `None` when
+    /// nothing.
+    pub async fn project_managed(&self, project_id: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar::<_, Option<String>>("SELECT managed FROM projects WHERE id = $1").bind(project_id).fetch_optional(&self.pool).await?.flatten())
+    }
+
+    pub async fn set_project_managed(&self, project_id: &str, json: Option<&str>) -> StoreResult<()> {
+        sqlx::query("UPDATE projects SET managed = $1 WHERE id = $2").bind(json).bind(project_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Revokes the active keys of `project_id` whose hint is exactly `hint`; answers how many.
+    pub async fn revoke_key_hint(&self, project_id: &str, hint: &str) -> StoreResult<u64> {
+        let done = sqlx::query("UPDATE secret_keys SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL AND hint = $3")
+            .bind(now())
+            .bind(project_id)
+            .bind(hint)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// The project and environment a key digest grants, if the key is active.

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use sqlx::{AnyConnection, Row};
 
-use super::{config, config_json, diagnostic, sealed::sealed, Store, StoreResult};
-use crate::vault::Sealed;
+use super::{config, config_json, diagnostic, environment, sealed::sealed, Store, StoreResult};
+use crate::{keys::Environment, vault::Sealed};
 
 /// A token still to be revoked at the provider after its connection was deleted (RFC 7009).
 #[derive(Debug, Clone)]
@@ -15,6 +15,9 @@ pub struct RevocationRow {
     pub project_id: String,
     pub platform: String,
     pub connection_key: String,
+    /// The grant's environment (its OAuth client may be the environment's own); `None` for rows queued before
+    /// environments had clients of their own.
+    pub environment: Option<Environment>,
     pub config: BTreeMap<String, String>,
     /// `{token, hint}` sealed with the associated data `revocation:<id>`.
     pub sealed: Sealed,
@@ -28,8 +31,8 @@ pub struct RevocationRow {
 pub(super) async fn queue_revocation(tx: &mut AnyConnection, r: &RevocationRow) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO revocations (id, project_id, platform, connection_key, config, secret_key_id, secret_nonce,
-                secret_ciphertext, attempts, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                secret_ciphertext, attempts, next_attempt_at, created_at, environment)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&r.id)
     .bind(&r.project_id)
@@ -42,6 +45,7 @@ pub(super) async fn queue_revocation(tx: &mut AnyConnection, r: &RevocationRow) 
     .bind(r.attempts)
     .bind(r.next_attempt_at)
     .bind(r.created_at)
+    .bind(r.environment.map(Environment::as_str))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -62,6 +66,7 @@ impl Store {
                     project_id: row.get("project_id"),
                     platform: row.get("platform"),
                     connection_key: row.get("connection_key"),
+                    environment: row.get::<Option<String>, _>("environment").as_deref().map(environment).transpose()?,
                     config: config(row.get("config"))?,
                     sealed: sealed(row),
                     attempts: row.get("attempts"),

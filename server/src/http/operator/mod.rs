@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod projects;
+pub mod settings;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -116,4 +118,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::export_audit))
         .routes(routes!(alerts::get_alerts, alerts::put_alerts, alerts::delete_alerts))
         .routes(routes!(alerts::test_alert))
+        .routes(routes!(projects::list_projects, projects::create_project))
+        .routes(routes!(projects::get_project))
+        .routes(routes!(projects::patch_settings))
+        .routes(routes!(settings::put_client, settings::delete_client))
+        .routes(routes!(settings::create_key))
+        .routes(routes!(settings::revoke_key))
+        .routes(routes!(settings::put_webhook, settings::delete_webhook))
+        .routes(routes!(settings::rotate_webhook_secret))
 }

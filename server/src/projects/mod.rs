@@ -12,9 +12,16 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+pub mod edit;
+pub mod file;
+pub mod managed;
+
+pub use file::{ConfigFile, FileClient, FileProject, FileWebhook};
+
 use crate::{
     catalog::{validate, Catalog, Integration, MAX_FEATURED, POPULAR},
     config::OAuthClient,
+    keys::Environment,
     store::{ProjectClientRow, SharedStore, StoreError},
     vault::{SecretString, Vault, VaultError},
 };
@@ -51,6 +58,9 @@ pub struct ProjectSettings {
     /// Those pages' theme: `light` or `dark`; `None` follows the device.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub theme: Option<String>,
+    /// Those pages' accent colour (buttons, links): `#rrggbb`, six hex digits; `None` = Plugboard's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,8 +224,18 @@ impl ProjectSettings {
                 return Err(invalid(format!("theme {:?} must be \"light\" or \"dark\" (or absent: the device's setting)", cut(theme, 40))));
             }
         }
+        if let Some(colour) = &self.accent_color {
+            if !is_hex_colour(colour) {
+                return Err(invalid(format!("accentColor {:?} must be a colour written #rrggbb (six hex digits)", cut(colour, 40))));
+            }
+        }
         Ok(())
     }
+}
+
+/// `#rrggbb`: `#` and six hex digits (either case).
+pub fn is_hex_colour(s: &str) -> bool {
+    s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What requests of one project see.
@@ -276,8 +296,8 @@ pub struct Brand {
     pub theme: Option<String>,
 }
 
-/// What a view was built from — the settings JSON and the platforms the project has its own OAuth client for —, the
-/// view, and when these were last compared with the database.
+/// What a view was built from — the settings JSON and the platforms the project has its own OAuth client for in the
+/// view's environment —, the view, and when these were last compared with the database.
 type CachedView = (ViewSource, Arc<ProjectView>, std::time::Instant);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,7 +312,8 @@ pub struct Projects {
     pub builtin: Arc<Catalog>,
     /// Deployment-wide OAuth clients (environment), used when a project has none of its own.
     defaults: BTreeMap<String, OAuthClient>,
-    views: Mutex<HashMap<String, CachedView>>,
+    /// By project and environment: an integration is offered only where it has an OAuth client to connect with.
+    views: Mutex<HashMap<(String, Environment), CachedView>>,
     /// [`Projects::framing_origins`] and when it was computed: every `/widget` load asks, so it is remembered for
     /// [`crate::store::HOT_TTL`] instead of reading every project each time.
     framing: Mutex<Option<(std::time::Instant, Option<Vec<String>>)>>,
@@ -303,23 +324,34 @@ impl Projects {
         Self { store, vault, builtin, defaults, views: Mutex::default(), framing: Mutex::default() }
     }
 
-    /// The project's current view: from memory when checked within [`crate::store::HOT_TTL`], else after two
-    /// indexed reads (its settings, and which platforms it has its own OAuth client for), rebuilt when either
-    /// changed — so an OAuth client added or removed on any node shows in every node's lists within that time.
-    pub async fn view(&self, project_id: &str) -> Result<Arc<ProjectView>, ProjectError> {
-        if let Some((_, view, checked)) = self.views.lock().expect("not poisoned").get(project_id) {
+    /// The project's current view in `environment`: from memory when checked within [`crate::store::HOT_TTL`], else
+    /// after two indexed reads (its settings, and which platforms it has its own OAuth client for in that
+    /// environment), rebuilt when either changed — so a setting or an OAuth client changed on any node shows in
+    /// every node's lists within that time. What does not depend on the environment (settings, branding, origins)
+    /// is the same in both views.
+    pub async fn view(&self, project_id: &str, environment: Environment) -> Result<Arc<ProjectView>, ProjectError> {
+        let cache_key = (project_id.to_owned(), environment);
+        if let Some((_, view, checked)) = self.views.lock().expect("not poisoned").get(&cache_key) {
             if checked.elapsed() < crate::store::HOT_TTL {
                 return Ok(view.clone());
             }
         }
         let settings_json = self.store.project_config(project_id).await?.ok_or_else(|| ProjectError::Unknown(project_id.into()))?;
-        let mut own_clients = self.store.project_client_platforms(project_id).await?;
+        let mut own_clients: Vec<String> = self
+            .store
+            .project_client_slots(project_id)
+            .await?
+            .into_iter()
+            .filter(|(_, env)| env.is_none_or(|e| e == environment))
+            .map(|(platform, _)| platform)
+            .collect();
+        own_clients.dedup();
         // Byte order, whatever the database's collation, for the binary search below.
         own_clients.sort_unstable();
         let source = ViewSource { settings_json, own_clients };
         // The catalog of custom integrations is kept while only the clients changed: indexing it is the costly part.
         let mut same_settings = None;
-        if let Some((seen, view, checked)) = self.views.lock().expect("not poisoned").get_mut(project_id) {
+        if let Some((seen, view, checked)) = self.views.lock().expect("not poisoned").get_mut(&cache_key) {
             if *seen == source {
                 *checked = std::time::Instant::now();
                 return Ok(view.clone());
@@ -350,7 +382,7 @@ impl Projects {
             None => base.offered(ready, POPULAR),
         };
         let view = Arc::new(ProjectView { settings, catalog: Arc::new(catalog), first_pages: Default::default() });
-        self.views.lock().expect("not poisoned").insert(project_id.into(), (source, view.clone(), std::time::Instant::now()));
+        self.views.lock().expect("not poisoned").insert(cache_key, (source, view.clone(), std::time::Instant::now()));
         Ok(view)
     }
 
@@ -370,7 +402,7 @@ impl Projects {
     async fn all_allowed_origins(&self) -> Result<Option<Vec<String>>, ProjectError> {
         let mut all = Vec::new();
         for project in self.store.list_projects().await? {
-            let view = self.view(&project.id).await?;
+            let view = self.view(&project.id, Environment::Live).await?;
             if view.settings.allowed_origins.is_empty() {
                 return Ok(None);
             }
@@ -385,13 +417,18 @@ impl Projects {
         settings.validate(project_id, &self.builtin)?;
         let json = serde_json::to_string(settings).map_err(|e| ProjectError::Invalid { project: project_id.into(), message: e.to_string() })?;
         self.store.set_project_config(project_id, &json).await?;
-        self.views.lock().expect("not poisoned").remove(project_id);
+        self.forget(project_id);
         Ok(())
+    }
+
+    /// Drops this node's views of the project (other nodes see the change within [`crate::store::HOT_TTL`]).
+    fn forget(&self, project_id: &str) {
+        self.views.lock().expect("not poisoned").retain(|(p, _), _| p != project_id);
     }
 
     /// The project's [`Brand`]. One read of the project list when `companyName` is not set (projects are few).
     pub async fn brand(&self, project_id: &str) -> Result<Brand, ProjectError> {
-        let settings = &self.view(project_id).await?.settings;
+        let settings = &self.view(project_id, Environment::Live).await?.settings;
         let company = match settings.company_name.clone() {
             Some(name) => name,
             None => self.store.list_projects().await?.into_iter().find(|p| p.id == project_id).map_or_else(|| project_id.to_owned(), |p| p.name),
@@ -411,162 +448,67 @@ impl Projects {
         format!("oauth-client:{project_id}:{platform}").into_bytes()
     }
 
-    pub async fn save_client(&self, project_id: &str, platform: &str, client: &OAuthClient) -> Result<(), ProjectError> {
+    /// Stores the project's own OAuth client for `platform` in `environment` (`None`: both), its secret sealed.
+    pub async fn save_client(&self, project_id: &str, platform: &str, environment: Option<Environment>, client: &OAuthClient) -> Result<(), ProjectError> {
         let sealed = self.vault.seal(client.client_secret.expose().as_bytes(), &Self::client_aad(project_id, platform));
         let row = ProjectClientRow { client_id: client.client_id.clone(), scopes: client.scopes.clone(), settings: client.settings.clone(), token_scopes: client.token_scopes.clone(), sealed };
-        self.store.set_project_client(project_id, platform, &row).await?;
-        self.views.lock().expect("not poisoned").remove(project_id);
+        self.store.set_project_client(project_id, platform, environment, &row).await?;
+        self.forget(project_id);
         Ok(())
     }
 
-    /// Keeps only the project's own OAuth clients for `keep` (a config file names all of them): the others are
-    /// removed, so their integrations leave the project's lists unless the deployment has a client for them.
+    /// Removes the project's own OAuth client for `platform` in exactly `environment` (`None`: the one for both);
+    /// answers whether there was one.
+    pub async fn delete_client(&self, project_id: &str, platform: &str, environment: Option<Environment>) -> Result<bool, ProjectError> {
+        let removed = self.store.delete_project_client(project_id, platform, environment).await?;
+        self.forget(project_id);
+        Ok(removed)
+    }
+
+    /// Removes the project's own OAuth clients for both environments of the platforms in `previously` (what the
+    /// config file named at the last start) that `keep` (what it names now) no longer names: their integrations
+    /// leave the project's lists unless another client serves them. Clients made through the operator API stay.
     /// Answers the platforms removed.
-    pub async fn retain_clients(&self, project_id: &str, keep: &[&str]) -> Result<Vec<String>, ProjectError> {
+    pub async fn retain_clients(&self, project_id: &str, previously: &[String], keep: &[&str]) -> Result<Vec<String>, ProjectError> {
         let mut removed = Vec::new();
-        for platform in self.store.project_client_platforms(project_id).await? {
-            if !keep.contains(&platform.as_str()) && self.store.delete_project_client(project_id, &platform).await? {
-                removed.push(platform);
+        for platform in previously {
+            if !keep.contains(&platform.as_str()) && self.store.delete_project_client(project_id, platform, None).await? {
+                removed.push(platform.clone());
             }
         }
         if !removed.is_empty() {
-            self.views.lock().expect("not poisoned").remove(project_id);
+            self.forget(project_id);
         }
         Ok(removed)
     }
 
-    /// The project's own OAuth client for `platform`, else the deployment's.
-    pub async fn oauth_client(&self, project_id: &str, platform: &str) -> Result<Option<OAuthClient>, ProjectError> {
-        if let Some(row) = self.store.project_client(project_id, platform).await? {
+    /// The OAuth client `platform` connects with in `environment`: the project's own for that environment, else
+    /// its own for both, else the deployment's.
+    pub async fn oauth_client(&self, project_id: &str, platform: &str, environment: Environment) -> Result<Option<OAuthClient>, ProjectError> {
+        for env in [Some(environment), None] {
+            if let Some(row) = self.store.project_client(project_id, platform, env).await? {
+                let secret = self.vault.open(&row.sealed, &Self::client_aad(project_id, platform))?;
+                let secret = String::from_utf8(secret.to_vec()).map_err(|_| VaultError::Decrypt)?;
+                return Ok(Some(OAuthClient { client_id: row.client_id, client_secret: SecretString::new(secret), scopes: row.scopes, settings: row.settings, token_scopes: row.token_scopes }));
+            }
+        }
+        Ok(self.defaults.get(platform).cloned())
+    }
+
+    /// The project's own OAuth client for both environments, else the deployment's: what a grant made before
+    /// environments had clients of their own came from.
+    pub async fn oauth_client_for_both(&self, project_id: &str, platform: &str) -> Result<Option<OAuthClient>, ProjectError> {
+        if let Some(row) = self.store.project_client(project_id, platform, None).await? {
             let secret = self.vault.open(&row.sealed, &Self::client_aad(project_id, platform))?;
             let secret = String::from_utf8(secret.to_vec()).map_err(|_| VaultError::Decrypt)?;
             return Ok(Some(OAuthClient { client_id: row.client_id, client_secret: SecretString::new(secret), scopes: row.scopes, settings: row.settings, token_scopes: row.token_scopes }));
         }
         Ok(self.defaults.get(platform).cloned())
     }
-}
 
-/// The `[[projects]]` of a config file.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConfigFile {
-    #[serde(default)]
-    pub projects: Vec<FileProject>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FileProject {
-    pub id: String,
-    pub name: Option<String>,
-    pub visible_integrations: Option<Vec<String>>,
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-    pub session_ttl_secs: Option<u64>,
-    /// See [`ProjectSettings::return_urls`].
-    #[serde(default)]
-    pub return_urls: Vec<String>,
-    #[serde(default)]
-    pub custom_integrations: Vec<Integration>,
-    /// See [`ProjectSettings::featured`].
-    pub featured: Option<Vec<String>>,
-    /// Own OAuth clients by platform; the secret comes from the environment variable named by `clientSecretEnv`.
-    #[serde(default)]
-    pub oauth: BTreeMap<String, FileClient>,
-    /// Where the project's events go; the signing secret comes from the environment variable `secretEnv`.
-    pub webhook: Option<FileWebhook>,
-    /// See [`ProjectSettings::company_name`].
-    pub company_name: Option<String>,
-    /// See [`ProjectSettings::logo_url`].
-    pub logo_url: Option<String>,
-    /// See [`ProjectSettings::theme`].
-    pub theme: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FileWebhook {
-    pub url: String,
-    pub secret_env: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FileClient {
-    pub client_id: String,
-    pub client_secret_env: String,
-    pub scopes: Option<Vec<String>>,
-    /// The OAuth app's settings the integration declares (`settings = { tenant = "contoso.onmicrosoft.com" }`),
-    /// checked against the catalog entry at start.
-    #[serde(default)]
-    pub settings: BTreeMap<String, String>,
-    /// Scopes for the integration's nested tokens by name (Slack: `tokenScopes = { user = ["search:read"] }`,
-    /// sent as `user_scope`).
-    #[serde(default)]
-    pub token_scopes: BTreeMap<String, Vec<String>>,
-}
-
-impl FileProject {
-    pub fn settings(&self) -> ProjectSettings {
-        ProjectSettings {
-            visible_integrations: self.visible_integrations.clone(),
-            allowed_origins: self.allowed_origins.clone(),
-            session_ttl_secs: self.session_ttl_secs,
-            return_urls: self.return_urls.clone(),
-            custom_integrations: self.custom_integrations.clone(),
-            company_name: self.company_name.clone(),
-            logo_url: self.logo_url.clone(),
-            theme: self.theme.clone(),
-            featured: self.featured.clone(),
-        }
-    }
-
-    /// The webhook endpoint and its signing secret, checked.
-    pub fn webhook(&self) -> Result<Option<(String, SecretString)>, ProjectError> {
-        let Some(w) = &self.webhook else { return Ok(None) };
-        let invalid = |message: String| ProjectError::Invalid { project: self.id.clone(), message };
-        if !crate::webhooks::valid_url(&w.url) {
-            return Err(invalid(format!("webhook.url {:?} is not an http(s) URL", w.url)));
-        }
-        let secret = std::env::var(&w.secret_env).ok().filter(|s| s.len() >= 16).ok_or_else(|| {
-            invalid(format!("webhook: environment variable {} must hold the signing secret (16 characters or more)", w.secret_env))
-        })?;
-        Ok(Some((w.url.clone(), SecretString::new(secret))))
-    }
-
-    pub fn clients(&self) -> Result<Vec<(String, OAuthClient)>, ProjectError> {
-        self.oauth
-            .iter()
-            .map(|(platform, c)| {
-                let secret = std::env::var(&c.client_secret_env).map_err(|_| ProjectError::Invalid {
-                    project: self.id.clone(),
-                    message: format!("oauth.{platform}: environment variable {} is not set", c.client_secret_env),
-                })?;
-                Ok((platform.clone(), OAuthClient { client_id: c.client_id.clone(), client_secret: SecretString::new(secret), scopes: c.scopes.clone(), settings: c.settings.clone(), token_scopes: c.token_scopes.clone() }))
-            })
-            .collect()
-    }
-
-    /// Checks each own OAuth client's settings against its integration (built-in or one of this project's
-    /// custom ones): see [`Integration::check_client_settings`]. The error names the project, the integration and
-    /// the value.
-    pub fn check_client_settings(&self, builtin: &Catalog) -> Result<(), ProjectError> {
-        for (platform, c) in &self.oauth {
-            let entry = builtin.get(platform).or_else(|| self.custom_integrations.iter().find(|e| &e.platform == platform));
-            let checked = match entry {
-                Some(entry) => entry.check_client_settings(&c.settings).and_then(|()| {
-                    let names = entry.oauth.as_ref().map(|o| o.nested_tokens.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()).unwrap_or_default();
-                    match c.token_scopes.keys().find(|k| !names.contains(&k.as_str())) {
-                        Some(k) => Err(format!("tokenScopes names {:?}, which is not a token of {} ({})", cut(k, 64), entry.name, if names.is_empty() { "it has one token".to_owned() } else { names.join(", ") })),
-                        None => Ok(()),
-                    }
-                }),
-                None if c.settings.is_empty() => Ok(()),
-                None => Err("settings for an integration that does not exist".to_owned()),
-            };
-            checked.map_err(|why| ProjectError::Invalid { project: self.id.clone(), message: format!("oauth.{}: {why}", cut(platform, 64)) })?;
-        }
-        Ok(())
+    /// Whether the deployment has its own OAuth client for `platform` (used when a project has none).
+    pub fn has_default_client(&self, platform: &str) -> bool {
+        self.defaults.contains_key(platform)
     }
 }
 
