@@ -4,6 +4,7 @@
 //! it reads or changes anything (docs/operators.md, Roles).
 
 pub mod accounts;
+pub mod sso;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -113,4 +114,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::revoke_token))
         .routes(routes!(accounts::list_audit))
         .routes(routes!(accounts::export_audit))
+        .routes(routes!(sso::info))
+        .routes(routes!(sso::start))
+        .routes(routes!(sso::callback))
 }
