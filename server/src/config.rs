@@ -317,8 +317,9 @@ mod tests {
             "gmail".into(),
             super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None, settings: Default::default(), token_scopes: Default::default() },
         );
+        s.sso.client_secret = Some(crate::vault::SecretString::new("sso-hidden"));
         let shown = format!("{s:?}");
-        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
+        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden") && !shown.contains("sso-hidden"), "{shown}");
     }
 
     #[test]

@@ -386,7 +386,11 @@ impl Sso {
         let raw = answer.id_token().ok_or_else(|| SsoError::Failed("the provider sent no ID token".into()))?;
         let id_token: IdToken = raw.to_string().parse().map_err(|_| SsoError::Failed("the ID token does not parse".into()))?;
         let nonce = Nonce::new(pending.nonce.clone());
-        let claims = id_token.claims(&client.id_token_verifier(), &nonce).map_err(|e| SsoError::Failed(format!("the ID token failed its checks: {e}")))?;
+        let claims = id_token.claims(&client.id_token_verifier(), &nonce).map_err(|e| {
+            // The provider may have rotated its signing keys: the next sign-in reads them again.
+            self.metadata.invalidate_all();
+            SsoError::Failed(format!("the ID token failed its checks: {e}"))
+        })?;
         let mut identity = Identity {
             subject: format!("{} {}", self.config.issuer.as_str(), claims.subject().as_str()),
             email: claims.email().map(|e| e.as_str().to_owned()),
