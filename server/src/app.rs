@@ -41,6 +41,9 @@ pub enum StartError {
     /// The deployment's OAuth client for an integration has a setting the integration does not allow.
     #[error("{0}")]
     OAuthClient(String),
+    /// Operator single sign-on is misconfigured (`PLUGBOARD_SSO_*`, named in the message).
+    #[error("single sign-on: {0}")]
+    Sso(String),
 }
 
 pub struct Application {
@@ -55,6 +58,7 @@ impl Application {
     /// Binds first (port 0 picks a free port) so the public URL can name the real address.
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         settings.limits.check().map_err(StartError::Limits)?;
+        let sso_config = crate::operators::sso::SsoConfig::from_settings(&settings.sso).map_err(StartError::Sso)?;
         let listener =
             TcpListener::bind(settings.bind).await.map_err(|source| StartError::Bind { addr: settings.bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind, source })?;
@@ -103,6 +107,10 @@ impl Application {
             discovery: crate::oauth::discovery::cache(),
         });
         let operators = crate::operators::accounts::Accounts::new(store.clone());
+        let sso = match sso_config {
+            Some(c) => Some(crate::operators::sso::Sso::new(c, &public_url, connections.vault.clone(), operators.clone()).map_err(StartError::Sso)?),
+            None => None,
+        };
         let state = AppState {
             store,
             projects,
@@ -115,6 +123,7 @@ impl Application {
             grants: http::grant_cache(),
             guard: Arc::new(http::limits::Guard::new(&settings.limits)),
             operators,
+            sso,
         };
         let refresh_interval = Duration::from_secs(settings.refresh_interval_secs.max(1));
         let alert_interval = Duration::from_secs(settings.alert_interval_secs.max(1));

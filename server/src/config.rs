@@ -113,6 +113,10 @@ pub struct Settings {
     #[command(flatten)]
     pub limits: Limits,
 
+    /// Operator single sign-on through an OpenID Connect provider (off unless the issuer is set).
+    #[command(flatten)]
+    pub sso: SsoSettings,
+
     /// OAuth clients by platform; from `PLUGBOARD_OAUTH_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET` / `_SCOPES`.
     #[arg(skip)]
     pub oauth_clients: OAuthClients,
@@ -212,6 +216,49 @@ impl Default for Limits {
     }
 }
 
+/// Operator single sign-on (docs/operators.md, Single sign-on), as given; checked and parsed at start by
+/// [`crate::operators::sso::SsoConfig::from_settings`], which names the variable of a bad value.
+#[derive(Debug, Clone, Args)]
+pub struct SsoSettings {
+    /// The OpenID provider's issuer URL (its discovery document is `<issuer>/.well-known/openid-configuration`);
+    /// https, or http on loopback only. Setting it turns single sign-on on.
+    #[arg(long = "sso-issuer", env = "PLUGBOARD_SSO_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// The client id Plugboard is registered with at the provider (its redirect URI:
+    /// `<public URL>/operator/v1/sso/callback`).
+    #[arg(long = "sso-client-id", env = "PLUGBOARD_SSO_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// That client's secret.
+    #[arg(long = "sso-client-secret", env = "PLUGBOARD_SSO_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<SecretString>,
+
+    /// The claim (in the ID token, else from the userinfo endpoint) whose value — a string or an array of
+    /// strings — picks the role through `--sso-roles`.
+    #[arg(long = "sso-role-claim", env = "PLUGBOARD_SSO_ROLE_CLAIM", default_value = "groups")]
+    pub role_claim: String,
+
+    /// Claim values to roles, comma-separated `value=role` (`plugboard-admins=admin,plugboard-devs=developer`);
+    /// roles are `admin`, `developer`, `support`. Several matches: the most powerful role wins.
+    #[arg(long = "sso-roles", env = "PLUGBOARD_SSO_ROLES")]
+    pub roles: Option<String>,
+
+    /// The role of a user whose claim matches no mapping; absent: such a user is refused.
+    #[arg(long = "sso-default-role", env = "PLUGBOARD_SSO_DEFAULT_ROLE")]
+    pub default_role: Option<String>,
+
+    /// Email domains allowed to sign in, comma-separated (`example.com,example.org`); absent: any.
+    #[arg(long = "sso-allowed-domains", env = "PLUGBOARD_SSO_ALLOWED_DOMAINS")]
+    pub allowed_domains: Option<String>,
+}
+
+impl Default for SsoSettings {
+    fn default() -> Self {
+        Self { issuer: None, client_id: None, client_secret: None, role_claim: "groups".into(), roles: None, default_role: None, allowed_domains: None }
+    }
+}
+
 impl Settings {
     /// Reads `PLUGBOARD_OAUTH_<PLATFORM>_CLIENT_ID` / `_CLIENT_SECRET` (and optional space-separated `_SCOPES`)
     /// for every entry in `entries` (`google-calendar` → `GOOGLE_CALENDAR`), and the client settings each entry
@@ -281,8 +328,9 @@ mod tests {
             "gmail".into(),
             super::OAuthClient { client_id: "id".into(), client_secret: crate::vault::SecretString::new("cs-hidden"), scopes: None, settings: Default::default(), token_scopes: Default::default() },
         );
+        s.sso.client_secret = Some(crate::vault::SecretString::new("sso-hidden"));
         let shown = format!("{s:?}");
-        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden"), "{shown}");
+        assert!(!shown.contains("c2VjcmV0") && !shown.contains("cs-hidden") && !shown.contains("sso-hidden"), "{shown}");
     }
 
     #[test]

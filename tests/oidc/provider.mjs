@@ -1,6 +1,7 @@
 // A real OpenID Connect / OAuth 2.0 authorization server for the integration tests: panva's certified
 // oidc-provider (pinned in scripts/package.json, installed by scripts/setup-test), with one confidential client,
-// one account ("alice"), a one-page login+consent interaction, a tiny protected API and test hooks.
+// accounts ("alice", and any a test adds through /_control), a one-page login+consent interaction, a tiny
+// protected API and test hooks.
 //
 // Run: node tests/oidc/provider.mjs   (from any directory)
 // Prints exactly one line to stdout once it accepts connections: `listening http://HOST:PORT`; that URL is the issuer.
@@ -14,10 +15,13 @@
 //
 // Endpoints (besides oidc-provider's own, listed by /.well-known/openid-configuration):
 //   GET  /interaction/:uid           the login+consent page: a form posting to /interaction/:uid/decision
-//   POST /interaction/:uid/decision  form field decision=allow (log in alice, grant everything asked) or deny
+//   POST /interaction/:uid/decision  form field decision=allow (log in `login`, default alice, and grant everything
+//                                    asked) or deny
 //   GET  /api/me                     Bearer access token -> 200 {"sub":"alice"}, else 401 {"error":"invalid_token"}
 //   GET  /_stats                     {"tokenRequests","codesExchanged","refreshes","revocations","apiCalls"}
-//   POST /_control                   JSON {"tokenDelayMs": n} delays every later token request; {"resetStats": true}; -> 204
+//   POST /_control                   JSON {"tokenDelayMs": n} delays every later token request; {"resetStats": true};
+//                                    {"accounts": {"<id>": {claims}}} adds or replaces accounts and their claims
+//                                    (email, email_verified, name, groups: scope `groups`); -> 204
 //
 // Exits on SIGTERM/SIGINT, and when stdin reaches end-of-file if stdin is a pipe or socket
 // (spawn it with a piped stdin and keep the write end open: if the test process dies, the server goes too).
@@ -52,6 +56,7 @@ const REDIRECT_URI = env('OIDC_REDIRECT_URI', 'http://127.0.0.1:43210/oauth/call
 const TOKEN_AUTH = env('OIDC_TOKEN_AUTH', 'client_secret_basic');
 const ACCESS_TTL = Number(env('OIDC_ACCESS_TTL', '60'));
 const ACCOUNT = 'alice';
+const accounts = { [ACCOUNT]: { name: 'Alice Example', email: 'alice@example.test', email_verified: true } };
 
 if (!['client_secret_basic', 'client_secret_post'].includes(TOKEN_AUTH)) {
   console.error(`OIDC_TOKEN_AUTH must be client_secret_basic or client_secret_post, not ${TOKEN_AUTH}`);
@@ -98,7 +103,7 @@ async function handle(req, res) {
     res.end(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Sign in to the test provider</title></head>
 <body>
-<h1>Sign in as ${ACCOUNT}?</h1>
+<h1>Sign in?</h1>
 <p>Client <code>${escapeHtml(details.params.client_id)}</code> asks for <code>${escapeHtml(details.params.scope || '')}</code>.</p>
 <form method="post" action="/interaction/${uid}/decision">
 <button id="allow" name="decision" value="allow" type="submit">Allow</button>
@@ -115,15 +120,17 @@ async function handle(req, res) {
     let result;
     if (form.get('decision') === 'allow') {
       const { params, prompt, grantId } = details;
+      const login = form.get('login') || ACCOUNT;
+      if (!accounts[login]) throw new Error(`no account ${login}`);
       const grant = grantId
         ? await provider.Grant.find(grantId)
-        : new provider.Grant({ accountId: ACCOUNT, clientId: params.client_id });
+        : new provider.Grant({ accountId: login, clientId: params.client_id });
       if (params.scope) grant.addOIDCScope(params.scope);
       if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
       for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes || {})) {
         grant.addResourceScope(indicator, scopes.join(' '));
       }
-      result = { login: { accountId: ACCOUNT }, consent: { grantId: await grant.save() } };
+      result = { login: { accountId: login }, consent: { grantId: await grant.save() } };
     } else {
       result = { error: 'access_denied', error_description: 'End-User denied the request' };
     }
@@ -153,6 +160,7 @@ async function handle(req, res) {
     const body = JSON.parse((await readBody(req)) || '{}');
     if (body.tokenDelayMs !== undefined) tokenDelayMs = Math.max(0, Number(body.tokenDelayMs) || 0);
     if (body.resetStats) for (const k of Object.keys(stats)) stats[k] = 0;
+    if (body.accounts) Object.assign(accounts, body.accounts);
     res.writeHead(204);
     res.end();
     return;
@@ -200,13 +208,14 @@ provider = new Provider(issuer, {
     long: { httpOnly: true, sameSite: 'lax', signed: true },
     short: { httpOnly: true, sameSite: 'lax', signed: true },
   },
-  findAccount: async (ctx, id) => (id === ACCOUNT ? {
+  findAccount: async (ctx, id) => (accounts[id] ? {
     accountId: id,
-    claims: async () => ({ sub: id, name: 'Alice Example', email: 'alice@example.test', email_verified: true }),
+    // Read when a token is issued: a change through /_control shows in the next sign-in.
+    claims: async () => ({ ...accounts[id], sub: id }),
   } : undefined),
   responseTypes: ['code'],
-  scopes: ['openid', 'offline_access', 'profile', 'email', 'api:read'],
-  claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'groups', 'api:read'],
+  claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'], groups: ['groups'] },
   // The ID token of a code exchange carries the claims its scopes ask for (`email`, `name`), as Google's and
   // Microsoft's do, not only `sub` (oidc-provider's default keeps them for the userinfo endpoint).
   conformIdTokenClaims: false,

@@ -170,6 +170,7 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         retry_base_ms: 10_000,
         webhook_give_up_secs: 259_200,
         limits: Default::default(),
+        sso: Default::default(),
         oauth_clients: Default::default(),
         extra_integrations: Vec::new(),
     }

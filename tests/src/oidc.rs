@@ -88,9 +88,21 @@ tokenAuth = "client_secret_basic"
         toml::from_str(&text).expect("a valid entry")
     }
 
+    /// Adds or replaces the account `id` with `claims` (`email`, `email_verified`, `name`, `groups`); the next
+    /// sign-in as it carries them.
+    pub async fn set_account(&self, id: &str, claims: Value) {
+        let res = reqwest::Client::new().post(format!("{}/_control", self.url)).json(&serde_json::json!({ "accounts": { id: claims } })).send().await.expect("control");
+        assert_eq!(res.status(), 204);
+    }
+
     /// Answers the login+consent page as the user would (`allow` or deny) and follows the provider's redirects
     /// with a cookie jar until it sends the browser to Plugboard; answers that callback URL.
     pub async fn consent(&self, authorize_url: &str, allow: bool, plugboard: &str) -> String {
+        self.consent_as("alice", authorize_url, allow, plugboard).await
+    }
+
+    /// [`Self::consent`], signing in as the account `login`.
+    pub async fn consent_as(&self, login: &str, authorize_url: &str, allow: bool, plugboard: &str) -> String {
         let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().expect("client");
         let mut url = authorize_url.to_owned();
         for _ in 0..10 {
@@ -106,7 +118,7 @@ tokenAuth = "client_secret_basic"
             let action = page.split(r#"action=""#).nth(1).and_then(|s| s.split('"').next()).unwrap_or_else(|| panic!("no consent form: {page}"));
             let res = c
                 .post(absolute(&self.url, action))
-                .form(&[("decision", if allow { "allow" } else { "deny" })])
+                .form(&[("decision", if allow { "allow" } else { "deny" }), ("login", login)])
                 .send()
                 .await
                 .expect("decision");

@@ -19,6 +19,7 @@ mod openapi;
 mod operator_accounts;
 mod operator_alerts;
 mod operator_settings;
+mod operator_sso;
 mod pages;
 mod passthrough;
 mod projects;

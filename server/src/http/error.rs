@@ -80,6 +80,11 @@ impl ApiError {
         Self::BadRequest { code, message: message.into() }
     }
 
+    /// The answer's status.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
@@ -133,6 +138,31 @@ impl From<crate::operators::OperatorError> for ApiError {
             E::Invalid(m) => Self::bad_request("invalid_operator", m),
             E::Exists => Self::Conflict { code: "operator_exists", message: E::Exists.to_string() },
             E::NotFound(m) => Self::NotFound(m),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::operators::sso::SsoError> for ApiError {
+    /// 404 `not_found` (not configured), 400 `invalid_return_to`, 400 `sso_state_invalid` (no sign-in started in this
+    /// browser, expired, or a `state` that does not match), 403 `sso_refused` (the provider's error), 400
+    /// `sso_failed` (a used or expired code, an ID token that fails its checks), 502 `provider_failed` (the
+    /// provider unreachable), 403 `sso_no_role`, 403 `sso_email_refused`, 403 `operator_disabled`, 409
+    /// `operator_exists`; the store's errors as they map.
+    fn from(e: crate::operators::sso::SsoError) -> Self {
+        use crate::operators::sso::SsoError as E;
+        let message = e.to_string();
+        match e {
+            E::NotConfigured => Self::NotFound(message),
+            E::BadReturnTo => Self::bad_request("invalid_return_to", message),
+            E::BadState => Self::bad_request("sso_state_invalid", message),
+            E::ProviderRefused(_) => Self::Denied { code: "sso_refused", message },
+            E::Failed(_) => Self::bad_request("sso_failed", message),
+            E::Unavailable(_) => Self::ProviderFailed(message),
+            E::NoRole(_) => Self::Denied { code: "sso_no_role", message },
+            E::EmailRefused(_) => Self::Denied { code: "sso_email_refused", message },
+            E::Disabled => Self::Denied { code: "operator_disabled", message },
+            E::Exists => Self::Conflict { code: "operator_exists", message },
             E::Store(e) => e.into(),
         }
     }

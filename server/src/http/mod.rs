@@ -72,6 +72,8 @@ pub struct AppState {
     pub guard: Arc<limits::Guard>,
     /// Operator accounts, sessions and API tokens (the operator API).
     pub operators: Arc<crate::operators::accounts::Accounts>,
+    /// Operator single sign-on, when configured (`PLUGBOARD_SSO_*`).
+    pub sso: Option<Arc<crate::operators::sso::Sso>>,
 }
 
 impl AppState {

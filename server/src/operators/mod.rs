@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod passwords;
+pub mod sso;
 
 use serde::{Deserialize, Serialize};
 

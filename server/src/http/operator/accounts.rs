@@ -89,26 +89,31 @@ pub struct Setup {
     pub password: String,
 }
 
-fn https(app: &AppState) -> bool {
+pub(super) fn https(app: &AppState) -> bool {
     app.public_url.starts_with("https://")
 }
 
-/// The answer to a sign-in: the session cookie (HttpOnly, SameSite=Strict, Secure where the public URL is https)
-/// and [`Me`].
-fn signed_in(app: &AppState, s: SignedIn) -> Response {
-    let cookie = cookie::Cookie::build((cookie_name(https(app)), s.session_token))
+/// Sets the session cookie of `s` on `res`: HttpOnly, SameSite=Strict, Secure where the public URL is https, for
+/// [`SESSION_TTL`]; and `Cache-Control: no-store`. Every sign-in (password, setup link, single sign-on) ends here.
+pub(super) fn set_session_cookie(app: &AppState, s: &SignedIn, res: &mut Response) {
+    let cookie = cookie::Cookie::build((cookie_name(https(app)), s.session_token.as_str()))
         .http_only(true)
         .secure(https(app))
         .same_site(cookie::SameSite::Strict)
         .path("/")
         .max_age(cookie::time::Duration::seconds(SESSION_TTL.as_secs() as i64))
         .build();
-    let me = Me { operator: (&s.operator).into(), csrf_token: Some(s.csrf_token), via: "session".into(), scope: None, expires_at: Some(rfc3339(s.expires_at)) };
-    let mut res = Json(me).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
+        res.headers_mut().append(header::SET_COOKIE, v);
     }
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The answer to a sign-in: the session cookie ([`set_session_cookie`]) and [`Me`].
+fn signed_in(app: &AppState, s: SignedIn) -> Response {
+    let mut res = Json(Me { operator: (&s.operator).into(), csrf_token: Some(s.csrf_token.clone()), via: "session".into(), scope: None, expires_at: Some(rfc3339(s.expires_at)) })
+        .into_response();
+    set_session_cookie(app, &s, &mut res);
     res
 }
 

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod projects;
 pub mod settings;
+pub mod sso;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -126,4 +127,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(settings::revoke_key))
         .routes(routes!(settings::put_webhook, settings::delete_webhook))
         .routes(routes!(settings::rotate_webhook_secret))
+        .routes(routes!(sso::info))
+        .routes(routes!(sso::start))
+        .routes(routes!(sso::callback))
 }
