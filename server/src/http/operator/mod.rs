@@ -4,6 +4,7 @@
 //! it reads or changes anything (docs/operators.md, Roles).
 
 pub mod accounts;
+pub mod connections;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -113,4 +114,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::revoke_token))
         .routes(routes!(accounts::list_audit))
         .routes(routes!(accounts::export_audit))
+        .routes(routes!(connections::search_connections))
+        .routes(routes!(connections::get_connection, connections::delete_connection))
+        .routes(routes!(connections::refresh_connection))
+        .routes(routes!(connections::reconnect_link))
 }
