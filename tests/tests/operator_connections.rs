@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use plugboard::operators::{Role, TokenScope};
 use plugboard_tests::{
-    connect_fields, connect_oauth, eventually, fixtures, http, operator::Operator, passthrough, spawn_with_provider, upstream::spawn_receiver, Server, TestApp,
+    connect_fields, connect_oauth, eventually, fixtures, http, operator::{create_operator, Operator, PASSWORD}, passthrough, spawn_with_provider, upstream::spawn_receiver, Server, TestApp,
 };
 use serde_json::{json, Value};
 
@@ -61,7 +61,7 @@ async fn support_finds_connections_by_identity_name_email_integration_state_envi
 
     let all = search("").await;
     assert_eq!(all["total"], 4);
-    assert_eq!(keys(&all), [bob.clone(), ada_oauth.clone(), grace_key.clone(), ada_key.clone()], "newest first");
+    assert_eq!(keys(&all), [bob.as_str(), ada_oauth.as_str(), grace_key.as_str(), ada_key.as_str()], "newest first");
     let ada_row = &all["rows"][3];
     assert_eq!((ada_row["endUserName"].as_str(), ada_row["endUserUsername"].as_str()), (Some("Ada Lovelace"), Some("ada@example.com")));
     assert_eq!((ada_row["projectId"].as_str(), ada_row["environment"].as_str(), ada_row["state"].as_str()), (Some("test-project"), Some("test"), Some("operational")));
@@ -71,11 +71,11 @@ async fn support_finds_connections_by_identity_name_email_integration_state_envi
     let mut want = vec![ada_key.clone(), ada_oauth.clone()];
     want.sort();
     assert_eq!(ada, want);
-    assert_eq!(keys(&search("?q=lovelace").await), [ada_key.clone()], "part of the name, any case");
-    assert_eq!(keys(&search("?q=NAVY.example").await), [grace_key.clone()], "part of the email, any case");
+    assert_eq!(keys(&search("?q=lovelace").await), [ada_key.as_str()], "part of the name, any case");
+    assert_eq!(keys(&search("?q=NAVY.example").await), [grace_key.as_str()], "part of the email, any case");
     assert_eq!(search("?q=%25").await["total"], 0, "a % is a character, not a wildcard");
     assert_eq!(search("?q=_").await["total"], 0, "so is an _");
-    assert_eq!(keys(&search("?integration=mock-oauth").await), [ada_oauth.clone()]);
+    assert_eq!(keys(&search("?integration=mock-oauth").await), [ada_oauth.as_str()]);
     assert_eq!(search("?integration=mock-api-key&identity=u-bob").await["total"], 1);
     assert_eq!(search("?environment=live").await["total"], 0);
     assert_eq!(search("?environment=test&project=test-project").await["total"], 4);
@@ -84,7 +84,7 @@ async fn support_finds_connections_by_identity_name_email_integration_state_envi
     provider.expire_access_tokens();
     provider.revoke_refresh_tokens();
     assert_eq!(me(&app, &ada_oauth).await, 409);
-    assert_eq!(keys(&search("?state=failed").await), [ada_oauth.clone()]);
+    assert_eq!(keys(&search("?state=failed").await), [ada_oauth.as_str()]);
     assert_eq!(search("?state=operational").await["total"], 3);
 
     // Time bounds, inclusive after and exclusive before, as RFC 3339 or unix seconds.
@@ -98,7 +98,7 @@ async fn support_finds_connections_by_identity_name_email_integration_state_envi
 
     let page = search("?limit=3&page=2").await;
     assert_eq!((page["total"].as_u64(), page["pages"].as_u64(), page["page"].as_u64()), (Some(4), Some(2), Some(2)));
-    assert_eq!(keys(&page), [ada_key.clone()]);
+    assert_eq!(keys(&page), [ada_key.as_str()]);
 
     for (bad, status) in [
         ("?environment=prod", 400),
@@ -141,7 +141,8 @@ async fn the_detail_has_no_secret_and_a_timeline_of_refreshes_failures_and_webho
     assert_eq!(detail["connection"]["key"], conn.key.as_str());
     assert_eq!((detail["connection"]["platform"].as_str(), detail["connection"]["identity"].as_str()), (Some("mock-oauth"), Some("alice")));
     assert_eq!((detail["connection"]["state"].as_str(), detail["deleted"].as_bool(), detail["oauth"].as_bool()), (Some("failed"), Some(false), Some(true)));
-    assert!(detail["tokenExpiresAt"].is_string() && detail["scopes"].is_array() && detail["config"].is_object(), "{detail}");
+    assert!(detail["tokenExpiresAt"].is_string() && detail["config"].is_object(), "{detail}");
+    assert!(!detail["scopes"].as_array().unwrap().is_empty(), "the granted scopes: {detail}");
     assert_eq!(kinds(&detail), ["created", "refreshed", "refresh_failed", "failed"]);
     let failure = detail["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "refresh_failed").unwrap();
     assert_eq!(failure["detail"]["code"], "invalid_grant", "{failure}");
@@ -229,8 +230,13 @@ async fn refresh_now_recovers_a_degraded_connection_and_reports_a_refusal_with_i
 async fn a_reconnect_link_reconnects_the_same_key_for_the_same_end_user() {
     let (app, _provider) = spawn_with_provider(|_, _| {}).await;
     let key = connect_named(&app, "u-9", "Taylor", "taylor@example.com").await;
-    let support = Operator::with_token(&app, Role::Support, TokenScope::Full).await;
     let link_path = format!("/operator/v1/connections/{key}/reconnect-link");
+    // From the console: a signed-in support operator, whose writes need the session's CSRF token.
+    create_operator(&app, "sam@example.com", Role::Support).await;
+    let support = Operator::sign_in(&app, "sam@example.com", PASSWORD).await;
+    let forged = support.without_csrf(reqwest::Method::POST, &link_path).json(&json!({})).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(forged.json::<Value>().await.unwrap()["code"], "csrf_failed");
     for bad in [json!({ "expiresIn": 10 }), json!({ "expiresIn": 99_999_999 }), json!({ "bogus": 1 })] {
         let res = support.post(&link_path, &bad).await;
         assert_eq!(res.status(), 400, "{bad}");
@@ -265,6 +271,7 @@ async fn a_reconnect_link_reconnects_the_same_key_for_the_same_end_user() {
 async fn delete_revokes_at_the_provider_and_each_role_acts_only_as_far_as_it_may() {
     let (app, provider) = spawn_with_provider(|_, _| {}).await;
     let test_conn = connect_oauth(&app, "alice").await.key;
+    let bobs = connect_fields(&app, "bob", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await.key;
     // A live connection: the project's live key mints the session.
     let live = plugboard::keys::SecretKey::generate(plugboard::keys::Environment::Live);
     app.store.add_secret_key("test-project", live.environment(), &live.digest(), &live.hint()).await.unwrap();
@@ -312,12 +319,13 @@ async fn delete_revokes_at_the_provider_and_each_role_acts_only_as_far_as_it_may
 
     // A read-only token reads and nothing more, even an admin's.
     let reader = Operator::with_token(&app, Role::Admin, TokenScope::Read).await;
-    assert_eq!(reader.get_json("/operator/v1/connections").await["total"], 2);
+    assert_eq!(reader.get_json("/operator/v1/connections").await["total"], 3);
     assert_eq!(reader.get(&one(&test_conn)).await.status(), 200);
     assert_eq!(reader.post(&refresh(&test_conn), &json!({})).await.status(), 403);
     assert_eq!(reader.post(&link(&test_conn), &json!({})).await.status(), 403);
     assert_eq!(reader.delete(&one(&test_conn)).await.status(), 403);
-    assert_eq!(support.get_json("/operator/v1/connections").await["total"], 2, "nothing was deleted");
+    assert_eq!(support.get_json("/operator/v1/connections").await["total"], 3, "nothing was deleted");
+    assert_eq!(dev.delete(&one(&bobs)).await.status(), 200, "a developer deletes a test connection");
 
     // An admin deletes: the grant is revoked at the provider, the connection is gone for the host, and its
     // timeline says so.
@@ -341,7 +349,8 @@ async fn delete_revokes_at_the_provider_and_each_role_acts_only_as_far_as_it_may
     let audit = admin.get_json("/operator/v1/audit?action=connection.delete&limit=100").await;
     let rows = audit["rows"].as_array().unwrap();
     assert_eq!(rows.iter().filter(|r| r["outcome"] == "refused").count(), 3, "{audit}");
-    assert_eq!(rows.iter().filter(|r| r["outcome"] == "ok").count(), 2, "{audit}");
+    assert_eq!(rows.iter().filter(|r| r["outcome"] == "ok").count(), 3, "{audit}");
+    assert!(rows.iter().any(|r| r["outcome"] == "ok" && r["target"] == bobs.as_str() && r["details"]["revocation"] == "not_supported"), "{audit}");
     assert!(rows.iter().any(|r| r["outcome"] == "ok" && r["target"] == test_conn.as_str() && r["details"]["revocation"] == "revoked"), "{audit}");
 
     // Keys that name nothing.

@@ -127,6 +127,21 @@ pub(super) async fn record(tx: &mut AnyConnection, id: &str, project_id: &str, a
     Ok(())
 }
 
+/// [`record`] for connection `id` whose project is read in the same statement.
+pub(super) async fn record_for(tx: &mut AnyConnection, id: &str, at: i64, kind: EventKind, detail: serde_json::Value) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO connection_events (connection_id, project_id, at, kind, detail)
+         SELECT id, project_id, $2, $3, $4 FROM connections WHERE id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(kind.as_str())
+    .bind(super::diagnostic(&detail.to_string()))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 fn event_row(row: &AnyRow) -> StoreResult<ConnectionEventRow> {
     let kind: String = row.get("kind");
     let detail: String = row.get("detail");

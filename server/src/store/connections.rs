@@ -312,9 +312,8 @@ impl Store {
         if let Some(r) = revocation {
             queue_revocation(&mut tx, r).await?;
         }
-        let project_id: String = sqlx::query_scalar("SELECT project_id FROM connections WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
         let detail = serde_json::json!({ "revocationQueued": revocation.is_some() });
-        connection_events::record(&mut tx, id, &project_id, now_ms, EventKind::Deleted, detail).await?;
+        connection_events::record_for(&mut tx, id, now_ms, EventKind::Deleted, detail).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -142,19 +142,18 @@ impl Store {
             return Ok(false);
         }
         queue_event(&mut tx, event).await?;
-        let project_id: String = sqlx::query_scalar("SELECT project_id FROM connections WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
         match outcome {
             RefreshOutcome::Refreshed { token_expires_at, .. } => {
                 let detail = serde_json::json!({ "tokenExpiresAt": token_expires_at });
-                connection_events::record(&mut tx, id, &project_id, now_ms, EventKind::Refreshed, detail).await?;
+                connection_events::record_for(&mut tx, id, now_ms, EventKind::Refreshed, detail).await?;
             }
             RefreshOutcome::Failed { state, was, failures, next_refresh_at, reason, code } => {
                 let detail = serde_json::json!({
                     "reason": reason, "code": code, "state": state.as_str(), "failures": failures, "retryAt": next_refresh_at,
                 });
-                connection_events::record(&mut tx, id, &project_id, now_ms, EventKind::RefreshFailed, detail).await?;
+                connection_events::record_for(&mut tx, id, now_ms, EventKind::RefreshFailed, detail).await?;
                 if let Some(kind) = EventKind::entering(*state).filter(|_| state != was) {
-                    connection_events::record(&mut tx, id, &project_id, now_ms, kind, serde_json::json!({ "reason": reason })).await?;
+                    connection_events::record_for(&mut tx, id, now_ms, kind, serde_json::json!({ "reason": reason })).await?;
                 }
             }
         }
