@@ -363,3 +363,40 @@ async fn delete_revokes_at_the_provider_and_each_role_acts_only_as_far_as_it_may
         assert_eq!(admin.delete(path).await.status(), 404);
     }
 }
+
+#[tokio::test]
+async fn without_a_project_the_search_spans_every_project() {
+    let (app, _provider) = spawn_with_provider(|_, _| {}).await;
+    let ours = connect_fields(&app, "alice", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await.key;
+    // Another project with its own key, and one of its end users also called alice.
+    let other = plugboard::keys::SecretKey::generate(plugboard::keys::Environment::Test);
+    app.store.upsert_project(&plugboard::store::Project { id: "other".into(), name: "Other".into() }).await.unwrap();
+    app.store.add_secret_key("other", other.environment(), &other.digest(), &other.hint()).await.unwrap();
+    let session: Value = http()
+        .post(format!("{}/v1/authkit/token", app.url))
+        .header("X-One-Secret", other.expose())
+        .json(&json!({ "identity": "alice", "identityType": "user" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = http()
+        .post(format!("{}/v1/widget/connect/mock-api-key", app.url))
+        .bearer_auth(session["token"].as_str().unwrap())
+        .json(&json!({ "fields": { "api_key": "mock-key-0123456789" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let theirs = res.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_owned();
+
+    let support = Operator::with_token(&app, Role::Support, TokenScope::Read).await;
+    let all = support.get_json("/operator/v1/connections?identity=alice").await;
+    assert_eq!(keys(&all), [theirs.as_str(), ours.as_str()]);
+    assert_eq!(all["rows"][0]["projectId"], "other");
+    assert_eq!(keys(&support.get_json("/operator/v1/connections?project=other").await), [theirs.as_str()]);
+    assert_eq!(keys(&support.get_json("/operator/v1/connections?project=test-project").await), [ours.as_str()]);
+    assert_eq!(support.get_json(&format!("/operator/v1/connections/{theirs}")).await["connection"]["projectId"], "other");
+}
