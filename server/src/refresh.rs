@@ -85,6 +85,9 @@ pub enum Cause {
     /// token is stored holding 401s until the caller's retry shows it works ([`Connections::release_401_hold`]), so
     /// that concurrent 401s of a provider that means something else (Jira's missing scope) cause one refresh.
     Unauthorized,
+    /// An operator asked for it (`POST /operator/v1/connections/{key}/refresh`): our own backoff after a transient
+    /// failure does not hold it back (one person's click is not a retry storm).
+    Operator,
 }
 
 
@@ -145,7 +148,8 @@ impl Connections {
         let mut failed = row.clone();
         failed.state = ConnectionState::Failed;
         let event = webhooks::event(EventType::Failed, &failed, &self.webhooks);
-        let stored = self.store.fail_connection(&row.id, row.secret_version, now_ms(), &event).await;
+        let reason = "the access token expired and nothing can renew it (the provider gave no refresh token)";
+        let stored = self.store.fail_connection(&row.id, row.secret_version, now_ms(), &event, reason).await;
         self.hot.invalidate(&row.key);
         match stored {
             Ok(true) => {
@@ -211,7 +215,7 @@ impl Connections {
             if row.state == ConnectionState::Failed {
                 return Err(RefreshError::Refused(format!("the {} connection must be reconnected: its access was revoked or expired", row.platform)));
             }
-            if let Some(retry_at) = row.next_refresh_at.filter(|&at| at > now()) {
+            if let Some(retry_at) = row.next_refresh_at.filter(|&at| at > now() && cause != Cause::Operator) {
                 return Err(RefreshError::Backoff {
                     message: format!("{} could not renew this connection's access just now; retrying in {} s", row.platform, retry_at - now()),
                     retry_at,
@@ -250,7 +254,7 @@ impl Connections {
                 return Err(e.into());
             }
         };
-        let failure = match self.request_refresh(&row, &creds).await {
+        let (failure, code) = match self.request_refresh(&row, &creds).await {
             Ok((fresh, values, retry_at)) => {
                 let mut config = row.config.clone();
                 config.extend(values);
@@ -281,6 +285,7 @@ impl Connections {
             }
             Err(e) => e,
         };
+        let reason = failure.to_string();
         let (state, failures, next, event, err) = match failure {
             RefreshError::Refused(message) => {
                 let mut failed = row.clone();
@@ -301,7 +306,7 @@ impl Connections {
                 (ConnectionState::Degraded, failures, Some(after(delay)), None, other)
             }
         };
-        let outcome = RefreshOutcome::Failed { state, failures, next_refresh_at: next };
+        let outcome = RefreshOutcome::Failed { state, was: row.state, failures, next_refresh_at: next, reason, code };
         let label = if state == ConnectionState::Failed { "expired" } else { "failed" };
         metrics::counter!("plugboard_refreshes_total", "outcome" => label).increment(1);
         self.finish_with_retries(&row, owner, &outcome, event.as_ref()).await?;
@@ -329,10 +334,15 @@ impl Connections {
     }
 
     /// One refresh at the provider: a refresh-token grant, or a new client-credentials grant. Answers the new
-    /// credentials and the metadata values the answer carried again.
-    async fn request_refresh(&self, row: &ConnectionRow, creds: &Credentials) -> Result<(Credentials, BTreeMap<String, String>, Option<i64>), RefreshError> {
-        let view = self.projects.view(&row.project_id, row.environment).await.map_err(|e| RefreshError::Transient(e.to_string()))?;
-        let entry = view.catalog.get(&row.platform).ok_or_else(|| RefreshError::Refused(format!("{} is no longer in the catalog", row.platform)))?;
+    /// credentials and the metadata values the answer carried again; a failure with the provider's error code
+    /// (or `HTTP <status>`) when it gave one.
+    async fn request_refresh(
+        &self,
+        row: &ConnectionRow,
+        creds: &Credentials,
+    ) -> Result<(Credentials, BTreeMap<String, String>, Option<i64>), (RefreshError, Option<String>)> {
+        let view = self.projects.view(&row.project_id, row.environment).await.map_err(|e| (RefreshError::Transient(e.to_string()), None))?;
+        let entry = view.catalog.get(&row.platform).ok_or_else(|| (RefreshError::Refused(format!("{} is no longer in the catalog", row.platform)), None))?;
         let answer = if entry.auth_method == plugboard_shared::AuthMethod::Oauth2ClientCredentials {
             let mut fresh = creds.clone();
             crate::connect::client_credentials::client_credentials(self, &row.project_id, row.environment, entry, &row.config, &mut fresh).await.map(|()| (fresh, BTreeMap::new(), None))
@@ -340,8 +350,11 @@ impl Connections {
             self.refresh_token_grant(row, entry, creds).await
         };
         answer.map_err(|failure| match failure {
-            TokenFailure::Setup(e) => RefreshError::Transient(e.to_string()),
-            TokenFailure::Token(e) => refresh_error(&entry.name, e),
+            TokenFailure::Setup(e) => (RefreshError::Transient(e.to_string()), None),
+            TokenFailure::Token(e) => {
+                let code = provider_code(&e);
+                (refresh_error(&entry.name, e), code)
+            }
         })
     }
 
@@ -449,6 +462,16 @@ impl Connections {
 /// The unix second by which `delay` from now has passed (rounded up: a wait is never cut short).
 fn after(delay: Duration) -> i64 {
     now() + delay.as_secs_f64().ceil() as i64
+}
+
+/// What the provider's failed answer was, for the connection's timeline: its OAuth error code, or its HTTP
+/// status; `None` when it did not answer.
+fn provider_code(e: &TokenError) -> Option<String> {
+    match e {
+        TokenError::Refused { code, .. } => Some(token::clean(code)),
+        TokenError::Unavailable { status, .. } | TokenError::Unreadable { status, .. } => Some(format!("HTTP {status}")),
+        TokenError::Unreachable => None,
+    }
 }
 
 /// A failed grant as the refresher sees it: a dead grant fails the connection; a wait the provider asked for is

@@ -132,7 +132,14 @@ impl Connections {
         let attempts = r.attempts + 1;
         let result = match &outcome {
             Ok(()) => match self.store.finish_revocation(&r.id).await {
-                Ok(()) => self.store.forget_overwritten().await,
+                Ok(()) => {
+                    // On the connection's timeline (a voided sign-in's grant has no connection: nothing recorded).
+                    let detail = serde_json::json!({ "attempts": attempts });
+                    if let Err(e) = self.store.record_event_by_key(&r.connection_key, now_ms(), crate::store::EventKind::Revoked, detail).await {
+                        tracing::warn!(error = %e, key = %r.connection_key, "could not record the revocation on the connection's timeline");
+                    }
+                    self.store.forget_overwritten().await
+                }
                 Err(e) => Err(e),
             },
             Err(why) if attempts >= MAX_ATTEMPTS => {

@@ -107,6 +107,7 @@ pub fn event_by(kind: EventType, row: &ConnectionRow, policy: &DeliveryPolicy, e
         event_type: kind.as_str().into(),
         created_at: now,
         give_up_at: now + policy.give_up_after.as_millis() as i64,
+        connection_id: Some(row.id.clone()),
     }
 }
 

@@ -20,6 +20,7 @@ mod operator_accounts;
 mod operator_alerts;
 mod operator_settings;
 mod operator_sso;
+mod operator_connections;
 mod pages;
 mod passthrough;
 mod projects;

@@ -238,6 +238,16 @@ impl From<RefreshError> for ApiError {
     }
 }
 
+/// A refresh an operator asked for (`POST /operator/v1/connections/{key}/refresh`): 422 `provider_refused` with
+/// the provider's reason when it refused (the connection is failed now), 502 `provider_failed` when it could not
+/// answer (degraded, retried later); the rest as [`RefreshError`] maps.
+pub fn refresh_now_error(e: RefreshError) -> ApiError {
+    match e {
+        RefreshError::Refused(m) => ApiError::ProviderRefused(m),
+        other => other.into(),
+    }
+}
+
 impl From<PassthroughError> for ApiError {
     /// 400 for a request Plugboard cannot forward as sent (`missing_connection_key`, `invalid_input`,
     /// `platform_mismatch`, `invalid_choice`, `unknown_token`, `invalid_path`, `invalid_body`), 403

@@ -8,6 +8,7 @@ use sqlx::{any::AnyRow, Row};
 use plugboard_shared::{ConnectionState, IdentityType};
 
 use super::{
+    connection_events::{self, EventKind},
     config, config_json, environment, identity_type, outbox::{queue_event, OutboxEvent}, owner_lock,
     revocations::{queue_revocation, RevocationRow}, sealed::sealed, Store, StoreError, StoreResult,
 };
@@ -69,7 +70,7 @@ pub struct ConnectionFilter {
     pub platform: Option<String>,
 }
 
-fn connection_row(row: &AnyRow) -> StoreResult<ConnectionRow> {
+pub(super) fn connection_row(row: &AnyRow) -> StoreResult<ConnectionRow> {
     Ok(ConnectionRow {
         id: row.get("id"),
         key: row.get("key"),
@@ -117,6 +118,7 @@ impl Store {
     /// connection. A new connection is inserted only while its end user (project, environment,
     /// identity type, identity) has fewer than `max_live` live ones, else nothing is saved
     /// ([`StoreError::TooManyConnections`]); count and insert cannot interleave with another save for that user.
+    /// The timeline's `created` or `reconnected` event is recorded in the same transaction.
     pub async fn save_connection(
         &self,
         c: &ConnectionRow,
@@ -227,6 +229,8 @@ impl Store {
             .await?;
         }
         queue_event(&mut tx, event).await?;
+        let kind = if update { EventKind::Reconnected } else { EventKind::Created };
+        connection_events::record(&mut tx, &c.id, &c.project_id, c.updated_at, kind, serde_json::json!({ "throughLink": link_hash.is_some() })).await?;
         if let Some(flow) = flow_id {
             // Only a flow still pending: one voided meanwhile (its grant queued for revocation) saves nothing.
             let done = sqlx::query("UPDATE oauth_flows SET status = 'connected', connection_key = $1 WHERE id = $2 AND status = 'pending'")
@@ -283,8 +287,9 @@ impl Store {
         Ok((rows.iter().map(connection_row).collect::<StoreResult<_>>()?, total as u64))
     }
 
-    /// Marks a live connection deleted, overwriting its sealed secrets, and queues `event`, in one transaction;
-    /// `false` when it was already gone.
+    /// Marks a live connection deleted, overwriting its sealed secrets, and queues `event` (and the grant's
+    /// `revocation`) and records the `deleted` event of its timeline, in one transaction; `false` when it was
+    /// already gone.
     pub async fn delete_connection(&self, id: &str, now_ms: i64, event: Option<&OutboxEvent>, revocation: Option<&RevocationRow>) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -307,6 +312,8 @@ impl Store {
         if let Some(r) = revocation {
             queue_revocation(&mut tx, r).await?;
         }
+        let detail = serde_json::json!({ "revocationQueued": revocation.is_some() });
+        connection_events::record_for(&mut tx, id, now_ms, EventKind::Deleted, detail).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -3,10 +3,12 @@
 //! parameters, `ON CONFLICT`, `RETURNING`, conditional updates) through sqlx's `Any` driver; the few differences are
 //! in [`dialect`] and the two migration folders. This file holds what every aggregate shares (the error, the pool,
 //! the decoding of common columns, the purge); each aggregate's rows, their mapping and their SQL live in its own
-//! file: `projects` (projects, secret keys, OAuth clients, webhook endpoints), `connections`, `refresh` (leases and
+//! file: `projects` (projects, secret keys, OAuth clients, webhook endpoints), `connections`, `connection_events`
+//! (the operator search and each connection's health timeline), `refresh` (leases and
 //! renewals), `flows`, `links`, `outbox`, `revocations`, `sessions`, `operators` (operator accounts and the audit trail) and `sealed` (every sealed value, for rekeying).
 
 mod alerts;
+mod connection_events;
 mod connections;
 pub mod dialect;
 mod flows;
@@ -29,6 +31,7 @@ use crate::keys::Environment;
 use dialect::Dialect;
 
 pub use alerts::AlertConfigRow;
+pub use connection_events::{contains_pattern, ConnectionEventRow, ConnectionSearch, EventKind, EVENT_KEEP_SECS};
 pub use connections::{ConnectionFilter, ConnectionRow};
 pub use flows::{Consumed, FlowDisplay, FlowRow, FLOW_KEEP_SECS};
 pub use links::{LinkKind, LinkRow, LINK_KEEP_SECS};
@@ -172,20 +175,23 @@ pub struct Purged {
     pub deliveries: u64,
     /// Auth links and hosted sessions [`LINK_KEEP_SECS`] past their expiry.
     pub links: u64,
+    /// Connection events older than [`EVENT_KEEP_SECS`].
+    pub connection_events: u64,
 }
 
 impl Store {
     /// Removes what is of no more use at `now` (unix seconds): revocations of expired sessions, OAuth flows expired for
     /// [`FLOW_KEEP_SECS`], deliveries delivered [`DELIVERED_KEEP_SECS`] ago, links (used, withdrawn or not) expired
-    /// for [`LINK_KEEP_SECS`]. Failed and pending deliveries stay (they can be replayed). Answers how many of each.
+    /// for [`LINK_KEEP_SECS`], connection events older than [`EVENT_KEEP_SECS`]. Failed and pending deliveries stay (they can be replayed). Answers how many of each.
     pub async fn purge_expired(&self, now: i64) -> StoreResult<Purged> {
         let mut tx = self.pool.begin().await?;
         let sessions = sessions::purge(&mut tx, now).await?;
         let flows = flows::purge(&mut tx, now).await?;
         let deliveries = outbox::purge(&mut tx, now).await?;
         let links = links::purge(&mut tx, now).await?;
+        let connection_events = connection_events::purge(&mut tx, now).await?;
         tx.commit().await?;
-        Ok(Purged { sessions, flows, deliveries, links })
+        Ok(Purged { sessions, flows, deliveries, links, connection_events })
     }
 
     /// Whether the database answers now (`/readyz`).

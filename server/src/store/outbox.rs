@@ -16,6 +16,8 @@ pub struct OutboxEvent {
     /// Unix milliseconds, as every outbox time.
     pub created_at: i64,
     pub give_up_at: i64,
+    /// The connection the event is about (its deliveries join that connection's timeline).
+    pub connection_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +74,7 @@ pub enum DeliveryOutcome {
 /// How long a delivered webhook event is kept, for `webhook deliveries` and replays.
 pub const DELIVERED_KEEP_SECS: i64 = 7 * 86_400;
 
-fn outbox_row(row: &AnyRow) -> StoreResult<OutboxRow> {
+pub(super) fn outbox_row(row: &AnyRow) -> StoreResult<OutboxRow> {
     let status: String = row.get("status");
     Ok(OutboxRow {
         id: row.get("id"),
@@ -94,8 +96,8 @@ fn outbox_row(row: &AnyRow) -> StoreResult<OutboxRow> {
 pub(super) async fn queue_event(tx: &mut AnyConnection, event: Option<&OutboxEvent>) -> StoreResult<()> {
     let Some(e) = event else { return Ok(()) };
     sqlx::query(
-        "INSERT INTO webhook_outbox (id, project_id, event_type, body, created_at, status, next_attempt_at, give_up_at)
-         SELECT $1, $2, $3, $4, $5, 'pending', $5, $6 WHERE EXISTS (SELECT 1 FROM webhooks WHERE project_id = $2)",
+        "INSERT INTO webhook_outbox (id, project_id, event_type, body, created_at, status, next_attempt_at, give_up_at, connection_id)
+         SELECT $1, $2, $3, $4, $5, 'pending', $5, $6, $7 WHERE EXISTS (SELECT 1 FROM webhooks WHERE project_id = $2)",
     )
     .bind(&e.id)
     .bind(&e.project_id)
@@ -103,6 +105,7 @@ pub(super) async fn queue_event(tx: &mut AnyConnection, event: Option<&OutboxEve
     .bind(&e.body)
     .bind(e.created_at)
     .bind(e.give_up_at)
+    .bind(&e.connection_id)
     .execute(tx)
     .await?;
     Ok(())

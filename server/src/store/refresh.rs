@@ -5,7 +5,12 @@ use std::collections::BTreeMap;
 
 use plugboard_shared::ConnectionState;
 
-use super::{config_json, outbox::{queue_event, OutboxEvent}, Store, StoreResult};
+use super::{
+    config_json,
+    connection_events::{self, EventKind},
+    outbox::{queue_event, OutboxEvent},
+    Store, StoreResult,
+};
 use crate::vault::Sealed;
 
 /// How a refresh that held the lease ended.
@@ -22,7 +27,9 @@ pub enum RefreshOutcome {
         config: Option<BTreeMap<String, String>>,
     },
     /// The provider refused (`Failed`) or could not be reached (`Degraded`, retried at `next_refresh_at`).
-    Failed { state: ConnectionState, failures: i64, next_refresh_at: Option<i64> },
+    /// `was`: the state before; `reason` (words for people) and `code` (the provider's error code, or its HTTP
+    /// status) go to the connection's timeline, so they never hold a token.
+    Failed { state: ConnectionState, was: ConnectionState, failures: i64, next_refresh_at: Option<i64>, reason: String, code: Option<String> },
 }
 
 /// Lets go of connection `id`'s refresh lease if `owner` still holds it.
@@ -110,7 +117,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
             }
-            RefreshOutcome::Failed { state, failures, next_refresh_at } => {
+            RefreshOutcome::Failed { state, failures, next_refresh_at, .. } => {
                 sqlx::query(
                     "UPDATE connections SET state = $1, refresh_failures = $2, next_refresh_at = $3,
                             updated_at = CASE WHEN state = $1 THEN updated_at ELSE $4 END,
@@ -135,6 +142,21 @@ impl Store {
             return Ok(false);
         }
         queue_event(&mut tx, event).await?;
+        match outcome {
+            RefreshOutcome::Refreshed { token_expires_at, .. } => {
+                let detail = serde_json::json!({ "tokenExpiresAt": token_expires_at });
+                connection_events::record_for(&mut tx, id, now_ms, EventKind::Refreshed, detail).await?;
+            }
+            RefreshOutcome::Failed { state, was, failures, next_refresh_at, reason, code } => {
+                let detail = serde_json::json!({
+                    "reason": reason, "code": code, "state": state.as_str(), "failures": failures, "retryAt": next_refresh_at,
+                });
+                connection_events::record_for(&mut tx, id, now_ms, EventKind::RefreshFailed, detail).await?;
+                if let Some(kind) = EventKind::entering(*state).filter(|_| state != was) {
+                    connection_events::record_for(&mut tx, id, now_ms, kind, serde_json::json!({ "reason": reason })).await?;
+                }
+            }
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -180,9 +202,10 @@ impl Store {
         .await?)
     }
 
-    /// Marks the connection failed and queues `event` in the same transaction, unless it is failed or deleted
-    /// already or its secrets changed since `seen_version` (a reconnect landed). Answers whether it did.
-    pub async fn fail_connection(&self, id: &str, seen_version: i64, now_ms: i64, event: &OutboxEvent) -> StoreResult<bool> {
+    /// Marks the connection failed and queues `event` and its timeline's `failed` event (with `reason`) in the same
+    /// transaction, unless it is failed or deleted already or its secrets changed since `seen_version` (a reconnect
+    /// landed). Answers whether it did.
+    pub async fn fail_connection(&self, id: &str, seen_version: i64, now_ms: i64, event: &OutboxEvent, reason: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE connections SET state = 'failed', updated_at = $1, next_refresh_at = NULL
@@ -197,6 +220,7 @@ impl Store {
             return Ok(false);
         }
         queue_event(&mut tx, Some(event)).await?;
+        connection_events::record(&mut tx, id, &event.project_id, now_ms, EventKind::Failed, serde_json::json!({ "reason": reason })).await?;
         tx.commit().await?;
         Ok(true)
     }

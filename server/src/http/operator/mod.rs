@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod projects;
 pub mod settings;
 pub mod sso;
+pub mod connections;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -130,4 +131,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sso::info))
         .routes(routes!(sso::start))
         .routes(routes!(sso::callback))
+        .routes(routes!(connections::search_connections))
+        .routes(routes!(connections::get_connection, connections::delete_connection))
+        .routes(routes!(connections::refresh_connection))
+        .routes(routes!(connections::reconnect_link))
 }
