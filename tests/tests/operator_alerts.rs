@@ -95,3 +95,37 @@ async fn given_up_deliveries_raise_one_json_alert_per_window_across_two_lookers(
     assert_eq!(got[0]["projectId"], "test-project");
     assert_eq!(got[0]["count"], 2);
 }
+
+#[tokio::test]
+async fn an_integrations_failing_refreshes_raise_an_alert_naming_it() {
+    let (app, provider) = plugboard_tests::spawn_with_provider(|s, _| {
+        s.alert_interval_secs = 1;
+        s.retry_base_ms = 50;
+    })
+    .await;
+    let admin = Operator::admin(&app).await;
+    let hook = spawn_receiver("127.0.0.1", 0).await;
+    let alerts = json!({"format": "json", "url": hook.url, "refreshFailurePercent": 50, "minRefreshes": 2});
+    assert_eq!(admin.put("/operator/v1/projects/test-project/alerts", &alerts).await.status(), 204);
+    let alice = plugboard_tests::connect_oauth(&app, "alice").await;
+    let bob = plugboard_tests::connect_oauth(&app, "bob").await;
+    let me = |key: String| {
+        let app = &app;
+        async move { plugboard_tests::passthrough(app, &key, reqwest::Method::GET, "mock-oauth/me").send().await.unwrap().status() }
+    };
+
+    // One refresh fails at the provider, then one works: 1 of 2, at the threshold of 50 %.
+    provider.expire_access_tokens();
+    provider.knobs.fail_token_requests.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(me(alice.key.clone()).await, 502);
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert!(received(&hook).is_empty(), "one refresh is fewer than minRefreshes: no alert");
+    assert_eq!(me(bob.key.clone()).await, 200);
+
+    plugboard_tests::eventually("the alert", || async { (!received(&hook).is_empty()).then_some(()) }).await;
+    let got = received(&hook);
+    assert_eq!(got[0]["alert"], "refresh_failures");
+    assert_eq!(got[0]["integration"], "mock-oauth");
+    assert_eq!((got[0]["count"].as_u64(), got[0]["outOf"].as_u64()), (Some(1), Some(2)));
+    assert!(got[0]["text"].as_str().unwrap().contains("1 of 2 token refreshes of mock-oauth failed"), "{}", got[0]);
+}

@@ -108,11 +108,21 @@ impl Store {
     }
 }
 
-// PROVISIONAL until the connection events and the connect funnel are merged.
 impl Store {
-    /// Per integration of the project: refreshes failed and refreshes in all since `since_ms`.
-    pub async fn refresh_outcomes_since(&self, _project_id: &str, _since_ms: i64) -> StoreResult<Vec<(String, u64, u64)>> {
-        Ok(Vec::new())
+    /// Per integration of the project: refreshes that failed and refreshes in all since `since_ms` (unix
+    /// milliseconds), from the connections' health timelines. Integrations without a refresh are left out.
+    pub async fn refresh_outcomes_since(&self, project_id: &str, since_ms: i64) -> StoreResult<Vec<(String, u64, u64)>> {
+        let rows = sqlx::query(
+            "SELECT c.platform, SUM(CASE WHEN e.kind = 'refresh_failed' THEN 1 ELSE 0 END) AS failed, COUNT(*) AS total
+             FROM connection_events e JOIN connections c ON c.id = e.connection_id
+             WHERE e.project_id = $1 AND e.at >= $2 AND e.kind IN ('refreshed', 'refresh_failed')
+             GROUP BY c.platform ORDER BY c.platform",
+        )
+        .bind(project_id)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get("platform"), r.get::<i64, _>("failed") as u64, r.get::<i64, _>("total") as u64)).collect())
     }
 
     /// Connect errors end users met since `since` (unix seconds).
