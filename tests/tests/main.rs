@@ -18,6 +18,7 @@ mod oidc;
 mod openapi;
 mod operator_accounts;
 mod operator_alerts;
+mod operator_roles;
 mod operator_settings;
 mod operator_sso;
 mod operator_connections;
