@@ -17,6 +17,7 @@ mod oauth_flow;
 mod oidc;
 mod openapi;
 mod operator_accounts;
+mod operator_logs;
 mod pages;
 mod passthrough;
 mod projects;

@@ -4,6 +4,8 @@
 //! it reads or changes anything (docs/operators.md, Roles).
 
 pub mod accounts;
+pub mod deliveries;
+pub mod logs;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -113,4 +115,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::revoke_token))
         .routes(routes!(accounts::list_audit))
         .routes(routes!(accounts::export_audit))
+        .routes(routes!(logs::list_calls))
+        .routes(routes!(logs::funnel))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::replay_delivery))
+        .routes(routes!(deliveries::replay_failed))
 }
