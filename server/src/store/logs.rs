@@ -1,4 +1,4 @@
-//! What support reads (docs/operators.md, Logs): passthrough calls' metadata (written in batches by
+//! What support reads (docs/logs.md): passthrough calls' metadata (written in batches by
 //! [`crate::passthrough::log`]), the connect funnel's counts, and webhook delivery attempts (written with each
 //! attempt's outcome, `outbox.rs`). All of it is kept for the log retention (`PLUGBOARD_LOG_RETENTION_DAYS`).
 

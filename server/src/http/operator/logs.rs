@@ -1,4 +1,4 @@
-//! What support reads (docs/operators.md, Logs): the passthrough call log and the connect funnel. Both need
+//! What support reads (docs/logs.md): the passthrough call log and the connect funnel. Both need
 //! [`Action::ReadLogs`] (every role).
 
 use std::collections::{BTreeMap, HashMap};
