@@ -52,6 +52,8 @@ pub struct Application {
     refresh_interval: Duration,
     alert_interval: Duration,
     limits: crate::config::Limits,
+    log_retention_days: u32,
+    call_log: Option<crate::passthrough::log::CallLogReceiver>,
 }
 
 impl Application {
@@ -111,6 +113,7 @@ impl Application {
             Some(c) => Some(crate::operators::sso::Sso::new(c, &public_url, connections.vault.clone(), operators.clone()).map_err(StartError::Sso)?),
             None => None,
         };
+        let (call_log, call_log_rx) = crate::passthrough::log::CallLog::channel(settings.call_log_buffer);
         let state = AppState {
             store,
             projects,
@@ -124,10 +127,12 @@ impl Application {
             guard: Arc::new(http::limits::Guard::new(&settings.limits)),
             operators,
             sso,
+            call_log,
+            widget_events: http::widget_events::cache(),
         };
         let refresh_interval = Duration::from_secs(settings.refresh_interval_secs.max(1));
         let alert_interval = Duration::from_secs(settings.alert_interval_secs.max(1));
-        Ok(Self { listener, state, refresh_interval, alert_interval, limits: settings.limits.clone() })
+        Ok(Self { listener, state, refresh_interval, alert_interval, limits: settings.limits.clone(), log_retention_days: settings.log_retention_days, call_log: Some(call_log_rx) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -147,7 +152,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the background workers.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Background work beside the API; every node runs it, the database leases keep them from colliding.
         let connections = self.state.connections.clone();
         let deliverer = crate::webhooks::Deliverer {
@@ -159,7 +164,8 @@ impl Application {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let refresher = tokio::spawn(connections.clone().run_refresher(self.refresh_interval, stopping));
         let workers = [
-            tokio::spawn(purge(self.state.store.clone())),
+            tokio::spawn(purge(self.state.store.clone(), self.log_retention_days)),
+            tokio::spawn(crate::passthrough::log::write(self.state.store.clone(), self.call_log.take().expect("run once"))),
             // One cheap indexed read every 2 s; a revocation's backoff starts at 1 s.
             tokio::spawn(connections.clone().run_revoker(Duration::from_secs(2))),
             tokio::spawn(deliverer.run()),
@@ -292,12 +298,13 @@ fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
     crate::vault::write_secret_file(path, contents).map_err(|source| StartError::Write { path: path.display().to_string(), source })
 }
 
-/// Every 10 minutes: revocations of expired sessions, expired flows and links, and long-delivered webhook events go.
-async fn purge(store: SharedStore) {
+/// Every 10 minutes: revocations of expired sessions, expired flows and links, long-delivered webhook events, and
+/// call logs, funnel counts and delivery attempts older than `log_retention_days` go.
+async fn purge(store: SharedStore, log_retention_days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
-        match store.purge_expired(crate::clock::now()).await {
+        match store.purge_expired(crate::clock::now(), log_retention_days).await {
             Ok(purged) if purged != Default::default() => tracing::debug!(?purged, "purged expired rows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),

@@ -408,7 +408,7 @@ async fn webhook(settings: &Settings, store: &crate::store::SharedStore, action:
         }
         WebhookAction::Replay { event, .. } => {
             let window = settings.delivery_policy().give_up_after.as_millis() as i64;
-            let n = store.replay_deliveries(&id, event.as_deref(), now_ms, now_ms + window).await?;
+            let n = store.replay_deliveries(&id, event.as_deref(), None, now_ms, now_ms + window).await?;
             println!("queued {n} delivery(ies) of {id} again");
         }
     }

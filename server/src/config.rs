@@ -109,6 +109,16 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_WEBHOOK_GIVE_UP", default_value_t = 259_200, value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
     pub webhook_give_up_secs: u64,
 
+    /// How many days passthrough call logs, connect-funnel counts and webhook delivery attempts are kept: 1 to 365.
+    #[arg(long, env = "PLUGBOARD_LOG_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub log_retention_days: u32,
+
+    /// Passthrough calls waiting to be written to the call log: past this many (the database slower than the
+    /// calls) a call is left out of the log, never delayed, and counted in `plugboard_passthrough_log_dropped_total`.
+    /// 1 to 1 000 000.
+    #[arg(long, env = "PLUGBOARD_CALL_LOG_BUFFER", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub call_log_buffer: usize,
+
     /// Abuse limits: rate limits, caps and connection timeouts.
     #[command(flatten)]
     pub limits: Limits,
@@ -369,6 +379,8 @@ mod tests {
             ("--max-open-flows", "0", "1001"),
             ("--max-connections-per-identity", "0", "1000001"),
             ("--header-read-timeout-secs", "0", "301"),
+            ("--log-retention-days", "0", "366"),
+            ("--call-log-buffer", "0", "1000001"),
         ] {
             for bad in [low, high, "99999999999999999999", "1.5"] {
                 let err = parse(&[&format!("{flag}={bad}")]).err().unwrap_or_else(|| panic!("{flag} {bad} was accepted"));

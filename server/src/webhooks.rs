@@ -14,7 +14,7 @@ use sha2::Sha256;
 
 use crate::{
     clock::now_ms,
-    store::{ConnectionRow, DeliveryOutcome, OutboxEvent, OutboxRow, SharedStore, WebhookRow},
+    store::{AttemptTiming, ConnectionRow, DeliveryOutcome, OutboxEvent, OutboxRow, SharedStore, WebhookRow},
     vault::{SecretString, Vault, VaultError},
 };
 
@@ -108,6 +108,8 @@ pub fn event_by(kind: EventType, row: &ConnectionRow, policy: &DeliveryPolicy, e
         created_at: now,
         give_up_at: now + policy.give_up_after.as_millis() as i64,
         connection_id: Some(row.id.clone()),
+        connection_key: row.key.clone(),
+        environment: row.environment,
     }
 }
 
@@ -200,14 +202,16 @@ impl Deliverer {
 
     /// Attempts one claimed delivery and records what came of it.
     async fn deliver(self: Arc<Self>, row: OutboxRow) {
+        let (started_at, clock) = (now_ms(), std::time::Instant::now());
         let outcome = self.attempt(&row).await;
+        let timing = AttemptTiming { started_at, latency_ms: clock.elapsed().as_millis() as i64 };
         let label = match outcome {
             DeliveryOutcome::Delivered { .. } => "delivered",
             DeliveryOutcome::Retry { .. } => "retry",
             DeliveryOutcome::GiveUp { .. } => "gave_up",
         };
         metrics::counter!("plugboard_webhook_deliveries_total", "outcome" => label).increment(1);
-        if let Err(e) = self.store.finish_delivery(&row.id, &outcome).await {
+        if let Err(e) = self.store.finish_delivery(&row.id, row.attempts + 1, timing, &outcome).await {
             tracing::warn!(event = %row.id, error = %e, "recording a webhook delivery failed");
         }
     }

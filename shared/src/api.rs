@@ -594,3 +594,53 @@ mod tests {
         assert_eq!(v["authMethod"], "oauth2_client_credentials");
     }
 }
+
+/// A step of connecting, as the widget reports it (`POST /v1/widget/events`) for the operators' connect funnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FunnelStep {
+    /// The widget opened (its list, or an app's screen directly).
+    Opened,
+    /// The end user picked an app.
+    AppChosen,
+    /// The end user sent an app's form (API key, basic, custom fields).
+    Submitted,
+    /// The OAuth sign-in window opened.
+    OauthOpened,
+    /// A connection was made.
+    Success,
+    /// Connecting failed (with the error's `code`).
+    Error,
+    /// The widget closed before a connection was made.
+    Closed,
+}
+
+impl FunnelStep {
+    pub const ALL: [Self; 7] = [Self::Opened, Self::AppChosen, Self::Submitted, Self::OauthOpened, Self::Success, Self::Error, Self::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::AppChosen => "app_chosen",
+            Self::Submitted => "submitted",
+            Self::OauthOpened => "oauth_opened",
+            Self::Success => "success",
+            Self::Error => "error",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// `POST /v1/widget/events`: one funnel step; `platform` once an app is chosen, `code` (the error's machine code)
+/// with `error` only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WidgetEvent {
+    pub kind: FunnelStep,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}

@@ -169,6 +169,8 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         refresh_concurrency: 16,
         retry_base_ms: 10_000,
         webhook_give_up_secs: 259_200,
+        log_retention_days: 7,
+        call_log_buffer: 10_000,
         limits: Default::default(),
         sso: Default::default(),
         oauth_clients: Default::default(),

@@ -168,7 +168,7 @@ async fn links_are_purged_a_day_after_they_expire_and_until_then_say_what_became
         sqlx::query("UPDATE connect_links SET expires_at = $1 WHERE token_hash = $2").bind(expires).bind(hash).execute(&pool).await.unwrap();
     }
     // What the periodic purge runs.
-    let purged = app.store.purge_expired(now).await.unwrap();
+    let purged = app.store.purge_expired(now, 7).await.unwrap();
     assert_eq!(purged.links, 2);
     let said = |token: Value| async move {
         let res = open_link(app, token.as_str().unwrap()).await;

@@ -22,6 +22,7 @@ mod operator_roles;
 mod operator_settings;
 mod operator_sso;
 mod operator_connections;
+mod operator_logs;
 mod pages;
 mod passthrough;
 mod projects;

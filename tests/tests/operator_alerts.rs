@@ -81,6 +81,12 @@ async fn given_up_deliveries_raise_one_json_alert_per_window_across_two_lookers(
         .execute(&pool)
         .await
         .unwrap();
+        sqlx::query("INSERT INTO delivery_attempts (event_id, attempt, at, status, latency_ms) VALUES ($1, 9, $2, 500, 12)")
+            .bind(id)
+            .bind(now_ms)
+            .execute(&pool)
+            .await
+            .unwrap();
     }
     plugboard_tests::eventually("the alert", || async { (!received(&hook).is_empty()).then_some(()) }).await;
     // A second looker (another node) at the same moment sends nothing more: the window's claim is taken.
@@ -128,4 +134,32 @@ async fn an_integrations_failing_refreshes_raise_an_alert_naming_it() {
     assert_eq!(got[0]["integration"], "mock-oauth");
     assert_eq!((got[0]["count"].as_u64(), got[0]["outOf"].as_u64()), (Some(1), Some(2)));
     assert!(got[0]["text"].as_str().unwrap().contains("1 of 2 token refreshes of mock-oauth failed"), "{}", got[0]);
+}
+
+#[tokio::test]
+async fn a_spike_of_connect_errors_raises_an_alert() {
+    let app = spawn_app_with(|s| s.alert_interval_secs = 1).await;
+    let admin = Operator::admin(&app).await;
+    let hook = spawn_receiver("127.0.0.1", 0).await;
+    assert_eq!(admin.put("/operator/v1/projects/test-project/alerts", &json!({"format": "slack", "url": hook.url, "connectErrors": 3})).await.status(), 204);
+    let token = plugboard_tests::session_token(&app, "alice").await;
+    let report = |kind: &'static str, code: Option<&'static str>| {
+        let (url, token) = (app.url.clone(), token.clone());
+        async move {
+            let mut body = json!({"kind": kind, "platform": "gmail"});
+            if let Some(code) = code {
+                body["code"] = json!(code);
+            }
+            plugboard_tests::http().post(format!("{url}/v1/widget/events")).bearer_auth(token).json(&body).send().await.unwrap().status()
+        }
+    };
+    assert_eq!(report("opened", None).await, 204);
+    assert_eq!(report("error", Some("provider_refused")).await, 204);
+    assert_eq!(report("error", Some("provider_refused")).await, 204);
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert!(received(&hook).is_empty(), "two errors are under the threshold of three");
+    assert_eq!(report("error", Some("provider_failed")).await, 204);
+    plugboard_tests::eventually("the alert", || async { (!received(&hook).is_empty()).then_some(()) }).await;
+    let text = received(&hook)[0]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("test-project: end users met 3 errors while connecting apps in the last hour"), "{text}");
 }

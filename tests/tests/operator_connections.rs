@@ -170,7 +170,7 @@ async fn the_detail_has_no_secret_and_a_timeline_of_refreshes_failures_and_webho
 
     // Ninety days on, the purge forgets the events (the connection stays).
     let later = time::OffsetDateTime::now_utc().unix_timestamp() + 91 * 86_400;
-    assert!(app.store.purge_expired(later).await.unwrap().connection_events >= 4);
+    assert!(app.store.purge_expired(later, 7).await.unwrap().connection_events >= 4);
     assert!(kinds(&support.get_json(&detail_path).await).is_empty());
 }
 

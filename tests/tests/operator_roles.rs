@@ -31,6 +31,7 @@ enum Class {
     RepairTest,
     DeleteTest,
     ReplayTest,
+    ReplayLive,
 }
 
 /// The callers: admin (full token), admin (read-only token), developer, support.
@@ -40,7 +41,7 @@ impl Class {
     fn allowed(self) -> [bool; 4] {
         match self {
             Self::Public | Self::Own | Self::ReadConnections | Self::ReadLogs => [true, true, true, true],
-            Self::ManageOperators | Self::WriteProject | Self::WriteLive => [true, false, false, false],
+            Self::ManageOperators | Self::WriteProject | Self::WriteLive | Self::ReplayLive => [true, false, false, false],
             Self::ReadAudit | Self::ReadSettings => [true, true, true, false],
             Self::WriteTest | Self::DeleteTest | Self::ReplayTest => [true, false, true, false],
             Self::RepairTest | Self::OwnWrite => [true, false, true, true],
@@ -59,11 +60,15 @@ async fn every_operator_route_lets_each_role_do_what_docs_say_and_refuses_the_re
         Operator::with_token(&app, Role::Developer, TokenScope::Full).await,
         Operator::with_token(&app, Role::Support, TokenScope::Full).await,
     ];
-    // What the routes act on: a test connection, and a live key only an admin may revoke.
+    // What the routes act on: a test connection and its webhook event, and a live key only an admin may revoke.
+    let hook = json!({"url": "http://127.0.0.1:9/unreachable"});
+    assert_eq!(admin.put("/operator/v1/projects/test-project/webhook", &hook).await.status(), 200);
     let conn = connect_fields(&app, "alice", "mock-api-key", json!({ "api_key": "mock-key-0123456789" })).await;
     let live: Value = admin.post("/operator/v1/projects/test-project/keys", &json!({"environment": "live"})).await.json().await.unwrap();
     let live_hint = live["hint"].as_str().unwrap().trim_end_matches('…').to_owned();
     let key = conn.key.as_str();
+    let events = admin.get_json("/operator/v1/deliveries?project=test-project").await;
+    let event = events["rows"][0]["id"].as_str().unwrap_or_else(|| panic!("{events}")).to_owned();
     let client = json!({"clientId": "id", "clientSecret": "secret"});
 
     let routes: Vec<(Method, String, Class, Option<Value>)> = vec![
@@ -105,6 +110,12 @@ async fn every_operator_route_lets_each_role_do_what_docs_say_and_refuses_the_re
         (Method::GET, format!("/operator/v1/connections/{key}"), Class::ReadConnections, None),
         (Method::POST, format!("/operator/v1/connections/{key}/refresh"), Class::RepairTest, Some(json!({}))),
         (Method::POST, format!("/operator/v1/connections/{key}/reconnect-link"), Class::RepairTest, Some(json!({}))),
+        (Method::GET, "/operator/v1/logs/calls".into(), Class::ReadLogs, None),
+        (Method::GET, "/operator/v1/funnel".into(), Class::ReadLogs, None),
+        (Method::GET, "/operator/v1/deliveries?project=test-project".into(), Class::ReadLogs, None),
+        (Method::POST, format!("/operator/v1/deliveries/{event}/replay"), Class::ReplayTest, Some(json!({}))),
+        (Method::POST, "/operator/v1/deliveries/replay-failed?project=test-project&environment=test".into(), Class::ReplayTest, Some(json!({}))),
+        (Method::POST, "/operator/v1/deliveries/replay-failed?project=test-project".into(), Class::ReplayLive, Some(json!({}))),
         (Method::DELETE, format!("/operator/v1/connections/{key}"), Class::DeleteTest, None),
     ];
 
@@ -127,6 +138,7 @@ async fn every_operator_route_lets_each_role_do_what_docs_say_and_refuses_the_re
             .replace("/mock-oauth", "/{platform}")
             .replace("tok_none", "{id}")
             .replace("op_none", "{id}")
+            .replace(&event, "{eventId}")
     };
     let mut classed: Vec<String> = routes.iter().map(|(m, p, ..)| format!("{m} {}", templated(p))).collect();
     classed.sort();

@@ -140,7 +140,7 @@ async fn a_delivery_that_keeps_failing_is_given_up_listed_and_can_be_replayed() 
 
     // Replaying queues it again (with a fresh window); the receiver still fails, so attempts resume.
     let now = plugboard::clock::now_ms();
-    assert_eq!(app.store.replay_deliveries("test-project", None, now, now + 60_000).await.unwrap(), 1);
+    assert_eq!(app.store.replay_deliveries("test-project", None, None, now, now + 60_000).await.unwrap(), 1);
     eventually("attempts resume after a replay", || async { (receiver.attempts.load(Ordering::SeqCst) > attempts).then_some(()) }).await;
     let pending = app.store.list_deliveries("test-project", Some(DeliveryStatus::Pending), 10).await.unwrap();
     assert_eq!(pending.len(), 1);
@@ -166,10 +166,10 @@ async fn revocations_of_expired_sessions_flows_and_long_delivered_events_are_pur
 
     // Now: the revoked session is live, the flow just ended, the event was just delivered — nothing goes.
     let now = plugboard::clock::now();
-    assert_eq!(app.store.purge_expired(now).await.unwrap(), plugboard::store::Purged::default());
+    assert_eq!(app.store.purge_expired(now, 7).await.unwrap(), plugboard::store::Purged::default());
     assert_eq!(delivered().await, 1);
     // Eight days on, all of it has outlived its use.
-    let later = app.store.purge_expired(now + 8 * 86_400).await.unwrap();
+    let later = app.store.purge_expired(now + 8 * 86_400, 7).await.unwrap();
     assert_eq!((later.sessions, later.flows, later.deliveries), (1, 1, 1));
     assert_eq!(delivered().await, 0);
 }

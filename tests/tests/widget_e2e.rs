@@ -135,6 +135,14 @@ async fn escape_closes_and_the_widget_reopens_fresh() {
     b.wait_js("the modal to close", NOTHING_SHOWN).await;
     assert_eq!(host_log(&b).await.matches("onClose").count(), 3);
     b.close().await;
+    // The widget reported each open to the connect funnel, and each close it made itself (the backdrop is the
+    // host page's).
+    plugboard_tests::eventually("the funnel counted the opens and closes", || async {
+        let counts = app.store.funnel(&Default::default()).await.unwrap();
+        let n = |kind: &str| counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum::<i64>();
+        (n("opened") >= 3 && n("closed") >= 2).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -29,6 +29,93 @@ thread_local! {
     static HOST_ORIGIN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     /// Set when the server says the session is over (401 to a call with a token): the widget's `Ctx::ended`.
     static ENDED: std::cell::Cell<Option<leptos::prelude::RwSignal<bool>>> = const { std::cell::Cell::new(None) };
+    /// The connect funnel's state: the session token steps are reported with, the app on screen, whether a
+    /// connection was made, and the machine code of the last error the server answered.
+    static FUNNEL: std::cell::RefCell<Funnel> = std::cell::RefCell::new(Funnel::default());
+}
+
+#[derive(Default)]
+struct Funnel {
+    token: String,
+    platform: String,
+    finished: bool,
+    last_code: Option<String>,
+}
+
+/// Reports one step of connecting to the connect funnel (`POST /v1/widget/events`): `kind` with the app on screen
+/// and, for `error`, `code`. Fire and forget: `keepalive` (it outlives the frame when the host page removes it on
+/// close), never awaited, its answer ignored.
+pub fn report(kind: &str, code: Option<&str>) {
+    let (token, platform) = FUNNEL.with(|f| {
+        let f = f.borrow();
+        (f.token.clone(), f.platform.clone())
+    });
+    let (Some(window), false) = (web_sys::window(), token.is_empty()) else { return };
+    let body = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&body, &"kind".into(), &kind.into());
+    if !platform.is_empty() {
+        let _ = js_sys::Reflect::set(&body, &"platform".into(), &platform.into());
+    }
+    if let Some(code) = code {
+        let _ = js_sys::Reflect::set(&body, &"code".into(), &code.into());
+    }
+    let (Ok(json), Ok(headers)) = (js_sys::JSON::stringify(&body), web_sys::Headers::new()) else { return };
+    let _ = headers.set("Authorization", &format!("Bearer {token}"));
+    let _ = headers.set("Content-Type", "application/json");
+    let origin = HOST_ORIGIN.with(|o| o.borrow().clone());
+    if !origin.is_empty() {
+        let _ = headers.set("Plugboard-Origin", &origin);
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&json);
+    let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    // A failed report is no one's concern: its rejection is caught, not left for the console.
+    thread_local! {
+        static IGNORE: wasm_bindgen::closure::Closure<dyn FnMut(JsValue)> = wasm_bindgen::closure::Closure::new(|_| {});
+    }
+    let sent = window.fetch_with_str_and_init("/v1/widget/events", &init);
+    IGNORE.with(|ignore| {
+        let _ = sent.catch(ignore);
+    });
+}
+
+/// A session began: steps are reported with its token from now on, starting with `opened`.
+pub fn funnel_opened(token: &str) {
+    FUNNEL.with(|f| *f.borrow_mut() = Funnel { token: token.to_owned(), ..Funnel::default() });
+    report("opened", None);
+}
+
+/// The app on screen changed (empty: back on the list); choosing one is reported as `app_chosen`.
+pub fn funnel_app(platform: &str) {
+    FUNNEL.with(|f| f.borrow_mut().platform = platform.to_owned());
+    if !platform.is_empty() {
+        report("app_chosen", None);
+    }
+}
+
+/// A connection was made (`success`).
+pub fn funnel_success() {
+    FUNNEL.with(|f| f.borrow_mut().finished = true);
+    report("success", None);
+}
+
+/// Connecting failed (`error`, with the code the server gave, else `connect_failed`).
+pub fn funnel_error() {
+    let code = FUNNEL.with(|f| f.borrow_mut().last_code.take());
+    report("error", Some(code.as_deref().unwrap_or("connect_failed")));
+}
+
+/// The widget closes: `closed`, unless a connection was made.
+pub fn funnel_closed() {
+    if !FUNNEL.with(|f| f.borrow().finished) {
+        report("closed", None);
+    }
+}
+
+fn error_code(code: String) {
+    FUNNEL.with(|f| f.borrow_mut().last_code = Some(code));
 }
 
 /// What [`call`] sets when the server refuses the session token (revoked, expired).
@@ -67,7 +154,10 @@ async fn body(res: &Response) -> Option<JsValue> {
 /// Sends the request; answers the JSON body of a success, or the server's error message.
 async fn call(method: Method, token: &str, url: &str, json: Option<&str>) -> ApiResult<JsValue> {
     let req = request(method, token, url, json).ok_or(UNPREPARED)?;
-    let res = req.send().await.map_err(|_| UNREACHABLE.to_string())?;
+    let res = req.send().await.map_err(|_| {
+        error_code("unreachable".into());
+        UNREACHABLE.to_string()
+    })?;
     let answer = body(&res).await;
     if res.ok() {
         answer.ok_or_else(|| NOT_UNDERSTOOD.to_string())
@@ -78,8 +168,14 @@ async fn call(method: Method, token: &str, url: &str, json: Option<&str>) -> Api
         Err(SESSION_ENDED.to_string())
     } else {
         Err(match answer.and_then(from_value::<ErrorBody>) {
-            Some(body) => body.error,
-            None => format!("The server answered {}.", res.status()),
+            Some(body) => {
+                error_code(body.code);
+                body.error
+            }
+            None => {
+                error_code(format!("http_{}", res.status()));
+                format!("The server answered {}.", res.status())
+            }
         })
     }
 }

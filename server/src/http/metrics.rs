@@ -9,6 +9,8 @@
 //!   `unknown` ([`crate::connect::counted::IntegrationLabel`]); `outcome` is `connected` or `failed`.
 //! - `plugboard_refreshes_total{outcome}`: `refreshed`, `failed` (will be retried) or `expired` (needs the user).
 //! - `plugboard_webhook_deliveries_total{outcome}`: `delivered`, `retry` or `gave_up`.
+//! - `plugboard_passthrough_log_dropped_total`: passthrough calls left out of the call log because its channel was
+//!   full (the call itself was answered; docs/logs.md).
 //! - `plugboard_db_pool_connections{state}`: `open` and `idle` connections of this node's database pool.
 
 use std::{

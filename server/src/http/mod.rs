@@ -22,6 +22,7 @@ pub mod serve;
 mod sessions;
 mod widget;
 mod widget_connections;
+pub mod widget_events;
 
 use std::{sync::Arc, time::Duration};
 
@@ -74,6 +75,10 @@ pub struct AppState {
     pub operators: Arc<crate::operators::accounts::Accounts>,
     /// Operator single sign-on, when configured (`PLUGBOARD_SSO_*`).
     pub sso: Option<Arc<crate::operators::sso::Sso>>,
+    /// Where passthrough calls' metadata goes, without waiting ([`crate::passthrough::log`]).
+    pub call_log: crate::passthrough::log::CallLog,
+    /// Funnel steps each widget session has reported (by session id), to cap them ([`widget_events`]).
+    pub widget_events: Arc<moka::sync::Cache<String, Arc<std::sync::atomic::AtomicU32>>>,
 }
 
 impl AppState {
@@ -184,6 +189,7 @@ fn routes(limits: &crate::config::Limits, request_timeout: Duration) -> (Router<
         .routes(routes!(integrations::list_widget_integrations))
         .routes(routes!(connect::get_integration))
         .routes(routes!(widget_connections::list_widget_connections))
+        .routes(routes!(widget_events::report_widget_event))
         .routes(routes!(connect::connect_with_fields))
         .routes(routes!(connect::start_oauth))
         .routes(routes!(connect::get_flow))

@@ -45,8 +45,17 @@ pub async fn serve(app: Arc<AppState>, req: axum::http::Request<hyper::body::Inc
             .expect("a UUID is a valid header value"),
     };
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
+    // What the call log keeps of the request (the query is masked to its names before it is written).
+    let logged = (
+        rest.to_owned(),
+        req.uri().query().map(str::to_owned),
+        passthrough::request::connection_key(req.headers()).unwrap_or_default().to_owned(),
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok()),
+    );
+    let mut caller = None;
     let answer = async {
         let grant = super::extract::secret_grant(&app, req.headers()).await?;
+        caller = Some((grant.project.id.clone(), grant.environment));
         let ctx = passthrough::forward::Context {
             connections: &app.connections,
             projects: &app.projects,
@@ -62,6 +71,23 @@ pub async fn serve(app: Arc<AppState>, req: axum::http::Request<hyper::body::Inc
         Err(_) => ApiError::Internal("handler panicked".into()).into_response(),
     };
     let mut res = super::error::render_api_error(res, request_id.to_str().unwrap_or_default());
+    // Calls of a known project are logged, Plugboard's own refusals included.
+    if let Some((project_id, environment)) = caller {
+        let (rest, query, connection_key, request_bytes) = logged;
+        app.call_log.record(passthrough::log::Call {
+            at: crate::clock::now_ms() - started.elapsed().as_millis() as i64,
+            project_id,
+            environment,
+            connection_key,
+            rest,
+            query,
+            method,
+            status: res.status().as_u16(),
+            latency_ms: started.elapsed().as_millis() as i64,
+            request_bytes,
+            response_bytes: axum::body::HttpBody::size_hint(res.body()).exact().map(|n| n as i64),
+        });
+    }
     res.headers_mut().insert(REQUEST_ID, request_id);
     page_headers(res.headers_mut());
     super::metrics::record_static(route, method, res.status(), started);

@@ -10,10 +10,13 @@
 //! 6. [`forward`]: the whole call, and its policy for a 401 (one refresh and one retry, unless the token was just
 //!    renewed, in which case the provider's answer stands).
 //!
+//! Each call's metadata goes to the call log ([`log`]) without waiting for it.
+//!
 //! The HTTP edge ([`crate::http`]) accepts the request beside its router (the passthrough is on the host backend's
 //! critical path), authenticates the secret key and maps [`PassthroughError`] to statuses.
 
 pub mod forward;
+pub mod log;
 pub mod request;
 pub mod target;
 pub mod upstream;

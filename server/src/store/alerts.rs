@@ -97,9 +97,12 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Webhook deliveries of the project given up (failed for good) since `since_ms`.
+    /// Webhook deliveries of the project given up (failed for good) whose last attempt was at `since_ms` or later.
     pub async fn given_up_deliveries_since(&self, project_id: &str, since_ms: i64) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox WHERE project_id = $1 AND status = 'failed' AND give_up_at >= $2")
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_outbox o WHERE o.project_id = $1 AND o.status = 'failed'
+               AND (SELECT MAX(a.at) FROM delivery_attempts a WHERE a.event_id = o.id) >= $2",
+        )
             .bind(project_id)
             .bind(since_ms)
             .fetch_one(&self.pool)
@@ -125,8 +128,9 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get("platform"), r.get::<i64, _>("failed") as u64, r.get::<i64, _>("total") as u64)).collect())
     }
 
-    /// Connect errors end users met since `since` (unix seconds).
-    pub async fn connect_errors_since(&self, _project_id: &str, _since: i64) -> StoreResult<u64> {
-        Ok(0)
+    /// Connect errors end users met since `since` (unix seconds), counted by the hour: the hour `since` falls in
+    /// counts whole.
+    pub async fn connect_errors_since(&self, project_id: &str, since: i64) -> StoreResult<u64> {
+        self.connect_errors_since_hour(project_id, since.div_euclid(3600)).await
     }
 }

@@ -4,8 +4,9 @@
 //! in [`dialect`] and the two migration folders. This file holds what every aggregate shares (the error, the pool,
 //! the decoding of common columns, the purge); each aggregate's rows, their mapping and their SQL live in its own
 //! file: `projects` (projects, secret keys, OAuth clients, webhook endpoints), `connections`, `connection_events`
-//! (the operator search and each connection's health timeline), `refresh` (leases and
-//! renewals), `flows`, `links`, `outbox`, `revocations`, `sessions`, `operators` (operator accounts and the audit trail) and `sealed` (every sealed value, for rekeying).
+//! (the operator search and each connection's health timeline), `refresh` (leases and renewals), `flows`, `links`,
+//! `outbox`, `logs` (passthrough calls, the connect funnel, delivery attempts), `revocations`, `sessions`,
+//! `operators` (operator accounts and the audit trail), `alerts` and `sealed` (every sealed value, for rekeying).
 
 mod alerts;
 mod connection_events;
@@ -13,6 +14,7 @@ mod connections;
 pub mod dialect;
 mod flows;
 mod links;
+mod logs;
 mod operators;
 mod outbox;
 mod projects;
@@ -35,8 +37,9 @@ pub use connection_events::{contains_pattern, ConnectionEventRow, ConnectionSear
 pub use connections::{ConnectionFilter, ConnectionRow};
 pub use flows::{Consumed, FlowDisplay, FlowRow, FLOW_KEEP_SECS};
 pub use links::{LinkKind, LinkRow, LINK_KEEP_SECS};
+pub use logs::{AttemptRow, CallFilter, CallRecord, CallRow, FunnelCount, FunnelFilter, LogsPurged};
 pub use operators::{AuditEntry, AuditFilter, NewAudit, OperatorRow, OperatorSessionRow, OperatorTokenRow};
-pub use outbox::{DeliveryOutcome, DeliveryStatus, OutboxEvent, OutboxRow, DELIVERED_KEEP_SECS};
+pub use outbox::{AttemptTiming, DeliveryOutcome, DeliveryStatus, OutboxEvent, OutboxRow, DELIVERED_KEEP_SECS};
 pub use projects::{KeyGrant, KeyInfo, Project, ProjectClientRow, WebhookRow};
 pub use refresh::RefreshOutcome;
 pub use revocations::RevocationRow;
@@ -177,21 +180,26 @@ pub struct Purged {
     pub links: u64,
     /// Connection events older than [`EVENT_KEEP_SECS`].
     pub connection_events: u64,
+    /// Passthrough calls, funnel counts and delivery attempts older than the log retention.
+    pub logs: LogsPurged,
 }
 
 impl Store {
     /// Removes what is of no more use at `now` (unix seconds): revocations of expired sessions, OAuth flows expired for
     /// [`FLOW_KEEP_SECS`], deliveries delivered [`DELIVERED_KEEP_SECS`] ago, links (used, withdrawn or not) expired
-    /// for [`LINK_KEEP_SECS`], connection events older than [`EVENT_KEEP_SECS`]. Failed and pending deliveries stay (they can be replayed). Answers how many of each.
-    pub async fn purge_expired(&self, now: i64) -> StoreResult<Purged> {
+    /// for [`LINK_KEEP_SECS`], connection events older than [`EVENT_KEEP_SECS`], and passthrough calls, funnel counts
+    /// and delivery attempts older than `log_retention_days`. Failed and pending deliveries stay (they can be
+    /// replayed). Answers how many of each.
+    pub async fn purge_expired(&self, now: i64, log_retention_days: u32) -> StoreResult<Purged> {
         let mut tx = self.pool.begin().await?;
         let sessions = sessions::purge(&mut tx, now).await?;
         let flows = flows::purge(&mut tx, now).await?;
         let deliveries = outbox::purge(&mut tx, now).await?;
         let links = links::purge(&mut tx, now).await?;
         let connection_events = connection_events::purge(&mut tx, now).await?;
+        let logs = logs::purge(&mut tx, now, log_retention_days).await?;
         tx.commit().await?;
-        Ok(Purged { sessions, flows, deliveries, links, connection_events })
+        Ok(Purged { sessions, flows, deliveries, links, connection_events, logs })
     }
 
     /// Whether the database answers now (`/readyz`).

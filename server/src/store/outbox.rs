@@ -4,6 +4,7 @@
 use sqlx::{any::AnyRow, AnyConnection, Row};
 
 use super::{Store, StoreError, StoreResult};
+use crate::keys::Environment;
 
 /// An event for the webhook outbox, written in the same transaction as the change it reports — and only when the
 /// project has a webhook endpoint.
@@ -18,6 +19,9 @@ pub struct OutboxEvent {
     pub give_up_at: i64,
     /// The connection the event is about (its deliveries join that connection's timeline).
     pub connection_id: Option<String>,
+    /// The connection the event is about, and its environment.
+    pub connection_key: String,
+    pub environment: Environment,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +65,17 @@ pub struct OutboxRow {
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
     pub delivered_at: Option<i64>,
+    /// The connection the event is about and its environment (`None` on events queued before they were kept).
+    pub connection_key: Option<String>,
+    pub environment: Option<Environment>,
+}
+
+/// One delivery attempt's measure, kept beside its outcome (`delivery_attempts`).
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptTiming {
+    /// Unix milliseconds, when the attempt started.
+    pub started_at: i64,
+    pub latency_ms: i64,
 }
 
 /// What one delivery attempt came to.
@@ -89,6 +104,8 @@ pub(super) fn outbox_row(row: &AnyRow) -> StoreResult<OutboxRow> {
         last_status: row.get("last_status"),
         last_error: row.get("last_error"),
         delivered_at: row.get("delivered_at"),
+        connection_key: row.get("connection_key"),
+        environment: row.get::<Option<String>, _>("environment").as_deref().map(super::environment).transpose()?,
     })
 }
 
@@ -96,8 +113,8 @@ pub(super) fn outbox_row(row: &AnyRow) -> StoreResult<OutboxRow> {
 pub(super) async fn queue_event(tx: &mut AnyConnection, event: Option<&OutboxEvent>) -> StoreResult<()> {
     let Some(e) = event else { return Ok(()) };
     sqlx::query(
-        "INSERT INTO webhook_outbox (id, project_id, event_type, body, created_at, status, next_attempt_at, give_up_at, connection_id)
-         SELECT $1, $2, $3, $4, $5, 'pending', $5, $6, $7 WHERE EXISTS (SELECT 1 FROM webhooks WHERE project_id = $2)",
+        "INSERT INTO webhook_outbox (id, project_id, event_type, body, created_at, status, next_attempt_at, give_up_at, connection_id, connection_key, environment)
+         SELECT $1, $2, $3, $4, $5, 'pending', $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM webhooks WHERE project_id = $2)",
     )
     .bind(&e.id)
     .bind(&e.project_id)
@@ -106,6 +123,8 @@ pub(super) async fn queue_event(tx: &mut AnyConnection, event: Option<&OutboxEve
     .bind(e.created_at)
     .bind(e.give_up_at)
     .bind(&e.connection_id)
+    .bind(&e.connection_key)
+    .bind(e.environment.as_str())
     .execute(tx)
     .await?;
     Ok(())
@@ -135,7 +154,9 @@ impl Store {
         rows.iter().map(outbox_row).collect()
     }
 
-    pub async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> StoreResult<()> {
+    /// Records how attempt number `attempt` (1-based) of delivering event `id` went: the outbox row's last outcome
+    /// and, in the same transaction, the attempt itself (`delivery_attempts`: when, status or error, latency).
+    pub async fn finish_delivery(&self, id: &str, attempt: i64, timing: AttemptTiming, outcome: &DeliveryOutcome) -> StoreResult<()> {
         let q = match outcome {
             DeliveryOutcome::Delivered { status, at } => sqlx::query(
                 "UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, last_status = $1,
@@ -157,34 +178,57 @@ impl Store {
             .bind(*status)
             .bind(error),
         };
-        q.bind(id).execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        q.bind(id).execute(&mut *tx).await?;
+        let (status, error) = match outcome {
+            DeliveryOutcome::Delivered { status, .. } => (Some(*status), None),
+            DeliveryOutcome::Retry { status, error, .. } | DeliveryOutcome::GiveUp { status, error } => (*status, Some(error.clone())),
+        };
+        let row = super::AttemptRow { event_id: id.to_owned(), attempt, at: timing.started_at, status, error, latency_ms: timing.latency_ms };
+        super::logs::record_attempt(&mut tx, &row).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// A project's outbox, newest first, optionally only one status.
     pub async fn list_deliveries(&self, project_id: &str, status: Option<DeliveryStatus>, limit: u64) -> StoreResult<Vec<OutboxRow>> {
+        self.list_deliveries_of(project_id, status, None, limit).await
+    }
+
+    /// [`Store::list_deliveries`], optionally only the events about connection `connection_key`.
+    pub async fn list_deliveries_of(&self, project_id: &str, status: Option<DeliveryStatus>, connection_key: Option<&str>, limit: u64) -> StoreResult<Vec<OutboxRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM webhook_outbox WHERE project_id = $1 AND ($2 IS NULL OR status = $2)
+            "SELECT * FROM webhook_outbox WHERE project_id = $1 AND ($2 IS NULL OR status = $2) AND ($4 IS NULL OR connection_key = $4)
              ORDER BY created_at DESC, id LIMIT $3",
         )
         .bind(project_id)
         .bind(status.map(DeliveryStatus::as_str))
         .bind(limit as i64)
+        .bind(connection_key)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(outbox_row).collect()
     }
 
-    /// Queues deliveries again: the one event `event_id`, or every failed one; answers how many.
-    pub async fn replay_deliveries(&self, project_id: &str, event_id: Option<&str>, now_ms: i64, give_up_at: i64) -> StoreResult<u64> {
+    /// One outbox event by id, if it is (still) kept.
+    pub async fn delivery(&self, id: &str) -> StoreResult<Option<OutboxRow>> {
+        let row = sqlx::query("SELECT * FROM webhook_outbox WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(outbox_row).transpose()
+    }
+
+    /// Queues deliveries again: the one event `event_id`, or every failed one (of `environment` only, when given;
+    /// events queued before environments were kept count as live); answers how many.
+    pub async fn replay_deliveries(&self, project_id: &str, event_id: Option<&str>, environment: Option<Environment>, now_ms: i64, give_up_at: i64) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE webhook_outbox SET status = 'pending', next_attempt_at = $1, give_up_at = $2, lease_until = NULL
-             WHERE project_id = $3 AND (($4 IS NULL AND status = 'failed') OR id = $4)",
+             WHERE project_id = $3 AND (($4 IS NULL AND status = 'failed') OR id = $4)
+               AND ($5 IS NULL OR COALESCE(environment, 'live') = $5)",
         )
         .bind(now_ms)
         .bind(give_up_at)
         .bind(project_id)
         .bind(event_id)
+        .bind(environment.map(Environment::as_str))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())

@@ -150,6 +150,7 @@ pub fn App() -> impl IntoView {
         handshake.with_untracked(|hs| {
             if let Some(hs) = hs {
                 closed.set_value(true);
+                api::funnel_closed();
                 hs.post_close();
             }
         })
@@ -295,6 +296,15 @@ fn Ready(
     let for_user = page.as_ref().and_then(|p| p.end_user.clone());
     let ctx = Ctx::new(session.token.clone(), options, screen, handshake, page);
     provide_context(ctx);
+    // The connect funnel: this session opened, then each app chosen (`selectedConnection` included).
+    api::funnel_opened(&session.token);
+    Effect::new(move |_| {
+        api::funnel_app(match &*screen.read() {
+            Screen::Connect(platform) => platform,
+            Screen::List => "",
+            Screen::Connected(_) => return,
+        })
+    });
     api::on_session_end(ctx.ended);
     {
         let token = session.token.clone();
@@ -326,10 +336,12 @@ fn Ready(
             };
             match answer {
                 Ok(connection) => {
+                    api::funnel_success();
                     ctx.with_handshake(|h| h.post_success(&connection));
                     ctx.screen.set(Screen::Connected(done_of(&connection, String::new())));
                 }
                 Err(message) => {
+                    api::funnel_error();
                     ctx.with_handshake(|h| h.post_error("connect_failed", &message, false));
                     notice.set(Some(message));
                 }

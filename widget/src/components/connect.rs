@@ -75,6 +75,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
     }
 
     let succeed = move |connection: JsValue, label: String| {
+        api::funnel_success();
         ctx.with_handshake(|h| h.post_success(&connection));
         let mut done = done_of(&connection, label);
         if let Some(Some(Ok(d))) = detail.try_get_untracked() {
@@ -97,6 +98,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
         ctx.screen.set(Screen::Connected(done));
     };
     let fail = move |message: String| {
+        api::funnel_error();
         ctx.with_handshake(|h| h.post_error("connect_failed", &message, false));
         let _ = phase.try_set(Phase::Failed(message));
         focus_soon(".pb-form input, .pb-form .pb-primary".into());
@@ -195,6 +197,7 @@ pub fn ConnectScreen(platform: String) -> impl IntoView {
             focus_soon(css);
             return;
         }
+        api::report(if d.auth_method == AuthMethod::Oauth2 { "oauth_opened" } else { "submitted" }, None);
         let show_name = ctx.options.with_untracked(|o| o.show_name_input == Some(true));
         let req = ConnectRequest {
             name: show_name.then(|| name.get_untracked()),

@@ -9,6 +9,8 @@ pub mod projects;
 pub mod settings;
 pub mod sso;
 pub mod connections;
+pub mod deliveries;
+pub mod logs;
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -135,4 +137,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::get_connection, connections::delete_connection))
         .routes(routes!(connections::refresh_connection))
         .routes(routes!(connections::reconnect_link))
+        .routes(routes!(logs::list_calls))
+        .routes(routes!(logs::funnel))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::replay_delivery))
+        .routes(routes!(deliveries::replay_failed))
 }
