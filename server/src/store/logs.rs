@@ -55,8 +55,9 @@ pub struct CallFilter {
 
 /// Columns of one inserted call: the multi-row INSERT binds this many parameters per row.
 const CALL_COLUMNS: usize = 11;
-/// Rows per INSERT statement (well under SQLite's 32 766 and PostgreSQL's 65 535 parameters).
-const ROWS_PER_INSERT: usize = 500;
+/// The sizes of INSERT statements, largest first: a batch is written as a few of these (each well under SQLite's
+/// 32 766 and PostgreSQL's 65 535 parameters).
+const ROWS_PER_INSERT: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// One day's count of one funnel step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,25 +96,44 @@ pub struct AttemptRow {
     pub latency_ms: i64,
 }
 
+/// The INSERT statement for each size of [`ROWS_PER_INSERT`], built once.
+fn insert_sql() -> &'static [String] {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        ROWS_PER_INSERT
+            .iter()
+            .map(|&rows| {
+                let mut sql = String::from(
+                    "INSERT INTO passthrough_calls (at, project_id, environment, connection_key, platform, method, path, status, latency_ms, request_bytes, response_bytes) VALUES ",
+                );
+                for i in 0..rows {
+                    let params: Vec<String> = (1..=CALL_COLUMNS).map(|n| format!("${}", i * CALL_COLUMNS + n)).collect();
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push('(');
+                    sql.push_str(&params.join(","));
+                    sql.push(')');
+                }
+                sql
+            })
+            .collect()
+    })
+}
+
 impl Store {
-    /// Appends `calls` in as few statements as possible (one multi-row INSERT per 500), in one transaction.
+    /// Appends `calls` in one transaction, as a few multi-row INSERTs of the sizes [`ROWS_PER_INSERT`] lists.
     pub async fn insert_calls(&self, calls: &[CallRecord]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        for chunk in calls.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO passthrough_calls (at, project_id, environment, connection_key, platform, method, path, status, latency_ms, request_bytes, response_bytes) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let base = i * CALL_COLUMNS;
-                let params: Vec<String> = (1..=CALL_COLUMNS).map(|n| format!("${}", base + n)).collect();
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                sql.push_str(&params.join(","));
-                sql.push(')');
-            }
-            let mut q = sqlx::query(&sql);
+        // Statements of a few fixed sizes only, so each connection prepares them once and keeps them cached
+        // (a statement per batch length would be prepared afresh almost every time).
+        let mut rest = calls;
+        while !rest.is_empty() {
+            let size = ROWS_PER_INSERT.iter().copied().find(|&n| n <= rest.len()).unwrap_or(1);
+            let (chunk, after) = rest.split_at(size);
+            rest = after;
+            let sql = &insert_sql()[ROWS_PER_INSERT.iter().position(|&n| n == size).unwrap_or(ROWS_PER_INSERT.len() - 1)];
+            let mut q = sqlx::query(sql);
             for c in chunk {
                 q = q
                     .bind(c.at)
@@ -282,7 +302,17 @@ pub struct LogsPurged {
 /// inside the purge's transaction.
 pub(super) async fn purge(tx: &mut AnyConnection, now: i64, retention_days: u32) -> StoreResult<LogsPurged> {
     let cutoff = now - i64::from(retention_days) * 86_400;
-    let calls = sqlx::query("DELETE FROM passthrough_calls WHERE at < $1").bind(cutoff * 1000).execute(&mut *tx).await?.rows_affected();
+    // Project by project, on the (project_id, at) index: no index on `at` alone slows every insert.
+    let projects: Vec<String> = sqlx::query_scalar("SELECT id FROM projects").fetch_all(&mut *tx).await?;
+    let mut calls = 0;
+    for project in projects {
+        calls += sqlx::query("DELETE FROM passthrough_calls WHERE project_id = $1 AND at < $2")
+            .bind(project)
+            .bind(cutoff * 1000)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
     // A day is kept while any of it is within the retention.
     let funnel = sqlx::query("DELETE FROM funnel_counts WHERE hour < $1").bind(cutoff.div_euclid(86_400) * 24).execute(&mut *tx).await?.rows_affected();
     let attempts = sqlx::query("DELETE FROM delivery_attempts WHERE at < $1 OR event_id NOT IN (SELECT id FROM webhook_outbox)")
