@@ -90,39 +90,31 @@ async fn a_schema_driven_fuzz_run_finds_no_server_error_and_no_answer_outside_th
     })
     .await;
     let token = session_token(&app, "fuzz").await;
-    let examples = std::env::var("PLUGBOARD_FUZZ_EXAMPLES").unwrap_or_else(|_| "25".into());
-    let (url, secret, operator_examples) = (app.url.clone(), app.key.expose().to_owned(), examples.clone());
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new(&bin)
-        .args(["run", &format!("{url}/openapi.json")])
-        .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
-        .args(["--header", &format!("X-One-Secret: {secret}")])
-        .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args(["--max-examples", &examples, "--seed", "20261130", "--generation-database", "none", "--no-color"])
-        .args(["--workers", "2", "--request-timeout", "20"])
-        .output())
-        .await
-        .unwrap()
-        .expect("schemathesis runs");
-    let report = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    println!("{report}");
-    assert!(out.status.success(), "schemathesis found problems:\n{report}");
-
+    let secret = app.key.expose().to_owned();
+    schemathesis(&app.url, &[format!("X-One-Secret: {secret}"), format!("Authorization: Bearer {token}")], None, "20261130").await;
     // The operator API, as an admin with a full API token (the run above reached it only unauthenticated).
     let admin = plugboard_tests::operator::operator_token(&app, plugboard::operators::Role::Admin, plugboard::operators::TokenScope::Full).await;
+    schemathesis(&app.url, &[format!("Authorization: Bearer {admin}")], Some("^/operator/"), "20261207").await;
+}
+
+/// One schemathesis run over `{url}/openapi.json` with `headers`, only the paths matching `paths` when given;
+/// panics with its report unless it found nothing.
+async fn schemathesis(url: &str, headers: &[String], paths: Option<&str>, seed: &str) {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/.venv/bin/schemathesis");
-    let url = app.url.clone();
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new(&bin)
-        .args(["run", &format!("{url}/openapi.json")])
-        .args(["--include-path-regex", "^/operator/"])
+    let examples = std::env::var("PLUGBOARD_FUZZ_EXAMPLES").unwrap_or_else(|_| "25".into());
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.args(["run", &format!("{url}/openapi.json")])
         .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
-        .args(["--header", &format!("Authorization: Bearer {admin}")])
-        .args(["--max-examples", &operator_examples, "--seed", "20261207", "--generation-database", "none", "--no-color"])
-        .args(["--workers", "2", "--request-timeout", "20"])
-        .output())
-        .await
-        .unwrap()
-        .expect("schemathesis runs");
+        .args(["--max-examples", &examples, "--seed", seed, "--generation-database", "none", "--no-color"])
+        .args(["--workers", "2", "--request-timeout", "20"]);
+    for h in headers {
+        cmd.args(["--header", h]);
+    }
+    if let Some(regex) = paths {
+        cmd.args(["--include-path-regex", regex]);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().expect("schemathesis runs");
     let report = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{report}");
-    assert!(out.status.success(), "schemathesis found problems in the operator API:\n{report}");
+    assert!(out.status.success(), "schemathesis found problems{}:\n{report}", paths.map(|p| format!(" in {p}")).unwrap_or_default());
 }

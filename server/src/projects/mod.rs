@@ -58,7 +58,8 @@ pub struct ProjectSettings {
     /// Those pages' theme: `light` or `dark`; `None` follows the device.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub theme: Option<String>,
-    /// Those pages' accent colour (buttons, links): `#rrggbb`, six hex digits; `None` = Plugboard's own.
+    /// The project's brand colour, `#rrggbb` (six hex digits): kept and served to operators; Plugboard's pages do not
+    /// use it yet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accent_color: Option<String>,
 }
