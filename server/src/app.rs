@@ -113,7 +113,7 @@ impl Application {
             Some(c) => Some(crate::operators::sso::Sso::new(c, &public_url, connections.vault.clone(), operators.clone()).map_err(StartError::Sso)?),
             None => None,
         };
-        let (call_log, call_log_rx) = crate::passthrough::log::CallLog::channel(settings.call_log_buffer);
+        let (call_log, call_log_rx) = crate::passthrough::log::CallLog::channel(settings.call_log_buffer, settings.call_log_rate);
         let state = AppState {
             store,
             projects,

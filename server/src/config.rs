@@ -119,6 +119,12 @@ pub struct Settings {
     #[arg(long, env = "PLUGBOARD_CALL_LOG_BUFFER", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub call_log_buffer: usize,
 
+    /// Passthrough calls answered below 400 that this node writes to the call log per second; past it a
+    /// successful call is left out of the log (counted in `plugboard_passthrough_log_dropped_total`), a failed one
+    /// never. 0 = every call; at most 1 000 000.
+    #[arg(long, env = "PLUGBOARD_CALL_LOG_RATE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub call_log_rate: u32,
+
     /// Abuse limits: rate limits, caps and connection timeouts.
     #[command(flatten)]
     pub limits: Limits,

@@ -171,6 +171,7 @@ pub fn settings(data_dir: &std::path::Path, key: &SecretKey) -> Settings {
         webhook_give_up_secs: 259_200,
         log_retention_days: 7,
         call_log_buffer: 10_000,
+        call_log_rate: 1000,
         limits: Default::default(),
         sso: Default::default(),
         oauth_clients: Default::default(),

@@ -42,10 +42,14 @@ value = "{{api_key}}"
 }
 
 async fn app_on(up: &Upstream, buffer: usize) -> TestApp {
+    app_with(up, |s| s.call_log_buffer = buffer).await
+}
+
+async fn app_with(up: &Upstream, tweak: impl FnOnce(&mut plugboard::config::Settings)) -> TestApp {
     let entry = upstream_api(up);
     spawn_app_with(|s| {
         s.extra_integrations.push(entry);
-        s.call_log_buffer = buffer;
+        tweak(s);
     })
     .await
 }
@@ -127,6 +131,31 @@ async fn an_overloaded_call_log_drops_calls_and_never_delays_them() {
     })
     .await;
     assert!(logged < 40, "some calls were left out: {logged}");
+}
+
+#[tokio::test]
+async fn past_its_budget_a_flood_of_successful_calls_is_sampled_but_every_failed_call_is_kept() {
+    let up = spawn_upstream("127.0.0.5").await;
+    let app = app_with(&up, |s| s.call_log_rate = 5).await;
+    let conn = connect_fields(&app, "u1", "upstream-api", json!({ "api_key": "k-0123456789" })).await;
+    let before = dropped(&app).await;
+    let nodes: [&dyn plugboard_tests::Server; 1] = [&app];
+    let statuses = plugboard_tests::concurrent_gets(&nodes, &conn.key, "upstream-api/json", 40).await;
+    assert!(statuses.iter().all(|s| *s == 200), "every call answered: {statuses:?}");
+    let failed = plugboard_tests::concurrent_gets(&nodes, &conn.key, "upstream-api/status/503", 20).await;
+    assert!(failed.iter().all(|s| *s == 503), "{failed:?}");
+    assert!(dropped(&app).await >= before + 20.0, "the successful calls past the budget are counted as dropped");
+
+    let admin = Operator::admin(&app).await;
+    let path = format!("/operator/v1/logs/calls?connection={}&limit=100", conn.key);
+    let errors = eventually("every failed call written", || async {
+        let n = admin.get_json(&format!("{path}&status=5xx")).await["rows"].as_array().unwrap().len();
+        (n == 20).then_some(n)
+    })
+    .await;
+    assert_eq!(errors, 20);
+    let ok = admin.get_json(&format!("{path}&status=200")).await["rows"].as_array().unwrap().len();
+    assert!((1..=12).contains(&ok), "about a second's budget of successful calls (5 a second, a burst of 5): {ok}");
 }
 
 #[tokio::test]

@@ -46,9 +46,14 @@ pub struct Call {
     pub response_bytes: Option<i64>,
 }
 
-/// The sending end, one per node (cheap to clone).
-#[derive(Clone, Debug)]
-pub struct CallLog(mpsc::Sender<Call>);
+/// The sending end, one per node (cheap to clone): the channel, and the budget of successful calls it takes per
+/// second.
+#[derive(Clone)]
+pub struct CallLog {
+    tx: mpsc::Sender<Call>,
+    /// Calls answered below 400 this node logs per second (`PLUGBOARD_CALL_LOG_RATE`); `None`: all of them.
+    budget: Option<std::sync::Arc<governor::DefaultDirectRateLimiter>>,
+}
 
 /// The receiving end, for [`write`].
 pub struct CallLogReceiver(mpsc::Receiver<Call>);
@@ -62,16 +67,25 @@ fn dropped_counter() -> &'static metrics::Counter {
 }
 
 impl CallLog {
-    /// A call log whose channel holds `capacity` calls (at least 1).
-    pub fn channel(capacity: usize) -> (Self, CallLogReceiver) {
+    /// A call log whose channel holds `capacity` calls (at least 1) and that takes at most `per_second` calls
+    /// answered below 400 each second (0: every one).
+    pub fn channel(capacity: usize, per_second: u32) -> (Self, CallLogReceiver) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Self(tx), CallLogReceiver(rx))
+        let budget = std::num::NonZeroU32::new(per_second).map(|n| std::sync::Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(n))));
+        (Self { tx, budget }, CallLogReceiver(rx))
     }
 
-    /// Hands `call` to the writer without waiting: when the channel is full (or the writer is gone) the call is
-    /// not logged and `plugboard_passthrough_log_dropped_total` counts it.
+    /// Hands `call` to the writer without waiting. It is left out of the log, and counted in
+    /// `plugboard_passthrough_log_dropped_total`, when it succeeded (below 400) past this second's budget — writing
+    /// every call of a flood would cost the passthrough a third of its throughput on two cores
+    /// (`scripts/bench-passthrough`) — or when the channel is full (or the writer gone). Failed calls are never
+    /// left out for the budget: they are what support looks for.
     pub fn record(&self, call: Call) {
-        if self.0.try_send(call).is_err() {
+        if call.status < 400 && self.budget.as_ref().is_some_and(|b| b.check().is_err()) {
+            dropped_counter().increment(1);
+            return;
+        }
+        if self.tx.try_send(call).is_err() {
             dropped_counter().increment(1);
         }
     }
