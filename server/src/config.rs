@@ -232,8 +232,9 @@ impl Default for Limits {
     }
 }
 
-/// Operator single sign-on (docs/operators.md, Single sign-on), as given; checked and parsed at start by
-/// [`crate::operators::sso::SsoConfig::from_settings`], which names the variable of a bad value.
+/// Operator single sign-on (docs/operators.md, Single sign-on), as given; checked and parsed at start by the
+/// operators' single sign-on (`SsoConfig::from_settings` in `operators/sso.rs`), which names the variable of a bad
+/// value.
 #[derive(Debug, Clone, Args)]
 pub struct SsoSettings {
     /// The OpenID provider's issuer URL (its discovery document is `<issuer>/.well-known/openid-configuration`);

@@ -5,10 +5,7 @@
 //! than the calls) the call is left out of the log — the call itself never waits — and counted in
 //! `plugboard_passthrough_log_dropped_total`.
 
-use std::{
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -53,18 +50,14 @@ pub struct CallLog {
     tx: mpsc::Sender<Call>,
     /// Calls answered below 400 this node logs per second (`PLUGBOARD_CALL_LOG_RATE`); `None`: all of them.
     budget: Option<std::sync::Arc<governor::DefaultDirectRateLimiter>>,
+    /// `plugboard_passthrough_log_dropped_total` (made once the metrics recorder is installed: the application
+    /// installs it before it makes the call log).
+    dropped: metrics::Counter,
 }
 
 /// The receiving end, for [`write`].
 pub struct CallLogReceiver(mpsc::Receiver<Call>);
 
-fn dropped_counter() -> &'static metrics::Counter {
-    static COUNTER: OnceLock<metrics::Counter> = OnceLock::new();
-    COUNTER.get_or_init(|| {
-        crate::http::metrics::init();
-        metrics::counter!("plugboard_passthrough_log_dropped_total")
-    })
-}
 
 impl CallLog {
     /// A call log whose channel holds `capacity` calls (at least 1) and that takes at most `per_second` calls
@@ -72,7 +65,7 @@ impl CallLog {
     pub fn channel(capacity: usize, per_second: u32) -> (Self, CallLogReceiver) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let budget = std::num::NonZeroU32::new(per_second).map(|n| std::sync::Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(n))));
-        (Self { tx, budget }, CallLogReceiver(rx))
+        (Self { tx, budget, dropped: metrics::counter!("plugboard_passthrough_log_dropped_total") }, CallLogReceiver(rx))
     }
 
     /// Hands `call` to the writer without waiting. It is left out of the log, and counted in
@@ -82,11 +75,11 @@ impl CallLog {
     /// left out for the budget: they are what support looks for.
     pub fn record(&self, call: Call) {
         if call.status < 400 && self.budget.as_ref().is_some_and(|b| b.check().is_err()) {
-            dropped_counter().increment(1);
+            self.dropped.increment(1);
             return;
         }
         if self.tx.try_send(call).is_err() {
-            dropped_counter().increment(1);
+            self.dropped.increment(1);
         }
     }
 }

@@ -318,3 +318,79 @@ impl Store {
         Ok(true)
     }
 }
+
+/// What the operator search filters on; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionSearch {
+    pub project_id: Option<String>,
+    pub environment: Option<Environment>,
+    pub identity: Option<String>,
+    pub platform: Option<String>,
+    pub state: Option<ConnectionState>,
+    /// Matched case-insensitively, as a substring, against the end user's name and username (or email) and the
+    /// account the connection signs in as.
+    pub text: Option<String>,
+    /// Unix milliseconds: created at or after / strictly before.
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+}
+
+/// A `LIKE` pattern matching `text` anywhere, its own `%`, `_` and `\` taken literally (with `ESCAPE '\'`).
+pub fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// Live (not deleted) connections of every project matching `f`, newest first: one page and the total.
+    pub async fn search_connections(&self, f: &ConnectionSearch, offset: u64, limit: u64) -> StoreResult<(Vec<ConnectionRow>, u64)> {
+        // NULL parameters match everything, so one statement serves every combination of filters.
+        const WHERE: &str = "WHERE deleted_at IS NULL AND ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR environment = $2)
+             AND ($3 IS NULL OR identity = $3) AND ($4 IS NULL OR platform = $4) AND ($5 IS NULL OR state = $5)
+             AND ($6 IS NULL OR created_at >= $6) AND ($7 IS NULL OR created_at < $7)
+             AND ($8 IS NULL OR LOWER(COALESCE(end_user_name, '')) LIKE LOWER($8) ESCAPE '\\'
+                  OR LOWER(COALESCE(end_user_username, '')) LIKE LOWER($8) ESCAPE '\\'
+                  OR LOWER(COALESCE(account, '')) LIKE LOWER($8) ESCAPE '\\')";
+        let pattern = f.text.as_deref().map(contains_pattern);
+        let count_sql = format!("SELECT COUNT(*) AS n FROM connections {WHERE}");
+        let total: i64 = bind_search(sqlx::query(&count_sql), f, &pattern).fetch_one(&self.pool).await?.get("n");
+        let page_sql = format!("SELECT * FROM connections {WHERE} ORDER BY created_at DESC, id LIMIT $9 OFFSET $10");
+        let rows = bind_search(sqlx::query(&page_sql), f, &pattern).bind(limit as i64).bind(offset as i64).fetch_all(&self.pool).await?;
+        Ok((rows.iter().map(connection_row).collect::<StoreResult<_>>()?, total as u64))
+    }
+}
+
+/// Binds the search's eight parameters, in order.
+fn bind_search<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    f: &ConnectionSearch,
+    pattern: &Option<String>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(f.project_id.clone())
+        .bind(f.environment.map(|e| e.as_str()))
+        .bind(f.identity.clone())
+        .bind(f.platform.clone())
+        .bind(f.state.map(|s| s.as_str()))
+        .bind(f.created_after)
+        .bind(f.created_before)
+        .bind(pattern.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_patterns_take_wildcards_literally_and_ignore_case() {
+        assert_eq!(contains_pattern("Ada"), "%ada%");
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}

@@ -33,8 +33,8 @@ use crate::keys::Environment;
 use dialect::Dialect;
 
 pub use alerts::AlertConfigRow;
-pub use connection_events::{contains_pattern, ConnectionEventRow, ConnectionSearch, EventKind, EVENT_KEEP_SECS};
-pub use connections::{ConnectionFilter, ConnectionRow};
+pub use connection_events::{ConnectionEventRow, EventKind, EVENT_KEEP_SECS};
+pub use connections::{contains_pattern, ConnectionFilter, ConnectionRow, ConnectionSearch};
 pub use flows::{Consumed, FlowDisplay, FlowRow, FLOW_KEEP_SECS};
 pub use links::{LinkKind, LinkRow, LINK_KEEP_SECS};
 pub use logs::{AttemptRow, CallFilter, CallRecord, CallRow, FunnelCount, FunnelFilter, LogsPurged};
