@@ -111,7 +111,7 @@ fn basic_user(headers: &HeaderMap) -> Option<String> {
     Some(text.split_once(':').map_or(text.as_str(), |(user, _)| user).to_owned())
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

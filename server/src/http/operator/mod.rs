@@ -74,13 +74,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
         let client_ip = app.guard.client_ip.of(&parts.headers, &parts.extensions);
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_owned());
+        let bearer = super::extract::bearer(&parts.headers).map(str::to_owned);
         if let Some(token) = bearer {
             // Each try of an unknown token costs the client one request of its per-IP budget.
             let principal = match app.operators.token(&token).await {
